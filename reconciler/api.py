@@ -1,0 +1,127 @@
+"""Everything the command line does, callable from Python. The CLI only parses and prints."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, NamedTuple
+
+from reconciler import catalog as catalog_mod
+from reconciler import pin as pin_mod
+from reconciler import rules
+from reconciler.catalog import Catalog, Entry
+from reconciler.diagnostics import Diagnostic, sort_key
+from reconciler.source import WorkTree, find_root, open_source, repo_path
+
+
+class Result(NamedTuple):
+    """Diagnostics of a run and how many manifest files it checked."""
+
+    diagnostics: list[Diagnostic]
+    files: int
+
+    @property
+    def ok(self) -> bool:
+        """True when no diagnostic is an error (warnings allowed)."""
+        return not any(d.is_error for d in self.diagnostics)
+
+
+class PinResult(NamedTuple):
+    """Files pin rewrote, and diagnostics for what it could not pin."""
+
+    changed: list[str]
+    diagnostics: list[Diagnostic]
+    files: int
+
+
+def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = None,
+             base: str | None = None, check_remote: bool = False) -> Result:
+    """Check the manifests of repo (working tree or rev); with paths, just those files."""
+    root = find_root(repo)
+    only = [repo_path(root, p) for p in paths] if paths else None
+    current = catalog_mod.build(open_source(root, rev), only)
+    base_catalog = catalog_mod.build(open_source(root, base)) if base else None
+    found = current.diagnostics + rules.check(current, base_catalog)
+    found = [d for d in found if d.path in current.checked]
+    found += current.dvc.diagnostics
+    if check_remote:
+        found += _remote_check(root, current)
+    return Result(sorted(set(found), key=sort_key), len(current.checked))
+
+
+def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
+    from reconciler.dvc import missing_from_remote
+
+    pinned = [(entry, index, version.digest)
+              for entry in current.versioned() if entry.path in current.checked
+              for index, version in enumerate(entry.manifest.spec.versions) if version.digest]
+    missing = missing_from_remote(root, sorted({digest for _, _, digest in pinned}))
+    return [entry.at(("spec", "versions", index, "digest"), "ART006",
+                     f"the DVC remote has no object for {digest}",
+                     "run `dvc push` for the revision that produced these bytes")
+            for entry, index, digest in pinned if digest in missing]
+
+
+def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
+    """Write DVC's digest into each version that is being added and has none pinned."""
+    root = find_root(repo)
+    only = [repo_path(root, p) for p in paths] if paths else None
+    current = catalog_mod.build(WorkTree(root), only)
+    edits: dict[str, list[pin_mod.Edit]] = {}
+    for entry in current.versioned():
+        if entry.path in current.checked:
+            for edit in _pin_edits(current, entry):
+                edits.setdefault(entry.path, []).append(edit)
+    changed = []
+    problems = [d for d in current.diagnostics if d.path in current.checked]
+    for path, file_edits in sorted(edits.items()):
+        full = os.path.join(current.source.root, path)
+        with open(full, encoding="utf-8", newline="") as handle:
+            original = handle.read()
+        edited = pin_mod.apply_edits(original, file_edits)
+        if not pin_mod.still_valid(path, edited):
+            problems.append(Diagnostic(path, 1, 1, "YML001",
+                                       "pin could not edit this file safely; nothing written",
+                                       "add the digest by hand"))
+            continue
+        _write_atomically(full, edited)
+        changed.append(path)
+    remaining = validate(root, only or sorted(current.checked))
+    diagnostics = problems + [d for d in remaining.diagnostics if d.code not in ("YML001",)]
+    return PinResult(changed, sorted(set(diagnostics), key=sort_key), len(current.checked))
+
+
+def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[pin_mod.Edit]:
+    versions = entry.manifest.spec.versions
+    newest: dict[str, int] = {}
+    for index, version in enumerate(versions):
+        newest[version.artifact] = index
+    edits = []
+    for path, index in newest.items():
+        output = current.output(path)
+        if versions[index].digest is None and output is not None:
+            edit = pin_mod.digest_edit(entry.doc, index, "versions", output.digest)
+            if edit is not None:
+                edits.append(edit)
+    return edits
+
+
+def _write_atomically(path: str, text: str) -> None:
+    folder = os.path.dirname(path)
+    mode = os.stat(path).st_mode
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".reconciler-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of manifests (format v1)."""
+    from reconciler import spec
+
+    return spec.json_schema()

@@ -1,0 +1,181 @@
+"""The whole desired state at one revision: every manifest loaded, parsed and indexed by name.
+
+With `only` (how pre-commit calls validate) just those files are checked in full; the rest of
+the repository is read only as far as references need: Datasets and Environments in full, and
+for Models just their names, found by a cheap scan that falls back to a full load when unsure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from reconciler import loader, spec
+from reconciler.diagnostics import Diagnostic
+from reconciler.dvc import DvcIndex, Output
+from reconciler.loader import Document, Loc
+from reconciler.source import FileProblem, Source, is_manifest_path
+
+M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
+
+
+@dataclass(frozen=True)
+class Entry(Generic[M]):
+    """A parsed manifest and the YAML document it came from (for positions)."""
+
+    manifest: M
+    doc: Document
+
+    @property
+    def name(self) -> str:
+        """metadata.name."""
+        return self.manifest.metadata.name
+
+    @property
+    def path(self) -> str:
+        """The manifest file, repository-relative."""
+        return self.doc.path
+
+    def at(self, loc: Loc, code: str, message: str, hint: str = "", *,
+           key: bool = False) -> Diagnostic:
+        """A diagnostic located at loc inside this manifest."""
+        line, col = self.doc.position(loc, key=key)
+        return Diagnostic(self.doc.path, line, col, code, message, hint)
+
+
+@dataclass
+class Catalog:
+    """Models, datasets and environments by name, plus what DVC records for their artifacts."""
+
+    source: Source
+    models: dict[str, Entry[spec.Model]] = field(default_factory=dict)
+    datasets: dict[str, Entry[spec.Dataset]] = field(default_factory=dict)
+    environments: dict[str, Entry[spec.Environment]] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)
+    dvc: DvcIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dvc = DvcIndex(self.source)
+
+    @property
+    def rev(self) -> str | None:
+        """The commit this catalog was read at; None for the working tree."""
+        return self.source.rev
+
+    def output(self, artifact: str) -> Output | None:
+        """What DVC records for an artifact path at this revision."""
+        return self.dvc.resolve(artifact)
+
+    def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
+        """Every manifest that has versions pinned to artifacts: models, then datasets."""
+        return [*self.models.values(), *self.datasets.values()]
+
+
+def build(source: Source, only: list[str] | None = None) -> Catalog:
+    """Load the catalog of source; with only, check just those files in full."""
+    catalog = Catalog(source)
+    all_paths = source.manifest_paths()
+    if only is None:
+        catalog.checked = set(all_paths)
+        for path in all_paths:
+            _load_file(catalog, path)
+        return catalog
+
+    catalog.checked = set(only)
+    model_names: dict[str, str] = {}
+    for path in only:
+        if not is_manifest_path(path):
+            catalog.diagnostics.append(Diagnostic(
+                path, 1, 1, "FIL004", "not a manifest of this repository",
+                "manifests are .yaml/.yml files under manifests/"))
+        elif not source.exists(path):
+            catalog.diagnostics.append(Diagnostic(path, 1, 1, "FIL004", "no such file"))
+        else:
+            _load_file(catalog, path)
+    for path in all_paths:
+        if path in catalog.checked:
+            continue
+        kinds = _scan(source, path)
+        if kinds is None or any(kind != "Model" for kind, _ in kinds):
+            _load_file(catalog, path)
+        else:
+            model_names.update((name, path) for _, name in kinds)
+    for name, entry in catalog.models.items():
+        if name in model_names:
+            catalog.diagnostics.append(entry.at(
+                ("metadata", "name"), "NAM002",
+                f"Model '{name}' is also defined in {model_names[name]}"))
+    return catalog
+
+
+def _load_file(catalog: Catalog, path: str) -> None:
+    try:
+        raw = catalog.source.read(path)
+    except FileProblem as problem:
+        catalog.diagnostics.append(Diagnostic(path, 1, 1, problem.code, problem.message,
+                                              problem.hint))
+        return
+    loaded = loader.load(path, raw)
+    catalog.diagnostics.extend(loaded.diagnostics)
+    for doc in loaded.documents:
+        parsed = spec.parse(doc.data)
+        if isinstance(parsed, list):
+            catalog.diagnostics.extend(_located(doc, error) for error in parsed)
+        else:
+            _register(catalog, doc, parsed)
+
+
+def _located(doc: Document, error: spec.SpecError) -> Diagnostic:
+    line, col = doc.position(error.loc, key=error.at_key)
+    hint = error.hint
+    node = doc.node_at(error.loc)
+    if error.code == "SPC005" and node is not None:
+        hint = f"quote it: \"{node.value}\", so YAML keeps it as written"
+    return Diagnostic(doc.path, line, col, error.code, error.message, hint)
+
+
+def _register(catalog: Catalog, doc: Document, manifest: spec.Manifest) -> None:
+    table: dict[str, Entry[spec.Model]] | dict[str, Entry[spec.Dataset]] | dict[
+        str, Entry[spec.Environment]]
+    if isinstance(manifest, spec.Model):
+        table = catalog.models
+    elif isinstance(manifest, spec.Dataset):
+        table = catalog.datasets
+    else:
+        table = catalog.environments
+    entry = Entry(manifest, doc)
+    name = manifest.metadata.name
+    first = table.get(name)
+    if first is not None:
+        catalog.diagnostics.append(entry.at(
+            ("metadata", "name"), "NAM002",
+            f"{manifest.kind} '{name}' is already defined at {first.path}:"
+            f"{first.doc.position(('metadata', 'name'))[0]}"))
+        return
+    table[name] = entry  # type: ignore[assignment]
+
+
+_KIND_LINE = re.compile(rb"^kind:[ \t]*['\"]?([A-Za-z]+)['\"]?[ \t]*(?:#.*)?$", re.M)
+_NAME_BLOCK = re.compile(
+    rb"^metadata:[ \t]*(?:#.*)?\n(?:[ \t]*(?:#.*)?\n)*[ \t]+name:[ \t]*['\"]?([a-z0-9.-]+)['\"]?"
+    rb"[ \t]*(?:#.*)?$", re.M)
+_NAME_FLOW = re.compile(rb"^metadata:[ \t]*\{[ \t]*name:[ \t]*['\"]?([a-z0-9.-]+)['\"]?[ \t]*[,}]",
+                        re.M)
+
+
+def _scan(source: Source, path: str) -> list[tuple[str, str]] | None:
+    """(kind, name) of each document by a line scan; None when the scan cannot be sure."""
+    try:
+        raw = source.read(path)
+    except FileProblem:
+        return None
+    kinds = _KIND_LINE.findall(raw)
+    names = sorted(_NAME_BLOCK.finditer(raw), key=lambda m: m.start())
+    names += _NAME_FLOW.finditer(raw)
+    documents = raw.count(b"\n---") + 1
+    if not kinds or len(kinds) != len(names) or len(kinds) != documents:
+        return None
+    ordered = sorted(names, key=lambda m: m.start())
+    return [(k.decode(), n.group(1).decode()) for k, n in zip(kinds, ordered, strict=True)]

@@ -1,0 +1,92 @@
+"""Diagnostics: what every check reports, and the catalogue of rule codes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+ERROR = "error"
+WARNING = "warning"
+
+# One line each: the code, its severity and what it means. README.md renders this table.
+CODES: dict[str, tuple[str, str]] = {
+    # files and YAML
+    "FIL001": (ERROR, "symlink leads outside the repository"),
+    "FIL002": (ERROR, "file too large"),
+    "FIL003": (ERROR, "binary or non-UTF-8 content"),
+    "FIL004": (ERROR, "path is not a manifest of this repository"),
+    "YML001": (ERROR, "YAML syntax error"),
+    "YML002": (ERROR, "duplicate key"),
+    "YML003": (ERROR, "YAML 1.1 boolean (yes/no/on/off)"),
+    "YML004": (ERROR, "anchors and aliases are not allowed"),
+    "YML005": (ERROR, "unsupported YAML tag"),
+    "YML006": (ERROR, "ambiguous YAML 1.1 number (octal, sexagesimal, underscores)"),
+    "YML007": (ERROR, "mapping keys must be strings"),
+    "YML008": (ERROR, "merge keys (<<) are not allowed"),
+    # schema
+    "SPC001": (ERROR, "unknown or missing apiVersion"),
+    "SPC002": (ERROR, "unknown or missing kind"),
+    "SPC003": (ERROR, "unknown field"),
+    "SPC004": (ERROR, "missing required field"),
+    "SPC005": (ERROR, "a number or boolean where a string is expected"),
+    "SPC006": (ERROR, "value not allowed here"),
+    "SPC007": (ERROR, "invalid value"),
+    "SPC008": (ERROR, "a manifest must be a mapping"),
+    # names and references
+    "NAM001": (ERROR, "name is not a DNS-1123 label"),
+    "NAM002": (ERROR, "duplicate name"),
+    "VER001": (ERROR, "duplicate version"),
+    "REF001": (ERROR, "unknown dataset"),
+    "REF002": (ERROR, "unknown dataset version"),
+    "REF003": (ERROR, "unknown parent version"),
+    "REF004": (ERROR, "unknown environment"),
+    "REF005": (ERROR, "stage serves an unknown version"),
+    "REF006": (ERROR, "canary serves an unknown version"),
+    "STG001": (ERROR, "canary traffic outside 0-100"),
+    "STG002": (ERROR, "replicas: min greater than max"),
+    "SEC001": (WARNING, "value looks like a secret"),
+    # artifacts and DVC
+    "ART001": (ERROR, "artifact path is absolute or leaves the repository"),
+    "ART002": (ERROR, "artifact is not tracked by DVC"),
+    "ART003": (ERROR, "digest not pinned"),
+    "ART004": (ERROR, "digest does not match what DVC records"),
+    "ART005": (ERROR, "unreadable DVC file"),
+    "ART006": (ERROR, "object missing from the DVC remote"),
+    # history and policy (with --base)
+    "IMM001": (ERROR, "digest of an existing version changed"),
+    "IMM002": (ERROR, "served version removed"),
+    "POL001": (ERROR, "promotion skips the required environment"),
+    "POL002": (ERROR, "metric requirement of the environment not met"),
+    "POL003": (ERROR, "invalid metric requirement"),
+}
+
+
+class Diagnostic(NamedTuple):
+    """One finding: where, which rule, what, and how to fix it. line and col are 1-based."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    hint: str = ""
+
+    @property
+    def severity(self) -> str:
+        """error or warning, from the code's entry in CODES."""
+        return CODES[self.code][0]
+
+    @property
+    def is_error(self) -> bool:
+        """True when this diagnostic fails the run."""
+        return self.severity == ERROR
+
+
+def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str, str]:
+    """Order diagnostics the way compilers do: by file, line, column."""
+    return (diagnostic.path, diagnostic.line, diagnostic.col, diagnostic.code, diagnostic.message)
+
+
+class ReconcilerError(Exception):
+    """A usage or environment problem: reported in one line, exit code 2."""
+
+    exit_code = 2

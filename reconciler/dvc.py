@@ -1,0 +1,197 @@
+"""The DVC adapter: what DVC records for a path, read from `.dvc` files and `dvc.lock`.
+
+Reading these small YAML files ourselves keeps `validate` fast and works at any git revision;
+`tests/test_dvc.py` proves the reading agrees with DVC's own. DVC itself is imported only to talk
+to remotes (`--check-remote`).
+
+Digests are written `<hash name>:<value>` the way DVC names its hashes: `md5` for DVC 3 outputs,
+`md5-dos2unix` for outputs DVC 2 recorded (no `hash: md5` field; DVC 2 normalised line endings of
+text files before hashing, so the two are different hashes of the same bytes).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from reconciler.diagnostics import Diagnostic
+from reconciler.source import FileProblem, Source, escapes
+
+MD5 = "md5"
+LEGACY_MD5 = "md5-dos2unix"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A dependency of a dvc.lock stage: a path and the digest DVC recorded for it."""
+
+    path: str
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class StageLineage:
+    """The dvc.lock stage that produced an output: what it read, with which params."""
+
+    lock_path: str
+    stage: str
+    deps: tuple[Dependency, ...]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One DVC-tracked output: where DVC records it and the digest of its bytes."""
+
+    path: str
+    digest: str
+    size: int | None
+    nfiles: int | None
+    recorded_in: str
+    lineage: StageLineage | None = None
+
+    @property
+    def hash_name(self) -> str:
+        """md5 (DVC 3) or md5-dos2unix (DVC 2)."""
+        return self.digest.split(":", 1)[0]
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether the output is a directory (its digest names a .dir listing)."""
+        return self.digest.endswith(".dir")
+
+
+@dataclass
+class DvcIndex:
+    """Every output DVC tracks at one revision, loaded lazily from the cheapest place first."""
+
+    source: Source
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    _outputs: dict[str, Output] = field(default_factory=dict)
+    _read: set[str] = field(default_factory=set)
+    _complete: bool = False
+
+    def resolve(self, path: str) -> Output | None:
+        """What DVC records for path, or None when DVC does not track it."""
+        if path in self._outputs:
+            return self._outputs[path]
+        conventional = path + ".dvc"  # `dvc add x` writes x.dvc: try it before a full scan
+        if conventional not in self._read and self.source.exists(conventional):
+            self._load(conventional)
+            if path in self._outputs:
+                return self._outputs[path]
+        if not self._complete:
+            for dvc_path in self.source.dvc_paths():
+                if dvc_path not in self._read:
+                    self._load(dvc_path)
+            self._complete = True
+        return self._outputs.get(path)
+
+    def _load(self, dvc_path: str) -> None:
+        self._read.add(dvc_path)
+        try:
+            data = yaml.load(self.source.read(dvc_path), Loader=yaml.CSafeLoader)
+            outputs = (_lock_outputs(dvc_path, data) if posixpath.basename(dvc_path) == "dvc.lock"
+                       else _dvcfile_outputs(dvc_path, data))
+        except FileProblem as problem:
+            self.diagnostics.append(Diagnostic(dvc_path, 1, 1, "ART005", problem.message))
+            return
+        except (yaml.YAMLError, _Malformed) as error:
+            mark = getattr(error, "problem_mark", None)
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            message = " ".join(str(error).split())
+            self.diagnostics.append(Diagnostic(dvc_path, line, col, "ART005",
+                                               f"cannot read DVC file: {message}",
+                                               "regenerate it with `dvc add` or `dvc repro`"))
+            return
+        for output in outputs:
+            self._outputs.setdefault(output.path, output)
+
+
+class _Malformed(ValueError):
+    """A DVC file whose structure is not what DVC writes."""
+
+
+def _dvcfile_outputs(dvc_path: str, data: Any) -> list[Output]:
+    if not isinstance(data, dict) or not isinstance(data.get("outs", []), list):
+        raise _Malformed("expected a mapping with an 'outs' list")
+    return [_output(dvc_path, out, None) for out in data.get("outs", [])
+            if _in_repo(dvc_path, out)]
+
+
+def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
+    if not isinstance(data, dict) or "stages" not in data:
+        raise _Malformed("unsupported dvc.lock format (DVC 1 lock files have no 'stages')")
+    stages = data["stages"]
+    if not isinstance(stages, dict):
+        raise _Malformed("'stages' must be a mapping")
+    outputs = []
+    for stage_name, stage in sorted(stages.items()):
+        if not isinstance(stage, dict):
+            raise _Malformed(f"stage '{stage_name}' must be a mapping")
+        lineage = StageLineage(
+            lock_path=lock_path,
+            stage=str(stage_name),
+            deps=tuple(Dependency(_relative(lock_path, dep["path"]), _digest(dep))
+                       for dep in stage.get("deps", []) if _in_repo(lock_path, dep)),
+            params=dict(stage.get("params") or {}),
+        )
+        outputs.extend(_output(lock_path, out, lineage) for out in stage.get("outs", [])
+                       if _in_repo(lock_path, out))
+    return outputs
+
+
+def _in_repo(dvc_path: str, entry: Any) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        raise _Malformed("every out and dep needs a 'path'")
+    return not escapes(_relative(dvc_path, entry["path"])) and not entry["path"].startswith("/")
+
+
+def _relative(dvc_path: str, path: str) -> str:
+    return posixpath.normpath(posixpath.join(posixpath.dirname(dvc_path), path))
+
+
+def _digest(entry: dict[str, Any]) -> str | None:
+    value = entry.get("md5")
+    if not isinstance(value, str):
+        return None
+    return f"{MD5 if entry.get('hash') == MD5 else LEGACY_MD5}:{value}"
+
+
+def _output(dvc_path: str, out: dict[str, Any], lineage: StageLineage | None) -> Output:
+    digest = _digest(out)
+    if digest is None:
+        raise _Malformed(f"out '{out['path']}' has no md5 (only md5-hashed outputs are supported)")
+    return Output(path=_relative(dvc_path, out["path"]), digest=digest, size=out.get("size"),
+                  nfiles=out.get("nfiles"), recorded_in=dvc_path, lineage=lineage)
+
+
+def split_digest(digest: str) -> tuple[str, str]:
+    """('md5', 'd1f6...') from 'md5:d1f6...'."""
+    hash_name, _, value = digest.partition(":")
+    return hash_name, value
+
+
+def missing_from_remote(root: str, digests: list[str], remote: str | None = None) -> set[str]:
+    """The digests whose objects the DVC remote lacks, asked through DVC itself."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    from reconciler.diagnostics import ReconcilerError
+
+    try:
+        with Repo(root) as repo:
+            missing: set[str] = set()
+            by_hash: dict[str, list[str]] = {}
+            for digest in digests:
+                by_hash.setdefault(split_digest(digest)[0], []).append(digest)
+            for hash_name, group in sorted(by_hash.items()):
+                odb = repo.cloud.get_remote_odb(remote, hash_name=hash_name)
+                present = set(odb.oids_exist([split_digest(d)[1] for d in group]))
+                missing.update(d for d in group if split_digest(d)[1] not in present)
+            return missing
+    except DvcException as error:
+        raise ReconcilerError(f"DVC remote: {error}") from None

@@ -1,0 +1,238 @@
+"""Strict YAML: bytes -> plain data plus the node tree that locates every value.
+
+PyYAML's C parser builds the node tree; the conversion to plain data is ours, so that everything
+YAML 1.1 makes ambiguous (yes/no booleans, octal and base-60 numbers, duplicate keys, aliases,
+custom tags) is rejected with a line and column instead of being silently reinterpreted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from reconciler.diagnostics import Diagnostic
+
+MAX_FILE_BYTES = 1024 * 1024
+
+Loc = tuple[str | int, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+
+_YAML12_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False,
+                 "FALSE": False}
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_HEX_INT = re.compile(r"[-+]?0x[0-9a-fA-F]+")
+_FLOAT_SPECIAL = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"),
+                  ".nan": float("nan")}
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a manifest file: its data and the nodes that locate it."""
+
+    path: str
+    index: int
+    data: Any
+    node: yaml.Node
+
+    def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        """1-based (line, col) of the value at loc, or of its key when key=True.
+
+        Walks as deep as loc exists, so a missing field points at the mapping that lacks it.
+        """
+        node = self.node
+        for depth, step in enumerate(loc):
+            child: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if key_node.value == step:
+                        is_last = depth == len(loc) - 1
+                        child = key_node if key and is_last else value_node
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if 0 <= step < len(node.value):
+                    child = node.value[step]
+            if child is None:
+                break
+            node = child
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def node_at(self, loc: Loc) -> yaml.Node | None:
+        """The node at loc, or None when loc does not exist in this document."""
+        node = self.node
+        for step in loc:
+            found: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                found = next((v for k, v in node.value if k.value == step), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                found = node.value[step] if 0 <= step < len(node.value) else None
+            if found is None:
+                return None
+            node = found
+        return node
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What loading one file gives: its documents, or the reason it has none."""
+
+    documents: tuple[Document, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+class _Reject(Exception):
+    """Stops conversion at the first construct this loader refuses."""
+
+    def __init__(self, node: yaml.Node | yaml.Mark, code: str, message: str, hint: str = ""):
+        mark = node.start_mark if isinstance(node, yaml.Node) else node
+        super().__init__(message)
+        self.line = mark.line + 1
+        self.col = mark.column + 1
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
+def load(path: str, raw: bytes) -> Loaded:
+    """Parse a manifest file strictly; any problem is a diagnostic, never an exception."""
+    try:
+        _check_bytes(raw)
+        if b"&" in raw:  # no '&' means no anchor, and an alias needs an anchor
+            _reject_anchors(raw)
+        documents = tuple(
+            Document(path, index, _convert(node), node)
+            for index, node in enumerate(yaml.compose_all(raw, Loader=yaml.CSafeLoader))
+            if node is not None
+        )
+    except _Reject as reject:
+        return Loaded((), (Diagnostic(path, reject.line, reject.col, reject.code, reject.message,
+                                      reject.hint),))
+    except yaml.MarkedYAMLError as error:
+        return Loaded((), (_syntax_diagnostic(path, raw, error),))
+    except yaml.YAMLError as error:
+        line, col = _reader_position(raw, error)
+        return Loaded((), (Diagnostic(path, line, col, "YML001", _one_line(str(error))),))
+    return Loaded(documents, ())
+
+
+def _check_bytes(raw: bytes) -> None:
+    if len(raw) > MAX_FILE_BYTES:
+        raise _Reject(yaml.Mark("", 0, 0, 0, None, None), "FIL002",
+                      f"file is {len(raw)} bytes; manifests are limited to {MAX_FILE_BYTES}",
+                      "split it into several manifests")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise _Reject(_mark_at(raw, nul), "FIL003", "binary content (NUL byte)",
+                      "manifests are UTF-8 YAML text")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Reject(_mark_at(raw, error.start), "FIL003",
+                      f"not valid UTF-8 (byte 0x{raw[error.start]:02x})",
+                      "save the file as UTF-8") from None
+
+
+def _mark_at(raw: bytes, offset: int) -> yaml.Mark:
+    line = raw.count(b"\n", 0, offset)
+    col = offset - (raw.rfind(b"\n", 0, offset) + 1)
+    return yaml.Mark("", offset, line, col, None, None)
+
+
+def _reject_anchors(raw: bytes) -> None:
+    # Events, not nodes: an alias bomb is rejected at its first anchor, before anything expands.
+    for event in yaml.parse(raw, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Reject(event.start_mark, "YML004", "anchors and aliases are not allowed",
+                          "write the value out in full; manifests are reviewed as plain text")
+
+
+def _convert(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _SEQ:
+            raise _unsupported_tag(node)
+        return [_convert(item) for item in node.value]
+    if node.tag != _MAP:
+        raise _unsupported_tag(node)
+    mapping: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE:
+            raise _Reject(key_node, "YML008", "merge keys (<<) are not allowed",
+                          "write the keys out in full")
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+            raise _Reject(key_node, "YML007", "mapping keys must be strings",
+                          "quote the key")
+        key = key_node.value
+        if key in mapping:
+            raise _Reject(key_node, "YML002", f"duplicate key '{key}'",
+                          "each key may appear once per mapping; YAML would keep only the last")
+        mapping[key] = _convert(value_node)
+    return mapping
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    tag, text = node.tag, node.value
+    if tag == _STR or tag == _TIMESTAMP:
+        # Dates stay text, as in YAML 1.2 and JSON: the manifest's meaning is what it says.
+        return text
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        if text in _YAML12_BOOLS:
+            return _YAML12_BOOLS[text]
+        raise _Reject(node, "YML003", f"'{text}' is a YAML 1.1 boolean",
+                      f"write true or false, or quote it: \"{text}\"")
+    if tag == _INT:
+        if _DECIMAL_INT.fullmatch(text):
+            return int(text)
+        if _HEX_INT.fullmatch(text):
+            return int(text, 16)
+        raise _Reject(node, "YML006", f"'{text}' is an ambiguous YAML 1.1 number",
+                      f"quote it (\"{text}\") or write a plain decimal number")
+    if tag == _FLOAT:
+        if text.lower() in _FLOAT_SPECIAL:
+            return _FLOAT_SPECIAL[text.lower()]
+        if ":" in text or "_" in text:
+            raise _Reject(node, "YML006", f"'{text}' is an ambiguous YAML 1.1 number",
+                          f"quote it (\"{text}\") or write a plain decimal number")
+        return float(text)
+    raise _unsupported_tag(node)
+
+
+def _unsupported_tag(node: yaml.Node) -> _Reject:
+    return _Reject(node, "YML005", f"unsupported YAML tag '{node.tag.replace('tag:yaml.org,2002:', '!!')}'",
+                   "manifests use plain YAML: strings, numbers, booleans, lists and mappings")
+
+
+def _syntax_diagnostic(path: str, raw: bytes, error: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    message = " ".join(part for part in (error.context, error.problem) if part)
+    lines = raw.split(b"\n")
+    at_tab = mark is not None and mark.line < len(lines) and b"\t" in lines[mark.line]
+    hint = "indent with spaces; YAML does not allow tabs there" if at_tab else ""
+    return Diagnostic(path, line, col, "YML001", _one_line(message or str(error)), hint)
+
+
+def _reader_position(raw: bytes, error: yaml.YAMLError) -> tuple[int, int]:
+    position = getattr(error, "position", None)
+    if isinstance(position, int):
+        text = raw.decode("utf-8", errors="replace")[:position]
+        return text.count("\n") + 1, position - (text.rfind("\n") + 1) + 1
+    return 1, 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

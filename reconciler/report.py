@@ -1,0 +1,81 @@
+"""Diagnostics for people and machines: text, JSON, GitHub workflow annotations, Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from reconciler.diagnostics import Diagnostic
+
+FORMAT_VERSION = 1
+FORMATS = ("text", "json", "github")
+
+
+def summary_line(diagnostics: Sequence[Diagnostic], files: int) -> str:
+    """'2 errors, 1 warning in 40 files' or 'ok: 40 files, no problems'."""
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if not diagnostics:
+        return f"ok: {files} file{'s' * (files != 1)} checked, no problems"
+    return (f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} "
+            f"in {files} file{'s' * (files != 1)} checked")
+
+
+def text(diagnostics: Sequence[Diagnostic], files: int) -> str:
+    """`path:line:col: CODE message` lines, each followed by its hint, then a summary."""
+    lines = []
+    for d in diagnostics:
+        severity = "" if d.is_error else "warning: "
+        lines.append(f"{d.path}:{d.line}:{d.col}: {d.code} {severity}{d.message}")
+        if d.hint:
+            lines.append(f"    hint: {d.hint}")
+    lines.append(summary_line(diagnostics, files))
+    return "\n".join(lines)
+
+
+def as_json(command: str, diagnostics: Sequence[Diagnostic], files: int) -> str:
+    """A stable JSON document; format_version changes only when fields change meaning."""
+    errors = sum(d.is_error for d in diagnostics)
+    document = {
+        "format_version": FORMAT_VERSION,
+        "command": command,
+        "ok": errors == 0,
+        "summary": {"files": files, "errors": errors, "warnings": len(diagnostics) - errors},
+        "diagnostics": [
+            {"path": d.path, "line": d.line, "col": d.col, "code": d.code,
+             "severity": d.severity, "message": d.message, "hint": d.hint}
+            for d in diagnostics
+        ],
+    }
+    return json.dumps(document, indent=2, sort_keys=False)
+
+
+def github(diagnostics: Sequence[Diagnostic], files: int) -> str:
+    """GitHub Actions workflow commands: one ::error / ::warning annotation per diagnostic."""
+    lines = []
+    for d in diagnostics:
+        message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+        lines.append(f"::{d.severity} file={_property(d.path)},line={d.line},col={d.col},"
+                     f"title={_property(d.code)}::{_data(message)}")
+    lines.append(summary_line(diagnostics, files))
+    return "\n".join(lines)
+
+
+def markdown(diagnostics: Sequence[Diagnostic], files: int) -> str:
+    """A Markdown table for a job's step summary or a pull-request comment."""
+    lines = ["### reconciler validate", "", summary_line(diagnostics, files)]
+    if diagnostics:
+        lines += ["", "| where | code | message |", "| --- | --- | --- |"]
+        for d in diagnostics:
+            message = d.message + (f" <br>*hint:* {d.hint}" if d.hint else "")
+            lines.append(f"| `{d.path}:{d.line}:{d.col}` | {d.code} | "
+                         f"{message.replace('|', '&#124;')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(value: str) -> str:
+    return _data(value).replace(":", "%3A").replace(",", "%2C")

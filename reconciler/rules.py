@@ -1,0 +1,305 @@
+"""Checks over a catalog (and, with a base revision, over the change from it): diagnostics only.
+
+Each check is a plain function from catalogs to diagnostics; `check` runs them all.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from reconciler import spec
+from reconciler.catalog import Catalog, Entry
+from reconciler.diagnostics import Diagnostic
+from reconciler.source import escapes
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_REQUIREMENT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*$")
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+    ">": operator.gt, "<": operator.lt}
+_SECRET_KEY = re.compile(r"(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|"
+                         r"private[_-]?key|credential)")
+_SECRET_VALUE = re.compile(
+    r"AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|gh[pousr]_[A-Za-z0-9]{36}|"
+    r"xox[abprs]-[A-Za-z0-9-]{10,}|sk_live_[0-9a-zA-Z]{24}|"
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+_REFERENCE_VALUE = re.compile(r"^(\$\{.*\}|vault:.*|secretRef:.*)$")
+
+Versioned = Entry[spec.Model] | Entry[spec.Dataset]
+
+
+def check(catalog: Catalog, base: Catalog | None = None) -> list[Diagnostic]:
+    """Every diagnostic for catalog; with base, also immutability and promotion policy."""
+    found = [*_names(catalog), *_versions(catalog), *_references(catalog), *_stages(catalog),
+             *_requirements(catalog), *_secrets(catalog), *_artifacts(catalog, base)]
+    if base is not None:
+        found += [*_immutability(catalog, base), *_promotions(catalog, base)]
+    return found
+
+
+def _names(catalog: Catalog) -> Iterator[Diagnostic]:
+    entries: list[Entry[Any]] = [*catalog.versioned(), *catalog.environments.values()]
+    for entry in entries:
+        name = entry.name
+        if len(name) > 63 or not DNS1123_LABEL.match(name):
+            yield entry.at(("metadata", "name"), "NAM001",
+                           f"name '{name}' is not a DNS-1123 label",
+                           "lower-case letters, digits and '-', starting and ending with a "
+                           "letter or digit, at most 63 characters")
+
+
+def _versions(catalog: Catalog) -> Iterator[Diagnostic]:
+    for entry in catalog.versioned():
+        seen: dict[str, int] = {}
+        for index, version in enumerate(entry.manifest.spec.versions):
+            if version.version in seen:
+                yield entry.at(("spec", "versions", index, "version"), "VER001",
+                               f"version '{version.version}' is listed twice",
+                               f"first at spec.versions[{seen[version.version]}]")
+            seen.setdefault(version.version, index)
+
+
+def _references(catalog: Catalog) -> Iterator[Diagnostic]:
+    for entry in catalog.models.values():
+        versions = {v.version for v in entry.manifest.spec.versions}
+        for index, version in enumerate(entry.manifest.spec.versions):
+            here = ("spec", "versions", index)
+            for ref_index, ref in enumerate(version.trained_on):
+                dataset = catalog.datasets.get(ref.dataset)
+                if dataset is None:
+                    yield entry.at((*here, "trainedOn", ref_index, "dataset"), "REF001",
+                                   f"unknown dataset '{ref.dataset}'",
+                                   _known("datasets", catalog.datasets))
+                elif ref.version not in {v.version for v in dataset.manifest.spec.versions}:
+                    yield entry.at((*here, "trainedOn", ref_index, "version"), "REF002",
+                                   f"dataset '{ref.dataset}' has no version '{ref.version}'",
+                                   _known("versions",
+                                          [v.version for v in dataset.manifest.spec.versions]))
+            if version.parent is not None and (version.parent not in versions
+                                               or version.parent == version.version):
+                yield entry.at((*here, "parent"), "REF003",
+                               f"parent '{version.parent}' is not another version of this model")
+        for env_name in entry.manifest.spec.stages:
+            if env_name not in catalog.environments:
+                yield entry.at(("spec", "stages", env_name), "REF004",
+                               f"unknown environment '{env_name}'",
+                               _known("environments", catalog.environments), key=True)
+    for env in catalog.environments.values():
+        promotion = env.manifest.spec.promotion
+        if promotion and promotion.from_ and promotion.from_ not in catalog.environments:
+            yield env.at(("spec", "promotion", "from"), "REF004",
+                         f"unknown environment '{promotion.from_}'",
+                         _known("environments", catalog.environments))
+
+
+def _stages(catalog: Catalog) -> Iterator[Diagnostic]:
+    for entry in catalog.models.values():
+        versions = {v.version for v in entry.manifest.spec.versions}
+        for env_name, stage in entry.manifest.spec.stages.items():
+            here = ("spec", "stages", env_name)
+            if stage.version not in versions:
+                yield entry.at((*here, "version"), "REF005",
+                               f"stage '{env_name}' serves unknown version '{stage.version}'",
+                               _known("versions", sorted(versions)))
+            if stage.canary is not None:
+                if stage.canary.version not in versions:
+                    yield entry.at((*here, "canary", "version"), "REF006",
+                                   f"canary serves unknown version '{stage.canary.version}'",
+                                   _known("versions", sorted(versions)))
+                if not 0 <= stage.canary.traffic <= 100:
+                    yield entry.at((*here, "canary", "traffic"), "STG001",
+                                   f"canary traffic {stage.canary.traffic} is not a percentage",
+                                   "use 0 to 100")
+            if stage.replicas is not None and stage.replicas.min > stage.replicas.max:
+                yield entry.at((*here, "replicas"), "STG002",
+                               f"replicas min {stage.replicas.min} > max {stage.replicas.max}")
+
+
+def _requirements(catalog: Catalog) -> Iterator[Diagnostic]:
+    for env in catalog.environments.values():
+        promotion = env.manifest.spec.promotion
+        for metric, expression in (promotion.require_metrics if promotion else {}).items():
+            if not _REQUIREMENT.match(expression):
+                yield env.at(("spec", "promotion", "requireMetrics", metric), "POL003",
+                             f"requirement '{expression}' for {metric} is not understood",
+                             "write an operator and a number, e.g. \">= 0.9\"")
+
+
+def _secrets(catalog: Catalog) -> Iterator[Diagnostic]:
+    for entry in catalog.models.values():
+        for index, version in enumerate(entry.manifest.spec.versions):
+            yield from _secrets_in(entry, ("spec", "versions", index, "params"), version.params)
+        for env_name, stage in entry.manifest.spec.stages.items():
+            yield from _secrets_in(entry, ("spec", "stages", env_name, "env"), stage.env)
+    for env in catalog.environments.values():
+        yield from _secrets_in(env, ("spec", "values"), env.manifest.spec.values)
+
+
+def _secrets_in(entry: Entry[Any], loc: tuple[str | int, ...], value: Any,
+                key: str = "") -> Iterator[Diagnostic]:
+    if isinstance(value, dict):
+        for child_key, child in value.items():
+            yield from _secrets_in(entry, (*loc, child_key), child, child_key)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _secrets_in(entry, (*loc, index), child, key)
+    elif isinstance(value, str) and value and not _REFERENCE_VALUE.match(value):
+        if _SECRET_VALUE.search(value) or (key and _SECRET_KEY.search(key)):
+            yield entry.at(loc, "SEC001", f"'{loc[-1]}' looks like a secret in plain text",
+                           "manifests are public to everyone who can read the repository; "
+                           "reference a Kubernetes Secret or ${ENV_VAR} instead")
+
+
+def _artifacts(catalog: Catalog, base: Catalog | None) -> Iterator[Diagnostic]:
+    for entry in catalog.versioned():
+        versions = entry.manifest.spec.versions
+        by_path: dict[str, list[int]] = {}
+        for index, version in enumerate(versions):
+            if escapes(version.artifact) or not version.artifact:
+                yield entry.at(("spec", "versions", index, "artifact"), "ART001",
+                               f"artifact '{version.artifact}' is not a path inside the "
+                               "repository", "write it relative to the repository root, "
+                               "without '..'")
+            else:
+                by_path.setdefault(version.artifact, []).append(index)
+        old = _version_keys(base, entry) if base is not None else None
+        for path, indices in by_path.items():
+            yield from _artifact_pins(catalog, entry, path, indices, old)
+
+
+def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[int],
+                   old: set[str] | None) -> Iterator[Diagnostic]:
+    versions = entry.manifest.spec.versions
+    added = [i for i in indices if old is None or versions[i].version not in old]
+    # Without a base, the newest version of a path is the one DVC's current record must match.
+    newest_added = indices[-1] if old is None else (added[-1] if added else None)
+    output = catalog.output(path)
+    if output is None:
+        yield entry.at(("spec", "versions", indices[-1], "artifact"), "ART002",
+                       f"'{path}' is not tracked by DVC at this revision",
+                       f"run `dvc add {path}` (or make it a dvc.yaml stage output) and commit "
+                       "the .dvc file / dvc.lock")
+        return
+    for index in indices:
+        version, loc = versions[index], ("spec", "versions", index)
+        if index == newest_added and version.digest is None:
+            yield entry.at((*loc, "version"), "ART003",
+                           f"version '{version.version}' has no digest; DVC records "
+                           f"{output.digest} for {path}",
+                           "run `reconciler pin` to write it")
+        elif index == newest_added and version.digest != output.digest:
+            yield entry.at((*loc, "digest"), "ART004",
+                           f"version '{version.version}' pins {version.digest} but DVC records "
+                           f"{output.digest} for {path} (in {output.recorded_in})",
+                           "a version is its bytes: if the file was retrained, add a new version "
+                           "instead; otherwise `dvc checkout` the pinned bytes")
+        elif version.digest is None:
+            yield entry.at((*loc, "version"), "ART003",
+                           f"version '{version.version}' has no digest pinned",
+                           f"only the newest version of {path} can be pinned from DVC's current "
+                           "record; find this one's in the git history of "
+                           f"{output.recorded_in}")
+
+
+def _version_keys(base: Catalog, entry: Versioned) -> set[str]:
+    table: dict[str, Any] = base.models if isinstance(entry.manifest, spec.Model) else base.datasets
+    old = table.get(entry.name)
+    return {v.version for v in old.manifest.spec.versions} if old else set()
+
+
+def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
+    for entry in catalog.versioned():
+        table: dict[str, Any] = (base.models if isinstance(entry.manifest, spec.Model)
+                                 else base.datasets)
+        old = table.get(entry.name)
+        if old is None:
+            continue
+        old_digests = {v.version: v.digest for v in old.manifest.spec.versions}
+        current = {v.version for v in entry.manifest.spec.versions}
+        for index, version in enumerate(entry.manifest.spec.versions):
+            before = old_digests.get(version.version)
+            if before is not None and version.digest != before:
+                yield entry.at(("spec", "versions", index, "digest"), "IMM001",
+                               f"version '{version.version}' was pinned to {before}; "
+                               f"it cannot change to {version.digest}",
+                               "versions are immutable once landed: add a new version")
+        if isinstance(entry.manifest, spec.Model):
+            served = _served(old.manifest) | _served(entry.manifest)
+            for removed in sorted(set(old_digests) - current):
+                for env_name in sorted(served.get(removed, ())):
+                    yield entry.at(("spec", "versions"), "IMM002",
+                                   f"version '{removed}' was removed but environment "
+                                   f"'{env_name}' serves it",
+                                   "move the stage to another version first, and prefer "
+                                   "`deprecated: true` to removing a version")
+
+
+def _served(model: spec.Model) -> dict[str, set[str]]:
+    """version -> environments that serve it (as primary or canary)."""
+    served: dict[str, set[str]] = {}
+    for env_name, stage in model.spec.stages.items():
+        served.setdefault(stage.version, set()).add(env_name)
+        if stage.canary is not None:
+            served.setdefault(stage.canary.version, set()).add(env_name)
+    return served
+
+
+def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
+    for entry in catalog.models.values():
+        old = base.models.get(entry.name)
+        old_served = _served(old.manifest) if old else {}
+        order = [v.version for v in entry.manifest.spec.versions]
+        metrics = {v.version: v.metrics for v in entry.manifest.spec.versions}
+        for env_name, stage in entry.manifest.spec.stages.items():
+            env = catalog.environments.get(env_name)
+            policy = env.manifest.spec.promotion if env else None
+            if policy is None:
+                continue
+            old_stage = old.manifest.spec.stages.get(env_name) if old else None
+            targets = [(stage.version, ("spec", "stages", env_name, "version"))]
+            if stage.canary is not None:
+                targets.append((stage.canary.version,
+                                ("spec", "stages", env_name, "canary", "version")))
+            for version, loc in targets:
+                if env_name in old_served.get(version, set()):
+                    continue  # already served here before this change
+                is_rollback = (old_stage is not None and version in order
+                               and old_stage.version in order
+                               and order.index(version) < order.index(old_stage.version))
+                if (policy.from_ and not is_rollback
+                        and policy.from_ not in old_served.get(version, set())):
+                    yield entry.at(loc, "POL001",
+                                   f"version '{version}' goes to {env_name} without having "
+                                   f"served in {policy.from_}",
+                                   f"environment {env_name} requires promotion from "
+                                   f"{policy.from_}: land it in {policy.from_} first")
+                yield from _metric_failures(entry, loc, env_name, version,
+                                            metrics.get(version, {}), policy.require_metrics)
+
+
+def _metric_failures(entry: Entry[spec.Model], loc: tuple[str | int, ...], env_name: str,
+                     version: str, metrics: dict[str, float],
+                     required: dict[str, str]) -> Iterator[Diagnostic]:
+    for metric, expression in sorted(required.items()):
+        match = _REQUIREMENT.match(expression)
+        if match is None:
+            continue  # reported by _requirements
+        op, threshold = match.group(1), float(match.group(2))
+        value = metrics.get(metric)
+        if value is None or not _COMPARE[op](value, threshold):
+            shown = "is missing" if value is None else f"is {value}"
+            yield entry.at(loc, "POL002",
+                           f"{env_name} requires {metric} {op} {threshold:g}; version "
+                           f"'{version}' {shown}",
+                           "promote a version whose metrics meet the environment's requirement")
+
+
+def _known(what: str, names: Any) -> str:
+    listed = sorted(names)
+    if not listed:
+        return f"there are no {what}"
+    shown = ", ".join(listed[:8]) + (", ..." if len(listed) > 8 else "")
+    return f"known {what}: {shown}"

@@ -1,0 +1,285 @@
+"""The manifest format v1 as pydantic models: Model, Dataset, Environment. Pure: no I/O.
+
+Field names are camelCase in YAML (Kubernetes convention) and snake_case in Python.
+Validation is strict: a number is never silently turned into a string, so an unquoted
+`version: 1.10` is an error instead of the version "1.1".
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Annotated, Any, Literal, NamedTuple, Union
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "reconciler/v1"
+KINDS = ("Model", "Dataset", "Environment")
+FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "triton",
+              "huggingface", "mlflow", "pmml", "paddle", "custom")
+TARGETS = ("kserve", "seldon", "kubernetes")
+
+Version = Annotated[str, Field(min_length=1, max_length=128,
+                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")]
+Digest = Annotated[str, Field(pattern=r"^(md5|md5-dos2unix):[0-9a-f]{32}(\.dir)?$")]
+Quantity = Annotated[str, Field(pattern=r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+                                        r"([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
+Metric = float | int
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              alias_generator=to_camel, populate_by_name=True)
+
+
+class Metadata(_Spec):
+    name: str
+    owner: str | None = None
+    description: str | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class DatasetRef(_Spec):
+    dataset: str
+    version: Version
+
+
+class ModelVersion(_Spec):
+    version: Version
+    artifact: str
+    digest: Digest | None = None
+    trained_on: list[DatasetRef] = []
+    parent: Version | None = None
+    metrics: dict[str, float] = {}
+    params: dict[str, JsonValue] = {}
+    deprecated: bool = False
+    description: str | None = None
+
+
+class Canary(_Spec):
+    version: Version
+    traffic: int
+
+
+class Replicas(_Spec):
+    min: int = Field(default=1, ge=0)
+    max: int = Field(default=1, ge=0)
+
+
+class Resources(_Spec):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    gpu: int | None = Field(default=None, ge=0)
+
+
+class Stage(_Spec):
+    version: Version
+    canary: Canary | None = None
+    replicas: Replicas | None = None
+    resources: Resources | None = None
+    env: dict[str, str] = {}
+
+
+class ModelSpec(_Spec):
+    framework: Literal[FRAMEWORKS]  # type: ignore[valid-type]
+    versions: list[ModelVersion] = Field(min_length=1)
+    stages: dict[str, Stage] = {}
+
+
+class Model(_Spec):
+    api_version: Literal["reconciler/v1"]
+    kind: Literal["Model"]
+    metadata: Metadata
+    spec: ModelSpec
+
+
+class DatasetVersion(_Spec):
+    version: Version
+    artifact: str
+    digest: Digest | None = None
+    deprecated: bool = False
+    description: str | None = None
+
+
+class DatasetSpec(_Spec):
+    versions: list[DatasetVersion] = Field(min_length=1)
+
+
+class Dataset(_Spec):
+    api_version: Literal["reconciler/v1"]
+    kind: Literal["Dataset"]
+    metadata: Metadata
+    spec: DatasetSpec
+
+
+class Promotion(_Spec):
+    from_: str | None = Field(default=None, alias="from")
+    require_metrics: dict[str, str] = {}
+
+
+class EnvironmentSpec(_Spec):
+    namespace: str
+    target: str
+    remote: str | None = None
+    values: dict[str, JsonValue] = {}
+    promotion: Promotion | None = None
+
+
+class Environment(_Spec):
+    api_version: Literal["reconciler/v1"]
+    kind: Literal["Environment"]
+    metadata: Metadata
+    spec: EnvironmentSpec
+
+
+Manifest = Model | Dataset | Environment
+_CLASSES: dict[str, type[BaseModel]] = {"Model": Model, "Dataset": Dataset,
+                                        "Environment": Environment}
+
+
+class SpecError(NamedTuple):
+    """A schema problem at a location of the document (loc in YAML field names)."""
+
+    loc: tuple[str | int, ...]
+    code: str
+    message: str
+    hint: str = ""
+    at_key: bool = False
+
+
+def parse(data: Any) -> Manifest | list[SpecError]:
+    """Validate one document's plain data into a Model, Dataset or Environment."""
+    if not isinstance(data, dict):
+        return [SpecError((), "SPC008", "a manifest must be a mapping",
+                          "start with apiVersion, kind, metadata and spec")]
+    api_version = data.get("apiVersion")
+    if api_version != API_VERSION:
+        where = ("apiVersion",) if "apiVersion" in data else ()
+        shown = "missing" if api_version is None else f"'{api_version}' unknown"
+        return [SpecError(where, "SPC001", f"apiVersion {shown}",
+                          f"use apiVersion: {API_VERSION}")]
+    kind = data.get("kind")
+    cls = _CLASSES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        where = ("kind",) if "kind" in data else ()
+        shown = "missing" if kind is None else f"'{kind}' unknown"
+        return [SpecError(where, "SPC002", f"kind {shown}",
+                          _did_you_mean(str(kind), KINDS) or f"one of {', '.join(KINDS)}")]
+    try:
+        return typing.cast(Manifest, cls.model_validate(data))
+    except ValidationError as error:
+        return _spec_errors(cls, error)
+
+
+def _spec_errors(cls: type[BaseModel], error: ValidationError) -> list[SpecError]:
+    found: dict[tuple[str | int, ...], SpecError] = {}
+    for detail in error.errors(include_url=False):
+        loc = tuple(detail["loc"])
+        if loc in found:
+            continue
+        found[loc] = _spec_error(cls, loc, detail)
+    return list(found.values())
+
+
+def _spec_error(cls: type[BaseModel], loc: tuple[str | int, ...],
+                detail: Any) -> SpecError:
+    kind, value, field = detail["type"], detail.get("input"), _field_name(loc)
+    if kind == "extra_forbidden":
+        known = _known_fields(cls, loc[:-1])
+        hint = _did_you_mean(str(loc[-1]), known) or (
+            f"allowed here: {', '.join(known)}" if known else "")
+        return SpecError(loc, "SPC003", f"unknown field '{loc[-1]}'", hint, at_key=True)
+    if kind == "missing":
+        return SpecError(loc[:-1], "SPC004", f"missing required field '{loc[-1]}'",
+                         f"add {loc[-1]}: ...")
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        return SpecError(loc, "SPC005",
+                         f"{field} must be a string, not the {_type_word(value)} {value!r}",
+                         "quote it, e.g. \"1.10\", so YAML keeps it as written")
+    if kind == "literal_error":
+        allowed = detail.get("ctx", {}).get("expected", "")
+        return SpecError(loc, "SPC006", f"{field} {value!r} is not allowed",
+                         _did_you_mean(str(value), _literal_values(cls, loc))
+                         or f"expected {allowed}")
+    if kind == "string_pattern_mismatch":
+        return SpecError(loc, "SPC007", f"{field} {value!r} is not valid",
+                         _pattern_hint(loc))
+    return SpecError(loc, "SPC007", f"{field}: {detail['msg']}")
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    names = [step for step in loc if isinstance(step, str)]
+    return names[-1] if names else "value"
+
+
+def _type_word(value: Any) -> str:
+    return "boolean" if isinstance(value, bool) else "number"
+
+
+def _pattern_hint(loc: tuple[str | int, ...]) -> str:
+    field = _field_name(loc)
+    if field == "digest":
+        return "a digest is md5:<32 hex digits>; `reconciler pin` writes it from DVC"
+    if field in ("version", "parent"):
+        return "versions are letters, digits and . _ + -, e.g. \"1.2.0\""
+    if field in ("cpu", "memory"):
+        return "a Kubernetes quantity as a string, e.g. \"500m\", \"2Gi\""
+    return ""
+
+
+def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def _annotation_at(cls: type[BaseModel], loc: tuple[str | int, ...]) -> Any:
+    """The type expected at loc (YAML names), following models, lists and dicts."""
+    current: Any = cls
+    for step in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for name, f in current.model_fields.items()
+                          if (f.alias or name) == step), None)
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            args = typing.get_args(current)
+            if not args:
+                return None
+            current = args[-1] if typing.get_origin(current) is dict else args[0]
+    return _unwrap(current)
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else annotation
+    return annotation
+
+
+def _known_fields(cls: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    model = _annotation_at(cls, loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _literal_values(cls: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    return [str(v) for v in typing.get_args(_annotation_at(cls, loc))]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a manifest document, for editors and other validators."""
+    adapter: TypeAdapter[Any] = TypeAdapter(
+        Annotated[Model | Dataset | Environment, Field(discriminator="kind")])
+    schema = adapter.json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "reconciler manifest (apiVersion reconciler/v1)"
+    return schema

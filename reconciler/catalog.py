@@ -7,7 +7,10 @@ for Models just their names, found by a cheap scan that falls back to a full loa
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -73,8 +76,26 @@ class Catalog:
         return [*self.models.values(), *self.datasets.values()]
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Loading keeps every YAML node alive for positions; with the cyclic collector running, each
+    # collection rescans them all and loading gets ~6x slower. Nodes and plain data hold no cycles.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build(source: Source, only: list[str] | None = None) -> Catalog:
     """Load the catalog of source; with only, check just those files in full."""
+    with _gc_paused():
+        return _build(source, only)
+
+
+def _build(source: Source, only: list[str] | None) -> Catalog:
     catalog = Catalog(source)
     all_paths = source.manifest_paths()
     if only is None:

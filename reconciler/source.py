@@ -90,6 +90,7 @@ class WorkTree:
     def __init__(self, root: str):
         self.root = os.path.realpath(root)
         self.rev: str | None = None
+        self._real_dirs: dict[str, str] = {}
 
     def manifest_paths(self) -> list[str]:
         """Repository-relative paths of every manifest file, sorted."""
@@ -118,8 +119,13 @@ class WorkTree:
 
     def read(self, path: str) -> bytes:
         """The bytes at path, refusing symlinks that leave the repository and oversized files."""
-        full = os.path.join(self.root, path)
-        real = os.path.realpath(full)
+        folder, name = os.path.split(os.path.join(self.root, path))
+        real_folder = self._real_dirs.get(folder)
+        if real_folder is None:
+            real_folder = self._real_dirs[folder] = os.path.realpath(folder)
+        real = os.path.join(real_folder, name)
+        if os.path.islink(real):
+            real = os.path.realpath(real)
         if os.path.commonpath([real, self.root]) != self.root:
             raise FileProblem("FIL001", f"symlink leads outside the repository ({real})",
                               "keep manifests inside the repository")

@@ -194,7 +194,7 @@ def _spec_error(cls: type[BaseModel], loc: tuple[str | int, ...],
         return SpecError(loc, "SPC003", f"unknown field '{loc[-1]}'", hint, at_key=True)
     if kind == "missing":
         return SpecError(loc[:-1], "SPC004", f"missing required field '{loc[-1]}'",
-                         f"add {loc[-1]}: ...")
+                         f"add {loc[-1]}: ...", at_key=True)
     if kind == "string_type" and isinstance(value, bool | int | float):
         return SpecError(loc, "SPC005",
                          f"{field} must be a string, not the {_type_word(value)} {value!r}",

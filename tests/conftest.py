@@ -1,0 +1,159 @@
+"""Fixtures: real git repositories with real DVC, made in temporary folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import git
+import pytest
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+PROJECT = Path(__file__).resolve().parent.parent
+
+ENVIRONMENTS = {
+    "manifests/environments/staging.yaml": """\
+apiVersion: reconciler/v1
+kind: Environment
+metadata: {name: staging}
+spec:
+  namespace: ml-staging
+  target: kserve
+""",
+    "manifests/environments/production.yaml": """\
+apiVersion: reconciler/v1
+kind: Environment
+metadata: {name: production}
+spec:
+  namespace: ml-prod
+  target: kserve
+  promotion:
+    from: staging
+    requireMetrics: {auc: ">= 0.9"}
+""",
+}
+
+
+@dataclass
+class Registry:
+    """A git + DVC repository with a local DVC remote, driven the way users drive one."""
+
+    root: Path
+    repo: git.Repo
+
+    def write(self, relative: str, text: str | bytes) -> Path:
+        """Write a file (text or bytes), making folders."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def dvc(self, *args: str) -> str:
+        """Run the real DVC command line in this repository."""
+        done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=self.root,
+                              capture_output=True, text=True, check=False, env=dvc_env())
+        assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
+        return done.stdout
+
+    def digest(self, artifact: str) -> str:
+        """What DVC recorded for artifact, as a manifest pins it (via our own adapter)."""
+        from reconciler.dvc import DvcIndex
+        from reconciler.source import WorkTree
+
+        output = DvcIndex(WorkTree(str(self.root))).resolve(artifact)
+        assert output is not None, f"{artifact} is not tracked"
+        return output.digest
+
+    def commit(self, message: str, author: str = "Ada Lovelace <ada@example.com>",
+               date: str = "2024-06-01T10:00:00+00:00") -> str:
+        """Stage everything and commit with the given author and date; return the sha."""
+        self.repo.git.add(A=True)
+        name, email = author[:-1].split(" <")
+        actor = git.Actor(name, email)
+        when = datetime.fromisoformat(date)
+        offset = when.utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds()) // 60
+        date = f"{int(when.timestamp())} {'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+        commit = self.repo.index.commit(message, author=actor, committer=actor,
+                                        author_date=date, commit_date=date)
+        return commit.hexsha
+
+
+def dvc_env() -> dict[str, str]:
+    """The environment for DVC subprocesses: no analytics, no network, our interpreter."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def model_manifest(name: str, versions: list[tuple[str, str, str | None]],
+                   stages: str = "", extra: str = "") -> str:
+    """A Model manifest; versions are (version, artifact, digest or None)."""
+    lines = ["apiVersion: reconciler/v1", "kind: Model", "metadata:", f"  name: {name}",
+             "  owner: ml@example.com", "spec:", "  framework: sklearn", "  versions:"]
+    for version, artifact, digest in versions:
+        lines += [f"    - version: \"{version}\"", f"      artifact: {artifact}"]
+        if digest:
+            lines.append(f"      digest: {digest}")
+        lines.append("      metrics: {auc: 0.93}")
+    if stages:
+        lines += ["  stages:", *("    " + line for line in stages.strip("\n").split("\n"))]
+    return "\n".join(lines) + "\n" + extra
+
+
+def _make_template(root: Path) -> None:
+    repo = git.Repo.init(root, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.com")
+    registry = Registry(root, repo)
+    registry.dvc("init", "-q")
+    # Relative, so every copy of the template has its own remote beside it.
+    registry.dvc("remote", "add", "-d", "local", "../remote")
+    registry.write("models/fraud.pkl", b"fraud weights v1\n" + bytes(range(256)))
+    registry.write("data/transactions.parquet", b"PAR1" + bytes(range(200)) + b"PAR1")
+    registry.dvc("add", "-q", "models/fraud.pkl", "data/transactions.parquet")
+    registry.dvc("push", "-q")
+    for path, text in ENVIRONMENTS.items():
+        registry.write(path, text)
+    registry.write("manifests/datasets/transactions.yaml", f"""\
+apiVersion: reconciler/v1
+kind: Dataset
+metadata: {{name: transactions, owner: data@example.com}}
+spec:
+  versions:
+    - version: "2024-06"
+      artifact: data/transactions.parquet
+      digest: {registry.digest("data/transactions.parquet")}
+""")
+    registry.write("manifests/models/fraud.yaml", model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", registry.digest("models/fraud.pkl"))],
+        stages='staging: {version: "1.0.0"}\nproduction: {version: "1.0.0"}'))
+    registry.commit("Register fraud 1.0.0")
+
+
+@pytest.fixture(scope="session")
+def registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per session: dvc init/add/push are slow, copying is not."""
+    base = tmp_path_factory.mktemp("template")
+    _make_template(base / "repo")
+    return base
+
+
+@pytest.fixture
+def registry(registry_template: Path, tmp_path: Path) -> Iterator[Registry]:
+    """A fresh copy of the template registry: models/fraud.pkl 1.0.0, dataset, two environments."""
+    shutil.copytree(registry_template, tmp_path / "r", symlinks=True)
+    root = tmp_path / "r" / "repo"
+    repo = git.Repo(root)
+    yield Registry(root, repo)
+    repo.close()

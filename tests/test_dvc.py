@@ -1,0 +1,108 @@
+"""Our reading of .dvc files and dvc.lock agrees with DVC's own, on real `dvc add`/`dvc repro`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import git
+import pytest
+from dvc.repo import Repo as DvcRepo
+
+from reconciler.dvc import LEGACY_MD5, MD5, DvcIndex
+from reconciler.source import GitRevision, WorkTree
+from tests.conftest import Registry
+
+TRAIN = ("import os, sys; os.makedirs('models', exist_ok=True); data = open(sys.argv[1], 'rb').read(); "
+         "open(sys.argv[2], 'wb').write(b'model of ' + data[:16])")
+
+
+@pytest.fixture
+def dvc_project(tmp_path: Path) -> Registry:
+    """A repository with a file and a directory added, and a stage reproduced."""
+    repo = git.Repo.init(tmp_path, initial_branch="main")
+    project = Registry(tmp_path, repo)
+    project.dvc("init", "-q")
+    project.write("data/raw.csv", "a,b\n1,2\n3,4\n")
+    project.write("data/images/one.bin", b"\x00\x01" * 50)
+    project.write("data/images/two.bin", b"\x02\x03" * 70)
+    project.write("data/images/nested/three.bin", b"\x04" * 10)
+    project.dvc("add", "-q", "data/raw.csv", "data/images")
+    project.write("params.yaml", "train:\n  depth: 4\n  rate: 0.1\n")
+    project.dvc("stage", "add", "-q", "-n", "train", "-d", "data/raw.csv", "-p", "train.depth",
+                "-o", "models/model.bin",
+                f"{sys.executable} -c \"{TRAIN}\" data/raw.csv models/model.bin")
+    project.dvc("repro", "-q")
+    project.commit("data and model")
+    return project
+
+
+def _dvc_outputs(root: Path) -> dict[str, tuple[str, int | None, int | None]]:
+    """What DVC itself says every output is: path -> (digest, size, nfiles)."""
+    with DvcRepo(str(root)) as repo:
+        return {
+            os.path.relpath(out.fs_path, root): (
+                f"{out.hash_info.name}:{out.hash_info.value}", out.meta.size, out.meta.nfiles)
+            for out in repo.index.outs
+        }
+
+
+def test_reading_agrees_with_dvc(dvc_project: Registry) -> None:
+    expected = _dvc_outputs(dvc_project.root)
+    assert set(expected) == {"data/raw.csv", "data/images", "models/model.bin"}
+    for source in (WorkTree(str(dvc_project.root)), GitRevision(str(dvc_project.root), "HEAD")):
+        index = DvcIndex(source)
+        for path, (digest, size, nfiles) in expected.items():
+            output = index.resolve(path)
+            assert output is not None, path
+            assert (output.digest, output.size) == (digest, size)
+            if output.is_dir:
+                assert output.nfiles == nfiles == 3
+        assert index.diagnostics == []
+    assert DvcIndex(WorkTree(str(dvc_project.root))).resolve("data/missing.csv") is None
+
+
+def test_stage_lineage_agrees_with_dvc(dvc_project: Registry) -> None:
+    output = DvcIndex(WorkTree(str(dvc_project.root))).resolve("models/model.bin")
+    assert output is not None and output.lineage is not None
+    assert output.recorded_in == "dvc.lock"
+    assert output.lineage.stage == "train"
+    assert output.lineage.params == {"params.yaml": {"train.depth": 4}}
+    with DvcRepo(str(dvc_project.root)) as repo:
+        (stage,) = [s for s in repo.index.stages if getattr(s, "name", None) == "train"]
+        expected = {(os.path.relpath(dep.fs_path, dvc_project.root),
+                     f"{dep.hash_info.name}:{dep.hash_info.value}")
+                    for dep in stage.deps if dep.hash_info}
+    assert {(d.path, d.digest) for d in output.lineage.deps} >= expected
+    assert ("data/raw.csv", dvc_project.digest("data/raw.csv")) in expected
+
+
+def test_dvc2_pointer_files_read_as_legacy_hash(dvc_project: Registry) -> None:
+    # DVC 2 wrote no `hash: md5` field; DVC 3 reads such outputs as md5-dos2unix.
+    dvc_project.write("legacy.bin", b"legacy bytes\n")
+    dvc_project.write("legacy.bin.dvc", "outs:\n- md5: 0123456789abcdef0123456789abcdef\n"
+                                        "  size: 13\n  path: legacy.bin\n")
+    expected = _dvc_outputs(dvc_project.root)["legacy.bin"]
+    assert expected[0] == f"{LEGACY_MD5}:0123456789abcdef0123456789abcdef"
+    output = DvcIndex(WorkTree(str(dvc_project.root))).resolve("legacy.bin")
+    assert output is not None and output.digest == expected[0]
+    assert output.hash_name == LEGACY_MD5
+    assert dvc_project.digest("data/raw.csv").startswith(f"{MD5}:")
+
+
+def test_outputs_declared_away_from_their_path_are_found(dvc_project: Registry) -> None:
+    # Not the conventional <path>.dvc: a .dvc file in another folder naming ../ paths.
+    dvc_project.write("weights/w.bin", b"w" * 100)
+    dvc_project.write("pointers/w.dvc", "outs:\n- md5: ffffffffffffffffffffffffffffffff\n"
+                                        "  size: 100\n  hash: md5\n  path: ../weights/w.bin\n")
+    output = DvcIndex(WorkTree(str(dvc_project.root))).resolve("weights/w.bin")
+    assert output is not None and output.recorded_in == "pointers/w.dvc"
+
+
+def test_malformed_dvc_file_is_a_diagnostic(dvc_project: Registry) -> None:
+    dvc_project.write("broken.bin.dvc", "outs: [\n")
+    index = DvcIndex(WorkTree(str(dvc_project.root)))
+    assert index.resolve("broken.bin") is None
+    assert [d.code for d in index.diagnostics] == ["ART005"]
+    assert index.diagnostics[0].path == "broken.bin.dvc"

@@ -1,0 +1,116 @@
+"""Unit tests of the strict YAML loader: plain data out, positions kept, ambiguity refused."""
+
+from __future__ import annotations
+
+import time
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler import loader
+
+
+def _codes(raw: bytes) -> list[tuple[str, int, int]]:
+    return [(d.code, d.line, d.col) for d in loader.load("f.yaml", raw).diagnostics]
+
+
+def test_plain_data_and_positions() -> None:
+    raw = b"a: 1\nb:\n  - x: 'yes'\n    y: 2024-06-01\n  - [1.5, true, null]\n"
+    (doc,) = loader.load("f.yaml", raw).documents
+    assert doc.data == {"a": 1, "b": [{"x": "yes", "y": "2024-06-01"}, [1.5, True, None]]}
+    assert doc.position(("b", 0, "y")) == (4, 8)
+    assert doc.position(("b", 0, "y"), key=True) == (4, 5)
+    assert doc.position(("b", 1, 2)) == (5, 17)
+    # A missing step points at the deepest node that exists.
+    assert doc.position(("b", 0, "nope")) == (3, 5)
+
+
+def test_numbers_keep_their_yaml_12_meaning() -> None:
+    (doc,) = loader.load("f.yaml", b"a: 1.10\nb: 0x1F\nc: -7\nd: .inf\n").documents
+    assert doc.data["a"] == 1.1  # the spec layer rejects it where a string is expected
+    assert doc.data["b"] == 31
+    assert doc.data["c"] == -7
+    assert doc.data["d"] == float("inf")
+
+
+def test_several_documents_per_file() -> None:
+    loaded = loader.load("f.yaml", b"---\na: 1\n---\nb: 2\n...\n")
+    assert [d.data for d in loaded.documents] == [{"a": 1}, {"b": 2}]
+    assert loaded.documents[1].position(("b",)) == (4, 4)
+
+
+def test_empty_file_has_no_documents() -> None:
+    loaded = loader.load("f.yaml", b"# nothing here\n")
+    assert loaded.documents == () and loaded.diagnostics == ()
+
+
+def test_yaml_11_booleans_are_refused_everywhere() -> None:
+    for word in (b"yes", b"No", b"ON", b"off"):
+        assert _codes(b"key: " + word + b"\n") == [("YML003", 1, 6)]
+    assert _codes(b"key: 'yes'\n") == []
+
+
+def test_duplicate_keys_report_the_second_occurrence() -> None:
+    assert _codes(b"a:\n  b: 1\n  c: 2\n  b: 3\n") == [("YML002", 4, 3)]
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    levels = [b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 20):
+        name, prev = chr(97 + i).encode(), chr(96 + i).encode()
+        levels.append(name + b": &" + name + b" [" + b",".join([b"*" + prev] * 9) + b"]")
+    start = time.perf_counter()
+    codes = _codes(b"\n".join(levels) + b"\n")
+    assert codes == [("YML004", 1, 4)]
+    assert time.perf_counter() - start < 5  # 9**20 expanded nodes would never finish
+
+
+def test_ampersand_inside_strings_is_not_an_anchor() -> None:
+    (doc,) = loader.load("f.yaml", b"a: 'R&D'\nb: x & y\n").documents
+    assert doc.data == {"a": "R&D", "b": "x & y"}
+
+
+def test_size_bound() -> None:
+    raw = b"a: '" + b"x" * loader.MAX_FILE_BYTES + b"'\n"
+    assert _codes(raw)[0][0] == "FIL002"
+
+
+def test_binary_and_non_utf8() -> None:
+    assert _codes(b"a: 1\nb: \x00\n") == [("FIL003", 2, 4)]
+    assert _codes(b"a: 1\nb: caf\xe9\n") == [("FIL003", 2, 7)]
+
+
+def test_tabs_get_a_hint() -> None:
+    (diagnostic,) = loader.load("f.yaml", b"a:\n\tb: 1\n").diagnostics
+    assert (diagnostic.code, diagnostic.line) == ("YML001", 2)
+    assert "tabs" in diagnostic.hint
+
+
+def test_tags_other_than_core_are_refused() -> None:
+    assert _codes(b"a: !!python/name:os.system\n")[0][0] == "YML005"
+    assert _codes(b"a: !!set {x}\n")[0][0] == "YML005"
+    assert _codes(b"a: !!str 12\n") == []
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-10**12, max_value=10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=30))
+_documents = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text(alphabet="abcdefgh-_", min_size=1, max_size=8), children,
+                        max_size=4)),
+    max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(alphabet="abcxyz", min_size=1, max_size=5), _documents,
+                       min_size=1, max_size=5))
+def test_anything_pyyaml_writes_reads_back_identically(data: dict[str, object]) -> None:
+    raw = yaml.safe_dump(data, allow_unicode=True).encode("utf-8")
+    loaded = loader.load("f.yaml", raw)
+    assert loaded.diagnostics == ()
+    assert loaded.documents[0].data == data

@@ -1,0 +1,235 @@
+"""validate and pin end to end, on real git + DVC repositories."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler import api
+from tests.conftest import Registry, model_manifest
+
+FRAUD = "manifests/models/fraud.yaml"
+STAGES = 'staging: {version: "1.0.0"}\nproduction: {version: "1.0.0"}'
+
+
+def _codes(result: api.Result) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def run_cli(registry: Registry, *args: str,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed command line, as users and CI run it."""
+    return subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=registry.root,
+                          capture_output=True, text=True, check=False, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def retrain(registry: Registry, content: bytes = b"fraud weights v2\n") -> str:
+    """Retrain into the same path, the usual DVC workflow; returns the new digest."""
+    registry.write("models/fraud.pkl", content)
+    registry.dvc("add", "-q", "models/fraud.pkl")
+    return registry.digest("models/fraud.pkl")
+
+
+def test_template_registry_is_clean(registry: Registry) -> None:
+    result = api.validate(str(registry.root))
+    assert result.diagnostics == [] and result.files == 4
+    done = run_cli(registry, "validate")
+    assert done.returncode == 0 and "ok: 4 files checked" in done.stdout
+
+
+def test_revision_is_read_from_git_objects_not_the_work_tree(registry: Registry) -> None:
+    registry.write(FRAUD, "kind: [\n")
+    assert _codes(api.validate(str(registry.root))) == ["YML001"]
+    assert api.validate(str(registry.root), rev="HEAD").diagnostics == []
+    assert (registry.root / FRAUD).read_text() == "kind: [\n"  # nothing checked out
+
+
+def test_retrain_then_add_version_then_pin(registry: Registry) -> None:
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    result = api.validate(str(registry.root))
+    assert _codes(result) == ["ART004"]
+    assert new in result.diagnostics[0].message and "add a new version" in result.diagnostics[0].hint
+
+    text = model_manifest("fraud", [("1.0.0", "models/fraud.pkl", old),
+                                    ("1.1.0", "models/fraud.pkl", None)], stages=STAGES)
+    text = text.replace("    - version: \"1.1.0\"", "    # retrained on June data\n"
+                                                   "    - version: \"1.1.0\"  # candidate")
+    registry.write(FRAUD, text)
+    assert _codes(api.validate(str(registry.root))) == ["ART003"]
+
+    done = run_cli(registry, "pin", FRAUD)
+    assert done.returncode == 1, "pin fails once when it changed files, like formatters"
+    pinned = (registry.root / FRAUD).read_text()
+    assert pinned == text.replace(
+        "      artifact: models/fraud.pkl\n      metrics: {auc: 0.93}\n  stages",
+        f"      artifact: models/fraud.pkl\n      digest: {new}\n"
+        "      metrics: {auc: 0.93}\n  stages")
+    assert "# retrained on June data" in pinned and "# candidate" in pinned
+    assert run_cli(registry, "pin", FRAUD).returncode == 0
+    assert api.validate(str(registry.root)).diagnostics == []
+
+
+def test_pin_flow_style_version(registry: Registry) -> None:
+    new = retrain(registry)
+    old_text = (registry.root / FRAUD).read_text()
+    registry.write(FRAUD, old_text.replace(
+        "  stages:", '    - {version: "1.1.0", artifact: models/fraud.pkl}\n  stages:'))
+    result = api.pin(str(registry.root))
+    assert result.changed == [FRAUD] and result.diagnostics == []
+    assert f'{{version: "1.1.0", artifact: models/fraud.pkl, digest: "{new}"}}' in (
+        registry.root / FRAUD).read_text()
+
+
+def test_base_immutability_and_removal(registry: Registry) -> None:
+    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace(
+        registry.digest("models/fraud.pkl"), "md5:" + "1" * 32))
+    result = api.validate(str(registry.root), base="HEAD")
+    assert "IMM001" in _codes(result)
+
+    registry.repo.git.checkout("--", FRAUD)
+    new = retrain(registry)
+    registry.write(FRAUD, model_manifest("fraud", [("1.1.0", "models/fraud.pkl", new)],
+                                         stages='staging: {version: "1.1.0"}'))
+    result = api.validate(str(registry.root), base="HEAD")
+    assert _codes(result).count("IMM002") == 2  # served by staging and by production
+    assert api.validate(str(registry.root)).ok  # without --base there is no history to break
+
+
+def test_promotion_policy(registry: Registry) -> None:
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    versions = [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)]
+    straight = 'staging: {version: "1.0.0"}\nproduction: {version: "1.1.0"}'
+    registry.write(FRAUD, model_manifest("fraud", versions, stages=straight))
+    result = api.validate(str(registry.root), base="HEAD")
+    assert _codes(result) == ["POL001"]
+    assert "without having served in staging" in result.diagnostics[0].message
+
+    # Through staging first: one commit to stage it, then production may follow.
+    registry.write(FRAUD, model_manifest("fraud", versions, stages=(
+        'staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}')))
+    assert api.validate(str(registry.root), base="HEAD").ok
+    registry.commit("Stage fraud 1.1.0")
+    registry.write(FRAUD, model_manifest("fraud", versions, stages=(
+        'staging: {version: "1.1.0"}\nproduction: {version: "1.1.0"}')))
+    assert api.validate(str(registry.root), base="HEAD").diagnostics == []
+    registry.commit("Promote fraud 1.1.0")
+
+    # A rollback to an earlier version is allowed without passing staging again.
+    registry.write(FRAUD, model_manifest("fraud", versions, stages=(
+        'staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}')))
+    assert api.validate(str(registry.root), base="HEAD").diagnostics == []
+
+
+def test_metric_requirement(registry: Registry) -> None:
+    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace(
+        '\n  stages:\n    staging: {version: "1.0.0"}\n    production: {version: "1.0.0"}',
+        '\n  stages:\n    staging: {version: "1.0.0"}'))
+    registry.commit("Take fraud out of production")
+    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace("auc: 0.93", "auc: 0.85")
+                   + '    production: {version: "1.0.0"}\n')
+    result = api.validate(str(registry.root), base="HEAD")
+    assert _codes(result) == ["POL002"]
+    assert "auc >= 0.9" in result.diagnostics[0].message and "0.85" in result.diagnostics[0].message
+
+
+def test_check_remote(registry: Registry) -> None:
+    assert api.validate(str(registry.root), check_remote=True).diagnostics == []
+    remote = registry.root.parent / "remote"
+    digest = registry.digest("models/fraud.pkl").split(":")[1]
+    (remote / "files" / "md5" / digest[:2] / digest[2:]).unlink()
+    result = api.validate(str(registry.root), check_remote=True)
+    assert _codes(result) == ["ART006"]
+    assert result.diagnostics[0].path == FRAUD
+
+
+def test_symlink_out_of_the_repository(registry: Registry, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("apiVersion: reconciler/v1\n")
+    os.symlink(outside, registry.root / "manifests" / "evil.yaml")
+    os.symlink("../../../outside.yaml", registry.root / "manifests" / "relative.yaml")
+    result = api.validate(str(registry.root))
+    assert sorted((d.path, d.code) for d in result.diagnostics) == [
+        ("manifests/evil.yaml", "FIL001"), ("manifests/relative.yaml", "FIL001")]
+    registry.commit("Add symlinks")
+    result = api.validate(str(registry.root), rev="HEAD")
+    assert sorted((d.path, d.code) for d in result.diagnostics) == [
+        ("manifests/evil.yaml", "FIL001"), ("manifests/relative.yaml", "FIL001")]
+
+
+def test_symlink_inside_the_repository_is_followed(registry: Registry) -> None:
+    shutil.move(registry.root / FRAUD, registry.root / "fraud.yaml")
+    os.symlink("../../fraud.yaml", registry.root / FRAUD)
+    registry.commit("Symlinked manifest")
+    assert api.validate(str(registry.root)).diagnostics == []
+    assert api.validate(str(registry.root), rev="HEAD").diagnostics == []
+
+
+def test_paths_mode_checks_against_the_rest(registry: Registry) -> None:
+    # A new file with the name of a model defined elsewhere, and a reference to a dataset
+    # defined elsewhere: both need the rest of the repository.
+    digest = registry.digest("models/fraud.pkl")
+    body = model_manifest("fraud", [("1.0.0", "models/fraud.pkl", digest)])
+    body = body.replace("metrics:", 'trainedOn: [{dataset: transactions, version: "2024-06"}]\n'
+                                    "      metrics:")
+    registry.write("manifests/models/copy.yaml", body)
+    result = api.validate(str(registry.root), ["manifests/models/copy.yaml"])
+    assert [(d.path, d.code) for d in result.diagnostics] == [
+        ("manifests/models/copy.yaml", "NAM002")]
+    assert result.files == 1
+    registry.write("manifests/models/copy.yaml", body.replace("name: fraud", "name: fraud-two"))
+    assert api.validate(str(registry.root), ["manifests/models/copy.yaml"]).diagnostics == []
+    registry.write("README.md", "hello\n")
+    assert _codes(api.validate(str(registry.root), ["README.md"])) == ["FIL004"]
+
+
+def test_cli_exit_codes_and_formats(registry: Registry, tmp_path: Path) -> None:
+    done = run_cli(registry, "validate", "--rev", "no-such-branch")
+    assert done.returncode == 2
+    assert done.stderr.startswith("reconciler: error: unknown revision 'no-such-branch'")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+    done = run_cli(registry, "validate", "--repo", str(tmp_path))
+    assert done.returncode == 2 and "not inside a git repository" in done.stderr
+
+    assert run_cli(registry, "validate", "--no-such-flag").returncode == 2
+
+    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace("1.0.0\"\n", "1.0.0\"\n"
+                                                                     "      bogus: 1\n", 1))
+    summary = tmp_path / "summary.md"
+    done = run_cli(registry, "validate", "--format", "github",
+                   env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 1
+    annotation = done.stdout.splitlines()[0]
+    assert annotation.startswith(f"::error file={FRAUD},line=10,col=7,title=SPC003::")
+    assert "| `manifests/models/fraud.yaml:10:7` | SPC003 |" in summary.read_text()
+
+    report = json.loads(run_cli(registry, "validate", "--format", "json").stdout)
+    assert report["format_version"] == 1 and report["ok"] is False
+    assert report["diagnostics"][0]["code"] == "SPC003"
+    assert report["diagnostics"][0]["hint"]
+
+
+def test_schema_command_prints_json_schema(registry: Registry) -> None:
+    done = run_cli(registry, "schema")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    assert {d["$ref"].rsplit("/", 1)[1] for d in schema["oneOf"]} == {
+        "Model", "Dataset", "Environment"}
+
+
+@pytest.mark.parametrize("module", ["sqlalchemy", "dvc", "git", "jinja2"])
+def test_validate_imports_nothing_heavy(registry: Registry, module: str) -> None:
+    code = ("import sys; from reconciler.cli import main; rc = main(['validate']); "
+            f"print(rc, '{module}' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=registry.root, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split()[-2:] == ["0", "False"]

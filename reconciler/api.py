@@ -11,7 +11,7 @@ from reconciler import pin as pin_mod
 from reconciler import rules
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic, sort_key
-from reconciler.source import WorkTree, find_root, open_source, repo_path
+from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
 
 
 class Result(NamedTuple):
@@ -38,7 +38,7 @@ def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = 
              base: str | None = None, check_remote: bool = False) -> Result:
     """Check the manifests of repo (working tree or rev); with paths, just those files."""
     root = find_root(repo)
-    only = [repo_path(root, p) for p in paths] if paths else None
+    only = _only(root, paths)
     current = catalog_mod.build(open_source(root, rev), only)
     base_catalog = catalog_mod.build(open_source(root, base)) if base else None
     found = current.diagnostics + rules.check(current, base_catalog)
@@ -47,6 +47,15 @@ def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = 
     if check_remote:
         found += _remote_check(root, current)
     return Result(sorted(set(found), key=sort_key), len(current.checked))
+
+
+def _only(root: str, paths: list[str] | None) -> list[str] | None:
+    """The manifests to check in full; None (everything) when a DVC file is among the paths,
+    since any manifest may pin the artifact it records."""
+    if not paths:
+        return None
+    relative = [repo_path(root, p) for p in paths]
+    return None if any(is_dvc_file(p) for p in relative) else relative
 
 
 def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
@@ -65,7 +74,7 @@ def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
 def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
     """Write DVC's digest into each version that is being added and has none pinned."""
     root = find_root(repo)
-    only = [repo_path(root, p) for p in paths] if paths else None
+    only = _only(root, paths)
     current = catalog_mod.build(WorkTree(root), only)
     edits: dict[str, list[pin_mod.Edit]] = {}
     for entry in current.versioned():

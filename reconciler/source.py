@@ -75,7 +75,8 @@ def is_manifest_path(path: str) -> bool:
     return path.startswith(MANIFEST_DIR + "/") and path.endswith(MANIFEST_SUFFIXES)
 
 
-def _is_dvc_file(path: str) -> bool:
+def is_dvc_file(path: str) -> bool:
+    """Whether a path is a DVC pointer file or a dvc.lock."""
     return path.endswith(".dvc") or posixpath.basename(path) == "dvc.lock"
 
 
@@ -110,7 +111,7 @@ class WorkTree:
             cwd=self.root, capture_output=True, check=False)
         if result.returncode != 0:
             raise ReconcilerError(f"git ls-files failed: {result.stderr.decode().strip()}")
-        paths = {p for p in result.stdout.decode().split("\0") if p and _is_dvc_file(p)}
+        paths = {p for p in result.stdout.decode().split("\0") if p and is_dvc_file(p)}
         return sorted(p for p in paths if os.path.isfile(os.path.join(self.root, p)))
 
     def exists(self, path: str) -> bool:
@@ -167,7 +168,7 @@ class GitRevision:
 
     def dvc_paths(self) -> list[str]:
         """Repository-relative paths of every .dvc file and dvc.lock, sorted."""
-        return sorted(p for p in self._entries if _is_dvc_file(p))
+        return sorted(p for p in self._entries if is_dvc_file(p))
 
     def exists(self, path: str) -> bool:
         """Whether the commit holds a file at path."""

@@ -1,0 +1,82 @@
+"""The published hooks, run by the real pre-commit from a clone of this repository.
+
+pre-commit clones `repo: <this repository>` at the commit under test and installs it into a
+fresh virtual environment from PyPI, exactly as a user's repository would get it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import pytest
+
+from tests.conftest import PROJECT, Registry, model_manifest
+from tests.test_validate import retrain
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project_sha() -> str:
+    repo = git.Repo(PROJECT)
+    return repo.head.commit.hexsha
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def _pre_commit(registry: Registry, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "DVC_NO_ANALYTICS": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    return subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=registry.root,
+                          capture_output=True, text=True, check=False, env=env, timeout=900)
+
+
+def test_published_hooks(registry: Registry, pre_commit_home: Path, project_sha: str) -> None:
+    registry.write(".pre-commit-config.yaml", f"""\
+repos:
+  - repo: {PROJECT}
+    rev: {project_sha}
+    hooks:
+      - id: reconciler-pin
+      - id: reconciler-validate
+""")
+    registry.commit("Add pre-commit config")
+
+    # A good manifest passes.
+    done = _pre_commit(registry, pre_commit_home, "run", "--all-files")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reconciler validate" in done.stdout and "Passed" in done.stdout
+
+    # A bad one fails, naming the file, line and rule.
+    fraud = "manifests/models/fraud.yaml"
+    good = (registry.root / fraud).read_text()
+    registry.write(fraud, good.replace('version: "1.0.0"\n      artifact',
+                                       "version: 1.10\n      artifact", 1))
+    registry.repo.git.add(fraud)
+    done = _pre_commit(registry, pre_commit_home, "run", "--files", fraud)
+    assert done.returncode == 1
+    assert f"{fraud}:9:16: SPC005" in done.stdout
+
+    # A retrain with a new version lacking its digest: pin fixes the file and fails once,
+    # then everything passes.
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    registry.write(fraud, model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", None)],
+        stages='staging: {version: "1.0.0"}\nproduction: {version: "1.0.0"}'))
+    registry.repo.git.add(A=True)
+    done = _pre_commit(registry, pre_commit_home, "run", "--files", fraud,
+                       "models/fraud.pkl.dvc")
+    assert done.returncode == 1
+    assert f"digest: {new}" in (registry.root / fraud).read_text()
+    registry.repo.git.add(A=True)
+    done = _pre_commit(registry, pre_commit_home, "run", "--files", fraud,
+                       "models/fraud.pkl.dvc")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen import generate  # noqa: E402
+from gen import generate
 
 BIN = os.path.dirname(sys.executable)
 FLOOR = ("import sys, yaml\n"

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from reconciler import catalog as catalog_mod
 from reconciler import pin as pin_mod
 from reconciler import rules
-from reconciler.catalog import Catalog, Entry
+from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic, sort_key
 from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
 
@@ -63,7 +63,7 @@ def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
 
     pinned = [(entry, index, version.digest)
               for entry in current.versioned() if entry.path in current.checked
-              for index, version in enumerate(entry.manifest.spec.versions) if version.digest]
+              for index, version in enumerate(versions(entry)) if version.digest]
     missing = missing_from_remote(root, sorted({digest for _, _, digest in pinned}))
     return [entry.at(("spec", "versions", index, "digest"), "ART006",
                      f"the DVC remote has no object for {digest}",
@@ -101,14 +101,12 @@ def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
 
 
 def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[pin_mod.Edit]:
-    versions = entry.manifest.spec.versions
-    newest: dict[str, int] = {}
-    for index, version in enumerate(versions):
-        newest[version.artifact] = index
+    listed = versions(entry)
+    newest = {version.artifact: index for index, version in enumerate(listed)}
     edits = []
     for path, index in newest.items():
         output = current.output(path)
-        if versions[index].digest is None and output is not None:
+        if listed[index].digest is None and output is not None:
             edit = pin_mod.digest_edit(entry.doc, index, "versions", output.digest)
             if edit is not None:
                 edits.append(edit)

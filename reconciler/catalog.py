@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reconciler import loader, spec
 from reconciler.diagnostics import Diagnostic
@@ -87,6 +87,11 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.ArtifactVersion]:
+    """The versions of a model or dataset: each pins an artifact to its digest."""
+    return entry.manifest.spec.versions
 
 
 def build(source: Source, only: list[str] | None = None) -> Catalog:
@@ -166,7 +171,7 @@ def _register(catalog: Catalog, doc: Document, manifest: spec.Manifest) -> None:
         table = catalog.datasets
     else:
         table = catalog.environments
-    entry = Entry(manifest, doc)
+    entry: Entry[Any] = Entry(manifest, doc)
     name = manifest.metadata.name
     first = table.get(name)
     if first is not None:
@@ -175,7 +180,7 @@ def _register(catalog: Catalog, doc: Document, manifest: spec.Manifest) -> None:
             f"{manifest.kind} '{name}' is already defined at {first.path}:"
             f"{first.doc.position(('metadata', 'name'))[0]}"))
         return
-    table[name] = entry  # type: ignore[assignment]
+    table[name] = entry
 
 
 _KIND_LINE = re.compile(rb"^kind:[ \t]*['\"]?([A-Za-z]+)['\"]?[ \t]*(?:#.*)?$", re.M)

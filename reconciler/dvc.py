@@ -128,7 +128,7 @@ def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
     stages = data["stages"]
     if not isinstance(stages, dict):
         raise _Malformed("'stages' must be a mapping")
-    outputs = []
+    outputs: list[Output] = []
     for stage_name, stage in sorted(stages.items()):
         if not isinstance(stage, dict):
             raise _Malformed(f"stage '{stage_name}' must be a mapping")

@@ -8,6 +8,7 @@ custom tags) is rejected with a line and column instead of being silently reinte
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,34 +54,32 @@ class Document:
         """
         node = self.node
         for depth, step in enumerate(loc):
-            child: yaml.Node | None = None
-            if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in node.value:
-                    if key_node.value == step:
-                        is_last = depth == len(loc) - 1
-                        child = key_node if key and is_last else value_node
-                        break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-                if 0 <= step < len(node.value):
-                    child = node.value[step]
-            if child is None:
+            pair = _child(node, step)
+            if pair is None:
                 break
-            node = child
+            node = pair[0] if key and depth == len(loc) - 1 else pair[1]
         return node.start_mark.line + 1, node.start_mark.column + 1
 
     def node_at(self, loc: Loc) -> yaml.Node | None:
         """The node at loc, or None when loc does not exist in this document."""
         node = self.node
         for step in loc:
-            found: yaml.Node | None = None
-            if isinstance(node, yaml.MappingNode):
-                found = next((v for k, v in node.value if k.value == step), None)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-                found = node.value[step] if 0 <= step < len(node.value) else None
-            if found is None:
+            pair = _child(node, step)
+            if pair is None:
                 return None
-            node = found
+            node = pair[1]
         return node
+
+
+def _child(node: yaml.Node, step: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    """(key node, value node) of a mapping entry, or (item, item) of a sequence item."""
+    if isinstance(node, yaml.MappingNode):
+        return next(((k, v) for k, v in node.value if k.value == step), None)
+    in_range = isinstance(step, int) and 0 <= step < len(node.value)
+    if isinstance(node, yaml.SequenceNode) and in_range:
+        item: yaml.Node = node.value[step]
+        return item, item
+    return None
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def load(path: str, raw: bytes) -> Loaded:
 
 def _check_bytes(raw: bytes) -> None:
     if len(raw) > MAX_FILE_BYTES:
-        raise _Reject(yaml.Mark("", 0, 0, 0, None, None), "FIL002",
+        raise _Reject(yaml.Mark("", 0, 0, 0, "", 0), "FIL002",
                       f"file is {len(raw)} bytes; manifests are limited to {MAX_FILE_BYTES}",
                       "split it into several manifests")
     nul = raw.find(b"\x00")
@@ -146,14 +145,15 @@ def _check_bytes(raw: bytes) -> None:
 def _mark_at(raw: bytes, offset: int) -> yaml.Mark:
     line = raw.count(b"\n", 0, offset)
     col = offset - (raw.rfind(b"\n", 0, offset) + 1)
-    return yaml.Mark("", offset, line, col, None, None)
+    return yaml.Mark("", offset, line, col, "", 0)
 
 
 def _reject_anchors(raw: bytes) -> None:
     # Events, not nodes: an alias bomb is rejected at its first anchor, before anything expands.
     for event in yaml.parse(raw, Loader=yaml.CSafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Reject(event.start_mark, "YML004", "anchors and aliases are not allowed",
+            mark = typing.cast(yaml.Mark, event.start_mark)
+            raise _Reject(mark, "YML004", "anchors and aliases are not allowed",
                           "write the value out in full; manifests are reviewed as plain text")
 
 
@@ -184,7 +184,7 @@ def _convert(node: yaml.Node) -> Any:
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     tag, text = node.tag, node.value
-    if tag == _STR or tag == _TIMESTAMP:
+    if tag in (_STR, _TIMESTAMP):
         # Dates stay text, as in YAML 1.2 and JSON: the manifest's meaning is what it says.
         return text
     if tag == _NULL:
@@ -212,7 +212,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 
 def _unsupported_tag(node: yaml.Node) -> _Reject:
-    return _Reject(node, "YML005", f"unsupported YAML tag '{node.tag.replace('tag:yaml.org,2002:', '!!')}'",
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    return _Reject(node, "YML005", f"unsupported YAML tag '{tag}'",
                    "manifests use plain YAML: strings, numbers, booleans, lists and mappings")
 
 

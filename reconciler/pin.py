@@ -32,7 +32,8 @@ def digest_edit(doc: Document, version_index: int, section: str, digest: str) ->
     indent = anchor_key.start_mark.column
     end = anchor_value.end_mark
     # A block value ends at the start of the next line; the insertion goes after its last line.
-    last_line = end.line - 1 if end.column == 0 and end.line > anchor_key.start_mark.line else end.line
+    ends_at_line_start = end.column == 0 and end.line > anchor_key.start_mark.line
+    last_line = end.line - 1 if ends_at_line_start else end.line
     return Edit(last_line + 1, 0, " " * indent + f"digest: {digest}\n")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from reconciler import spec
-from reconciler.catalog import Catalog, Entry
+from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic
 from reconciler.source import escapes
 
@@ -54,7 +54,7 @@ def _names(catalog: Catalog) -> Iterator[Diagnostic]:
 def _versions(catalog: Catalog) -> Iterator[Diagnostic]:
     for entry in catalog.versioned():
         seen: dict[str, int] = {}
-        for index, version in enumerate(entry.manifest.spec.versions):
+        for index, version in enumerate(versions(entry)):
             if version.version in seen:
                 yield entry.at(("spec", "versions", index, "version"), "VER001",
                                f"version '{version.version}' is listed twice",
@@ -78,10 +78,10 @@ def _references(catalog: Catalog) -> Iterator[Diagnostic]:
                                    f"dataset '{ref.dataset}' has no version '{ref.version}'",
                                    _known("versions",
                                           [v.version for v in dataset.manifest.spec.versions]))
-            if version.parent is not None and (version.parent not in versions
-                                               or version.parent == version.version):
+            parent = version.parent
+            if parent is not None and (parent not in versions or parent == version.version):
                 yield entry.at((*here, "parent"), "REF003",
-                               f"parent '{version.parent}' is not another version of this model")
+                               f"parent '{parent}' is not another version of this model")
         for env_name in entry.manifest.spec.stages:
             if env_name not in catalog.environments:
                 yield entry.at(("spec", "stages", env_name), "REF004",
@@ -146,18 +146,18 @@ def _secrets_in(entry: Entry[Any], loc: tuple[str | int, ...], value: Any,
     elif isinstance(value, list):
         for index, child in enumerate(value):
             yield from _secrets_in(entry, (*loc, index), child, key)
-    elif isinstance(value, str) and value and not _REFERENCE_VALUE.match(value):
-        if _SECRET_VALUE.search(value) or (key and _SECRET_KEY.search(key)):
-            yield entry.at(loc, "SEC001", f"'{loc[-1]}' looks like a secret in plain text",
-                           "manifests are public to everyone who can read the repository; "
-                           "reference a Kubernetes Secret or ${ENV_VAR} instead")
+    elif (isinstance(value, str) and value and not _REFERENCE_VALUE.match(value)
+          and (_SECRET_VALUE.search(value) or (key and _SECRET_KEY.search(key)))):
+        yield entry.at(loc, "SEC001", f"'{loc[-1]}' looks like a secret in plain text",
+                       "manifests are public to everyone who can read the repository; "
+                       "reference a Kubernetes Secret or ${ENV_VAR} instead")
 
 
 def _artifacts(catalog: Catalog, base: Catalog | None) -> Iterator[Diagnostic]:
     for entry in catalog.versioned():
-        versions = entry.manifest.spec.versions
+        listed = versions(entry)
         by_path: dict[str, list[int]] = {}
-        for index, version in enumerate(versions):
+        for index, version in enumerate(listed):
             if escapes(version.artifact) or not version.artifact:
                 yield entry.at(("spec", "versions", index, "artifact"), "ART001",
                                f"artifact '{version.artifact}' is not a path inside the "
@@ -172,8 +172,8 @@ def _artifacts(catalog: Catalog, base: Catalog | None) -> Iterator[Diagnostic]:
 
 def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[int],
                    old: set[str] | None) -> Iterator[Diagnostic]:
-    versions = entry.manifest.spec.versions
-    added = [i for i in indices if old is None or versions[i].version not in old]
+    listed = versions(entry)
+    added = [i for i in indices if old is None or listed[i].version not in old]
     # Without a base, the newest version of a path is the one DVC's current record must match.
     newest_added = indices[-1] if old is None else (added[-1] if added else None)
     output = catalog.output(path)
@@ -184,7 +184,7 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
                        "the .dvc file / dvc.lock")
         return
     for index in indices:
-        version, loc = versions[index], ("spec", "versions", index)
+        version, loc = listed[index], ("spec", "versions", index)
         if index == newest_added and version.digest is None:
             yield entry.at((*loc, "version"), "ART003",
                            f"version '{version.version}' has no digest; DVC records "
@@ -207,7 +207,7 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
 def _version_keys(base: Catalog, entry: Versioned) -> set[str]:
     table: dict[str, Any] = base.models if isinstance(entry.manifest, spec.Model) else base.datasets
     old = table.get(entry.name)
-    return {v.version for v in old.manifest.spec.versions} if old else set()
+    return {v.version for v in versions(old)} if old else set()
 
 
 def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
@@ -217,9 +217,9 @@ def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
         old = table.get(entry.name)
         if old is None:
             continue
-        old_digests = {v.version: v.digest for v in old.manifest.spec.versions}
-        current = {v.version for v in entry.manifest.spec.versions}
-        for index, version in enumerate(entry.manifest.spec.versions):
+        old_digests = {v.version: v.digest for v in versions(old)}
+        current = {v.version for v in versions(entry)}
+        for index, version in enumerate(versions(entry)):
             before = old_digests.get(version.version)
             if before is not None and version.digest != before:
                 yield entry.at(("spec", "versions", index, "digest"), "IMM001",
@@ -259,7 +259,8 @@ def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
             if policy is None:
                 continue
             old_stage = old.manifest.spec.stages.get(env_name) if old else None
-            targets = [(stage.version, ("spec", "stages", env_name, "version"))]
+            targets: list[tuple[str, tuple[str | int, ...]]] = [
+                (stage.version, ("spec", "stages", env_name, "version"))]
             if stage.canary is not None:
                 targets.append((stage.canary.version,
                                 ("spec", "stages", env_name, "canary", "version")))

@@ -95,7 +95,7 @@ class WorkTree:
 
     def manifest_paths(self) -> list[str]:
         """Repository-relative paths of every manifest file, sorted."""
-        found = []
+        found: list[str] = []
         for folder, dirs, files in os.walk(os.path.join(self.root, MANIFEST_DIR)):
             dirs.sort()
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
@@ -157,9 +157,9 @@ class GitRevision:
             raise ReconcilerError(f"{root}: not a git repository") from None
         self.rev: str | None = commit.hexsha
         self._entries: dict[str, tuple[int, git.Blob]] = {
-            item.path: (item.mode, item)
+            str(item.path): (item.mode, item)
             for item in commit.tree.traverse()
-            if item.type == "blob"  # type: ignore[union-attr]
+            if isinstance(item, git.Blob)
         }
 
     def manifest_paths(self) -> list[str]:

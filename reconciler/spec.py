@@ -47,16 +47,21 @@ class DatasetRef(_Spec):
     version: Version
 
 
-class ModelVersion(_Spec):
+class ArtifactVersion(_Spec):
+    """What models and datasets share: a version is the bytes of an artifact, pinned by digest."""
+
     version: Version
     artifact: str
     digest: Digest | None = None
+    deprecated: bool = False
+    description: str | None = None
+
+
+class ModelVersion(ArtifactVersion):
     trained_on: list[DatasetRef] = []
     parent: Version | None = None
     metrics: dict[str, float] = {}
     params: dict[str, JsonValue] = {}
-    deprecated: bool = False
-    description: str | None = None
 
 
 class Canary(_Spec):
@@ -96,12 +101,8 @@ class Model(_Spec):
     spec: ModelSpec
 
 
-class DatasetVersion(_Spec):
-    version: Version
-    artifact: str
-    digest: Digest | None = None
-    deprecated: bool = False
-    description: str | None = None
+class DatasetVersion(ArtifactVersion):
+    pass
 
 
 class DatasetSpec(_Spec):

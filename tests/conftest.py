@@ -82,7 +82,8 @@ class Registry:
         when = datetime.fromisoformat(date)
         offset = when.utcoffset() or timedelta(0)
         minutes = int(offset.total_seconds()) // 60
-        date = f"{int(when.timestamp())} {'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+        sign = "+" if minutes >= 0 else "-"
+        date = f"{int(when.timestamp())} {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
         commit = self.repo.index.commit(message, author=actor, committer=actor,
                                         author_date=date, commit_date=date)
         return commit.hexsha

@@ -14,7 +14,8 @@ from reconciler.dvc import LEGACY_MD5, MD5, DvcIndex
 from reconciler.source import GitRevision, WorkTree
 from tests.conftest import Registry
 
-TRAIN = ("import os, sys; os.makedirs('models', exist_ok=True); data = open(sys.argv[1], 'rb').read(); "
+TRAIN = ("import os, sys; os.makedirs('models', exist_ok=True); "
+         "data = open(sys.argv[1], 'rb').read(); "
          "open(sys.argv[2], 'wb').write(b'model of ' + data[:16])")
 
 

@@ -56,7 +56,8 @@ def test_retrain_then_add_version_then_pin(registry: Registry) -> None:
     new = retrain(registry)
     result = api.validate(str(registry.root))
     assert _codes(result) == ["ART004"]
-    assert new in result.diagnostics[0].message and "add a new version" in result.diagnostics[0].hint
+    (mismatch,) = result.diagnostics
+    assert new in mismatch.message and "add a new version" in mismatch.hint
 
     text = model_manifest("fraud", [("1.0.0", "models/fraud.pkl", old),
                                     ("1.1.0", "models/fraud.pkl", None)], stages=STAGES)

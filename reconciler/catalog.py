@@ -16,9 +16,9 @@ from typing import Any, Generic, TypeVar
 
 from reconciler import loader, spec
 from reconciler.diagnostics import Diagnostic
-from reconciler.dvc import DvcIndex, Output
+from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
 from reconciler.loader import Document, Loc
-from reconciler.source import FileProblem, Source, is_manifest_path
+from reconciler.source import FileProblem, Source, is_dvc_file, is_manifest_path
 
 M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
 
@@ -205,3 +205,72 @@ def _scan(source: Source, path: str) -> list[tuple[str, str]] | None:
         return None
     ordered = sorted(names, key=lambda m: m.start())
     return [(k.decode(), n.group(1).decode()) for k, n in zip(kinds, ordered, strict=True)]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The desired state at one commit as plain data: what `diff` compares. No positions."""
+
+    models: dict[str, spec.Model]
+    datasets: dict[str, spec.Dataset]
+    environments: dict[str, spec.Environment]
+    outputs: dict[str, Output]
+
+
+EMPTY = Snapshot({}, {}, {}, {})
+
+
+class History:
+    """Snapshots of consecutive commits, re-reading only the files each commit changed.
+
+    A manifest that does not load at some commit keeps its last good content (and is counted in
+    `skipped`), so one broken commit in history does not look like a retirement.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, list[spec.Manifest]] = {}
+        self._dvc: dict[str, list[Output]] = {}
+        self.skipped: list[tuple[str, str]] = []
+
+    def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
+        """Take the new content of one changed file (None: deleted)."""
+        if is_manifest_path(path):
+            if raw is None:
+                self._files.pop(path, None)
+                return
+            with _gc_paused():
+                loaded = loader.load(path, raw)
+                parsed = [spec.parse(doc.data) for doc in loaded.documents]
+            good = [p for p in parsed if not isinstance(p, list)]
+            if loaded.diagnostics or len(good) != len(parsed):
+                self.skipped.append((commit, path))
+                return
+            self._files[path] = good
+        elif is_dvc_file(path):
+            if raw is None:
+                self._dvc.pop(path, None)
+                return
+            try:
+                self._dvc[path] = parse_dvc_file(path, raw)
+            except DvcFileError:
+                self.skipped.append((commit, path))
+
+    def snapshot(self) -> Snapshot:
+        """The state after every update so far."""
+        models: dict[str, spec.Model] = {}
+        datasets: dict[str, spec.Dataset] = {}
+        environments: dict[str, spec.Environment] = {}
+        for path in sorted(self._files):
+            for manifest in self._files[path]:
+                if isinstance(manifest, spec.Model):
+                    models.setdefault(manifest.metadata.name, manifest)
+                elif isinstance(manifest, spec.Dataset):
+                    datasets.setdefault(manifest.metadata.name, manifest)
+                else:
+                    environments.setdefault(manifest.metadata.name, manifest)
+        outputs: dict[str, Output] = {}
+        for path in sorted(self._dvc):
+            for output in self._dvc[path]:
+                outputs.setdefault(output.path, output)
+        return Snapshot(models, datasets, environments, outputs)
+

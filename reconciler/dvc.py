@@ -93,45 +93,57 @@ class DvcIndex:
     def _load(self, dvc_path: str) -> None:
         self._read.add(dvc_path)
         try:
-            data = yaml.load(self.source.read(dvc_path), Loader=yaml.CSafeLoader)
-            outputs = (_lock_outputs(dvc_path, data) if posixpath.basename(dvc_path) == "dvc.lock"
-                       else _dvcfile_outputs(dvc_path, data))
+            outputs = parse_dvc_file(dvc_path, self.source.read(dvc_path))
         except FileProblem as problem:
             self.diagnostics.append(Diagnostic(dvc_path, 1, 1, "ART005", problem.message))
             return
-        except (yaml.YAMLError, _Malformed) as error:
-            mark = getattr(error, "problem_mark", None)
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            message = " ".join(str(error).split())
-            self.diagnostics.append(Diagnostic(dvc_path, line, col, "ART005",
-                                               f"cannot read DVC file: {message}",
+        except DvcFileError as error:
+            self.diagnostics.append(Diagnostic(dvc_path, error.line, error.col, "ART005",
+                                               f"cannot read DVC file: {error}",
                                                "regenerate it with `dvc add` or `dvc repro`"))
             return
         for output in outputs:
             self._outputs.setdefault(output.path, output)
 
 
-class _Malformed(ValueError):
-    """A DVC file whose structure is not what DVC writes."""
+class DvcFileError(ValueError):
+    """A .dvc file or dvc.lock that is not what DVC writes; line and col are 1-based."""
+
+    def __init__(self, message: str, line: int = 1, col: int = 1):
+        super().__init__(message)
+        self.line, self.col = line, col
+
+
+def parse_dvc_file(dvc_path: str, raw: bytes) -> list[Output]:
+    """The outputs one .dvc file or dvc.lock records; raises DvcFileError."""
+    try:
+        data = yaml.load(raw, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise DvcFileError(" ".join(str(error).split()), line, col) from None
+    if posixpath.basename(dvc_path) == "dvc.lock":
+        return _lock_outputs(dvc_path, data)
+    return _dvcfile_outputs(dvc_path, data)
 
 
 def _dvcfile_outputs(dvc_path: str, data: Any) -> list[Output]:
     if not isinstance(data, dict) or not isinstance(data.get("outs", []), list):
-        raise _Malformed("expected a mapping with an 'outs' list")
+        raise DvcFileError("expected a mapping with an 'outs' list")
     return [_output(dvc_path, out, None) for out in data.get("outs", [])
             if _in_repo(dvc_path, out)]
 
 
 def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
     if not isinstance(data, dict) or "stages" not in data:
-        raise _Malformed("unsupported dvc.lock format (DVC 1 lock files have no 'stages')")
+        raise DvcFileError("unsupported dvc.lock format (DVC 1 lock files have no 'stages')")
     stages = data["stages"]
     if not isinstance(stages, dict):
-        raise _Malformed("'stages' must be a mapping")
+        raise DvcFileError("'stages' must be a mapping")
     outputs: list[Output] = []
     for stage_name, stage in sorted(stages.items()):
         if not isinstance(stage, dict):
-            raise _Malformed(f"stage '{stage_name}' must be a mapping")
+            raise DvcFileError(f"stage '{stage_name}' must be a mapping")
         lineage = StageLineage(
             lock_path=lock_path,
             stage=str(stage_name),
@@ -146,7 +158,7 @@ def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
 
 def _in_repo(dvc_path: str, entry: Any) -> bool:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        raise _Malformed("every out and dep needs a 'path'")
+        raise DvcFileError("every out and dep needs a 'path'")
     return not escapes(_relative(dvc_path, entry["path"])) and not entry["path"].startswith("/")
 
 
@@ -164,7 +176,7 @@ def _digest(entry: dict[str, Any]) -> str | None:
 def _output(dvc_path: str, out: dict[str, Any], lineage: StageLineage | None) -> Output:
     digest = _digest(out)
     if digest is None:
-        raise _Malformed(f"out '{out['path']}' has no md5 (only md5-hashed outputs are supported)")
+        raise DvcFileError(f"out '{out['path']}' has no md5 (only md5 outputs are supported)")
     return Output(path=_relative(dvc_path, out["path"]), digest=digest, size=out.get("size"),
                   nfiles=out.get("nfiles"), recorded_in=dvc_path, lineage=lineage)
 

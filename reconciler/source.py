@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from reconciler.diagnostics import ReconcilerError
 from reconciler.loader import MAX_FILE_BYTES
@@ -209,3 +211,144 @@ def repo_path(root: str, user_path: str) -> str:
         if not relative.startswith(".."):
             return relative.replace(os.sep, "/")
     return user_path.replace(os.sep, "/")
+
+
+class CommitInfo(NamedTuple):
+    """A commit as the audit trail records it; times are naive UTC."""
+
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    authored_at: datetime
+    committer_name: str
+    committer_email: str
+    committed_at: datetime
+    message: str
+
+
+class Change(NamedTuple):
+    """One file a commit changed: its new blob, or None when it was deleted."""
+
+    path: str
+    blob: str | None
+
+
+_TRACKED = ["manifests/", "*.dvc", "dvc.lock", "*/dvc.lock"]
+_LOG_FORMAT = "%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%cn%x1f%ce%x1f%ct%x1f%B%x1f"
+_NULL_SHA = "0" * 40
+
+
+class GitHistory:
+    """Walks first-parent history and reads blobs: what `apply` needs from git."""
+
+    def __init__(self, root: str):
+        import git  # deferred: validate of the work tree never needs it
+
+        self.root = os.path.realpath(root)
+        try:
+            self._repo = git.Repo(self.root)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise ReconcilerError(f"{root}: not a git repository") from None
+        self._git = self._repo.git
+        self._errors = (git.GitCommandError, git.BadName, ValueError)
+
+    def close(self) -> None:
+        """Stop git helper processes."""
+        self._repo.close()
+
+    def resolve(self, rev: str) -> str:
+        """The commit sha a revision names."""
+        try:
+            return str(self._repo.commit(rev).hexsha)
+        except self._errors:
+            raise ReconcilerError(f"unknown revision '{rev}'") from None
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether the object database holds that commit."""
+        try:
+            self._git.cat_file("-e", f"{sha}^{{commit}}")
+            return True
+        except self._errors:
+            return False
+
+    def is_shallow(self) -> bool:
+        """Whether this is a shallow clone (history cut off)."""
+        return str(self._git.rev_parse("--is-shallow-repository")).strip() == "true"
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether ancestor is reachable from descendant."""
+        try:
+            self._git.merge_base("--is-ancestor", ancestor, descendant)
+            return True
+        except self._errors:
+            return False
+
+    def merge_base(self, first: str, second: str) -> str | None:
+        """The best common ancestor, or None when histories are unrelated."""
+        try:
+            return str(self._git.merge_base(first, second)).strip() or None
+        except self._errors:
+            return None
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        """Author, committer, times and message of one commit."""
+        output = self._git.log("-1", f"--format={_LOG_FORMAT}", sha)
+        return _parse_header(output.lstrip("\x1e").split("\x1f"))
+
+    def first_parent_changes(self, since: str | None,
+                             until: str) -> Iterator[tuple[CommitInfo, list[Change]]]:
+        """Each first-parent commit after since up to until that touched manifests or DVC
+        files, oldest first, with the files it changed (against its first parent)."""
+        span = f"{since}..{until}" if since else until
+        output = self._git.log("--first-parent", "--reverse", "--diff-merges=first-parent",
+                               "--raw", "--no-renames", "--no-abbrev", "-z",
+                               f"--format={_LOG_FORMAT}", span, "--", *_TRACKED,
+                               stdout_as_string=False)
+        text = output.decode("utf-8", errors="replace")
+        for record in text.split("\x1e")[1:]:
+            fields = record.split("\x1f", 9)
+            info = _parse_header(fields)
+            yield info, _parse_raw(fields[9])
+
+    def files_at(self, sha: str) -> list[Change]:
+        """Every manifest and DVC file at a commit (the full state to start from)."""
+        output = self._git.ls_tree("-r", "-z", "--full-tree", sha, "--", *_TRACKED,
+                                   stdout_as_string=False)
+        changes = []
+        for entry in output.decode("utf-8", errors="replace").split("\0"):
+            if entry:
+                meta, path = entry.split("\t", 1)
+                _mode, kind, blob = meta.split()
+                if kind == "blob":
+                    changes.append(Change(path, blob))
+        return changes
+
+    def read_blob(self, blob: str) -> bytes:
+        """The content of a blob (through one long-lived `git cat-file --batch`)."""
+        data: bytes = self._repo.odb.stream(bytes.fromhex(blob)).read()
+        return data
+
+
+def _parse_header(fields: list[str]) -> CommitInfo:
+    return CommitInfo(
+        sha=fields[0], parents=tuple(fields[1].split()),
+        author_name=fields[2], author_email=fields[3], authored_at=_utc(fields[4]),
+        committer_name=fields[5], committer_email=fields[6], committed_at=_utc(fields[7]),
+        message=fields[8].strip())
+
+
+def _utc(epoch: str) -> datetime:
+    return datetime.fromtimestamp(int(epoch), tz=UTC).replace(tzinfo=None)
+
+
+def _parse_raw(section: str) -> list[Change]:
+    tokens = section.split("\0")
+    changes = []
+    for index, token in enumerate(tokens):
+        token = token.strip()
+        if token.startswith(":") and index + 1 < len(tokens):
+            _old_mode, _new_mode, _old, new, status = token[1:].split()
+            changes.append(Change(tokens[index + 1], None if status == "D" or new == _NULL_SHA
+                                  else new))
+    return changes

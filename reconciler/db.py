@@ -1,0 +1,185 @@
+"""Database plumbing: engines for every back end, schema migrations, transaction retries.
+
+SQLite is the embedded default (a file under .reconciler/); MySQL 8, MariaDB, TiDB
+(`mysql+pymysql://`) and PostgreSQL (`postgresql+psycopg://`) are selected by URL.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import URL, Connection, make_url
+
+from reconciler.diagnostics import ReconcilerError
+
+T = TypeVar("T")
+
+DEFAULT_DIR = ".reconciler"
+DEFAULT_FILE = "registry.sqlite"
+URL_VARIABLE = "RECONCILER_DB_URL"
+
+# MySQL deadlock / lock wait timeout; TiDB write conflicts, schema changes, GC life time, ...
+RETRY_MYSQL_CODES = {1213, 1205, 8002, 8005, 8022, 8028, 9007}
+# Connection lost or refused mid-transaction (MySQL client errors).
+DROPPED_MYSQL_CODES = {2006, 2013, 2055}
+RETRY_SQLSTATES = {"40001", "40P01"}  # PostgreSQL serialization failure, deadlock
+MAX_ATTEMPTS = 8
+
+
+def database_url(root: str, url: str | None) -> URL:
+    """--db, else $RECONCILER_DB_URL, else the embedded SQLite file under root/.reconciler/."""
+    text = url or os.environ.get(URL_VARIABLE)
+    if not text:
+        folder = os.path.join(root, DEFAULT_DIR)
+        os.makedirs(folder, exist_ok=True)
+        ignore = os.path.join(folder, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w", encoding="utf-8") as handle:
+                handle.write("# written by reconciler: the embedded database is not versioned\n*\n")
+        return URL.create("sqlite", database=os.path.join(folder, DEFAULT_FILE))
+    try:
+        return make_url(text)
+    except exc.ArgumentError:
+        raise ReconcilerError("--db: not a database URL (e.g. sqlite:///reg.db, "
+                              "mysql+pymysql://user@host/db, "
+                              "postgresql+psycopg://user@host/db)") from None
+
+
+def shown(url: URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return url.render_as_string(hide_password=True)
+
+
+def is_embedded(url: URL) -> bool:
+    """Whether the URL is a SQLite database (migrated automatically)."""
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: URL) -> Engine:
+    """An engine configured for its back end (DESIGN.md rule 9)."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if backend == "mysql":
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        # ssl_ca, ssl_cert, ssl_key, ssl_verify_cert in the URL query pass through to PyMySQL
+        # (managed TiDB requires TLS).
+        return create_engine(url, pool_pre_ping=True, pool_recycle=1800,
+                             isolation_level="REPEATABLE READ")
+    if backend == "postgresql":
+        return create_engine(url, pool_pre_ping=True, pool_recycle=1800)
+    raise ReconcilerError(f"unsupported database '{backend}': use sqlite, mysql+pymysql "
+                          "(MySQL, MariaDB, TiDB) or postgresql+psycopg")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of pysqlite's deferred BEGIN,
+    # so two writers serialise at the start instead of failing at their first write.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def connect_error(url: URL, error: Exception) -> ReconcilerError:
+    """One line saying the database cannot be reached, never the password."""
+    reason = error.orig if isinstance(error, exc.DBAPIError) and error.orig else error
+    text = " ".join(str(reason).split())
+    if url.password:
+        text = text.replace(str(url.password), "***")
+    return ReconcilerError(f"cannot use database {shown(url)}: {text}")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying the whole transaction may succeed (DESIGN.md rule 3)."""
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    orig = error.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    if isinstance(code, int) and code in RETRY_MYSQL_CODES | DROPPED_MYSQL_CODES:
+        return True
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in RETRY_SQLSTATES:
+        return True
+    return isinstance(error, exc.OperationalError) and "database is locked" in str(orig)
+
+
+def with_retries(attempt: Callable[[], T], *, on_retry: Callable[[BaseException, int], None]
+                 | None = None, max_attempts: int = MAX_ATTEMPTS) -> T:
+    """Run attempt() (one whole, idempotent transaction), retrying transient failures with
+    jittered exponential backoff."""
+    for number in range(1, max_attempts + 1):
+        try:
+            return attempt()
+        except exc.DBAPIError as error:
+            if number == max_attempts or not is_transient(error):
+                raise
+            if on_retry is not None:
+                on_retry(error, number)
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** number)))
+    raise AssertionError("unreachable")
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", os.path.join(os.path.dirname(__file__),
+                                                           "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+
+
+def schema_state(engine: Engine) -> tuple[str | None, str]:
+    """(current revision of the database, newest revision this version knows)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    assert head is not None
+    return current, head
+
+
+def open_database(url: URL, *, migrate: bool) -> Engine:
+    """An engine whose schema is current: migrated here when allowed (embedded SQLite or
+    `db upgrade`), else an error telling the user to run `reconciler db upgrade`."""
+    engine = make_engine(url)
+    try:
+        current, head = schema_state(engine)
+        if current != head:
+            if not (migrate or is_embedded(url)):
+                raise ReconcilerError(
+                    f"database {shown(url)} is at schema {current or 'none'}, this reconciler "
+                    f"needs {head}: run `reconciler db upgrade --db ...` first")
+            upgrade(engine)
+    except exc.DBAPIError as error:
+        engine.dispose()
+        raise connect_error(url, error) from None
+    return engine

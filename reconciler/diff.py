@@ -1,0 +1,230 @@
+"""catalog(A) vs catalog(B) -> typed events. Pure: snapshots in, events out, no I/O.
+
+Events come out in a fixed order (environments, datasets, models; names sorted; within a model:
+model, versions, lineage, stages), so the same two snapshots always give the same list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler import spec
+from reconciler.catalog import Snapshot
+from reconciler.dvc import Output
+
+EVENT_TYPES = (
+    "environment.created", "environment.updated", "environment.retired",
+    "dataset.created", "dataset.updated", "dataset.retired",
+    "dataset.version.added", "dataset.version.deprecated", "dataset.version.removed",
+    "model.created", "model.updated", "model.retired",
+    "version.added", "version.deprecated", "version.removed",
+    "lineage.added",
+    "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
+    "history.rewritten",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change: what happened (type) to which subject, with its details in payload."""
+
+    type: str
+    kind: str                      # Model, Dataset, Environment (or Repository)
+    name: str
+    version: str | None = None
+    environment: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def diff(old: Snapshot, new: Snapshot) -> list[Event]:
+    """The events that turn old into new."""
+    events: list[Event] = []
+    for name in sorted(old.environments.keys() | new.environments.keys()):
+        events += _environment(name, old.environments.get(name), new.environments.get(name))
+    for name in sorted(old.datasets.keys() | new.datasets.keys()):
+        before, after = old.datasets.get(name), new.datasets.get(name)
+        if before is not after:
+            events += _dataset(name, before, after, new.outputs)
+    dataset_digests = _dataset_digests(new)
+    for name in sorted(old.models.keys() | new.models.keys()):
+        old_model, new_model = old.models.get(name), new.models.get(name)
+        if old_model is not new_model:
+            events += _model(name, old_model, new_model, new.outputs, dataset_digests)
+    return events
+
+
+def _environment(name: str, before: spec.Environment | None,
+                 after: spec.Environment | None) -> list[Event]:
+    if before is after or before == after:
+        return []
+    if after is None:
+        return [Event("environment.retired", "Environment", name)]
+    data = after.spec.model_dump(mode="json", by_alias=True)
+    if before is None:
+        return [Event("environment.created", "Environment", name, payload=data)]
+    return [Event("environment.updated", "Environment", name,
+                  payload=_changes(before.spec.model_dump(mode="json", by_alias=True), data))]
+
+
+def _dataset(name: str, before: spec.Dataset | None, after: spec.Dataset | None,
+             outputs: dict[str, Output]) -> Iterator[Event]:
+    if after is None:
+        yield Event("dataset.retired", "Dataset", name)
+        return
+    meta = after.metadata.model_dump(mode="json", by_alias=True, exclude={"name"})
+    if before is None:
+        yield Event("dataset.created", "Dataset", name, payload=meta)
+    elif before.metadata != after.metadata:
+        old_meta = before.metadata.model_dump(mode="json", by_alias=True, exclude={"name"})
+        yield Event("dataset.updated", "Dataset", name, payload=_changes(old_meta, meta))
+    yield from _versions("dataset.version", "Dataset", name,
+                         before.spec.versions if before else [], after.spec.versions, outputs)
+
+
+def _model(name: str, before: spec.Model | None, after: spec.Model | None,
+           outputs: dict[str, Output],
+           dataset_digests: dict[str, tuple[str, str]]) -> Iterator[Event]:
+    if after is None:
+        assert before is not None
+        for env_name in sorted(before.spec.stages):
+            yield Event("stage.removed", "Model", name, environment=env_name,
+                        payload={"from": before.spec.stages[env_name].version})
+        yield Event("model.retired", "Model", name)
+        return
+    meta = {**after.metadata.model_dump(mode="json", by_alias=True, exclude={"name"}),
+            "framework": after.spec.framework}
+    if before is None:
+        yield Event("model.created", "Model", name, payload=meta)
+    else:
+        old_meta = {**before.metadata.model_dump(mode="json", by_alias=True, exclude={"name"}),
+                    "framework": before.spec.framework}
+        if old_meta != meta:
+            yield Event("model.updated", "Model", name, payload=_changes(old_meta, meta))
+    old_versions = before.spec.versions if before else []
+    yield from _versions("version", "Model", name, old_versions, after.spec.versions, outputs)
+    yield from _lineage(name, old_versions, after.spec.versions, outputs, dataset_digests)
+    yield from _stages(name, before, after)
+
+
+def _versions(prefix: str, kind: str, name: str, before: Sequence[spec.ArtifactVersion],
+              after: Sequence[spec.ArtifactVersion],
+              outputs: dict[str, Output]) -> Iterator[Event]:
+    old = {v.version: v for v in before}
+    new = {v.version: v for v in after}
+    for version in after:
+        previous = old.get(version.version)
+        if previous is None:
+            yield Event(f"{prefix}.added", kind, name, version.version,
+                        payload=_version_payload(version, outputs))
+        elif version.deprecated and not previous.deprecated:
+            yield Event(f"{prefix}.deprecated", kind, name, version.version)
+    for version in before:
+        if version.version not in new:
+            yield Event(f"{prefix}.removed", kind, name, version.version)
+
+
+def _version_payload(version: spec.ArtifactVersion, outputs: dict[str, Output]) -> dict[str, Any]:
+    payload = version.model_dump(mode="json", by_alias=True, exclude={"version"},
+                                 exclude_defaults=True)
+    output = outputs.get(version.artifact)
+    # Size is known only while DVC's record is this version's bytes (normally: when it is added).
+    if output is not None and output.digest == (version.digest or output.digest):
+        payload["digest"] = output.digest
+        payload["size"] = output.size
+        if output.nfiles is not None:
+            payload["nfiles"] = output.nfiles
+    return payload
+
+
+def _dataset_digests(snapshot: Snapshot) -> dict[str, tuple[str, str]]:
+    """digest -> (dataset, version), for lineage found through dvc.lock dependencies."""
+    found: dict[str, tuple[str, str]] = {}
+    for name in sorted(snapshot.datasets):
+        for version in snapshot.datasets[name].spec.versions:
+            if version.digest:
+                found.setdefault(version.digest, (name, version.version))
+    return found
+
+
+def _lineage(name: str, before: Sequence[spec.ModelVersion], after: Sequence[spec.ModelVersion],
+             outputs: dict[str, Output],
+             dataset_digests: dict[str, tuple[str, str]]) -> Iterator[Event]:
+    old = {v.version: v for v in before}
+    for version in after:
+        previous = old.get(version.version)
+        edges = set(_edges(name, version, outputs, dataset_digests, is_new=previous is None))
+        if previous is not None:
+            edges -= set(_edges(name, previous, outputs, dataset_digests, is_new=False))
+        for source_kind, source_name, source_version, via in sorted(edges):
+            yield Event("lineage.added", "Model", name, version.version,
+                        payload={"sourceKind": source_kind, "source": source_name,
+                                 "sourceVersion": source_version, "via": via})
+
+
+def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
+           dataset_digests: dict[str, tuple[str, str]],
+           is_new: bool) -> Iterator[tuple[str, str, str, str]]:
+    for ref in version.trained_on:
+        yield ("Dataset", ref.dataset, ref.version, "trainedOn")
+    if version.parent:
+        yield ("Model", name, version.parent, "parent")
+    output = outputs.get(version.artifact)
+    # dvc.lock lineage describes the bytes DVC records now: it belongs to the version added now.
+    if is_new and output is not None and output.lineage is not None and (
+            version.digest in (None, output.digest)):
+        for dep in output.lineage.deps:
+            match = dataset_digests.get(dep.digest or "")
+            if match:
+                yield ("Dataset", match[0], match[1], f"dvc.lock:{output.lineage.stage}")
+
+
+def _stages(name: str, before: spec.Model | None, after: spec.Model) -> Iterator[Event]:
+    old_stages = before.spec.stages if before else {}
+    order = [v.version for v in after.spec.versions]
+    for env_name in sorted(old_stages.keys() | after.spec.stages.keys()):
+        old, new = old_stages.get(env_name), after.spec.stages.get(env_name)
+        if old == new:
+            continue
+        if new is None:
+            assert old is not None
+            yield Event("stage.removed", "Model", name, environment=env_name,
+                        payload={"from": old.version})
+            continue
+        if old is None or old.version != new.version:
+            yield Event("stage.assigned", "Model", name, new.version, env_name, payload={
+                "from": old.version if old else None, "to": new.version,
+                "kind": _assignment_kind(order, old.version if old else None, new.version)})
+        old_canary = old.canary.model_dump(mode="json") if old and old.canary else None
+        new_canary = new.canary.model_dump(mode="json") if new.canary else None
+        if old_canary != new_canary:
+            yield Event("canary.changed", "Model", name,
+                        new.canary.version if new.canary else None, env_name,
+                        payload={"from": old_canary, "to": new_canary})
+        old_config = _stage_config(old)
+        new_config = _stage_config(new)
+        if old is not None and old_config != new_config:
+            yield Event("stage.updated", "Model", name, new.version, env_name,
+                        payload=_changes(old_config, new_config))
+
+
+def _assignment_kind(order: list[str], before: str | None, after: str) -> str:
+    if before is None:
+        return "initial"
+    if before in order and after in order and order.index(after) < order.index(before):
+        return "rollback"
+    return "promotion"
+
+
+def _stage_config(stage: spec.Stage | None) -> dict[str, Any]:
+    if stage is None:
+        return {}
+    return stage.model_dump(mode="json", by_alias=True, exclude={"version", "canary"},
+                            exclude_defaults=True)
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """{field: {"from": old, "to": new}} for every field that differs."""
+    return {key: {"from": before.get(key), "to": after.get(key)}
+            for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)}

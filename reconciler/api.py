@@ -132,3 +132,42 @@ def schema() -> dict[str, Any]:
     from reconciler import spec
 
     return spec.json_schema()
+
+
+class ApplyOutcome(NamedTuple):
+    """Validation of the target, and what apply wrote (None when validation stopped it)."""
+
+    validation: Result
+    applied: Any  # reconcile.ApplyResult; Any keeps SQLAlchemy out of this module's imports
+
+
+def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: bool = False,
+          progress: Any = None) -> ApplyOutcome:
+    """Validate the target revision, then reconcile the database with history up to it."""
+    from reconciler import reconcile
+
+    root = find_root(repo)
+    checked = validate(root, rev=to)
+    if not checked.ok:
+        return ApplyOutcome(checked, None)
+    return ApplyOutcome(checked, reconcile.apply(root, db, to, dry_run, progress))
+
+
+def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:
+    """Migrate the database schema to the newest revision; returns (database, revision)."""
+    from reconciler import db as database
+
+    root = find_root(repo)
+    url = database.database_url(root, db)
+    engine = database.open_database(url, migrate=True)
+    try:
+        return database.shown(url), database.schema_state(engine)[0] or ""
+    finally:
+        engine.dispose()
+
+
+def audit_verify(repo: str = ".", db: str | None = None, against_git: bool = True) -> list[Any]:
+    """Tamper check of the audit chain, then the database against a rebuild from git."""
+    from reconciler import audit
+
+    return audit.verify(find_root(repo), db, against_git)

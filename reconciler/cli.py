@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from reconciler import __version__, report
 from reconciler.diagnostics import Diagnostic, ReconcilerError
@@ -42,7 +43,36 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the JSON Schema of manifests")
     schema.add_argument("--indent", type=int, default=2)
+
+    apply = commands.add_parser(
+        "apply", help="validate, then bring the audit/lineage database up to date with history")
+    _repo_option(apply)
+    apply.add_argument("--to", default="HEAD", metavar="REV", help="reconcile up to this commit")
+    _db_option(apply)
+    apply.add_argument("--dry-run", action="store_true", help="compute events, write nothing")
+    _format_option(apply)
+
+    database = commands.add_parser("db", help="database administration")
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema")
+    _repo_option(upgrade)
+    _db_option(upgrade)
+
+    audit = commands.add_parser("audit", help="audit queries")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = audit_commands.add_parser(
+        "verify", help="check the audit hash chain, and the database against git")
+    _repo_option(verify)
+    _db_option(verify)
+    verify.add_argument("--chain-only", action="store_true",
+                        help="only the hash chain (skip the rebuild from git)")
     return parser
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="URL",
+                        help="database URL (default: $RECONCILER_DB_URL, else an embedded "
+                             "SQLite file under .reconciler/)")
 
 
 def _repo_option(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "pin":
             return _pin(args)
+        if args.command == "apply":
+            return _apply(args)
+        if args.command == "db":
+            from reconciler import api
+
+            shown, revision = api.db_upgrade(args.repo, args.db)
+            print(f"{shown}: schema at revision {revision}")
+            return EXIT_OK
+        if args.command == "audit":
+            return _audit_verify(args)
         if args.command == "schema":
             from reconciler import api
 
@@ -94,6 +134,61 @@ def _pin(args: argparse.Namespace) -> int:
     failed = result.changed or any(d.is_error for d in result.diagnostics)
     # Like formatters under pre-commit: a run that changed files fails once, then passes.
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from reconciler import api, report
+
+    with _ProgressBar() as progress:
+        outcome = api.apply(args.repo, args.db, args.to, args.dry_run, progress)
+    if outcome.applied is None:
+        _print_diagnostics("apply", args.format, outcome.validation.diagnostics,
+                           outcome.validation.files)
+        print("apply: the target revision has errors; nothing was written", file=sys.stderr)
+        return EXIT_FAILED
+    if args.format == "json":
+        print(report.apply_json(outcome.applied))
+    else:
+        print(report.apply_text(outcome.applied))
+    return EXIT_OK
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import Progress
+
+        self._progress = Progress(transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task("reconciling commits", total=None)
+        return self._advance
+
+    def _advance(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *_: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    problems = api.audit_verify(args.repo, args.db, against_git=not args.chain_only)
+    for problem in problems:
+        print(f"{problem.where}: {problem.message}")
+    if problems:
+        return EXIT_FAILED
+    print("ok: the audit chain is intact" + ("" if args.chain_only else
+                                             " and the database matches git"))
+    return EXIT_OK
 
 
 def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], files: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from reconciler.diagnostics import Diagnostic
 
@@ -79,3 +80,35 @@ def _data(value: str) -> str:
 
 def _property(value: str) -> str:
     return _data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def apply_text(result: Any) -> str:
+    """The one-screen summary of an apply."""
+    verb = "would write" if result.dry_run else "wrote"
+    start = result.start[:12] if result.start else "the beginning"
+    lines = [f"apply: {result.commits} commit{'s' * (result.commits != 1)} from {start} "
+             f"to {result.target[:12]} into {result.database} in {result.seconds:.2f} s"]
+    if result.rewritten:
+        lines.append("  history was rewritten since the last apply: recorded history.rewritten, "
+                     "continued from the merge base")
+    total = sum(result.events.values())
+    lines.append(f"  {verb} {total} event{'s' * (total != 1)}")
+    for event_type, count in sorted(result.events.items(), key=lambda i: (-i[1], i[0])):
+        lines.append(f"    {count:6d}  {event_type}")
+    for commit, path in result.skipped:
+        lines.append(f"  skipped {path} at {commit[:12]}: it did not load; its previous "
+                     "content was kept")
+    if result.retries:
+        lines.append(f"  {result.retries} transaction{'s' * (result.retries != 1)} retried")
+    return "\n".join(lines)
+
+
+def apply_json(result: Any) -> str:
+    """An apply result for machines."""
+    return json.dumps({
+        "format_version": FORMAT_VERSION, "command": "apply", "ok": True,
+        "database": result.database, "dry_run": result.dry_run, "from": result.start,
+        "to": result.target, "commits": result.commits, "events": dict(sorted(
+            result.events.items())), "rewritten": result.rewritten, "retries": result.retries,
+        "skipped": [{"commit": c, "path": p} for c, p in result.skipped],
+        "seconds": round(result.seconds, 3)}, indent=2)

@@ -8,7 +8,7 @@ every constraint is named; MySQL/MariaDB/TiDB tables are utf8mb4.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     CHAR,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -177,7 +178,7 @@ class StageAssignment(Base):
     environment: Mapped[str] = mapped_column(Name)
     role: Mapped[str] = mapped_column(String(16))  # primary or canary
     version: Mapped[str] = mapped_column(String(128))
-    traffic: Mapped[int] = mapped_column(Integer)
+    traffic: Mapped[int | None] = mapped_column(Integer)  # canary rows: their percentage
     valid_from: Mapped[datetime]
     valid_from_commit: Mapped[str] = mapped_column(Sha)
     valid_to: Mapped[datetime | None]
@@ -238,3 +239,8 @@ class Render(Base):
     model: Mapped[str] = mapped_column(Name)
     path: Mapped[str] = mapped_column(Text)
     digest: Mapped[str] = mapped_column(Hash)
+
+
+def table_of(cls: type[Base]) -> Table:
+    """The Core table behind a mapped class, for bulk insert/update statements."""
+    return cast(Table, cls.__table__)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 20:29:43.809950
+Create Date: 2026-11-23 20:30:41.620697
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def upgrade() -> None:
         sa.Column("environment", sa.String(length=255), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("version", sa.String(length=128), nullable=False),
-        sa.Column("traffic", sa.Integer(), nullable=False),
+        sa.Column("traffic", sa.Integer(), nullable=True),
         sa.Column("valid_from", sa.DateTime(), nullable=False),
         sa.Column("valid_from_commit", sa.CHAR(length=40), nullable=False),
         sa.Column("valid_to", sa.DateTime(), nullable=True),

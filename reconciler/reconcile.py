@@ -1,0 +1,185 @@
+"""`apply`: bring the database up to date with first-parent history, commit by commit.
+
+Walks from the cursor commit to the target, diffing the snapshot of each commit against its
+first parent's (re-reading only the files each commit changed), and hands whole commits to the
+store in chunks, each chunk one transaction that ends on a commit boundary.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import URL, Engine, exc
+
+from reconciler import db, store
+from reconciler.catalog import EMPTY, History, Snapshot
+from reconciler.diagnostics import ReconcilerError
+from reconciler.diff import Event, diff
+from reconciler.source import GitHistory
+
+CHUNK_COMMITS = 200
+CHUNK_ROWS = 500
+
+
+@dataclass
+class ApplyResult:
+    """What an apply did (or, with dry_run, would do)."""
+
+    database: str
+    target: str
+    start: str | None
+    commits: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    rewritten: bool = False
+    retries: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+
+Progress = Callable[[int, int], None]
+
+
+def repository_name(root: str) -> str:
+    """How the repository is keyed in the database: its folder name unless configured."""
+    return os.environ.get("RECONCILER_REPOSITORY") or os.path.basename(os.path.abspath(root))
+
+
+def snapshot_at(history: GitHistory, sha: str | None) -> tuple[History, Snapshot]:
+    """The full state at a commit (every manifest and DVC file read once)."""
+    state = History()
+    if sha is not None:
+        for change in history.files_at(sha):
+            assert change.blob is not None
+            state.update(change.path, history.read_blob(change.blob), sha)
+    return state, state.snapshot() if sha is not None else EMPTY
+
+
+def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
+          progress: Progress | None = None) -> ApplyResult:
+    """Reconcile the database at url with root's history up to `to`."""
+    database_url = db.database_url(root, url)
+    history = GitHistory(root)
+    try:
+        target = history.resolve(to)
+        engine = db.open_database(database_url, migrate=False)
+        try:
+            return _apply(history, engine, database_url, root, target, dry_run, progress)
+        except exc.DBAPIError as error:
+            raise db.connect_error(database_url, error) from None
+        finally:
+            engine.dispose()
+    finally:
+        history.close()
+
+
+def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str,
+           dry_run: bool, progress: Progress | None) -> ApplyResult:
+    started = time.perf_counter()
+    repo_id = store.repository_id(repository_name(root))
+    result = ApplyResult(db.shown(url), target, None, dry_run=dry_run)
+    if not dry_run:
+        db.with_retries(lambda: store.ensure_repository(engine, repo_id, repository_name(root)))
+    while True:
+        cursor = (store.read_cursor(engine, repo_id) if not dry_run
+                  else _cursor_or_empty(engine, repo_id))
+        result.start = cursor.commit_sha
+        try:
+            _walk(history, engine, repo_id, cursor, target, result, progress)
+            break
+        except store.CursorMoved:
+            # Another apply got there first: everything it wrote is whole commits; go on from it.
+            result.retries += 1
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _cursor_or_empty(engine: Engine, repo_id: str) -> store.Cursor:
+    try:
+        return store.read_cursor(engine, repo_id)
+    except exc.NoResultFound:
+        return store.Cursor(None, 0, 0, store.GENESIS)
+
+
+def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Cursor,
+          target: str, result: ApplyResult, progress: Progress | None) -> None:
+    if cursor.commit_sha == target:
+        return
+    pending: list[store.CommitBatch] = []
+    start = cursor.commit_sha
+    if start is not None and not history.has_commit(start):
+        if history.is_shallow():
+            raise ReconcilerError(
+                f"this is a shallow clone without commit {start[:12]}, where the database was "
+                "last reconciled: fetch more history (git fetch --unshallow, or "
+                "fetch-depth: 0 in actions/checkout) and run apply again")
+        raise ReconcilerError(
+            f"commit {start[:12]}, where the database was last reconciled, is not in this "
+            "repository: is --db the database of another repository?")
+    if start is None and history.is_shallow():
+        raise ReconcilerError("a first apply needs the full history, and this is a shallow "
+                              "clone: git fetch --unshallow (or fetch-depth: 0) first")
+    state, snapshot = snapshot_at(history, start)
+    if start is not None and not history.is_ancestor(start, target):
+        base = history.merge_base(start, target)
+        state, rewound = snapshot_at(history, base)
+        pending.append(_rewrite_batch(history, start, base, target, snapshot, rewound))
+        result.rewritten = True
+        snapshot, start = rewound, base
+
+    commits = list(history.first_parent_changes(start, target))
+    seen = cursor
+    for number, (info, changes) in enumerate(commits, start=1):
+        for change in changes:
+            state.update(change.path, None if change.blob is None else
+                         history.read_blob(change.blob), info.sha)
+        after = state.snapshot()
+        events = diff(snapshot, after)
+        snapshot = after
+        pending.append(store.CommitBatch(info, events, after))
+        result.commits += 1
+        result.events.update(e.type for e in events)
+        if progress is not None:
+            progress(number, len(commits))
+        rows = sum(len(b.events) * 2 + 1 for b in pending)
+        if len(pending) >= CHUNK_COMMITS or rows >= CHUNK_ROWS:
+            seen = _flush(engine, repo_id, seen, pending, info.sha, result)
+            pending = []
+    result.skipped = state.skipped
+    _flush(engine, repo_id, seen, pending, target, result)
+
+
+def _flush(engine: Engine, repo_id: str, seen: store.Cursor,
+           pending: list[store.CommitBatch], to_commit: str,
+           result: ApplyResult) -> store.Cursor:
+    if result.dry_run:
+        return seen
+
+    def attempt() -> store.Cursor:
+        return store.write_chunk(engine, repo_id, seen, pending, to_commit)
+
+    def count(_error: BaseException, _number: int) -> None:
+        result.retries += 1
+
+    return db.with_retries(attempt, on_retry=count)
+
+
+def _rewrite_batch(history: GitHistory, old: str, base: str | None, target: str,
+                   before: Snapshot, after: Snapshot) -> store.CommitBatch:
+    """history.rewritten, plus the events that undo what the lost commits did."""
+    anchor = history.commit_info(base or target)
+    pusher = history.commit_info(target)
+    events = [Event("history.rewritten", "Repository", "", payload={
+        "previousCursor": old, "mergeBase": base, "target": target})]
+    events += diff(before, after)
+    return store.CommitBatch(anchor, events, after,
+                             actor=(pusher.committer_name, pusher.committer_email))
+
+
+def iter_event_types(result: ApplyResult) -> Iterator[tuple[str, int]]:
+    """Event counts by type, most frequent first."""
+    yield from sorted(result.events.items(), key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,330 @@
+"""Events -> the audit/lineage database. The only module (with `audit`) that writes SQL.
+
+A chunk of whole commits is written in one transaction whose first statement is the
+compare-and-set of the cursor (`UPDATE ... WHERE generation = :seen`): a concurrent writer either
+waits on that row and then finds it moved, or (on TiDB) fails at commit and is retried. Every row
+key is a content hash or a name, so replaying a chunk can never duplicate anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Engine, Table, and_, insert, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from reconciler import tables
+from reconciler.catalog import Snapshot
+from reconciler.diff import Event
+from reconciler.source import CommitInfo
+from reconciler.tables import table_of
+
+GENESIS = "0" * 64
+BATCH_ROWS = 500
+
+
+class Cursor(NamedTuple):
+    """The reconcile cursor: last reconciled commit and the tail of the audit hash chain."""
+
+    commit_sha: str | None
+    generation: int
+    event_seq: int
+    last_hash: str
+
+
+@dataclass(frozen=True)
+class CommitBatch:
+    """One commit's events and the snapshot they lead to (for entity rows)."""
+
+    info: CommitInfo
+    events: list[Event]
+    snapshot: Snapshot
+    actor: tuple[str, str] | None = None  # who to attribute to, when not the commit's author
+
+
+class CursorMoved(Exception):
+    """Another apply advanced the cursor first: re-read it and continue from there."""
+
+
+def repository_id(name: str) -> str:
+    """The key of a repository in every table."""
+    return hashlib.sha256(f"repository:{name}".encode()).hexdigest()
+
+
+def ensure_repository(engine: Engine, repo_id: str, name: str) -> None:
+    """Create the repository and its cursor rows if they are missing (insert-or-ignore)."""
+    with engine.begin() as connection:
+        _insert_ignore(connection, table_of(tables.Repository), [{"id": repo_id, "name": name}])
+        _insert_ignore(connection, table_of(tables.ReconcileCursor), [{
+            "repository_id": repo_id, "commit_sha": None, "generation": 0, "event_seq": 0,
+            "last_hash": GENESIS, "updated_at": _now()}])
+
+
+def read_cursor(engine: Engine, repo_id: str) -> Cursor:
+    """The cursor as committed now."""
+    with engine.connect() as connection:
+        return cursor_in(connection, repo_id)
+
+
+def cursor_in(connection: Connection, repo_id: str) -> Cursor:
+    """The cursor as this connection's transaction sees it."""
+    cursor_table = table_of(tables.ReconcileCursor)
+    row = connection.execute(select(
+        cursor_table.c.commit_sha, cursor_table.c.generation, cursor_table.c.event_seq,
+        cursor_table.c.last_hash).where(cursor_table.c.repository_id == repo_id)).one()
+    return Cursor(row.commit_sha, row.generation, row.event_seq, row.last_hash)
+
+
+def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """sha256 over the previous hash and the canonical JSON of the row's recorded fields."""
+    fields = {key: row[key] for key in (
+        "seq", "commit_sha", "event_type", "kind", "name", "version", "environment",
+        "actor_name", "actor_email", "payload")}
+    fields["occurred_at"] = row["occurred_at"].isoformat()
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def write_chunk(engine: Engine, repo_id: str, seen: Cursor, batches: Sequence[CommitBatch],
+                to_commit: str) -> Cursor:
+    """Write whole commits and move the cursor from seen to to_commit, atomically."""
+    audit_rows, last_hash = _audit_rows(repo_id, seen, batches)
+    moved = Cursor(to_commit, seen.generation + 1, seen.event_seq + len(audit_rows), last_hash)
+    with engine.begin() as connection:
+        _compare_and_set(connection, repo_id, seen, moved)
+        plan = _Plan(connection, repo_id)
+        for batch in batches:
+            plan.commit(batch)
+        plan.add_insert(table_of(tables.AuditEvent), audit_rows)
+        plan.flush()
+    return moved
+
+
+def _compare_and_set(connection: Connection, repo_id: str, seen: Cursor, moved: Cursor) -> None:
+    cursor_table = table_of(tables.ReconcileCursor)
+    result = connection.execute(
+        update(cursor_table)
+        .where(cursor_table.c.repository_id == repo_id,
+               cursor_table.c.generation == seen.generation)
+        .values(commit_sha=moved.commit_sha, generation=moved.generation,
+                event_seq=moved.event_seq, last_hash=moved.last_hash, updated_at=_now()))
+    if result.rowcount != 1:
+        raise CursorMoved()
+
+
+def _audit_rows(repo_id: str, seen: Cursor,
+                batches: Sequence[CommitBatch]) -> tuple[list[dict[str, Any]], str]:
+    rows = []
+    seq, prev = seen.event_seq, seen.last_hash
+    for batch in batches:
+        actor = batch.actor or (batch.info.author_name, batch.info.author_email)
+        for index, event in enumerate(batch.events):
+            seq += 1
+            row = {
+                "id": hashlib.sha256(f"{repo_id}:{seq}:{batch.info.sha}:{index}".encode())
+                .hexdigest(),
+                "repository_id": repo_id, "seq": seq, "commit_sha": batch.info.sha,
+                "event_type": event.type, "kind": event.kind, "name": event.name,
+                "version": event.version, "environment": event.environment,
+                "actor_name": actor[0][:255], "actor_email": actor[1][:255],
+                "occurred_at": batch.info.committed_at, "payload": event.payload,
+                "prev_hash": prev,
+            }
+            row["hash"] = prev = event_hash(prev, row)
+            rows.append(row)
+    return rows, prev
+
+
+class _Plan:
+    """Statements in event order, consecutive equal statements sent as one executemany."""
+
+    def __init__(self, connection: Connection, repo_id: str):
+        self.connection = connection
+        self.repo_id = repo_id
+        self._ops: list[tuple[str, Table, list[dict[str, Any]]]] = []
+        stage_table = table_of(tables.StageAssignment)
+        open_rows = connection.execute(select(
+            stage_table.c.id, stage_table.c.model, stage_table.c.environment,
+            stage_table.c.role).where(stage_table.c.repository_id == repo_id,
+                                      stage_table.c.valid_to.is_(None)))
+        # (model, environment, role) -> id of the assignment still in force.
+        self._open = {(r.model, r.environment, r.role): r.id for r in open_rows}
+
+    def add_insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        self._add("insert", table, rows)
+
+    def _add(self, op: str, table: Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._ops and self._ops[-1][0] == op and self._ops[-1][1] is table and (
+                op == "insert" or self._ops[-1][2][0].keys() == rows[0].keys()):
+            self._ops[-1][2].extend(rows)
+        else:
+            self._ops.append((op, table, list(rows)))
+
+    def _update(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
+        self._add("update", table, [{**{f"k_{k}": v for k, v in keys.items()}, **values}])
+
+    def commit(self, batch: CommitBatch) -> None:
+        """The entity, lineage and stage rows of one commit's events."""
+        info, snapshot = batch.info, batch.snapshot
+        if batch.events:
+            self.add_insert(table_of(tables.Commit), [{
+                "repository_id": self.repo_id, "sha": info.sha,
+                "parent_sha": info.parents[0] if info.parents else None,
+                "author_name": info.author_name[:255], "author_email": info.author_email[:255],
+                "authored_at": info.authored_at, "committer_name": info.committer_name[:255],
+                "committer_email": info.committer_email[:255],
+                "committed_at": info.committed_at, "message": info.message}])
+        for event in batch.events:
+            self._event(event, info, snapshot)
+
+    def _event(self, event: Event, info: CommitInfo, snapshot: Snapshot) -> None:
+        sha, when, name = info.sha, info.committed_at, event.name
+        kind, _, action = event.type.rpartition(".")
+        if event.type in ("environment.created", "environment.updated"):
+            env = snapshot.environments[name]
+            self._upsert(table_of(tables.Environment), {"name": name}, {
+                "namespace": env.spec.namespace, "target": env.spec.target,
+                "spec": env.spec.model_dump(mode="json", by_alias=True),
+                "retired_commit": None}, {"created_commit": sha})
+        elif event.type in ("dataset.created", "dataset.updated"):
+            meta = snapshot.datasets[name].metadata
+            self._upsert(table_of(tables.Dataset), {"name": name}, {
+                "owner": meta.owner, "description": meta.description,
+                "retired_commit": None}, {"created_commit": sha})
+        elif event.type in ("model.created", "model.updated"):
+            model = snapshot.models[name]
+            self._upsert(table_of(tables.Model), {"name": name}, {
+                "framework": model.spec.framework, "owner": model.metadata.owner,
+                "description": model.metadata.description,
+                "labels": dict(model.metadata.labels) or None, "retired_commit": None},
+                {"created_commit": sha})
+        elif action == "retired":
+            table = table_of({"environment": tables.Environment, "dataset": tables.Dataset,
+                     "model": tables.Model}[kind])
+            self._update(table, {"name": name}, {"retired_commit": sha})
+        elif kind in ("version", "dataset.version"):
+            self._version(event, kind, action, sha)
+        elif event.type == "lineage.added":
+            self._lineage(event, sha)
+        elif event.type in ("stage.assigned", "stage.removed", "canary.changed"):
+            self._stage(event, sha, when)
+
+    def _version(self, event: Event, kind: str, action: str, sha: str) -> None:
+        table = table_of(tables.ModelVersion if kind == "version" else tables.DatasetVersion)
+        owner = "model" if kind == "version" else "dataset"
+        keys = {owner: event.name, "version": event.version}
+        if action == "added":
+            payload = event.payload
+            values = {"artifact": payload["artifact"], "digest": payload.get("digest"),
+                      "size": payload.get("size"), "nfiles": payload.get("nfiles"),
+                      "deprecated": bool(payload.get("deprecated", False)),
+                      "removed_commit": None}
+            if owner == "model":
+                values |= {"parent": payload.get("parent"),
+                           "metrics": payload.get("metrics"), "params": payload.get("params")}
+            self._upsert(table, keys, values, {"added_commit": sha, "deprecated_commit": None})
+        elif action == "deprecated":
+            self._update(table, keys, {"deprecated": True, "deprecated_commit": sha})
+        elif action == "removed":
+            self._update(table, keys, {"removed_commit": sha})
+
+    def _lineage(self, event: Event, sha: str) -> None:
+        payload = event.payload
+        parts = (self.repo_id, payload["sourceKind"], payload["source"], payload["sourceVersion"],
+                 event.name, event.version, payload["via"])
+        self.add_insert(table_of(tables.LineageEdge), [{
+            "id": hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest(),
+            "repository_id": self.repo_id, "source_kind": payload["sourceKind"],
+            "source_name": payload["source"], "source_version": payload["sourceVersion"],
+            "target_name": event.name, "target_version": event.version, "via": payload["via"],
+            "commit_sha": sha}])
+
+    def _stage(self, event: Event, sha: str, when: datetime) -> None:
+        env = event.environment or ""
+        roles = {"stage.assigned": ["primary"], "canary.changed": ["canary"],
+                 "stage.removed": ["primary", "canary"]}[event.type]
+        for role in roles:
+            self._close(event.name, env, role, sha, when)
+        if event.type == "stage.assigned":
+            self._open_assignment(event.name, env, "primary", event.payload["to"], None, sha, when)
+        elif event.type == "canary.changed" and event.payload["to"] is not None:
+            canary = event.payload["to"]
+            self._open_assignment(event.name, env, "canary", canary["version"],
+                                  canary["traffic"], sha, when)
+
+    def _close(self, model: str, env: str, role: str, sha: str, when: datetime) -> None:
+        current = self._open.pop((model, env, role), None)
+        if current is not None:
+            self._update(table_of(tables.StageAssignment), {"id": current},
+                         {"valid_to": when, "valid_to_commit": sha})
+
+    def _open_assignment(self, model: str, env: str, role: str, version: str,
+                         traffic: int | None, sha: str, when: datetime) -> None:
+        row_id = hashlib.sha256(f"{self.repo_id}\0{model}\0{env}\0{role}\0{sha}".encode())
+        self._open[(model, env, role)] = row_id.hexdigest()
+        self.add_insert(table_of(tables.StageAssignment), [{
+            "id": row_id.hexdigest(), "repository_id": self.repo_id, "model": model,
+            "environment": env, "role": role, "version": version, "traffic": traffic,
+            "valid_from": when, "valid_from_commit": sha, "valid_to": None,
+            "valid_to_commit": None}])
+
+    def _upsert(self, table: Table, keys: dict[str, Any], values: dict[str, Any],
+                on_insert: dict[str, Any]) -> None:
+        # Portable upsert: insert-or-ignore the full row, then update the mutable columns.
+        self.add_insert(table, [{"repository_id": self.repo_id, **keys, **values, **on_insert}])
+        self._update(table, keys, values)
+
+    def flush(self) -> None:
+        """Send every planned statement, in order, at most BATCH_ROWS rows at a time."""
+        for op, table, rows in self._ops:
+            for start in range(0, len(rows), BATCH_ROWS):
+                chunk = rows[start:start + BATCH_ROWS]
+                if op == "insert":
+                    _insert_ignore(self.connection, table, chunk)
+                else:
+                    self._execute_update(table, chunk)
+        self._ops.clear()
+
+    def _execute_update(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        from sqlalchemy import bindparam
+
+        keys = [k[2:] for k in rows[0] if k.startswith("k_")]
+        values = [k for k in rows[0] if not k.startswith("k_")]
+        conditions = [table.c[k] == bindparam(f"k_{k}") for k in keys]
+        if "repository_id" in table.c:
+            conditions.append(table.c.repository_id == self.repo_id)
+        statement = (update(table).where(and_(*conditions))
+                     .values({v: bindparam(f"v_{v}") for v in values}))
+        params = [{**{k: r[k] for k in r if k.startswith("k_")},
+                   **{f"v_{v}": r[v] for v in values}} for r in rows]
+        self.connection.execute(statement, params)
+
+
+def _insert_ignore(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    """INSERT that skips rows whose key exists, in each dialect's own construct."""
+    rows = list(rows)
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        connection.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+    elif dialect == "postgresql":
+        connection.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    elif dialect == "mysql":
+        key = next(iter(table.primary_key.columns)).name
+        statement = mysql.insert(table)
+        connection.execute(statement.on_duplicate_key_update({key: statement.inserted[key]}),
+                           rows)
+    else:
+        connection.execute(insert(table), rows)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -15,6 +15,8 @@ from reconciler.reconcile import apply, repository_name
 from reconciler.tables import table_of
 
 PAGE = 1000
+# Counters of how the rows were written, not of what happened: they differ between runs.
+_OPERATIONAL = {"updated_at", "generation"}
 
 
 class Problem(NamedTuple):
@@ -57,12 +59,12 @@ def verify_chain(engine: Engine, repo_id: str) -> list[Problem]:
 def canonical_dump(engine: Engine, repo_id: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table in a back-end independent form, sorted by primary key.
 
-    Wall-clock columns (the cursor's updated_at) are left out: they differ between runs.
+    The cursor's updated_at and generation are left out: they count runs, not history.
     """
     dump: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in tables.Base.metadata.sorted_tables:
-            columns = [c for c in table.columns if c.name != "updated_at"]
+            columns = [c for c in table.columns if c.name not in _OPERATIONAL]
             query = select(*columns).order_by(*table.primary_key.columns)
             if repo_id is not None:
                 key = table.c.id if table.name == "repositories" else table.c.get("repository_id")

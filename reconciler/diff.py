@@ -17,9 +17,10 @@ from reconciler.dvc import Output
 EVENT_TYPES = (
     "environment.created", "environment.updated", "environment.retired",
     "dataset.created", "dataset.updated", "dataset.retired",
-    "dataset.version.added", "dataset.version.deprecated", "dataset.version.removed",
+    "dataset.version.added", "dataset.version.deprecated", "dataset.version.undeprecated",
+    "dataset.version.removed",
     "model.created", "model.updated", "model.retired",
-    "version.added", "version.deprecated", "version.removed",
+    "version.added", "version.deprecated", "version.undeprecated", "version.removed",
     "lineage.added",
     "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
     "history.rewritten",
@@ -120,6 +121,8 @@ def _versions(prefix: str, kind: str, name: str, before: Sequence[spec.ArtifactV
                         payload=_version_payload(version, outputs))
         elif version.deprecated and not previous.deprecated:
             yield Event(f"{prefix}.deprecated", kind, name, version.version)
+        elif previous.deprecated and not version.deprecated:
+            yield Event(f"{prefix}.undeprecated", kind, name, version.version)
     for version in before:
         if version.version not in new:
             yield Event(f"{prefix}.removed", kind, name, version.version)

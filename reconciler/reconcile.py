@@ -128,6 +128,7 @@ def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Curso
         base = history.merge_base(start, target)
         state, rewound = snapshot_at(history, base)
         pending.append(_rewrite_batch(history, start, base, target, snapshot, rewound))
+        result.events.update(e.type for e in pending[-1].events)
         result.rewritten = True
         snapshot, start = rewound, base
 

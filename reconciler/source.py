@@ -313,14 +313,14 @@ class GitHistory:
 
     def files_at(self, sha: str) -> list[Change]:
         """Every manifest and DVC file at a commit (the full state to start from)."""
-        output = self._git.ls_tree("-r", "-z", "--full-tree", sha, "--", *_TRACKED,
-                                   stdout_as_string=False)
+        # ls-tree takes path prefixes, not globs: list everything, keep what apply reads.
+        output = self._git.ls_tree("-r", "-z", "--full-tree", sha, stdout_as_string=False)
         changes = []
         for entry in output.decode("utf-8", errors="replace").split("\0"):
             if entry:
                 meta, path = entry.split("\t", 1)
                 _mode, kind, blob = meta.split()
-                if kind == "blob":
+                if kind == "blob" and (is_manifest_path(path) or is_dvc_file(path)):
                     changes.append(Change(path, blob))
         return changes
 

@@ -232,6 +232,8 @@ class _Plan:
             self._upsert(table, keys, values, {"added_commit": sha, "deprecated_commit": None})
         elif action == "deprecated":
             self._update(table, keys, {"deprecated": True, "deprecated_commit": sha})
+        elif action == "undeprecated":
+            self._update(table, keys, {"deprecated": False, "deprecated_commit": None})
         elif action == "removed":
             self._update(table, keys, {"removed_commit": sha})
 

@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -158,3 +159,52 @@ def registry(registry_template: Path, tmp_path: Path) -> Iterator[Registry]:
     repo = git.Repo(root)
     yield Registry(root, repo)
     repo.close()
+
+
+SERVERS = {"mariadb": "RECONCILER_TEST_MYSQL_URL", "postgresql": "RECONCILER_TEST_POSTGRES_URL"}
+
+
+def _scratch_database(base_url: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database on the server of base_url, and how to drop it."""
+    import sqlalchemy
+
+    name = f"reconciler_t_{uuid.uuid4().hex[:12]}"
+    base = sqlalchemy.make_url(base_url)
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            if base.get_backend_name() == "postgresql":
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            else:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def server_url(backend: str) -> str:
+    """The base URL of a test server, or skip (fail in CI) when it is not configured."""
+    variable = SERVERS[backend]
+    url = os.environ.get(variable)
+    if not url:
+        message = f"{backend} tests need {variable} (see .ci/run)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + ": CI must run them")
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each back end (a scratch database on the servers)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.sqlite'}"
+        return
+    url, drop = _scratch_database(server_url(request.param))
+    try:
+        yield url
+    finally:
+        drop()

@@ -1,0 +1,363 @@
+"""apply on SQLite, MariaDB and PostgreSQL: real git histories, several authors, real DVC."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+import sqlalchemy
+from sqlalchemy import event, text
+
+from reconciler import api, audit, db, reconcile, store
+from tests.conftest import Registry, model_manifest
+
+FRAUD = "manifests/models/fraud.yaml"
+CHURN = "manifests/models/churn.yaml"
+AUTHORS = {"bob": "Bob Builder <bob@example.com>", "carol": "Carol Ops <carol@example.com>",
+           "dave": "Dave Oncall <dave@example.com>", "eve": "Eve Analyst <eve@example.com>"}
+
+
+def _fraud(registry: Registry, stages: str, old: str, new: str | None,
+           deprecated: bool = False) -> None:
+    versions = [("1.0.0", "models/fraud.pkl", old)]
+    if new:
+        versions.append(("1.1.0", "models/fraud.pkl", new))
+    text_ = model_manifest("fraud", versions, stages=stages)
+    if deprecated:
+        text_ = text_.replace('version: "1.0.0"\n', 'version: "1.0.0"\n      deprecated: true\n', 1)
+    registry.write(FRAUD, text_)
+
+
+def build_history(registry: Registry) -> list[str]:
+    """Versions added, promotions, a canary, a rollback, a new model and its retirement."""
+    shas = [registry.repo.head.commit.hexsha]
+    old = registry.digest("models/fraud.pkl")
+    registry.write("models/fraud.pkl", b"fraud weights v2\n")
+    registry.dvc("add", "-q", "models/fraud.pkl")
+    new = registry.digest("models/fraud.pkl")
+    _fraud(registry, 'staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}', old, new)
+    shas.append(registry.commit("Retrain fraud: 1.1.0 to staging", AUTHORS["bob"],
+                                "2024-07-01T09:00:00+02:00"))
+    _fraud(registry, 'staging: {version: "1.1.0"}\nproduction:\n  version: "1.0.0"\n'
+                     '  canary: {version: "1.1.0", traffic: 20}', old, new)
+    shas.append(registry.commit("Canary fraud 1.1.0 at 20%", AUTHORS["carol"],
+                                "2024-07-02T10:00:00+00:00"))
+    _fraud(registry, 'staging: {version: "1.1.0"}\nproduction:\n  version: "1.1.0"\n'
+                     '  replicas: {min: 2, max: 4}', old, new)
+    shas.append(registry.commit("Promote fraud 1.1.0", AUTHORS["carol"],
+                                "2024-07-03T10:00:00+00:00"))
+    _fraud(registry, 'staging: {version: "1.1.0"}\nproduction:\n  version: "1.0.0"\n'
+                     '  replicas: {min: 2, max: 4}', old, new)
+    shas.append(registry.commit("Roll back fraud in production", AUTHORS["dave"],
+                                "2024-07-04T03:00:00+00:00"))
+    registry.write(CHURN, model_manifest("churn", [("0.1.0", "models/fraud.pkl", new)],
+                                         stages='staging: {version: "0.1.0"}').replace(
+        "metrics:", 'trainedOn: [{dataset: transactions, version: "2024-06"}]\n      metrics:'))
+    shas.append(registry.commit("Add churn", AUTHORS["eve"], "2024-07-05T12:00:00+00:00"))
+    (registry.root / CHURN).unlink()
+    shas.append(registry.commit("Retire churn", AUTHORS["eve"], "2024-07-06T12:00:00+00:00"))
+    _fraud(registry, 'staging: {version: "1.1.0"}\nproduction:\n  version: "1.0.0"\n'
+                     '  replicas: {min: 2, max: 4}', old, new, deprecated=True)
+    registry.write("README.md", "not a manifest\n")
+    shas.append(registry.commit("Deprecate fraud 1.0.0", "Ada Lovelace <ada@example.com>",
+                                "2024-07-07T12:00:00+00:00"))
+    return shas
+
+
+@pytest.fixture(scope="session")
+def history_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("history")
+    shutil.copytree(registry_template, base, dirs_exist_ok=True, symlinks=True)
+    registry = Registry(base / "repo", git.Repo(base / "repo"))
+    build_history(registry)
+    registry.repo.close()
+    return base
+
+
+@pytest.fixture
+def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:
+    shutil.copytree(history_template, tmp_path / "h", symlinks=True)
+    repo = git.Repo(tmp_path / "h" / "repo")
+    yield Registry(tmp_path / "h" / "repo", repo)
+    repo.close()
+
+
+def _apply(registry: Registry, url: str, to: str = "HEAD") -> reconcile.ApplyResult:
+    return reconcile.apply(str(registry.root), url, to)
+
+
+def _dump(registry: Registry, url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        return audit.canonical_dump(engine)
+    finally:
+        engine.dispose()
+
+
+def _upgrade(registry: Registry, url: str) -> None:
+    api.db_upgrade(str(registry.root), url)
+
+
+def _rows(url: str, query: str, **params: Any) -> list[Any]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(query), params))
+    finally:
+        engine.dispose()
+
+
+def _normal(value: Any) -> Any:
+    return value.rstrip() if isinstance(value, str) else value
+
+
+def test_history_becomes_events_stages_and_lineage(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    result = _apply(history, db_url)
+    assert result.commits == 8
+    assert result.events["stage.assigned"] == 6  # 2 initial, promote, rollback, 1.1.0 staged,
+    assert result.events["canary.changed"] == 2  # churn's staging  |  canary on, canary off
+    assert result.events["model.retired"] == 1 and result.events["version.deprecated"] == 1
+
+    rows = _rows(db_url, "SELECT event_type, actor_email, environment FROM audit_events "
+                         "WHERE event_type = 'stage.assigned' ORDER BY seq")
+    assert [(r[0], r[1], r[2]) for r in rows][-3:] == [
+        ("stage.assigned", "carol@example.com", "production"),
+        ("stage.assigned", "dave@example.com", "production"),
+        ("stage.assigned", "eve@example.com", "staging")]
+
+    # What served production at a moment is one query over valid_from / valid_to.
+    def serving(at: str) -> list[tuple[str, str]]:
+        found = _rows(db_url, "SELECT version, role FROM stage_assignments WHERE environment = "
+                              "'production' AND model = 'fraud' AND valid_from <= :t AND "
+                              "(valid_to IS NULL OR valid_to > :t) ORDER BY role",
+                      t=datetime.fromisoformat(at))
+        return [(r[0], r[1]) for r in found]
+
+    assert serving("2024-07-02T12:00:00") == [("1.1.0", "canary"), ("1.0.0", "primary")]
+    assert serving("2024-07-03T12:00:00") == [("1.1.0", "primary")]
+    assert serving("2024-07-05T00:00:00") == [("1.0.0", "primary")]
+
+    lineage = _rows(db_url, "SELECT source_kind, source_name, source_version, target_name, via "
+                            "FROM lineage_edges ORDER BY target_name")
+    assert ("Dataset", "transactions", "2024-06", "churn", "trainedOn") in [
+        tuple(map(_normal, r)) for r in lineage]
+    models = {r[0]: _normal(r[1]) for r in _rows(db_url,
+                                                 "SELECT name, retired_commit FROM models")}
+    assert models["fraud"] is None and models["churn"] is not None
+    authors = {r[0] for r in _rows(db_url, "SELECT author_email FROM commits")}
+    assert {"bob@example.com", "carol@example.com", "eve@example.com"} <= authors
+
+
+def test_apply_twice_writes_nothing_new(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    _apply(history, db_url)
+    before = _dump(history, db_url)
+    again = _apply(history, db_url)
+    assert again.commits == 0 and not again.events
+    assert _dump(history, db_url) == before
+
+
+def test_incremental_runs_equal_a_rebuild(history: Registry, db_url: str, tmp_path: Path) -> None:
+    _upgrade(history, db_url)
+    shas = [c.hexsha for c in history.repo.iter_commits("HEAD", first_parent=True)][::-1]
+    for sha in shas[::2] + [shas[-1]]:  # in steps, skipping some commits on the way
+        _apply(history, db_url, sha)
+    rebuilt = f"sqlite:///{tmp_path / 'rebuilt.sqlite'}"
+    _apply(history, rebuilt)
+    assert _dump(history, db_url) == _dump(history, rebuilt)
+    assert api.audit_verify(str(history.root), db_url) == []
+
+
+def test_force_push_records_history_rewritten(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    _apply(history, db_url)
+    events_before = _rows(db_url, "SELECT COUNT(*) FROM audit_events")[0][0]
+    history.repo.git.reset("--hard", "HEAD~3")  # drop: add churn, retire churn, deprecate
+    history.write("manifests/models/other.yaml", model_manifest(
+        "other", [("1.0.0", "models/fraud.pkl", history.digest("models/fraud.pkl"))]))
+    history.commit("Different future", AUTHORS["bob"], "2024-08-01T00:00:00+00:00")
+    result = _apply(history, db_url)
+    assert result.rewritten and result.events["history.rewritten"] == 1
+    assert result.events["version.undeprecated"] == 1 and result.events["model.created"] == 1
+    # Nothing was deleted: the events of the lost commits stay, the rewrite is on top of them.
+    assert _rows(db_url, "SELECT COUNT(*) FROM audit_events")[0][0] > events_before
+    assert audit.verify(str(history.root), db_url, against_git=False) == []
+
+
+def test_shallow_clone_without_the_cursor_commit(history: Registry, db_url: str,
+                                                 tmp_path: Path) -> None:
+    _upgrade(history, db_url)
+    _apply(history, db_url, "HEAD~2")
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{history.root}", str(shallow)],
+                   check=True)
+    os.environ["RECONCILER_REPOSITORY"] = history.root.name
+    try:
+        done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db", db_url],
+                              cwd=shallow, capture_output=True, text=True, check=False)
+    finally:
+        del os.environ["RECONCILER_REPOSITORY"]
+    assert done.returncode == 2
+    assert "shallow clone" in done.stderr and "git fetch --unshallow" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_injected_transient_error_is_retried(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    backend = sqlalchemy.make_url(db_url).get_backend_name()
+    failures = {"left": 1}
+
+    def fail_once(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE reconcile_cursor") and failures["left"]:
+            failures["left"] -= 1
+            raise _transient_error(backend)
+
+    event.listen(sqlalchemy.Engine, "before_cursor_execute", fail_once)
+    try:
+        result = _apply(history, db_url)
+    finally:
+        event.remove(sqlalchemy.Engine, "before_cursor_execute", fail_once)
+    assert failures["left"] == 0 and result.retries == 1
+    assert result.commits == 8
+    assert audit.verify(str(history.root), db_url) == []
+
+
+def _transient_error(backend: str) -> Exception:
+    if backend == "mysql":
+        import pymysql
+
+        return pymysql.err.OperationalError(9007, "Write conflict, txnStartTS=1 (TiDB)")
+    if backend == "postgresql":
+        import psycopg
+
+        return psycopg.errors.SerializationFailure("could not serialize access")
+    import sqlite3
+
+    return sqlite3.OperationalError("database is locked")
+
+
+def test_tampered_audit_row_is_found(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    _apply(history, db_url)
+    assert audit.verify(str(history.root), db_url) == []
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE audit_events SET actor_email = 'mallory@example.com' "
+                                "WHERE seq = 5"))
+    engine.dispose()
+    problems = audit.verify(str(history.root), db_url)
+    assert len(problems) == 1 and "seq 5" in problems[0].where
+    done = subprocess.run([sys.executable, "-m", "reconciler", "audit", "verify", "--db", db_url],
+                          cwd=history.root, capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "seq 5" in done.stdout
+
+
+def test_rows_changed_behind_its_back_are_found_by_the_rebuild(history: Registry,
+                                                               db_url: str) -> None:
+    _upgrade(history, db_url)
+    _apply(history, db_url)
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE model_versions SET digest = 'md5:00' "
+                                "WHERE version = '1.1.0'"))
+    engine.dispose()
+    problems = audit.verify(str(history.root), db_url)
+    assert [p.where for p in problems] == ["model_versions"]
+
+
+def test_server_schema_behind_is_refused(history: Registry, db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        assert _apply(history, db_url).commits == 8  # the embedded database migrates itself
+        return
+    done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db", db_url],
+                          cwd=history.root, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "reconciler db upgrade" in done.stderr
+    assert subprocess.run([sys.executable, "-m", "reconciler", "db", "upgrade", "--db", db_url],
+                          cwd=history.root, check=False).returncode == 0
+    assert _apply(history, db_url).commits == 8
+
+
+def test_invalid_target_writes_nothing(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    history.write(FRAUD, "kind: [\n")
+    history.commit("Break it", AUTHORS["bob"], "2024-09-01T00:00:00+00:00")
+    outcome = api.apply(str(history.root), db_url)
+    assert outcome.applied is None and not outcome.validation.ok
+    assert _rows(db_url, "SELECT COUNT(*) FROM audit_events")[0][0] == 0
+
+
+def test_unreachable_database_is_one_line_without_password(history: Registry) -> None:
+    for url in ("mysql+pymysql://root:hunter2@127.0.0.1:1/test",
+                "postgresql+psycopg://me:hunter2@127.0.0.1:1/test"):
+        done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db", url],
+                              cwd=history.root, capture_output=True, text=True, check=False,
+                              timeout=120)
+        assert done.returncode == 2
+        assert "hunter2" not in done.stderr + done.stdout
+        assert "***" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def _long_history(registry: Registry, commits: int) -> None:
+    digest = registry.digest("models/fraud.pkl")
+    for number in range(commits):
+        versions = [(f"1.{v}.0", "models/fraud.pkl", digest) for v in range(number + 1)]
+        registry.write(FRAUD, model_manifest(
+            "fraud", versions, stages=f'staging: {{version: "1.{number}.0"}}\n'
+                                      f'production: {{version: "1.{max(number - 1, 0)}.0"}}'))
+        registry.commit(f"Release 1.{number}.0", AUTHORS["bob"],
+                        f"2025-01-01T00:{number // 60:02d}:{number % 60:02d}+00:00")
+
+
+def _apply_process(registry: Registry, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "reconciler", "apply", "--db", url],
+                            cwd=registry.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_concurrent_applies_never_duplicate(history: Registry, db_url: str,
+                                            tmp_path: Path) -> None:
+    _upgrade(history, db_url)
+    _long_history(history, 60)
+    processes = [_apply_process(history, db_url) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
+    _apply(history, clean)
+    assert _dump(history, db_url) == _dump(history, clean)
+
+
+def test_kill_at_random_points_then_finish(history: Registry, db_url: str,
+                                           tmp_path: Path) -> None:
+    _upgrade(history, db_url)
+    _long_history(history, 120)
+    clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
+    _apply(history, clean)
+    expected = _dump(history, clean)
+    chance = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "kill"))
+    for _ in range(4):
+        process = _apply_process(history, db_url)
+        time.sleep(chance.uniform(0.4, 2.0))
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        # Whatever was written is whole commits: the chain and cursor agree at every stop.
+        engine = db.make_engine(sqlalchemy.make_url(db_url))
+        try:
+            repo_id = store.repository_id(reconcile.repository_name(str(history.root)))
+            if _rows(db_url, "SELECT COUNT(*) FROM reconcile_cursor")[0][0]:
+                assert audit.verify_chain(engine, repo_id) == []
+        finally:
+            engine.dispose()
+    _apply(history, db_url)
+    assert _dump(history, db_url) == expected

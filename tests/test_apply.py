@@ -309,15 +309,40 @@ def test_unreachable_database_is_one_line_without_password(history: Registry) ->
         assert "***" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+LONG = 600
+
+
 def _long_history(registry: Registry, commits: int) -> None:
+    """A release a commit; the manifest keeps its last three versions."""
     digest = registry.digest("models/fraud.pkl")
     for number in range(commits):
-        versions = [(f"1.{v}.0", "models/fraud.pkl", digest) for v in range(number + 1)]
+        versions = [(f"1.{v}.0", "models/fraud.pkl", digest)
+                    for v in range(max(number - 2, 0), number + 1)]
         registry.write(FRAUD, model_manifest(
             "fraud", versions, stages=f'staging: {{version: "1.{number}.0"}}\n'
                                       f'production: {{version: "1.{max(number - 1, 0)}.0"}}'))
         registry.commit(f"Release 1.{number}.0", AUTHORS["bob"],
-                        f"2025-01-01T00:{number // 60:02d}:{number % 60:02d}+00:00")
+                        f"2025-01-01T{number // 3600:02d}:{number // 60 % 60:02d}:"
+                        f"{number % 60:02d}+00:00")
+
+
+@pytest.fixture(scope="session")
+def long_history_template(history_template: Path,
+                          tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("long-history")
+    shutil.copytree(history_template, base, dirs_exist_ok=True, symlinks=True)
+    registry = Registry(base / "repo", git.Repo(base / "repo"))
+    _long_history(registry, LONG)
+    registry.repo.close()
+    return base
+
+
+@pytest.fixture
+def long_history(long_history_template: Path, tmp_path: Path) -> Iterator[Registry]:
+    shutil.copytree(long_history_template, tmp_path / "h", symlinks=True)
+    repo = git.Repo(tmp_path / "h" / "repo")
+    yield Registry(tmp_path / "h" / "repo", repo)
+    repo.close()
 
 
 def _apply_process(registry: Registry, url: str) -> subprocess.Popen[str]:
@@ -326,10 +351,10 @@ def _apply_process(registry: Registry, url: str) -> subprocess.Popen[str]:
                             text=True)
 
 
-def test_concurrent_applies_never_duplicate(history: Registry, db_url: str,
+def test_concurrent_applies_never_duplicate(long_history: Registry, db_url: str,
                                             tmp_path: Path) -> None:
+    history = long_history
     _upgrade(history, db_url)
-    _long_history(history, 60)
     processes = [_apply_process(history, db_url) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
@@ -338,17 +363,19 @@ def test_concurrent_applies_never_duplicate(history: Registry, db_url: str,
     assert _dump(history, db_url) == _dump(history, clean)
 
 
-def test_kill_at_random_points_then_finish(history: Registry, db_url: str,
+def test_kill_at_random_points_then_finish(long_history: Registry, db_url: str,
                                            tmp_path: Path) -> None:
+    history = long_history
     _upgrade(history, db_url)
-    _long_history(history, 120)
     clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
     _apply(history, clean)
     expected = _dump(history, clean)
-    chance = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "kill"))
-    for _ in range(4):
+    head = history.repo.head.commit.hexsha
+    chance = random.Random(db_url.split(":")[0])
+    stopped_midway = []
+    for delay in (0.7, 0.9, 1.2, 1.6):
         process = _apply_process(history, db_url)
-        time.sleep(chance.uniform(0.4, 2.0))
+        time.sleep(delay + chance.uniform(0, 0.2))
         process.send_signal(signal.SIGKILL)
         process.communicate()
         # Whatever was written is whole commits: the chain and cursor agree at every stop.
@@ -357,7 +384,9 @@ def test_kill_at_random_points_then_finish(history: Registry, db_url: str,
             repo_id = store.repository_id(reconcile.repository_name(str(history.root)))
             if _rows(db_url, "SELECT COUNT(*) FROM reconcile_cursor")[0][0]:
                 assert audit.verify_chain(engine, repo_id) == []
+                stopped_midway.append(store.read_cursor(engine, repo_id).commit_sha != head)
         finally:
             engine.dispose()
+    assert any(stopped_midway), "no kill landed before the end: lengthen the history"
     _apply(history, db_url)
     assert _dump(history, db_url) == expected

@@ -172,7 +172,7 @@ def test_apply_twice_writes_nothing_new(history: Registry, db_url: str) -> None:
 def test_incremental_runs_equal_a_rebuild(history: Registry, db_url: str, tmp_path: Path) -> None:
     _upgrade(history, db_url)
     shas = [c.hexsha for c in history.repo.iter_commits("HEAD", first_parent=True)][::-1]
-    for sha in shas[::2] + [shas[-1]]:  # in steps, skipping some commits on the way
+    for sha in [*shas[::2], shas[-1]]:  # in steps, skipping some commits on the way
         _apply(history, db_url, sha)
     rebuilt = f"sqlite:///{tmp_path / 'rebuilt.sqlite'}"
     _apply(history, rebuilt)

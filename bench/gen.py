@@ -111,14 +111,75 @@ def generate(root: str, models: int, versions: int, datasets: int) -> list[str]:
     return paths
 
 
+def history_model(index: int, releases: int, datasets: int) -> str:
+    """A model after `releases` retrains: newest in staging, the one before in production."""
+    text = model_manifest(index, releases, datasets)
+    if releases == 1:  # nothing to promote yet: production waits for the second release
+        text = text[:text.index("    production:")]
+    return text
+
+
+def generate_history(root: str, commits: int, models: int, datasets: int = 20) -> list[str]:
+    """A git history of `commits` commits (one retrain + promotion each, spread over `models`
+    models), written with `git fast-import`; returns the commit shas, oldest first."""
+    os.makedirs(root, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", root], check=True)
+    stream = bytearray()
+    start = 1_700_000_000
+
+    def blob(path: str, text: str) -> None:
+        data = text.encode()
+        stream.extend(b"M 100644 inline " + path.encode() + b"\ndata %d\n" % len(data) + data
+                      + b"\n")
+
+    def header(mark: int, message: str, when: int, author: str) -> None:
+        data = message.encode()
+        stream.extend(b"commit refs/heads/main\nmark :%d\n" % mark)
+        for role in (b"author", b"committer"):
+            stream.extend(role + b" " + author.encode() + b" %d +0000\n" % when)
+        stream.extend(b"data %d\n" % len(data) + data + b"\n")
+        if mark > 1:
+            stream.extend(b"from :%d\n" % (mark - 1))
+
+    header(1, "Environments and datasets", start, "Data Eng <data@example.com>")
+    for d in range(datasets):
+        name = f"dataset-{d:03d}"
+        blob(f"manifests/datasets/{name}.yaml", dataset_manifest(d))
+        blob(f"data/{name}.parquet.dvc", dvc_pointer(f"data/{name}.parquet", digest_of(name, 1)))
+    blob("manifests/environments/staging.yaml",
+         environment_manifest("staging", "ml-staging", None))
+    blob("manifests/environments/production.yaml",
+         environment_manifest("production", "ml-prod", "staging"))
+    authors = ["Ada <ada@example.com>", "Bob <bob@example.com>", "Carol <carol@example.com>"]
+    for number in range(1, commits):
+        model, release = (number - 1) % models, (number - 1) // models + 1
+        name = f"model-{model:05d}"
+        header(number + 1, f"Release {name} 1.{release}.0", start + 60 * number,
+               authors[number % len(authors)])
+        blob(f"manifests/models/{name}.yaml", history_model(model, release, datasets))
+        blob(f"models/{name}.pkl.dvc", dvc_pointer(f"models/{name}.pkl",
+                                                   digest_of(name, release)))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=bytes(stream), check=True)
+    subprocess.run(["git", "checkout", "-q", "-f", "main"], cwd=root, check=True)
+    log = subprocess.run(["git", "rev-list", "--reverse", "main"], cwd=root, check=True,
+                         capture_output=True, text=True)
+    return log.stdout.split()
+
+
 def main() -> None:
-    """Command line: python bench/gen.py OUT [--models N] [--versions N] [--datasets N]."""
+    """Command line: python bench/gen.py OUT [--models N] [--versions N] [--datasets N]
+    [--commits N] (with --commits: a history instead of a snapshot)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out")
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--versions", type=int, default=5)
     parser.add_argument("--datasets", type=int, default=20)
+    parser.add_argument("--commits", type=int, default=0)
     args = parser.parse_args()
+    if args.commits:
+        shas = generate_history(args.out, args.commits, args.models, args.datasets)
+        print(f"wrote a history of {len(shas)} commits over {args.models} models to {args.out}")
+        return
     paths = generate(args.out, args.models, args.versions, args.datasets)
     print(f"wrote {len(paths)} models, {args.datasets} datasets, 2 environments to {args.out}")
 

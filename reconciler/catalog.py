@@ -77,7 +77,8 @@ class Catalog:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (nested uses are fine)."""
     # Loading keeps every YAML node alive for positions; with the cyclic collector running, each
     # collection rescans them all and loading gets ~6x slower. Nodes and plain data hold no cycles.
     was_enabled = gc.isenabled()
@@ -96,7 +97,7 @@ def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.Ar
 
 def build(source: Source, only: list[str] | None = None) -> Catalog:
     """Load the catalog of source; with only, check just those files in full."""
-    with _gc_paused():
+    with paused_gc():
         return _build(source, only)
 
 
@@ -224,53 +225,83 @@ class History:
     """Snapshots of consecutive commits, re-reading only the files each commit changed.
 
     A manifest that does not load at some commit keeps its last good content (and is counted in
-    `skipped`), so one broken commit in history does not look like a retirement.
+    `skipped`), so one broken commit in history does not look like a retirement. When two files
+    define the same name, the first path in sorted order wins, as in a full build.
     """
 
     def __init__(self) -> None:
         self._files: dict[str, list[spec.Manifest]] = {}
-        self._dvc: dict[str, list[Output]] = {}
+        # kind -> name -> path -> manifest: every definition, so a removal can reveal another.
+        self._defined: dict[str, dict[str, dict[str, spec.Manifest]]] = {
+            "Model": {}, "Dataset": {}, "Environment": {}}
+        self._current: dict[str, dict[str, Any]] = {"Model": {}, "Dataset": {},
+                                                     "Environment": {}}
+        self._outputs: dict[str, dict[str, Output]] = {}
+        self._output_view: dict[str, Output] = {}
+        self._recorders: dict[str, set[str]] = {}  # artifact -> DVC files that record it
         self.skipped: list[tuple[str, str]] = []
 
     def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
         """Take the new content of one changed file (None: deleted)."""
         if is_manifest_path(path):
             if raw is None:
-                self._files.pop(path, None)
+                self._replace_manifests(path, [])
                 return
-            with _gc_paused():
+            with paused_gc():
                 loaded = loader.load(path, raw)
                 parsed = [spec.parse(doc.data) for doc in loaded.documents]
             good = [p for p in parsed if not isinstance(p, list)]
             if loaded.diagnostics or len(good) != len(parsed):
                 self.skipped.append((commit, path))
                 return
-            self._files[path] = good
+            self._replace_manifests(path, good)
         elif is_dvc_file(path):
-            if raw is None:
-                self._dvc.pop(path, None)
-                return
-            try:
-                self._dvc[path] = parse_dvc_file(path, raw)
-            except DvcFileError:
-                self.skipped.append((commit, path))
+            outputs: list[Output] = []
+            if raw is not None:
+                try:
+                    outputs = parse_dvc_file(path, raw)
+                except DvcFileError:
+                    self.skipped.append((commit, path))
+                    return
+            self._replace_outputs(path, outputs)
+
+    def _replace_manifests(self, path: str, manifests: list[spec.Manifest]) -> None:
+        touched = {(m.kind, m.metadata.name) for m in self._files.pop(path, [])}
+        for kind, name in touched:
+            self._defined[kind][name].pop(path, None)
+        if manifests:
+            self._files[path] = manifests
+        for manifest in manifests:
+            kind, name = manifest.kind, manifest.metadata.name
+            self._defined[kind].setdefault(name, {}).setdefault(path, manifest)
+            touched.add((kind, name))
+        for kind, name in touched:
+            definitions = self._defined[kind].get(name)
+            if definitions:
+                self._current[kind][name] = definitions[min(definitions)]
+            else:
+                self._defined[kind].pop(name, None)
+                self._current[kind].pop(name, None)
+
+    def _replace_outputs(self, path: str, outputs: list[Output]) -> None:
+        touched = set(self._outputs.pop(path, {}))
+        for artifact in touched:
+            self._recorders[artifact].discard(path)
+        if outputs:
+            self._outputs[path] = {}
+            for output in outputs:
+                self._outputs[path].setdefault(output.path, output)
+                self._recorders.setdefault(output.path, set()).add(path)
+                touched.add(output.path)
+        for artifact in touched:
+            recorders = self._recorders.get(artifact)
+            if recorders:
+                self._output_view[artifact] = self._outputs[min(recorders)][artifact]
+            else:
+                self._recorders.pop(artifact, None)
+                self._output_view.pop(artifact, None)
 
     def snapshot(self) -> Snapshot:
         """The state after every update so far."""
-        models: dict[str, spec.Model] = {}
-        datasets: dict[str, spec.Dataset] = {}
-        environments: dict[str, spec.Environment] = {}
-        for path in sorted(self._files):
-            for manifest in self._files[path]:
-                if isinstance(manifest, spec.Model):
-                    models.setdefault(manifest.metadata.name, manifest)
-                elif isinstance(manifest, spec.Dataset):
-                    datasets.setdefault(manifest.metadata.name, manifest)
-                else:
-                    environments.setdefault(manifest.metadata.name, manifest)
-        outputs: dict[str, Output] = {}
-        for path in sorted(self._dvc):
-            for output in self._dvc[path]:
-                outputs.setdefault(output.path, output)
-        return Snapshot(models, datasets, environments, outputs)
-
+        return Snapshot(dict(self._current["Model"]), dict(self._current["Dataset"]),
+                        dict(self._current["Environment"]), dict(self._output_view))

@@ -42,18 +42,24 @@ class Event:
 def diff(old: Snapshot, new: Snapshot) -> list[Event]:
     """The events that turn old into new."""
     events: list[Event] = []
-    for name in sorted(old.environments.keys() | new.environments.keys()):
+    for name in _changed(old.environments, new.environments):
         events += _environment(name, old.environments.get(name), new.environments.get(name))
-    for name in sorted(old.datasets.keys() | new.datasets.keys()):
-        before, after = old.datasets.get(name), new.datasets.get(name)
-        if before is not after:
-            events += _dataset(name, before, after, new.outputs)
-    dataset_digests = _dataset_digests(new)
-    for name in sorted(old.models.keys() | new.models.keys()):
-        old_model, new_model = old.models.get(name), new.models.get(name)
-        if old_model is not new_model:
-            events += _model(name, old_model, new_model, new.outputs, dataset_digests)
+    for name in _changed(old.datasets, new.datasets):
+        events += _dataset(name, old.datasets.get(name), new.datasets.get(name), new.outputs)
+    changed_models = _changed(old.models, new.models)
+    if changed_models:
+        dataset_digests = _dataset_digests(new)
+        for name in changed_models:
+            events += _model(name, old.models.get(name), new.models.get(name), new.outputs,
+                             dataset_digests)
     return events
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Sorted names whose manifest object differs (unchanged files keep their objects)."""
+    names = [name for name, value in new.items() if old.get(name) is not value]
+    names += [name for name in old if name not in new]
+    return sorted(names)
 
 
 def _environment(name: str, before: spec.Environment | None,

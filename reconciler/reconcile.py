@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import URL, Engine, exc
 
 from reconciler import db, store
-from reconciler.catalog import EMPTY, History, Snapshot
+from reconciler.catalog import EMPTY, History, Snapshot, paused_gc
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Event, diff
 from reconciler.source import GitHistory
@@ -132,6 +132,14 @@ def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Curso
         result.rewritten = True
         snapshot, start = rewound, base
 
+    with paused_gc():
+        _replay(history, engine, repo_id, cursor, target, result, progress, state, snapshot,
+                pending, start)
+
+
+def _replay(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Cursor,
+            target: str, result: ApplyResult, progress: Progress | None, state: History,
+            snapshot: Snapshot, pending: list[store.CommitBatch], start: str | None) -> None:
     commits = list(history.first_parent_changes(start, target))
     seen = cursor
     for number, (info, changes) in enumerate(commits, start=1):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, and_, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from reconciler import tables
@@ -141,12 +141,18 @@ def _audit_rows(repo_id: str, seen: Cursor,
 
 
 class _Plan:
-    """Statements in event order, consecutive equal statements sent as one executemany."""
+    """The rows a chunk writes, sent as few executemany statements as possible.
+
+    Every update sets absolute values, so all updates of one row merge into one (later values
+    win), and updates run after all inserts: an update never targets a row that a later insert
+    of the same chunk creates (retire-then-create needs the row to exist already).
+    """
 
     def __init__(self, connection: Connection, repo_id: str):
         self.connection = connection
         self.repo_id = repo_id
-        self._ops: list[tuple[str, Table, list[dict[str, Any]]]] = []
+        self._inserts: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+        self._updates: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any]] = {}
         stage_table = table_of(tables.StageAssignment)
         open_rows = connection.execute(select(
             stage_table.c.id, stage_table.c.model, stage_table.c.environment,
@@ -156,19 +162,11 @@ class _Plan:
         self._open = {(r.model, r.environment, r.role): r.id for r in open_rows}
 
     def add_insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        self._add("insert", table, rows)
-
-    def _add(self, op: str, table: Table, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self._ops and self._ops[-1][0] == op and self._ops[-1][1] is table and (
-                op == "insert" or self._ops[-1][2][0].keys() == rows[0].keys()):
-            self._ops[-1][2].extend(rows)
-        else:
-            self._ops.append((op, table, list(rows)))
+        self._inserts.setdefault(table.name, (table, []))[1].extend(rows)
 
     def _update(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
-        self._add("update", table, [{**{f"k_{k}": v for k, v in keys.items()}, **values}])
+        merged = self._updates.setdefault((table.name, tuple(sorted(keys.items()))), {})
+        merged.update(values)
 
     def commit(self, batch: CommitBatch) -> None:
         """The entity, lineage and stage rows of one commit's events."""
@@ -284,29 +282,31 @@ class _Plan:
         self._update(table, keys, values)
 
     def flush(self) -> None:
-        """Send every planned statement, in order, at most BATCH_ROWS rows at a time."""
-        for op, table, rows in self._ops:
+        """Send the inserts (parents first), then the merged updates, BATCH_ROWS at a time."""
+        for table in tables.Base.metadata.sorted_tables:
+            _table, rows = self._inserts.get(table.name, (table, []))
             for start in range(0, len(rows), BATCH_ROWS):
-                chunk = rows[start:start + BATCH_ROWS]
-                if op == "insert":
-                    _insert_ignore(self.connection, table, chunk)
-                else:
-                    self._execute_update(table, chunk)
-        self._ops.clear()
+                _insert_ignore(self.connection, table, rows[start:start + BATCH_ROWS])
+        groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+        for (table_name, key_items), values in self._updates.items():
+            shape = (table_name, tuple(k for k, _ in key_items), tuple(sorted(values)))
+            groups.setdefault(shape, []).append({**{f"k_{k}": v for k, v in key_items},
+                                                 **{f"v_{k}": v for k, v in values.items()}})
+        for (table_name, keys, columns), rows in groups.items():
+            table = tables.Base.metadata.tables[table_name]
+            for start in range(0, len(rows), BATCH_ROWS):
+                self._execute_update(table, keys, columns, rows[start:start + BATCH_ROWS])
+        self._inserts.clear()
+        self._updates.clear()
 
-    def _execute_update(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        from sqlalchemy import bindparam
-
-        keys = [k[2:] for k in rows[0] if k.startswith("k_")]
-        values = [k for k in rows[0] if not k.startswith("k_")]
+    def _execute_update(self, table: Table, keys: tuple[str, ...], columns: tuple[str, ...],
+                        rows: list[dict[str, Any]]) -> None:
         conditions = [table.c[k] == bindparam(f"k_{k}") for k in keys]
         if "repository_id" in table.c:
             conditions.append(table.c.repository_id == self.repo_id)
         statement = (update(table).where(and_(*conditions))
-                     .values({v: bindparam(f"v_{v}") for v in values}))
-        params = [{**{k: r[k] for k in r if k.startswith("k_")},
-                   **{f"v_{v}": r[v] for v in values}} for r in rows]
-        self.connection.execute(statement, params)
+                     .values({c: bindparam(f"v_{c}") for c in columns}))
+        self.connection.execute(statement, rows)
 
 
 def _insert_ignore(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:

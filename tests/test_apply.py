@@ -363,6 +363,29 @@ def test_concurrent_applies_never_duplicate(long_history: Registry, db_url: str,
     assert _dump(history, db_url) == _dump(history, clean)
 
 
+def _event_count(url: str) -> int:
+    try:
+        found = _rows(url, "SELECT MAX(event_seq) FROM reconcile_cursor")
+    except sqlalchemy.exc.DBAPIError:
+        return 0  # the first process has not created the schema yet
+    return int(found[0][0] or 0)
+
+
+def _kill_after_progress(process: subprocess.Popen[str], url: str,
+                         chance: random.Random) -> None:
+    """kill -9 once the process has committed at least one more chunk, at a random moment
+    shortly after (often inside the next transaction)."""
+    before = _event_count(url)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if _event_count(url) > before:
+            time.sleep(chance.uniform(0, 0.05))
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+
 def test_kill_at_random_points_then_finish(long_history: Registry, db_url: str,
                                            tmp_path: Path) -> None:
     history = long_history
@@ -373,11 +396,9 @@ def test_kill_at_random_points_then_finish(long_history: Registry, db_url: str,
     head = history.repo.head.commit.hexsha
     chance = random.Random(db_url.split(":")[0])
     stopped_midway = []
-    for delay in (0.7, 0.9, 1.2, 1.6):
+    for _ in range(3):
         process = _apply_process(history, db_url)
-        time.sleep(delay + chance.uniform(0, 0.2))
-        process.send_signal(signal.SIGKILL)
-        process.communicate()
+        _kill_after_progress(process, db_url, chance)
         # Whatever was written is whole commits: the chain and cursor agree at every stop.
         engine = db.make_engine(sqlalchemy.make_url(db_url))
         try:

@@ -23,6 +23,7 @@ from reconciler.source import GitHistory
 
 CHUNK_COMMITS = 200
 CHUNK_ROWS = 500
+PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip
 
 
 @dataclass
@@ -53,9 +54,11 @@ def snapshot_at(history: GitHistory, sha: str | None) -> tuple[History, Snapshot
     """The full state at a commit (every manifest and DVC file read once)."""
     state = History()
     if sha is not None:
-        for change in history.files_at(sha):
-            assert change.blob is not None
-            state.update(change.path, history.read_blob(change.blob), sha)
+        files = history.files_at(sha)
+        blobs = history.read_blobs([c.blob for c in files if c.blob is not None])
+        for change in files:
+            if change.blob is not None:
+                state.update(change.path, blobs[change.blob], sha)
     return state, state.snapshot() if sha is not None else EMPTY
 
 
@@ -142,10 +145,15 @@ def _replay(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Cur
             snapshot: Snapshot, pending: list[store.CommitBatch], start: str | None) -> None:
     commits = list(history.first_parent_changes(start, target))
     seen = cursor
+    blobs: dict[str, bytes] = {}
     for number, (info, changes) in enumerate(commits, start=1):
+        if number % PREFETCH_COMMITS == 1:
+            blobs = history.read_blobs([c.blob for _, cs in commits[number - 1:number - 1 +
+                                                                   PREFETCH_COMMITS]
+                                        for c in cs if c.blob is not None])
         for change in changes:
-            state.update(change.path, None if change.blob is None else
-                         history.read_blob(change.blob), info.sha)
+            state.update(change.path, None if change.blob is None else blobs[change.blob],
+                         info.sha)
         after = state.snapshot()
         events = diff(snapshot, after)
         snapshot = after

@@ -324,10 +324,24 @@ class GitHistory:
                     changes.append(Change(path, blob))
         return changes
 
-    def read_blob(self, blob: str) -> bytes:
-        """The content of a blob (through one long-lived `git cat-file --batch`)."""
-        data: bytes = self._repo.odb.stream(bytes.fromhex(blob)).read()
-        return data
+    def read_blobs(self, blobs: list[str]) -> dict[str, bytes]:
+        """Many blobs in one `git cat-file --batch` round trip (a backfill reads thousands)."""
+        wanted = sorted(set(blobs))
+        if not wanted:
+            return {}
+        done = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, check=False,
+                              input="\n".join(wanted).encode() + b"\n", capture_output=True)
+        if done.returncode != 0:
+            raise ReconcilerError(f"git cat-file failed: {done.stderr.decode().strip()}")
+        found, out, position = {}, done.stdout, 0
+        for _ in wanted:
+            end = out.index(b"\n", position)
+            sha, kind, size = out[position:end].decode().split()
+            if kind != "blob":
+                raise ReconcilerError(f"git object {sha} is a {kind}, not a blob")
+            found[sha] = out[end + 1:end + 1 + int(size)]
+            position = end + 1 + int(size) + 1
+        return found
 
 
 def _parse_header(fields: list[str]) -> CommitInfo:

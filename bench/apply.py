@@ -22,7 +22,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen import generate_history, history_model  # noqa: E402
+from gen import generate_history, history_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECONCILER = os.path.join(os.path.dirname(sys.executable), "reconciler")

@@ -147,10 +147,15 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     from reconciler import reconcile
 
     root = find_root(repo)
-    checked = validate(root, rev=to)
-    if not checked.ok:
-        return ApplyOutcome(checked, None)
-    return ApplyOutcome(checked, reconcile.apply(root, db, to, dry_run, progress))
+    checked = Result([], 0)
+
+    def validate_target(target: str) -> bool:
+        nonlocal checked
+        checked = validate(root, rev=target)
+        return checked.ok
+
+    applied = reconcile.apply(root, db, to, dry_run, progress, validate_target)
+    return ApplyOutcome(checked, None if applied.stopped else applied)
 
 
 def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:

@@ -40,6 +40,7 @@ class ApplyResult:
     retries: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    stopped: bool = False  # before_writing said no: nothing was written
 
 
 Progress = Callable[[int, int], None]
@@ -63,28 +64,39 @@ def snapshot_at(history: GitHistory, sha: str | None) -> tuple[History, Snapshot
 
 
 def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
-          progress: Progress | None = None) -> ApplyResult:
-    """Reconcile the database at url with root's history up to `to`."""
+          progress: Progress | None = None,
+          before_writing: Callable[[str], bool] | None = None) -> ApplyResult:
+    """Reconcile the database at url with root's history up to `to`.
+
+    before_writing(target) runs once there is something to do (not on a no-op) and may stop
+    the run by returning False: the API validates the target there.
+    """
     database_url = db.database_url(root, url)
     history = GitHistory(root)
+    target = history.resolve(to)
+    engine = db.open_database(database_url, migrate=False)
     try:
-        target = history.resolve(to)
-        engine = db.open_database(database_url, migrate=False)
-        try:
-            return _apply(history, engine, database_url, root, target, dry_run, progress)
-        except exc.DBAPIError as error:
-            raise db.connect_error(database_url, error) from None
-        finally:
-            engine.dispose()
+        return _apply(history, engine, database_url, root, target, dry_run, progress,
+                      before_writing)
+    except exc.DBAPIError as error:
+        raise db.connect_error(database_url, error) from None
     finally:
-        history.close()
+        engine.dispose()
 
 
 def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str,
-           dry_run: bool, progress: Progress | None) -> ApplyResult:
+           dry_run: bool, progress: Progress | None,
+           before_writing: Callable[[str], bool] | None) -> ApplyResult:
     started = time.perf_counter()
     repo_id = store.repository_id(repository_name(root))
     result = ApplyResult(db.shown(url), target, None, dry_run=dry_run)
+    if _cursor_or_empty(engine, repo_id).commit_sha == target:
+        result.start = target
+        result.seconds = time.perf_counter() - started
+        return result
+    if before_writing is not None and not before_writing(target):
+        result.stopped = True
+        return result
     if not dry_run:
         db.with_retries(lambda: store.ensure_repository(engine, repo_id, repository_name(root)))
     while True:
@@ -104,7 +116,7 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
 def _cursor_or_empty(engine: Engine, repo_id: str) -> store.Cursor:
     try:
         return store.read_cursor(engine, repo_id)
-    except exc.NoResultFound:
+    except (exc.NoResultFound, exc.ProgrammingError, exc.OperationalError):
         return store.Cursor(None, 0, 0, store.GENESIS)
 
 

@@ -1,7 +1,7 @@
 """Read a repository's files: from the working tree, or at a revision straight from git objects.
 
-This is the only module that talks to git. GitPython is imported only when a revision is read,
-so validating the working tree (the pre-commit path) starts fast.
+This is the only module that talks to git, through the git command line: a handful of
+processes per run (ls-tree, log, one `cat-file --batch` for many blobs), no library to import.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ import posixpath
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from reconciler.diagnostics import ReconcilerError
 from reconciler.loader import MAX_FILE_BYTES
-
-if TYPE_CHECKING:
-    import git
 
 MANIFEST_DIR = "manifests"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -147,22 +144,18 @@ class GitRevision:
     """The files of one commit, read from git objects without touching the working tree."""
 
     def __init__(self, root: str, rev: str):
-        import git  # deferred: only revision reads pay for GitPython
-
         self.root = os.path.realpath(root)
-        try:
-            self._repo = git.Repo(self.root)
-            commit = self._repo.commit(rev)
-        except (git.BadName, ValueError, git.GitCommandError) as error:
-            raise ReconcilerError(f"unknown revision '{rev}': {error}") from None
-        except git.InvalidGitRepositoryError:
-            raise ReconcilerError(f"{root}: not a git repository") from None
-        self.rev: str | None = commit.hexsha
-        self._entries: dict[str, tuple[int, git.Blob]] = {
-            str(item.path): (item.mode, item)
-            for item in commit.tree.traverse()
-            if isinstance(item, git.Blob)
-        }
+        self.rev: str | None = resolve_commit(self.root, rev)
+        # path -> (mode, blob sha, size): one ls-tree for the whole commit.
+        self._entries: dict[str, tuple[int, str, int]] = {}
+        listing = run_git(self.root, "ls-tree", "-r", "-z", "-l", "--full-tree", self.rev)
+        for entry in listing.decode("utf-8", errors="replace").split("\0"):
+            if entry:
+                meta, path = entry.split("\t", 1)
+                mode, kind, blob, size = meta.split()
+                if kind == "blob":
+                    self._entries[path] = (int(mode, 8), blob, int(size) if size != "-" else 0)
+        self._blobs: dict[str, bytes] = {}
 
     def manifest_paths(self) -> list[str]:
         """Repository-relative paths of every manifest file, sorted."""
@@ -182,11 +175,11 @@ class GitRevision:
             entry = self._entries.get(path)
             if entry is None:
                 raise FileProblem("FIL004", f"no file '{path}' at {self.rev}")
-            mode, blob = entry
-            if blob.size > MAX_FILE_BYTES:
-                raise FileProblem("FIL002", f"file is {blob.size} bytes; the limit is "
+            mode, blob, size = entry
+            if size > MAX_FILE_BYTES:
+                raise FileProblem("FIL002", f"file is {size} bytes; the limit is "
                                   f"{MAX_FILE_BYTES}", "split it into several manifests")
-            data: bytes = blob.data_stream.read()
+            data = self._blob(blob)
             if mode != _SYMLINK_MODE:
                 return data
             target = data.decode("utf-8", errors="replace")
@@ -195,6 +188,14 @@ class GitRevision:
                 raise FileProblem("FIL001", f"symlink leads outside the repository ({target})",
                                   "keep manifests inside the repository")
         raise FileProblem("FIL001", "too many levels of symlinks")
+
+    def _blob(self, blob: str) -> bytes:
+        if blob not in self._blobs:
+            # First read: fetch every small manifest and DVC file in one round trip.
+            wanted = [b for p, (_, b, size) in self._entries.items()
+                      if size <= MAX_FILE_BYTES and (is_manifest_path(p) or is_dvc_file(p))]
+            self._blobs.update(read_blobs(self.root, [*wanted, blob]))
+        return self._blobs[blob]
 
 
 def open_source(root: str, rev: str | None) -> Source:
@@ -239,82 +240,102 @@ _LOG_FORMAT = "%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%cn%x1f%ce%x1f%ct%x1f%B%x1f"
 _NULL_SHA = "0" * 40
 
 
+def run_git(root: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
+    """stdout of `git -C root args...`; a failure is a ReconcilerError with git's message."""
+    done = subprocess.run(["git", "-C", root, *args], capture_output=True, check=False)
+    if done.returncode not in ok_codes:
+        message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        raise ReconcilerError(f"git {args[0]} failed: {message[-1] if message else ''}")
+    return done.stdout
+
+
+def resolve_commit(root: str, rev: str) -> str:
+    """The commit sha a revision names (a ReconcilerError when it names none)."""
+    done = subprocess.run(["git", "-C", root, "rev-parse", "--verify", "--quiet",
+                           "--end-of-options", f"{rev}^{{commit}}"],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        if subprocess.run(["git", "-C", root, "rev-parse", "--git-dir"], capture_output=True,
+                          check=False).returncode != 0:
+            raise ReconcilerError(f"{root}: not a git repository")
+        raise ReconcilerError(f"unknown revision '{rev}'")
+    return done.stdout.decode().strip()
+
+
+def read_blobs(root: str, blobs: list[str]) -> dict[str, bytes]:
+    """Many blobs in one `git cat-file --batch` round trip."""
+    wanted = sorted(set(blobs))
+    if not wanted:
+        return {}
+    done = subprocess.run(["git", "-C", root, "cat-file", "--batch"], check=False,
+                          input="\n".join(wanted).encode() + b"\n", capture_output=True)
+    if done.returncode != 0:
+        raise ReconcilerError(f"git cat-file failed: {done.stderr.decode().strip()}")
+    found, out, position = {}, done.stdout, 0
+    for _ in wanted:
+        end = out.index(b"\n", position)
+        header = out[position:end].decode().split()
+        if len(header) != 3 or header[1] != "blob":
+            raise ReconcilerError(f"git object {header[0]} is not a readable blob")
+        size = int(header[2])
+        found[header[0]] = out[end + 1:end + 1 + size]
+        position = end + 1 + size + 1
+    return found
+
+
 class GitHistory:
     """Walks first-parent history and reads blobs: what `apply` needs from git."""
 
     def __init__(self, root: str):
-        import git  # deferred: validate of the work tree never needs it
-
         self.root = os.path.realpath(root)
-        try:
-            self._repo = git.Repo(self.root)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise ReconcilerError(f"{root}: not a git repository") from None
-        self._git = self._repo.git
-        self._errors = (git.GitCommandError, git.BadName, ValueError)
-
-    def close(self) -> None:
-        """Stop git helper processes."""
-        self._repo.close()
+        run_git(self.root, "rev-parse", "--git-dir")  # fails clearly outside a repository
 
     def resolve(self, rev: str) -> str:
         """The commit sha a revision names."""
-        try:
-            return str(self._repo.commit(rev).hexsha)
-        except self._errors:
-            raise ReconcilerError(f"unknown revision '{rev}'") from None
+        return resolve_commit(self.root, rev)
 
     def has_commit(self, sha: str) -> bool:
         """Whether the object database holds that commit."""
-        try:
-            self._git.cat_file("-e", f"{sha}^{{commit}}")
-            return True
-        except self._errors:
-            return False
+        return subprocess.run(["git", "-C", self.root, "cat-file", "-e", f"{sha}^{{commit}}"],
+                              capture_output=True, check=False).returncode == 0
 
     def is_shallow(self) -> bool:
         """Whether this is a shallow clone (history cut off)."""
-        return str(self._git.rev_parse("--is-shallow-repository")).strip() == "true"
+        return run_git(self.root, "rev-parse", "--is-shallow-repository").strip() == b"true"
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether ancestor is reachable from descendant."""
-        try:
-            self._git.merge_base("--is-ancestor", ancestor, descendant)
-            return True
-        except self._errors:
-            return False
+        return subprocess.run(["git", "-C", self.root, "merge-base", "--is-ancestor", ancestor,
+                               descendant], capture_output=True, check=False).returncode == 0
 
     def merge_base(self, first: str, second: str) -> str | None:
         """The best common ancestor, or None when histories are unrelated."""
-        try:
-            return str(self._git.merge_base(first, second)).strip() or None
-        except self._errors:
-            return None
+        output = run_git(self.root, "merge-base", first, second, ok_codes=(0, 1))
+        return output.decode().strip() or None
 
     def commit_info(self, sha: str) -> CommitInfo:
         """Author, committer, times and message of one commit."""
-        output = self._git.log("-1", f"--format={_LOG_FORMAT}", sha)
-        return _parse_header(output.lstrip("\x1e").split("\x1f"))
+        output = run_git(self.root, "log", "-1", f"--format={_LOG_FORMAT}", sha)
+        return _parse_header(output.decode("utf-8", errors="replace").lstrip("\x1e")
+                             .split("\x1f"))
 
     def first_parent_changes(self, since: str | None,
                              until: str) -> Iterator[tuple[CommitInfo, list[Change]]]:
         """Each first-parent commit after since up to until that touched manifests or DVC
         files, oldest first, with the files it changed (against its first parent)."""
         span = f"{since}..{until}" if since else until
-        output = self._git.log("--first-parent", "--reverse", "--diff-merges=first-parent",
-                               "--raw", "--no-renames", "--no-abbrev", "-z",
-                               f"--format={_LOG_FORMAT}", span, "--", *_TRACKED,
-                               stdout_as_string=False)
+        output = run_git(self.root, "log", "--first-parent", "--reverse",
+                         "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev",
+                         "-z", f"--format={_LOG_FORMAT}", span, "--", *_TRACKED)
         text = output.decode("utf-8", errors="replace")
         for record in text.split("\x1e")[1:]:
             fields = record.split("\x1f", 9)
-            info = _parse_header(fields)
-            yield info, _parse_raw(fields[9])
+            yield _parse_header(fields), _parse_raw(fields[9])
 
     def files_at(self, sha: str) -> list[Change]:
         """Every manifest and DVC file at a commit (the full state to start from)."""
         # ls-tree takes path prefixes, not globs: list everything, keep what apply reads.
-        output = self._git.ls_tree("-r", "-z", "--full-tree", sha, stdout_as_string=False)
+        output = run_git(self.root, "ls-tree", "-r", "-z", "--full-tree", sha)
         changes = []
         for entry in output.decode("utf-8", errors="replace").split("\0"):
             if entry:
@@ -325,23 +346,8 @@ class GitHistory:
         return changes
 
     def read_blobs(self, blobs: list[str]) -> dict[str, bytes]:
-        """Many blobs in one `git cat-file --batch` round trip (a backfill reads thousands)."""
-        wanted = sorted(set(blobs))
-        if not wanted:
-            return {}
-        done = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, check=False,
-                              input="\n".join(wanted).encode() + b"\n", capture_output=True)
-        if done.returncode != 0:
-            raise ReconcilerError(f"git cat-file failed: {done.stderr.decode().strip()}")
-        found, out, position = {}, done.stdout, 0
-        for _ in wanted:
-            end = out.index(b"\n", position)
-            sha, kind, size = out[position:end].decode().split()
-            if kind != "blob":
-                raise ReconcilerError(f"git object {sha} is a {kind}, not a blob")
-            found[sha] = out[end + 1:end + 1 + int(size)]
-            position = end + 1 + int(size) + 1
-        return found
+        """Many blobs in one round trip (a backfill reads thousands)."""
+        return read_blobs(self.root, blobs)
 
 
 def _parse_header(fields: list[str]) -> CommitInfo:

@@ -80,12 +80,12 @@ def _dataset(name: str, before: spec.Dataset | None, after: spec.Dataset | None,
     if after is None:
         yield Event("dataset.retired", "Dataset", name)
         return
-    meta = after.metadata.model_dump(mode="json", by_alias=True, exclude={"name"})
+    meta = _metadata(after.metadata)
     if before is None:
         yield Event("dataset.created", "Dataset", name, payload=meta)
     elif before.metadata != after.metadata:
-        old_meta = before.metadata.model_dump(mode="json", by_alias=True, exclude={"name"})
-        yield Event("dataset.updated", "Dataset", name, payload=_changes(old_meta, meta))
+        yield Event("dataset.updated", "Dataset", name,
+                    payload=_changes(_metadata(before.metadata), meta))
     yield from _versions("dataset.version", "Dataset", name,
                          before.spec.versions if before else [], after.spec.versions, outputs)
 
@@ -100,19 +100,22 @@ def _model(name: str, before: spec.Model | None, after: spec.Model | None,
                         payload={"from": before.spec.stages[env_name].version})
         yield Event("model.retired", "Model", name)
         return
-    meta = {**after.metadata.model_dump(mode="json", by_alias=True, exclude={"name"}),
-            "framework": after.spec.framework}
+    meta = {**_metadata(after.metadata), "framework": after.spec.framework}
     if before is None:
         yield Event("model.created", "Model", name, payload=meta)
     else:
-        old_meta = {**before.metadata.model_dump(mode="json", by_alias=True, exclude={"name"}),
-                    "framework": before.spec.framework}
+        old_meta = {**_metadata(before.metadata), "framework": before.spec.framework}
         if old_meta != meta:
             yield Event("model.updated", "Model", name, payload=_changes(old_meta, meta))
     old_versions = before.spec.versions if before else []
     yield from _versions("version", "Model", name, old_versions, after.spec.versions, outputs)
     yield from _lineage(name, old_versions, after.spec.versions, outputs, dataset_digests)
     yield from _stages(name, before, after)
+
+
+def _metadata(metadata: spec.Metadata) -> dict[str, Any]:
+    """metadata as an event payload: the fields that are set, without the name."""
+    return metadata.model_dump(mode="json", by_alias=True, exclude={"name"}, exclude_defaults=True)
 
 
 def _versions(prefix: str, kind: str, name: str, before: Sequence[spec.ArtifactVersion],
@@ -230,7 +233,7 @@ def _stage_config(stage: spec.Stage | None) -> dict[str, Any]:
     if stage is None:
         return {}
     return stage.model_dump(mode="json", by_alias=True, exclude={"version", "canary"},
-                            exclude_defaults=True)
+                            exclude_none=True)
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,132 @@
+"""diff is a pure function of two snapshots: no git, no database, no files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler import spec
+from reconciler.catalog import EMPTY, Snapshot
+from reconciler.diff import EVENT_TYPES, Event, diff
+from reconciler.dvc import Dependency, Output, StageLineage
+
+D1, D2 = "md5:" + "1" * 32, "md5:" + "2" * 32
+DATA = "md5:" + "d" * 32
+
+
+def model(versions: list[dict[str, Any]], stages: dict[str, Any] | None = None,
+          **meta: Any) -> spec.Model:
+    parsed = spec.parse({"apiVersion": "reconciler/v1", "kind": "Model",
+                         "metadata": {"name": "fraud", **meta},
+                         "spec": {"framework": "sklearn", "versions": versions,
+                                  "stages": stages or {}}})
+    assert isinstance(parsed, spec.Model), parsed
+    return parsed
+
+
+def dataset() -> spec.Dataset:
+    parsed = spec.parse({"apiVersion": "reconciler/v1", "kind": "Dataset",
+                         "metadata": {"name": "tx"},
+                         "spec": {"versions": [{"version": "v1", "artifact": "data/tx",
+                                                "digest": DATA}]}})
+    assert isinstance(parsed, spec.Dataset)
+    return parsed
+
+
+V1 = {"version": "1.0.0", "artifact": "m.pkl", "digest": D1, "metrics": {"auc": 0.9}}
+V2 = {"version": "1.1.0", "artifact": "m.pkl", "digest": D2, "parent": "1.0.0"}
+
+
+def snap(*models: spec.Model, outputs: dict[str, Output] | None = None,
+         datasets: tuple[spec.Dataset, ...] = ()) -> Snapshot:
+    return Snapshot({m.metadata.name: m for m in models}, {d.metadata.name: d for d in datasets},
+                    {}, outputs or {})
+
+
+def types(events: list[Event]) -> list[str]:
+    return [e.type for e in events]
+
+
+def test_identical_snapshots_give_no_events() -> None:
+    state = snap(model([V1], {"production": {"version": "1.0.0"}}))
+    assert diff(state, state) == []
+    assert diff(EMPTY, EMPTY) == []
+
+
+def test_new_model_with_a_stage() -> None:
+    events = diff(EMPTY, snap(model([V1], {"staging": {"version": "1.0.0"}}, owner="a@x")))
+    assert types(events) == ["model.created", "version.added", "stage.assigned"]
+    assert events[0].payload == {"owner": "a@x", "framework": "sklearn"}
+    assert events[1].payload["digest"] == D1 and events[1].payload["metrics"] == {"auc": 0.9}
+    assert events[2].payload == {"from": None, "to": "1.0.0", "kind": "initial"}
+    assert all(e.type in EVENT_TYPES for e in events)
+
+
+def test_promotion_canary_and_rollback() -> None:
+    base = model([V1, V2], {"production": {"version": "1.0.0"}})
+    canary = model([V1, V2], {"production": {"version": "1.0.0",
+                                             "canary": {"version": "1.1.0", "traffic": 10}}})
+    promoted = model([V1, V2], {"production": {"version": "1.1.0"}})
+    rolled_back = model([V1, V2], {"production": {"version": "1.0.0"}})
+
+    events = diff(snap(base), snap(canary))
+    assert types(events) == ["canary.changed"]
+    assert events[0].payload == {"from": None, "to": {"version": "1.1.0", "traffic": 10}}
+
+    events = diff(snap(canary), snap(promoted))
+    assert types(events) == ["stage.assigned", "canary.changed"]
+    assert events[0].payload["kind"] == "promotion" and events[1].payload["to"] is None
+
+    (event,) = diff(snap(promoted), snap(rolled_back))
+    assert (event.type, event.payload["kind"], event.version) == ("stage.assigned", "rollback",
+                                                                   "1.0.0")
+
+
+def test_stage_configuration_change_is_its_own_event() -> None:
+    before = model([V1], {"production": {"version": "1.0.0", "replicas": {"min": 1, "max": 2}}})
+    after = model([V1], {"production": {"version": "1.0.0", "replicas": {"min": 2, "max": 4}}})
+    (event,) = diff(snap(before), snap(after))
+    assert event.type == "stage.updated"
+    assert event.payload == {"replicas": {"from": {"min": 1, "max": 2},
+                                          "to": {"min": 2, "max": 4}}}
+
+
+def test_retirement_removes_stages_then_retires() -> None:
+    events = diff(snap(model([V1], {"staging": {"version": "1.0.0"}})), EMPTY)
+    assert types(events) == ["stage.removed", "model.retired"]
+
+
+def test_deprecation_and_its_undoing() -> None:
+    deprecated = model([{**V1, "deprecated": True}, V2])
+    assert types(diff(snap(model([V1, V2])), snap(deprecated))) == ["version.deprecated"]
+    assert types(diff(snap(deprecated), snap(model([V1, V2])))) == ["version.undeprecated"]
+
+
+def test_metadata_change_lists_fields() -> None:
+    (event,) = diff(snap(model([V1], owner="a@x")), snap(model([V1], owner="b@x")))
+    assert event.type == "model.updated"
+    assert event.payload == {"owner": {"from": "a@x", "to": "b@x"}}
+
+
+def test_lineage_from_trained_on_parent_and_dvc_lock() -> None:
+    stage = StageLineage("dvc.lock", "train", (Dependency("data/tx", DATA),), {})
+    outputs = {"m.pkl": Output("m.pkl", D2, 10, None, "dvc.lock", stage)}
+    before = snap(model([V1]), datasets=(dataset(),), outputs=outputs)
+    after = snap(model([V1, {**V2, "trainedOn": [{"dataset": "tx", "version": "v1"}]}]),
+                 datasets=(dataset(),), outputs=outputs)
+    lineage = [e.payload for e in diff(before, after) if e.type == "lineage.added"]
+    assert {(p["sourceKind"], p["source"], p["sourceVersion"], p["via"]) for p in lineage} == {
+        ("Dataset", "tx", "v1", "trainedOn"), ("Model", "fraud", "1.0.0", "parent"),
+        ("Dataset", "tx", "v1", "dvc.lock:train")}
+    added = next(e for e in diff(before, after) if e.type == "version.added")
+    assert added.payload["size"] == 10
+
+
+def test_events_are_deterministic_and_sorted_by_subject() -> None:
+    a = model([V1])
+    b_raw = spec.parse({"apiVersion": "reconciler/v1", "kind": "Model",
+                        "metadata": {"name": "alpha"},
+                        "spec": {"framework": "onnx", "versions": [V1]}})
+    assert isinstance(b_raw, spec.Model)
+    events = diff(EMPTY, snap(a, b_raw))
+    assert [e.name for e in events if e.type == "model.created"] == ["alpha", "fraud"]
+    assert diff(EMPTY, snap(a, b_raw)) == diff(EMPTY, snap(b_raw, a))

@@ -10,7 +10,7 @@ from reconciler import catalog as catalog_mod
 from reconciler import pin as pin_mod
 from reconciler import rules
 from reconciler.catalog import Catalog, Entry, versions
-from reconciler.diagnostics import Diagnostic, sort_key
+from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
 from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
 
 
@@ -38,7 +38,11 @@ def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = 
              base: str | None = None, check_remote: bool = False) -> Result:
     """Check the manifests of repo (working tree or rev); with paths, just those files."""
     root = find_root(repo)
-    only = _only(root, paths)
+    return _checked_catalog(root, _only(root, paths), rev, base, check_remote)[1]
+
+
+def _checked_catalog(root: str, only: list[str] | None, rev: str | None, base: str | None = None,
+                     check_remote: bool = False) -> tuple[Catalog, Result]:
     current = catalog_mod.build(open_source(root, rev), only)
     base_catalog = catalog_mod.build(open_source(root, base)) if base else None
     found = current.diagnostics + rules.check(current, base_catalog)
@@ -46,7 +50,7 @@ def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = 
     found += current.dvc.diagnostics
     if check_remote:
         found += _remote_check(root, current)
-    return Result(sorted(set(found), key=sort_key), len(current.checked))
+    return current, Result(sorted(set(found), key=sort_key), len(current.checked))
 
 
 def _only(root: str, paths: list[str] | None) -> list[str] | None:
@@ -176,3 +180,39 @@ def audit_verify(repo: str = ".", db: str | None = None, against_git: bool = Tru
     from reconciler import audit
 
     return audit.verify(find_root(repo), db, against_git)
+
+
+class RenderResult(NamedTuple):
+    """What render wrote (or, with check, how the output folder differs), or why it could not."""
+
+    diagnostics: list[Diagnostic]
+    files: list[str]        # output files rendered, relative to the output folder
+    touched: list[str]      # files written or removed (check: none)
+    diffs: list[str]        # check: unified diffs of what is stale
+
+    @property
+    def ok(self) -> bool:
+        """No errors and, for a check, nothing stale."""
+        return not any(d.is_error for d in self.diagnostics) and not self.diffs
+
+
+def render(repo: str = ".", rev: str | None = None, out: str = "deploy",
+           env: str | None = None, check: bool = False) -> RenderResult:
+    """Render every environment's deployment configs (validated) into out, or check them."""
+    from reconciler import render as render_mod
+
+    root = find_root(repo)
+    current, checked = _checked_catalog(root, None, rev)
+    if not checked.ok:
+        return RenderResult(checked.diagnostics, [], [], [])
+    if env is not None and env not in current.environments:
+        raise ReconcilerError(f"--env: no environment '{env}' (known: "
+                              f"{', '.join(sorted(current.environments)) or 'none'})")
+    rendered, problems = render_mod.render_catalog(current, env)
+    if problems:
+        return RenderResult(sorted(problems, key=sort_key), [], [], [])
+    plan = render_mod.Plan(os.path.join(root, out), rendered, env)
+    files = [item.path for item in plan.rendered]
+    if check:
+        return RenderResult(checked.diagnostics, files, [], plan.changes())
+    return RenderResult(checked.diagnostics, files, plan.write(), [])

@@ -44,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of manifests")
     schema.add_argument("--indent", type=int, default=2)
 
+    render = commands.add_parser(
+        "render", help="render deployment configs (KServe, Seldon, Kubernetes) per environment")
+    _repo_option(render)
+    render.add_argument("--rev", help="render this revision, read from git objects")
+    render.add_argument("--out", default="deploy", metavar="DIR",
+                        help="output folder, relative to the repository (default: deploy)")
+    render.add_argument("--env", metavar="NAME", help="only this environment")
+    render.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with a diff when the output is stale")
+
     apply = commands.add_parser(
         "apply", help="validate, then bring the audit/lineage database up to date with history")
     _repo_option(apply)
@@ -94,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _pin(args)
         if args.command == "apply":
             return _apply(args)
+        if args.command == "render":
+            return _render(args)
         if args.command == "db":
             from reconciler import api
 
@@ -134,6 +146,28 @@ def _pin(args: argparse.Namespace) -> int:
     failed = result.changed or any(d.is_error for d in result.diagnostics)
     # Like formatters under pre-commit: a run that changed files fails once, then passes.
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _render(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    result = api.render(args.repo, args.rev, args.out, args.env, args.check)
+    if any(d.is_error for d in result.diagnostics):
+        print(report.text(result.diagnostics, len(result.files)))
+        print("render: nothing was written", file=sys.stderr)
+        return EXIT_FAILED
+    if args.check:
+        if result.diffs:
+            print("".join(result.diffs), end="")
+            print(f"render --check: {args.out}/ is stale; run `reconciler render`",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        print(f"render --check: {len(result.files)} files in {args.out}/ are up to date")
+        return EXIT_OK
+    print(f"render: {len(result.files)} files in {args.out}/, {len(result.touched)} changed")
+    for path in result.touched:
+        print(f"  {path}")
+    return EXIT_OK
 
 
 def _apply(args: argparse.Namespace) -> int:

@@ -57,6 +57,10 @@ CODES: dict[str, tuple[str, str]] = {
     "POL001": (ERROR, "promotion skips the required environment"),
     "POL002": (ERROR, "metric requirement of the environment not met"),
     "POL003": (ERROR, "invalid metric requirement"),
+    # render
+    "RND001": (ERROR, "template missing or failing"),
+    "RND002": (ERROR, "model version cannot be served by content address"),
+    "RND003": (ERROR, "rendered document is invalid"),
 }
 
 

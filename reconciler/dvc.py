@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -207,3 +207,45 @@ def missing_from_remote(root: str, digests: list[str], remote: str | None = None
             return missing
     except DvcException as error:
         raise ReconcilerError(f"DVC remote: {error}") from None
+
+
+class Remote(NamedTuple):
+    """A DVC remote: its name and URL (local remotes: repository-relative path, scheme '')."""
+
+    name: str
+    url: str
+    is_local: bool
+
+
+def remotes(config_text: str) -> tuple[dict[str, Remote], str | None]:
+    """The remotes and the default remote of a `.dvc/config` (DVC's configobj INI format)."""
+    found: dict[str, Remote] = {}
+    default: str | None = None
+    section = ""
+    for raw_line in config_text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]").strip().strip("'\"")
+            continue
+        key, _, value = (part.strip() for part in line.partition("="))
+        value = value.strip("'\"")
+        if section == "core" and key == "remote":
+            default = value
+        elif section.startswith("remote ") and key == "url":
+            name = section[len("remote "):].strip().strip("'\"")
+            is_local = "://" not in value
+            if is_local and not value.startswith("/"):
+                # Relative local remotes are relative to the .dvc/ folder holding the config.
+                value = posixpath.normpath(posixpath.join(".dvc", value))
+            found[name] = Remote(name, value, is_local)
+    return found, default
+
+
+def object_path(digest: str) -> str:
+    """Where DVC keeps an object inside a remote, as its HashFileDB.oid_to_path lays it out:
+    `files/md5/ab/cdef...` for DVC 3 hashes, `ab/cdef...` for DVC 2 (md5-dos2unix) ones."""
+    hash_name, value = split_digest(digest)
+    prefix = "" if hash_name == LEGACY_MD5 else f"files/{hash_name}/"
+    return f"{prefix}{value[:2]}/{value[2:]}"

@@ -1,0 +1,334 @@
+"""catalog -> deployment configs: sandboxed Jinja2, quoted values, validated before written.
+
+For each environment and each model it serves, `templates/<target>/model.yaml.j2` renders the
+documents of `deploy/<env>/<model>.yaml`. Templates come from the repository's own `templates/`
+first, then the ones shipped with reconciler. Every `{{ expression }}` passes through
+`yamlquote.quote` (Jinja's finalize), so no manifest value can add structure to the output.
+Every document is parsed back and validated against its schema before anything is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import json
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import loader, spec
+from reconciler.catalog import Catalog, Entry
+from reconciler.diagnostics import Diagnostic
+from reconciler.dvc import Remote, object_path, remotes
+from reconciler.source import FileProblem
+from reconciler.yamlquote import quote
+
+TEMPLATE = "model.yaml.j2"
+INDEX = ".reconciler-index.json"
+KUBERNETES_VERSION = "1.30"
+_SCHEMAS = {("serving.kserve.io/v1beta1", "InferenceService"):
+            "kserve-inferenceservice-v1beta1.schema.json",
+            ("mlops.seldon.io/v1alpha1", "Model"): "seldon-model-v1alpha1.schema.json"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One output file: where it goes (relative to the output folder) and its bytes."""
+
+    environment: str
+    model: str
+    path: str
+    text: str
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the file, as recorded in the index and the database."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def builtin_templates() -> Path:
+    """The templates shipped with reconciler (in the package when installed, else the repo's)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("reconciler's templates are missing from this installation")
+
+
+def _environment(root: str) -> Any:
+    from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    loaders = [FileSystemLoader(os.path.join(root, "templates")),
+               FileSystemLoader(str(builtin_templates()))]
+    return SandboxedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
+                                finalize=quote, autoescape=False, trim_blocks=True,
+                                lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def render_catalog(catalog: Catalog, only_env: str | None = None
+                   ) -> tuple[list[Rendered], list[Diagnostic]]:
+    """Every output file of the catalog (or of one environment), or the reasons it cannot be."""
+    jinja = _environment(catalog.source.root)
+    remote_table, default_remote = _remotes(catalog)
+    outputs: list[Rendered] = []
+    problems: list[Diagnostic] = []
+    broken: set[str] = set()  # targets whose template failed: one message each, not per model
+    for env_name in sorted(catalog.environments):
+        if only_env is not None and env_name != only_env:
+            continue
+        env = catalog.environments[env_name]
+        remote = remote_table.get(env.manifest.spec.remote or default_remote or "")
+        for model_name in sorted(catalog.models):
+            entry = catalog.models[model_name]
+            stage = entry.manifest.spec.stages.get(env_name)
+            if stage is None:
+                continue
+            context, missing = _context(catalog, env, entry, stage, remote)
+            if missing:
+                problems.append(missing)
+                continue
+            if env.manifest.spec.target in broken:
+                continue
+            result = _render_one(jinja, env, entry, context)
+            if isinstance(result, Diagnostic):
+                problems.append(result)
+                if result.code == "RND001":
+                    broken.add(env.manifest.spec.target)
+            else:
+                outputs.append(result)
+    return outputs, problems
+
+
+def _remotes(catalog: Catalog) -> tuple[dict[str, Remote], str | None]:
+    try:
+        return remotes(catalog.source.read(".dvc/config").decode("utf-8"))
+    except (FileProblem, OSError, UnicodeDecodeError):
+        return {}, None
+
+
+def _context(catalog: Catalog, env: Entry[spec.Environment], entry: Entry[spec.Model],
+             stage: spec.Stage, remote: Remote | None) -> tuple[dict[str, Any],
+                                                                Diagnostic | None]:
+    versions = {v.version: v for v in entry.manifest.spec.versions}
+    stage_loc = ("spec", "stages", env.name)
+    if remote is None:
+        return {}, entry.at(stage_loc, "RND002",
+                            f"no DVC remote to serve {entry.name} from in {env.name}",
+                            "set spec.remote of the Environment, or `dvc remote default NAME`",
+                            key=True)
+    serving: list[dict[str, Any]] = []
+    for version_name, traffic in [(stage.version, None)] + (
+            [(stage.canary.version, stage.canary.traffic)] if stage.canary else []):
+        version = versions[version_name]
+        if version.digest is None or version.digest.endswith(".dir"):
+            return {}, entry.at(stage_loc, "RND002",
+                                f"version {version_name} of {entry.name} cannot be served by "
+                                "content address: "
+                                + ("it pins no digest" if version.digest is None else
+                                   "directory artifacts are not supported yet"), key=True)
+        location = object_path(version.digest)
+        uri = (f"pvc://{remote.name}/{location}" if remote.is_local
+               else f"{remote.url.rstrip('/')}/{location}")
+        serving.append({"version": version.version, "digest": version.digest,
+                        "artifact": version.artifact, "storageUri": uri,
+                        "metrics": dict(version.metrics), "traffic": traffic})
+    resources = None
+    if stage.resources is not None:
+        resources = {k: v for k, v in (("cpu", stage.resources.cpu),
+                                       ("memory", stage.resources.memory),
+                                       ("nvidia.com/gpu", stage.resources.gpu)) if v is not None}
+    replicas = stage.replicas or spec.Replicas()
+    context = {
+        "env": {"name": env.name, "namespace": env.manifest.spec.namespace,
+                "target": env.manifest.spec.target},
+        "values": dict(env.manifest.spec.values),
+        "model": {"name": entry.name, "framework": entry.manifest.spec.framework,
+                  "owner": entry.manifest.metadata.owner,
+                  "description": entry.manifest.metadata.description,
+                  "labels": dict(entry.manifest.metadata.labels)},
+        "stage": {"version": serving[0], "canary": serving[1] if len(serving) > 1 else None,
+                  "replicas": {"min": replicas.min, "max": replicas.max},
+                  "resources": resources or None,
+                  "env": [{"name": k, "value": v} for k, v in sorted(stage.env.items())]},
+        "source": {"manifest": entry.path, "commit": catalog.rev},
+    }
+    return context, None
+
+
+def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Model],
+                context: dict[str, Any]) -> Rendered | Diagnostic:
+    from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError
+
+    target = env.manifest.spec.target
+    name = f"{target}/{TEMPLATE}"
+    try:
+        body = jinja.get_template(name).render(context)
+    except TemplateNotFound:
+        return env.at(("spec", "target"), "RND001",
+                      f"no template for target '{target}' ({name} in the repository's "
+                      "templates/ or reconciler's)",
+                      f"use one of {', '.join(spec.TARGETS)} or add templates/{name}")
+    except TemplateSyntaxError as error:
+        return Diagnostic(_template_path(error.filename, name), error.lineno or 1, 1, "RND001",
+                          f"template syntax: {error.message}")
+    except (TemplateError, TypeError, ValueError, ArithmeticError) as error:
+        path, line = _template_frame(error, name)
+        return Diagnostic(path, line, 1, "RND001",
+                          f"template failed while rendering {entry.name} for {env.name}: "
+                          f"{' '.join(str(error).split())}")
+    commit = context["source"]["commit"]
+    header = (f"# Rendered by reconciler from {entry.path}"
+              + (f" at commit {commit}" if commit else " (working tree)")
+              + f" for environment {env.name}.\n# Do not edit: change the manifest or "
+              f"templates/{name}, then run `reconciler render`.\n")
+    rendered = Rendered(env.name, entry.name, f"{env.name}/{entry.name}.yaml",
+                        header + body.strip("\n") + "\n")
+    return _validated(rendered) or rendered
+
+
+def _template_path(filename: str | None, name: str) -> str:
+    return filename or f"templates/{name}"
+
+
+def _template_frame(error: BaseException, name: str) -> tuple[str, int]:
+    """The template file and line the error happened at (Jinja rewrites tracebacks so)."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.endswith(".j2"):
+            return frame.filename, frame.lineno or 1
+    return f"templates/{name}", 1
+
+
+def _validated(rendered: Rendered) -> Diagnostic | None:
+    """None when every document parses back strictly and matches its schema."""
+    out_path = f"deploy/{rendered.path}"
+    loaded = loader.load(out_path, rendered.text.encode("utf-8"))
+    if loaded.diagnostics:
+        first = loaded.diagnostics[0]
+        return first._replace(code="RND003", message=f"rendered output is not plain YAML: "
+                                                     f"{first.message}")
+    for document in loaded.documents:
+        data = document.data
+        if not isinstance(data, dict):
+            return Diagnostic(out_path, 1, 1, "RND003", "a rendered document is not a mapping")
+        problem = _schema_problem(data)
+        if problem is not None:
+            where, message = problem
+            line, col = document.position(where)
+            dotted = ".".join(str(step) for step in where) or "(document)"
+            return Diagnostic(out_path, line, col, "RND003",
+                              f"{data.get('kind')} {dotted}: {message}",
+                              "fix the template, or the manifest value it came from")
+    return None
+
+
+def _schema_problem(document: dict[str, Any]) -> tuple[tuple[str | int, ...], str] | None:
+    key = (str(document.get("apiVersion")), str(document.get("kind")))
+    if key in _SCHEMAS:
+        from jsonschema.exceptions import best_match
+
+        error = best_match(_validator(_SCHEMAS[key]).iter_errors(document))
+        if error is None:
+            return None
+        return tuple(error.absolute_path), " ".join(error.message.split())[:300]
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        inner = error.caused_by
+        return tuple(inner.absolute_path), " ".join(inner.message.split())[:300]
+    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError):
+        return (), f"no schema to validate {key[1]} ({key[0]}) against"
+    return None
+
+
+@functools.cache
+def _validator(filename: str) -> Any:
+    import jsonschema
+
+    path = Path(__file__).resolve().parent / "schemas" / filename
+    return jsonschema.Draft7Validator(json.loads(path.read_text(encoding="utf-8")))
+
+
+class Plan:
+    """What writing a render would change in the output folder."""
+
+    def __init__(self, out: str, rendered: list[Rendered], only_env: str | None):
+        self.out = out
+        self.rendered = sorted(rendered, key=lambda r: r.path)
+        previous = _read_index(out)
+        keep = {p: d for p, d in previous.items()
+                if only_env is not None and not p.startswith(f"{only_env}/")}
+        self.index = {**keep, **{r.path: r.digest for r in self.rendered}}
+        self.stale = sorted(p for p in previous if p not in self.index)
+
+    def changes(self) -> list[str]:
+        """Unified diffs between the output folder and this render (empty: up to date)."""
+        diffs = []
+        for item in self.rendered:
+            current = _read(os.path.join(self.out, item.path))
+            if current != item.text:
+                diffs.append("".join(difflib.unified_diff(
+                    (current or "").splitlines(keepends=True), item.text.splitlines(True),
+                    f"a/{item.path}" if current is not None else "/dev/null",
+                    f"b/{item.path}")))
+        for path in self.stale:
+            current = _read(os.path.join(self.out, path))
+            if current is not None:
+                diffs.append("".join(difflib.unified_diff(
+                    current.splitlines(keepends=True), [], f"a/{path}", "/dev/null")))
+        if _read(os.path.join(self.out, INDEX)) != _index_text(self.index):
+            diffs.append(f"--- a/{INDEX}\n+++ b/{INDEX}\n(index out of date)\n")
+        return diffs
+
+    def write(self) -> list[str]:
+        """Write changed files, remove stale ones this tool wrote; return the paths touched."""
+        touched = []
+        for item in self.rendered:
+            target = os.path.join(self.out, item.path)
+            if _read(target) != item.text:
+                _write(target, item.text)
+                touched.append(item.path)
+        for path in self.stale:
+            target = os.path.join(self.out, path)
+            if os.path.exists(target):
+                os.unlink(target)
+                touched.append(path)
+        _write(os.path.join(self.out, INDEX), _index_text(self.index))
+        return touched
+
+
+def _read_index(out: str) -> dict[str, str]:
+    text = _read(os.path.join(out, INDEX))
+    if not text:
+        return {}
+    try:
+        files = json.loads(text).get("files", {})
+    except (json.JSONDecodeError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
+def _index_text(index: dict[str, str]) -> str:
+    return json.dumps({"format_version": 1, "generator": "reconciler",
+                       "files": dict(sorted(index.items()))}, indent=2) + "\n"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    os.replace(temporary, path)

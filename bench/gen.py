@@ -78,6 +78,9 @@ def dvc_pointer(path: str, md5: str) -> str:
     return f"outs:\n- md5: {md5}\n  size: 1024\n  hash: md5\n  path: {os.path.basename(path)}\n"
 
 
+DVC_CONFIG = "[core]\n    remote = store\n['remote \"store\"']\n    url = s3://models-bucket/dvc\n"
+
+
 def write(root: str, relative: str, text: str) -> None:
     """Write text at root/relative, making folders."""
     path = os.path.join(root, relative)
@@ -91,6 +94,7 @@ def generate(root: str, models: int, versions: int, datasets: int) -> list[str]:
     os.makedirs(root, exist_ok=True)
     if not os.path.isdir(os.path.join(root, ".git")):
         subprocess.run(["git", "init", "-q", root], check=True)
+    write(root, ".dvc/config", DVC_CONFIG)
     for d in range(datasets):
         name = f"dataset-{d:03d}"
         write(root, f"manifests/datasets/{name}.yaml", dataset_manifest(d))
@@ -142,6 +146,7 @@ def generate_history(root: str, commits: int, models: int, datasets: int = 20) -
             stream.extend(b"from :%d\n" % (mark - 1))
 
     header(1, "Environments and datasets", start, "Data Eng <data@example.com>")
+    blob(".dvc/config", DVC_CONFIG)
     for d in range(datasets):
         name = f"dataset-{d:03d}"
         blob(f"manifests/datasets/{name}.yaml", dataset_manifest(d))

@@ -139,27 +139,61 @@ def schema() -> dict[str, Any]:
 
 
 class ApplyOutcome(NamedTuple):
-    """Validation of the target, and what apply wrote (None when validation stopped it)."""
+    """Validation of the target, what apply wrote (None when validation stopped it), and the
+    configs rendered at the target (their digests recorded in the database)."""
 
     validation: Result
     applied: Any  # reconcile.ApplyResult; Any keeps SQLAlchemy out of this module's imports
+    rendered: list[str]
+    render_problems: list[Diagnostic]
 
 
 def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: bool = False,
-          progress: Any = None) -> ApplyOutcome:
-    """Validate the target revision, then reconcile the database with history up to it."""
+          progress: Any = None, out: str | None = None) -> ApplyOutcome:
+    """Validate the target revision, reconcile the database with history up to it, then render
+    the target's deployment configs and record their digests (written to out when given)."""
     from reconciler import reconcile
 
     root = find_root(repo)
     checked = Result([], 0)
+    target_catalog: Catalog | None = None
 
     def validate_target(target: str) -> bool:
-        nonlocal checked
-        checked = validate(root, rev=target)
+        nonlocal checked, target_catalog
+        target_catalog, checked = _checked_catalog(root, None, target)
         return checked.ok
 
     applied = reconcile.apply(root, db, to, dry_run, progress, validate_target)
-    return ApplyOutcome(checked, None if applied.stopped else applied)
+    if applied.stopped:
+        return ApplyOutcome(checked, None, [], [])
+    if target_catalog is None or dry_run:  # nothing new: renders of the target are recorded
+        return ApplyOutcome(checked, applied, [], [])
+    rendered, problems = _render_and_record(root, db, target_catalog, out)
+    return ApplyOutcome(checked, applied, rendered, problems)
+
+
+def _render_and_record(root: str, db: str | None, current: Catalog,
+                       out: str | None) -> tuple[list[str], list[Diagnostic]]:
+    from reconciler import db as database
+    from reconciler import reconcile, store
+    from reconciler import render as render_mod
+
+    rendered, problems = render_mod.render_catalog(current)
+    if problems:
+        return [], sorted(problems, key=sort_key)
+    url = database.database_url(root, db)
+    engine = database.open_database(url, migrate=False)
+    try:
+        repo_id = store.repository_id(reconcile.repository_name(root))
+        assert current.rev is not None
+        database.with_retries(lambda: store.record_renders(
+            engine, repo_id, current.rev or "",
+            [(r.environment, r.model, r.path, r.digest) for r in rendered]))
+    finally:
+        engine.dispose()
+    if out is not None:
+        render_mod.Plan(os.path.join(root, out), rendered, None).write()
+    return [r.path for r in rendered], []
 
 
 def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:

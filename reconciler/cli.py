@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--to", default="HEAD", metavar="REV", help="reconcile up to this commit")
     _db_option(apply)
     apply.add_argument("--dry-run", action="store_true", help="compute events, write nothing")
+    apply.add_argument("--out", metavar="DIR",
+                       help="also write the configs rendered at the target into DIR")
     _format_option(apply)
 
     database = commands.add_parser("db", help="database administration")
@@ -174,16 +176,21 @@ def _apply(args: argparse.Namespace) -> int:
     from reconciler import api, report
 
     with _ProgressBar() as progress:
-        outcome = api.apply(args.repo, args.db, args.to, args.dry_run, progress)
+        outcome = api.apply(args.repo, args.db, args.to, args.dry_run, progress, args.out)
     if outcome.applied is None:
         _print_diagnostics("apply", args.format, outcome.validation.diagnostics,
                            outcome.validation.files)
         print("apply: the target revision has errors; nothing was written", file=sys.stderr)
         return EXIT_FAILED
     if args.format == "json":
-        print(report.apply_json(outcome.applied))
+        print(report.apply_json(outcome.applied, outcome.rendered))
     else:
-        print(report.apply_text(outcome.applied))
+        print(report.apply_text(outcome.applied, outcome.rendered))
+    if outcome.render_problems:
+        print(report.text(outcome.render_problems, 0))
+        print("apply: the database is up to date, but rendering the target failed",
+              file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -82,7 +82,7 @@ def _property(value: str) -> str:
     return _data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-def apply_text(result: Any) -> str:
+def apply_text(result: Any, rendered: Sequence[str] = ()) -> str:
     """The one-screen summary of an apply."""
     verb = "would write" if result.dry_run else "wrote"
     start = result.start[:12] if result.start else "the beginning"
@@ -100,10 +100,13 @@ def apply_text(result: Any) -> str:
                      "content was kept")
     if result.retries:
         lines.append(f"  {result.retries} transaction{'s' * (result.retries != 1)} retried")
+    if rendered:
+        lines.append(f"  rendered {len(rendered)} deployment configs at {result.target[:12]}; "
+                     "their digests are recorded in renders")
     return "\n".join(lines)
 
 
-def apply_json(result: Any) -> str:
+def apply_json(result: Any, rendered: Sequence[str] = ()) -> str:
     """An apply result for machines."""
     return json.dumps({
         "format_version": FORMAT_VERSION, "command": "apply", "ok": True,
@@ -111,4 +114,5 @@ def apply_json(result: Any) -> str:
         "to": result.target, "commits": result.commits, "events": dict(sorted(
             result.events.items())), "rewritten": result.rewritten, "retries": result.retries,
         "skipped": [{"commit": c, "path": p} for c, p in result.skipped],
+        "rendered": list(rendered),
         "seconds": round(result.seconds, 3)}, indent=2)

@@ -330,3 +330,17 @@ def _insert_ignore(connection: Connection, table: Table, rows: Iterable[dict[str
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def record_renders(engine: Engine, repo_id: str, commit: str,
+                   rendered: Iterable[tuple[str, str, str, str]]) -> int:
+    """Record (environment, model, path, sha256) of each config rendered at commit;
+    insert-or-ignore, so recording the same render twice changes nothing."""
+    rows = [{"id": hashlib.sha256(f"{repo_id}\0{commit}\0{env}\0{model}".encode()).hexdigest(),
+             "repository_id": repo_id, "commit_sha": commit, "environment": env,
+             "model": model, "path": path, "digest": digest}
+            for env, model, path, digest in rendered]
+    with engine.begin() as connection:
+        for start in range(0, len(rows), BATCH_ROWS):
+            _insert_ignore(connection, table_of(tables.Render), rows[start:start + BATCH_ROWS])
+    return len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import shutil
@@ -158,6 +159,21 @@ def test_history_becomes_events_stages_and_lineage(history: Registry, db_url: st
     assert models["fraud"] is None and models["churn"] is not None
     authors = {r[0] for r in _rows(db_url, "SELECT author_email FROM commits")}
     assert {"bob@example.com", "carol@example.com", "eve@example.com"} <= authors
+
+
+def test_apply_records_and_writes_renders(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    outcome = api.apply(str(history.root), db_url, out="deploy")
+    assert outcome.rendered == ["production/fraud.yaml", "staging/fraud.yaml"]
+    head = history.repo.head.commit.hexsha
+    rows = {(r[0], r[1]): _normal(r[2]) for r in _rows(
+        db_url, "SELECT environment, model, digest FROM renders WHERE commit_sha = :c", c=head)}
+    written = (history.root / "deploy" / "production" / "fraud.yaml").read_bytes()
+    assert rows[("production", "fraud")] == hashlib.sha256(written).hexdigest()
+    assert f"at commit {head}".encode() in written
+    again = api.apply(str(history.root), db_url)
+    assert again.applied.commits == 0
+    assert _rows(db_url, "SELECT COUNT(*) FROM renders")[0][0] == 2
 
 
 def test_apply_twice_writes_nothing_new(history: Registry, db_url: str) -> None:

@@ -8,30 +8,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen import generate
+from timing import best_of
 
 RECONCILER = os.path.join(os.path.dirname(sys.executable), "reconciler")
-
-
-def best_of(repeat: int, command: list[str], cwd: str, fresh_out: bool = False) -> float:
-    """Best wall time of repeat runs of a fresh process (fresh_out: each into a new folder)."""
-    best = float("inf")
-    for number in range(repeat):
-        start = time.perf_counter()
-        extra = ["--out", f"deploy-{number}"] if fresh_out else []
-        done = subprocess.run(command + extra, cwd=cwd, capture_output=True, text=True,
-                              check=False)
-        best = min(best, time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n"
-                             f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return best
 
 
 def main() -> None:
@@ -43,7 +27,8 @@ def main() -> None:
     root = tempfile.mkdtemp(prefix="reconciler-bench-render-")
     try:
         generate(root, args.models, 5, 20)
-        render = best_of(args.repeat, [RECONCILER, "render"], root, fresh_out=True)
+        render = best_of(args.repeat, lambda n: [RECONCILER, "render", "--out", f"deploy-{n}"],
+                         root)
         files = sum(len(names) for _, _, names in os.walk(os.path.join(root, "deploy-0"))) - 1
         check = best_of(args.repeat, [RECONCILER, "render", "--check", "--out", "deploy-0"],
                         root)

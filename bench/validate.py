@@ -15,29 +15,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen import generate
+from timing import best_of
 
 BIN = os.path.dirname(sys.executable)
 FLOOR = ("import sys, yaml\n"
          "for p in sys.argv[1:]:\n"
          "    with open(p, 'rb') as f: yaml.load(f.read(), Loader=yaml.CSafeLoader)\n")
-
-
-def best_of(repeat: int, command: list[str], cwd: str, ok_codes: tuple[int, ...] = (0,)) -> float:
-    """Best wall time of repeat runs; fails loudly if the command itself fails."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-        elapsed = time.perf_counter() - start
-        if done.returncode not in ok_codes:
-            raise SystemExit(f"{command[:3]} exited {done.returncode}:\n{done.stdout[-2000:]}"
-                             f"{done.stderr[-2000:]}")
-        best = min(best, elapsed)
-    return best
 
 
 def main() -> None:

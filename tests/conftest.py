@@ -151,14 +151,18 @@ def registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
+def copy_registry(template: Path, destination: Path) -> Registry:
+    """A working copy of a template folder: the repository and the DVC remote beside it."""
+    shutil.copytree(template, destination, dirs_exist_ok=True, symlinks=True)
+    return Registry(destination / "repo", git.Repo(destination / "repo"))
+
+
 @pytest.fixture
 def registry(registry_template: Path, tmp_path: Path) -> Iterator[Registry]:
     """A fresh copy of the template registry: models/fraud.pkl 1.0.0, dataset, two environments."""
-    shutil.copytree(registry_template, tmp_path / "r", symlinks=True)
-    root = tmp_path / "r" / "repo"
-    repo = git.Repo(root)
-    yield Registry(root, repo)
-    repo.close()
+    copy = copy_registry(registry_template, tmp_path / "r")
+    yield copy
+    copy.repo.close()
 
 
 SERVERS = {"mariadb": "RECONCILER_TEST_MYSQL_URL", "postgresql": "RECONCILER_TEST_POSTGRES_URL"}

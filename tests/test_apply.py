@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,13 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import git
 import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
 from reconciler import api, audit, db, reconcile, store
-from tests.conftest import Registry, model_manifest
+from tests.conftest import Registry, copy_registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"
 CHURN = "manifests/models/churn.yaml"
@@ -79,8 +77,7 @@ def build_history(registry: Registry) -> list[str]:
 @pytest.fixture(scope="session")
 def history_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("history")
-    shutil.copytree(registry_template, base, dirs_exist_ok=True, symlinks=True)
-    registry = Registry(base / "repo", git.Repo(base / "repo"))
+    registry = copy_registry(registry_template, base)
     build_history(registry)
     registry.repo.close()
     return base
@@ -88,10 +85,9 @@ def history_template(registry_template: Path, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture
 def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:
-    shutil.copytree(history_template, tmp_path / "h", symlinks=True)
-    repo = git.Repo(tmp_path / "h" / "repo")
-    yield Registry(tmp_path / "h" / "repo", repo)
-    repo.close()
+    copy = copy_registry(history_template, tmp_path / "h")
+    yield copy
+    copy.repo.close()
 
 
 def _apply(registry: Registry, url: str, to: str = "HEAD") -> reconcile.ApplyResult:
@@ -346,8 +342,7 @@ def _long_history(registry: Registry, commits: int) -> None:
 def long_history_template(history_template: Path,
                           tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("long-history")
-    shutil.copytree(history_template, base, dirs_exist_ok=True, symlinks=True)
-    registry = Registry(base / "repo", git.Repo(base / "repo"))
+    registry = copy_registry(history_template, base)
     _long_history(registry, LONG)
     registry.repo.close()
     return base
@@ -355,10 +350,9 @@ def long_history_template(history_template: Path,
 
 @pytest.fixture
 def long_history(long_history_template: Path, tmp_path: Path) -> Iterator[Registry]:
-    shutil.copytree(long_history_template, tmp_path / "h", symlinks=True)
-    repo = git.Repo(tmp_path / "h" / "repo")
-    yield Registry(tmp_path / "h" / "repo", repo)
-    repo.close()
+    copy = copy_registry(long_history_template, tmp_path / "h")
+    yield copy
+    copy.repo.close()
 
 
 def _apply_process(registry: Registry, url: str) -> subprocess.Popen[str]:

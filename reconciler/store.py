@@ -26,6 +26,7 @@ from reconciler.tables import table_of
 
 GENESIS = "0" * 64
 BATCH_ROWS = 500
+MESSAGE_CHARS = 16_000  # MySQL TEXT holds 65,535 bytes: 16,000 utf8mb4 characters always fit
 
 
 class Cursor(NamedTuple):
@@ -178,7 +179,7 @@ class _Plan:
                 "author_name": info.author_name[:255], "author_email": info.author_email[:255],
                 "authored_at": info.authored_at, "committer_name": info.committer_name[:255],
                 "committer_email": info.committer_email[:255],
-                "committed_at": info.committed_at, "message": info.message}])
+                "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS]}])
         for event in batch.events:
             self._event(event, info, snapshot)
 

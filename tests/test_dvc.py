@@ -107,3 +107,16 @@ def test_malformed_dvc_file_is_a_diagnostic(dvc_project: Registry) -> None:
     assert index.resolve("broken.bin") is None
     assert [d.code for d in index.diagnostics] == ["ART005"]
     assert index.diagnostics[0].path == "broken.bin.dvc"
+
+
+def test_object_layout_is_dvcs_own(dvc_project: Registry, tmp_path: Path) -> None:
+    """object_path agrees with DVC's remote object databases for DVC 3 and DVC 2 hashes."""
+    from reconciler.dvc import object_path
+
+    dvc_project.dvc("remote", "add", "-d", "store", str(tmp_path / "remote"))
+    value = "0123456789abcdef0123456789abcdef"
+    with DvcRepo(str(dvc_project.root)) as repo:
+        for hash_name in (MD5, LEGACY_MD5):
+            odb = repo.cloud.get_remote_odb(None, hash_name=hash_name)
+            expected = os.path.relpath(odb.oid_to_path(value), tmp_path / "remote")
+            assert object_path(f"{hash_name}:{value}") == expected

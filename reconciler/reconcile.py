@@ -23,6 +23,7 @@ from reconciler.source import GitHistory
 
 CHUNK_COMMITS = 200
 CHUNK_ROWS = 500
+CHUNK_ROWS_SQLITE = 5000
 PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip
 
 
@@ -156,8 +157,11 @@ def _replay(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Cur
             target: str, result: ApplyResult, progress: Progress | None, state: History,
             snapshot: Snapshot, pending: list[store.CommitBatch], start: str | None) -> None:
     commits = list(history.first_parent_changes(start, target))
-    seen = cursor
+    # SQLite has no transaction size limit; server back ends (TiDB) get DESIGN.md's ~500 rows.
+    chunk_rows = CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
+    writer = _Writer(engine, repo_id, cursor, result)
     blobs: dict[str, bytes] = {}
+    rows = sum(len(b.events) * 2 + 1 for b in pending)
     for number, (info, changes) in enumerate(commits, start=1):
         if number % PREFETCH_COMMITS == 1:
             blobs = history.read_blobs([c.blob for _, cs in commits[number - 1:number - 1 +
@@ -170,31 +174,39 @@ def _replay(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Cur
         events = diff(snapshot, after)
         snapshot = after
         pending.append(store.CommitBatch(info, events, after))
+        rows += len(events) * 2 + 1  # an audit row and about one entity row per event
         result.commits += 1
         result.events.update(e.type for e in events)
         if progress is not None:
             progress(number, len(commits))
-        rows = sum(len(b.events) * 2 + 1 for b in pending)
-        if len(pending) >= CHUNK_COMMITS or rows >= CHUNK_ROWS:
-            seen = _flush(engine, repo_id, seen, pending, info.sha, result)
-            pending = []
+        if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
+            writer.write(pending, info.sha)
+            pending, rows = [], 0
     result.skipped = state.skipped
-    _flush(engine, repo_id, seen, pending, target, result)
+    writer.write(pending, target)
 
 
-def _flush(engine: Engine, repo_id: str, seen: store.Cursor,
-           pending: list[store.CommitBatch], to_commit: str,
-           result: ApplyResult) -> store.Cursor:
-    if result.dry_run:
-        return seen
+class _Writer:
+    """Hands chunks to the store, carrying the cursor and open stage assignments between them."""
 
-    def attempt() -> store.Cursor:
-        return store.write_chunk(engine, repo_id, seen, pending, to_commit)
+    def __init__(self, engine: Engine, repo_id: str, cursor: store.Cursor, result: ApplyResult):
+        self.engine, self.repo_id, self.result = engine, repo_id, result
+        self.seen = cursor
+        self.open: store.OpenAssignments | None = None  # None: read from the database
 
-    def count(_error: BaseException, _number: int) -> None:
-        result.retries += 1
+    def write(self, pending: list[store.CommitBatch], to_commit: str) -> None:
+        """One transaction: these whole commits, and the cursor moved to to_commit."""
+        if self.result.dry_run:
+            return
 
-    return db.with_retries(attempt, on_retry=count)
+        def attempt() -> tuple[store.Cursor, store.OpenAssignments]:
+            return store.write_chunk(self.engine, self.repo_id, self.seen, pending, to_commit,
+                                     self.open)
+
+        def count(_error: BaseException, _number: int) -> None:
+            self.result.retries += 1
+
+        self.seen, self.open = db.with_retries(attempt, on_retry=count)
 
 
 def _rewrite_batch(history: GitHistory, old: str, base: str | None, target: str,

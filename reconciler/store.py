@@ -91,19 +91,28 @@ def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+OpenAssignments = dict[tuple[str, str, str], str]
+
+
 def write_chunk(engine: Engine, repo_id: str, seen: Cursor, batches: Sequence[CommitBatch],
-                to_commit: str) -> Cursor:
-    """Write whole commits and move the cursor from seen to to_commit, atomically."""
+                to_commit: str, open_assignments: OpenAssignments | None = None
+                ) -> tuple[Cursor, OpenAssignments]:
+    """Write whole commits and move the cursor from seen to to_commit, atomically.
+
+    open_assignments, (model, environment, role) -> id of the stage assignments in force, is
+    what the previous chunk returned; None reads it from the database. The caller's dict is
+    never changed, so a failed attempt can simply be retried with it.
+    """
     audit_rows, last_hash = _audit_rows(repo_id, seen, batches)
     moved = Cursor(to_commit, seen.generation + 1, seen.event_seq + len(audit_rows), last_hash)
     with engine.begin() as connection:
         _compare_and_set(connection, repo_id, seen, moved)
-        plan = _Plan(connection, repo_id)
+        plan = _Plan(connection, repo_id, open_assignments)
         for batch in batches:
             plan.commit(batch)
         plan.add_insert(table_of(tables.AuditEvent), audit_rows)
         plan.flush()
-    return moved
+    return moved, plan.open_assignments
 
 
 def _compare_and_set(connection: Connection, repo_id: str, seen: Cursor, moved: Cursor) -> None:
@@ -149,18 +158,25 @@ class _Plan:
     of the same chunk creates (retire-then-create needs the row to exist already).
     """
 
-    def __init__(self, connection: Connection, repo_id: str):
+    def __init__(self, connection: Connection, repo_id: str,
+                 open_assignments: OpenAssignments | None):
         self.connection = connection
         self.repo_id = repo_id
         self._inserts: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
         self._updates: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any]] = {}
-        stage_table = table_of(tables.StageAssignment)
-        open_rows = connection.execute(select(
-            stage_table.c.id, stage_table.c.model, stage_table.c.environment,
-            stage_table.c.role).where(stage_table.c.repository_id == repo_id,
-                                      stage_table.c.valid_to.is_(None)))
-        # (model, environment, role) -> id of the assignment still in force.
-        self._open = {(r.model, r.environment, r.role): r.id for r in open_rows}
+        if open_assignments is None:
+            stage_table = table_of(tables.StageAssignment)
+            open_rows = connection.execute(select(
+                stage_table.c.id, stage_table.c.model, stage_table.c.environment,
+                stage_table.c.role).where(stage_table.c.repository_id == repo_id,
+                                          stage_table.c.valid_to.is_(None)))
+            open_assignments = {(r.model, r.environment, r.role): r.id for r in open_rows}
+        self._open = dict(open_assignments)
+
+    @property
+    def open_assignments(self) -> OpenAssignments:
+        """The stage assignments in force after this chunk."""
+        return self._open
 
     def add_insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         self._inserts.setdefault(table.name, (table, []))[1].extend(rows)

@@ -158,10 +158,10 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     checked = Result([], 0)
     target_catalog: Catalog | None = None
 
-    def validate_target(target: str) -> bool:
+    def validate_target(target: str) -> Catalog | None:
         nonlocal checked, target_catalog
         target_catalog, checked = _checked_catalog(root, None, target)
-        return checked.ok
+        return target_catalog if checked.ok else None
 
     applied = reconcile.apply(root, db, to, dry_run, progress, validate_target)
     if applied.stopped:

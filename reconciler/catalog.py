@@ -57,6 +57,8 @@ class Catalog:
     environments: dict[str, Entry[spec.Environment]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checked: set[str] = field(default_factory=set)
+    # (path, bytes) -> manifests of every file that loaded cleanly: History reuses them.
+    parsed_files: dict[tuple[str, bytes], list[spec.Manifest]] = field(default_factory=dict)
     dvc: DvcIndex = field(init=False)
 
     def __post_init__(self) -> None:
@@ -146,12 +148,16 @@ def _load_file(catalog: Catalog, path: str) -> None:
         return
     loaded = loader.load(path, raw)
     catalog.diagnostics.extend(loaded.diagnostics)
+    clean: list[spec.Manifest] = []
     for doc in loaded.documents:
         parsed = spec.parse(doc.data)
         if isinstance(parsed, list):
             catalog.diagnostics.extend(_located(doc, error) for error in parsed)
         else:
+            clean.append(parsed)
             _register(catalog, doc, parsed)
+    if not loaded.diagnostics and len(clean) == len(loaded.documents):
+        catalog.parsed_files[(path, raw)] = clean
 
 
 def _located(doc: Document, error: spec.SpecError) -> Diagnostic:
@@ -229,7 +235,8 @@ class History:
     define the same name, the first path in sorted order wins, as in a full build.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: dict[tuple[str, bytes], list[spec.Manifest]] | None = None):
+        self._known = known or {}  # files parsed already (e.g. while validating the target)
         self._files: dict[str, list[spec.Manifest]] = {}
         # kind -> name -> path -> manifest: every definition, so a removal can reveal another.
         self._defined: dict[str, dict[str, dict[str, spec.Manifest]]] = {
@@ -246,6 +253,10 @@ class History:
         if is_manifest_path(path):
             if raw is None:
                 self._replace_manifests(path, [])
+                return
+            known = self._known.get((path, raw))
+            if known is not None:
+                self._replace_manifests(path, known)
                 return
             with paused_gc():
                 loaded = loader.load(path, raw)

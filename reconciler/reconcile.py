@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import URL, Engine, exc
 
 from reconciler import db, store
-from reconciler.catalog import EMPTY, History, Snapshot, paused_gc
+from reconciler.catalog import EMPTY, Catalog, History, Snapshot, paused_gc
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Event, diff
 from reconciler.source import GitHistory
@@ -52,9 +52,11 @@ def repository_name(root: str) -> str:
     return os.environ.get("RECONCILER_REPOSITORY") or os.path.basename(os.path.abspath(root))
 
 
-def snapshot_at(history: GitHistory, sha: str | None) -> tuple[History, Snapshot]:
-    """The full state at a commit (every manifest and DVC file read once)."""
-    state = History()
+def snapshot_at(history: GitHistory, sha: str | None,
+                known: Catalog | None = None) -> tuple[History, Snapshot]:
+    """The full state at a commit (every manifest and DVC file read once; files that known,
+    a catalog of another commit, already parsed are not parsed again)."""
+    state = History(known.parsed_files if known is not None else None)
     if sha is not None:
         files = history.files_at(sha)
         blobs = history.read_blobs([c.blob for c in files if c.blob is not None])
@@ -66,11 +68,12 @@ def snapshot_at(history: GitHistory, sha: str | None) -> tuple[History, Snapshot
 
 def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
           progress: Progress | None = None,
-          before_writing: Callable[[str], bool] | None = None) -> ApplyResult:
+          before_writing: Callable[[str], Catalog | None] | None = None) -> ApplyResult:
     """Reconcile the database at url with root's history up to `to`.
 
-    before_writing(target) runs once there is something to do (not on a no-op) and may stop
-    the run by returning False: the API validates the target there.
+    before_writing(target) runs once there is something to do (not on a no-op): the API
+    validates the target there and returns its catalog (reused to skip re-parsing unchanged
+    files), or None to stop the run.
     """
     database_url = db.database_url(root, url)
     history = GitHistory(root)
@@ -87,7 +90,7 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
 
 def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str,
            dry_run: bool, progress: Progress | None,
-           before_writing: Callable[[str], bool] | None) -> ApplyResult:
+           before_writing: Callable[[str], Catalog | None] | None) -> ApplyResult:
     started = time.perf_counter()
     repo_id = store.repository_id(repository_name(root))
     result = ApplyResult(db.shown(url), target, None, dry_run=dry_run)
@@ -95,7 +98,8 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
         result.start = target
         result.seconds = time.perf_counter() - started
         return result
-    if before_writing is not None and not before_writing(target):
+    known = before_writing(target) if before_writing is not None else None
+    if before_writing is not None and known is None:
         result.stopped = True
         return result
     if not dry_run:
@@ -105,7 +109,7 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
                   else _cursor_or_empty(engine, repo_id))
         result.start = cursor.commit_sha
         try:
-            _walk(history, engine, repo_id, cursor, target, result, progress)
+            _walk(history, engine, repo_id, cursor, target, result, progress, known)
             break
         except store.CursorMoved:
             # Another apply got there first: everything it wrote is whole commits; go on from it.
@@ -122,7 +126,8 @@ def _cursor_or_empty(engine: Engine, repo_id: str) -> store.Cursor:
 
 
 def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Cursor,
-          target: str, result: ApplyResult, progress: Progress | None) -> None:
+          target: str, result: ApplyResult, progress: Progress | None,
+          known: Catalog | None) -> None:
     if cursor.commit_sha == target:
         return
     pending: list[store.CommitBatch] = []
@@ -139,10 +144,10 @@ def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Curso
     if start is None and history.is_shallow():
         raise ReconcilerError("a first apply needs the full history, and this is a shallow "
                               "clone: git fetch --unshallow (or fetch-depth: 0) first")
-    state, snapshot = snapshot_at(history, start)
+    state, snapshot = snapshot_at(history, start, known)
     if start is not None and not history.is_ancestor(start, target):
         base = history.merge_base(start, target)
-        state, rewound = snapshot_at(history, base)
+        state, rewound = snapshot_at(history, base, known)
         pending.append(_rewrite_batch(history, start, base, target, snapshot, rewound))
         result.events.update(e.type for e in pending[-1].events)
         result.rewritten = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import URL, Engine, exc
@@ -225,7 +225,3 @@ def _rewrite_batch(history: GitHistory, old: str, base: str | None, target: str,
     return store.CommitBatch(anchor, events, after,
                              actor=(pusher.committer_name, pusher.committer_email))
 
-
-def iter_event_types(result: ApplyResult) -> Iterator[tuple[str, int]]:
-    """Event counts by type, most frequent first."""
-    yield from sorted(result.events.items(), key=lambda item: (-item[1], item[0]))

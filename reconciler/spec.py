@@ -30,8 +30,11 @@ Metric = float | int
 
 
 class _Spec(BaseModel):
+    # defer_build: validators are built on first use, once per top-level kind with the nested
+    # models inlined, instead of once per class at import: pre-commit start-up is most of it.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
-                              alias_generator=to_camel, populate_by_name=True)
+                              alias_generator=to_camel, populate_by_name=True,
+                              defer_build=True)
 
 
 class Metadata(_Spec):

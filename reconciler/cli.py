@@ -130,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`reconciler ... | head`): stop quietly, like other filters.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except OSError as error:  # a folder that cannot be written, a full disk: the environment
+        where = f" {error.filename}" if error.filename else ""
+        print(f"reconciler: error:{where}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     raise AssertionError(f"unhandled command {args.command}")
 
 

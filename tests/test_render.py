@@ -249,3 +249,11 @@ def test_templates_ship_inside_the_installed_package(tmp_path: Path, registry: R
     where, ok = done.stdout.split()
     assert where.startswith(str(tmp_path / "installed")) and ok == "True"
     shutil.rmtree(tmp_path / "installed")
+
+
+def test_unwritable_output_is_one_line(registry: Registry) -> None:
+    registry.write("deploy", "a file where the folder should be\n")
+    done = subprocess.run([sys.executable, "-m", "reconciler", "render"], cwd=registry.root,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "deploy" in done.stderr

@@ -22,6 +22,7 @@ CODES: dict[str, tuple[str, str]] = {
     "YML006": (ERROR, "ambiguous YAML 1.1 number (octal, sexagesimal, underscores)"),
     "YML007": (ERROR, "mapping keys must be strings"),
     "YML008": (ERROR, "merge keys (<<) are not allowed"),
+    "YML009": (ERROR, "nested too deeply"),
     # schema
     "SPC001": (ERROR, "unknown or missing apiVersion"),
     "SPC002": (ERROR, "unknown or missing kind"),

@@ -17,6 +17,7 @@ import yaml
 from reconciler.diagnostics import Diagnostic
 
 MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64  # manifests nest about 8 deep; the C composer recurses, so bound it first
 
 Loc = tuple[str | int, ...]
 
@@ -136,6 +137,8 @@ def load(path: str, raw: bytes) -> Loaded:
         _check_bytes(raw)
         if b"&" in raw:  # no '&' means no anchor, and an alias needs an anchor
             _reject_anchors(raw)
+        if _may_nest_deeply(raw):
+            _reject_deep_nesting(raw)
         documents = tuple(
             Document(path, index, _convert(node), node)
             for index, node in enumerate(yaml.compose_all(raw, Loader=_Loader))
@@ -182,6 +185,26 @@ def _reject_anchors(raw: bytes) -> None:
             mark = typing.cast(yaml.Mark, event.start_mark)
             raise _Reject(mark, "YML004", "anchors and aliases are not allowed",
                           "write the value out in full; manifests are reviewed as plain text")
+
+
+def _may_nest_deeply(raw: bytes) -> bool:
+    """A cheap over-estimate: few brackets, dashes and shallow indentation cannot nest deeply."""
+    openers = raw.count(b"[") + raw.count(b"{") + raw.count(b"- ")
+    return openers > MAX_DEPTH or b"\n" + b" " * (2 * MAX_DEPTH) in raw
+
+
+def _reject_deep_nesting(raw: bytes) -> None:
+    # The event stream is flat (libyaml's parser does not recurse), so it can measure depth.
+    depth = 0
+    for event in yaml.parse(raw, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = typing.cast(yaml.Mark, event.start_mark)
+                raise _Reject(mark, "YML009", f"nested deeper than {MAX_DEPTH} levels",
+                              "manifests are shallow; flatten this structure")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _convert(node: yaml.Node) -> Any:

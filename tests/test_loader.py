@@ -66,6 +66,20 @@ def test_alias_bomb_is_refused_quickly() -> None:
     assert time.perf_counter() - start < 5  # 9**20 expanded nodes would never finish
 
 
+def test_deep_nesting_is_refused_before_the_composer_recurses() -> None:
+    for depth in (65, 5_000, 200_000):
+        raw = b"a: " + b"[" * depth + b"]" * depth + b"\n"
+        assert _codes(raw) == [("YML009", 1, 3 + loader.MAX_DEPTH)]  # under the mapping
+    block = b"".join(b"  " * i + b"k:\n" for i in range(100)) + b"  " * 100 + b"k: 1\n"
+    assert _codes(block)[0][0] == "YML009"
+    assert _codes(b"a: " + b"[" * 60 + b"]" * 60 + b"\n") == []
+
+
+def test_byte_order_mark_and_crlf() -> None:
+    (doc,) = loader.load("f.yaml", b"\xef\xbb\xbfa: 1\r\nb: [x]\r\n").documents
+    assert doc.data == {"a": 1, "b": ["x"]} and doc.position(("b",)) == (2, 4)
+
+
 def test_ampersand_inside_strings_is_not_an_anchor() -> None:
     (doc,) = loader.load("f.yaml", b"a: 'R&D'\nb: x & y\n").documents
     assert doc.data == {"a": "R&D", "b": "x & y"}

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from reconciler.diagnostics import Diagnostic
+from reconciler.loader import MAX_DEPTH, too_deep
 from reconciler.source import FileProblem, Source, escapes
 
 MD5 = "md5"
@@ -117,6 +118,10 @@ class DvcFileError(ValueError):
 def parse_dvc_file(dvc_path: str, raw: bytes) -> list[Output]:
     """The outputs one .dvc file or dvc.lock records; raises DvcFileError."""
     try:
+        deep = too_deep(raw)
+        if deep is not None:
+            raise DvcFileError(f"nested deeper than {MAX_DEPTH} levels", deep.line + 1,
+                               deep.column + 1)
         data = yaml.load(raw, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)

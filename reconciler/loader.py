@@ -137,8 +137,10 @@ def load(path: str, raw: bytes) -> Loaded:
         _check_bytes(raw)
         if b"&" in raw:  # no '&' means no anchor, and an alias needs an anchor
             _reject_anchors(raw)
-        if _may_nest_deeply(raw):
-            _reject_deep_nesting(raw)
+        deep = too_deep(raw)
+        if deep is not None:
+            raise _Reject(deep, "YML009", f"nested deeper than {MAX_DEPTH} levels",
+                          "manifests are shallow; flatten this structure")
         documents = tuple(
             Document(path, index, _convert(node), node)
             for index, node in enumerate(yaml.compose_all(raw, Loader=_Loader))
@@ -187,24 +189,22 @@ def _reject_anchors(raw: bytes) -> None:
                           "write the value out in full; manifests are reviewed as plain text")
 
 
-def _may_nest_deeply(raw: bytes) -> bool:
-    """A cheap over-estimate: few brackets, dashes and shallow indentation cannot nest deeply."""
+def too_deep(raw: bytes) -> yaml.Mark | None:
+    """Where YAML text nests deeper than MAX_DEPTH (None: it does not). Call before composing:
+    PyYAML's C composer recurses and overflows the stack on very deep input."""
     openers = raw.count(b"[") + raw.count(b"{") + raw.count(b"- ")
-    return openers > MAX_DEPTH or b"\n" + b" " * (2 * MAX_DEPTH) in raw
-
-
-def _reject_deep_nesting(raw: bytes) -> None:
+    if openers <= MAX_DEPTH and b"\n" + b" " * (2 * MAX_DEPTH) not in raw:
+        return None  # too few brackets and dashes, too shallow indentation, to nest deeply
     # The event stream is flat (libyaml's parser does not recurse), so it can measure depth.
     depth = 0
     for event in yaml.parse(raw, Loader=yaml.CSafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                mark = typing.cast(yaml.Mark, event.start_mark)
-                raise _Reject(mark, "YML009", f"nested deeper than {MAX_DEPTH} levels",
-                              "manifests are shallow; flatten this structure")
+                return typing.cast(yaml.Mark, event.start_mark)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+    return None
 
 
 def _convert(node: yaml.Node) -> Any:

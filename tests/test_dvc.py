@@ -120,3 +120,10 @@ def test_object_layout_is_dvcs_own(dvc_project: Registry, tmp_path: Path) -> Non
             odb = repo.cloud.get_remote_odb(None, hash_name=hash_name)
             expected = os.path.relpath(odb.oid_to_path(value), tmp_path / "remote")
             assert object_path(f"{hash_name}:{value}") == expected
+
+
+def test_deeply_nested_dvc_file_is_refused_not_crashed(dvc_project: Registry) -> None:
+    dvc_project.write("deep.bin.dvc", "outs: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    index = DvcIndex(WorkTree(str(dvc_project.root)))
+    assert index.resolve("deep.bin") is None
+    assert [(d.path, d.code) for d in index.diagnostics] == [("deep.bin.dvc", "ART005")]

@@ -193,7 +193,12 @@ def _apply(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(report.apply_json(outcome.applied, outcome.rendered))
     else:
-        print(report.apply_text(outcome.applied, outcome.rendered))
+        summary = report.apply_text(outcome.applied, outcome.rendered)
+        print(summary)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if args.format == "github" and step_summary:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(f"### reconciler apply\n\n```\n{summary}\n```\n")
     if outcome.render_problems:
         print(report.text(outcome.render_problems, 0))
         print("apply: the database is up to date, but rendering the target failed",

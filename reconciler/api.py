@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, NamedTuple
 
 from reconciler import catalog as catalog_mod
@@ -11,6 +10,7 @@ from reconciler import pin as pin_mod
 from reconciler import rules
 from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
+from reconciler.files import write_atomically
 from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
 
 
@@ -86,22 +86,22 @@ def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
             for edit in _pin_edits(current, entry):
                 edits.setdefault(entry.path, []).append(edit)
     changed = []
-    problems = [d for d in current.diagnostics if d.path in current.checked]
+    refused = []
     for path, file_edits in sorted(edits.items()):
         full = os.path.join(current.source.root, path)
         with open(full, encoding="utf-8", newline="") as handle:
             original = handle.read()
         edited = pin_mod.apply_edits(original, file_edits)
         if not pin_mod.still_valid(path, edited):
-            problems.append(Diagnostic(path, 1, 1, "YML001",
-                                       "pin could not edit this file safely; nothing written",
-                                       "add the digest by hand"))
+            refused.append(Diagnostic(path, 1, 1, "YML001",
+                                      "pin could not edit this file safely; nothing written",
+                                      "add the digest by hand"))
             continue
-        _write_atomically(full, edited)
+        write_atomically(full, edited)
         changed.append(path)
-    remaining = validate(root, only or sorted(current.checked))
-    diagnostics = problems + [d for d in remaining.diagnostics if d.code not in ("YML001",)]
-    return PinResult(changed, sorted(set(diagnostics), key=sort_key), len(current.checked))
+    _, remaining = _checked_catalog(root, only, None)  # what is still wrong after pinning
+    return PinResult(changed, sorted(set(remaining.diagnostics + refused), key=sort_key),
+                     len(current.checked))
 
 
 def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[pin_mod.Edit]:
@@ -115,20 +115,6 @@ def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[pin_mod.Edit]:
             if edit is not None:
                 edits.append(edit)
     return edits
-
-
-def _write_atomically(path: str, text: str) -> None:
-    folder = os.path.dirname(path)
-    mode = os.stat(path).st_mode
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".reconciler-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def schema() -> dict[str, Any]:
@@ -185,9 +171,10 @@ def _render_and_record(root: str, db: str | None, current: Catalog,
     engine = database.open_database(url, migrate=False)
     try:
         repo_id = store.repository_id(reconcile.repository_name(root))
-        assert current.rev is not None
+        commit = current.rev
+        assert commit is not None, "apply renders a commit, never the work tree"
         database.with_retries(lambda: store.record_renders(
-            engine, repo_id, current.rev or "",
+            engine, repo_id, commit,
             [(r.environment, r.model, r.path, r.digest) for r in rendered]))
     finally:
         engine.dispose()

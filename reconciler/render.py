@@ -23,6 +23,7 @@ from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic
 from reconciler.dvc import Remote, object_path, remotes
+from reconciler.files import write_atomically
 from reconciler.source import FileProblem
 from reconciler.yamlquote import quote
 
@@ -291,14 +292,14 @@ class Plan:
         for item in self.rendered:
             target = os.path.join(self.out, item.path)
             if _read(target) != item.text:
-                _write(target, item.text)
+                write_atomically(target, item.text)
                 touched.append(item.path)
         for path in self.stale:
             target = os.path.join(self.out, path)
             if os.path.exists(target):
                 os.unlink(target)
                 touched.append(path)
-        _write(os.path.join(self.out, INDEX), _index_text(self.index))
+        write_atomically(os.path.join(self.out, INDEX), _index_text(self.index))
         return touched
 
 
@@ -324,11 +325,3 @@ def _read(path: str) -> str | None:
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-def _write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(temporary, path)

@@ -40,12 +40,37 @@ class Cursor(NamedTuple):
 
 @dataclass(frozen=True)
 class CommitBatch:
-    """One commit's events and the snapshot they lead to (for entity rows)."""
+    """One commit's events, with the entity values they need (plain data: it may be pickled
+    from the process that computes batches to the one that writes them)."""
 
     info: CommitInfo
     events: list[Event]
-    snapshot: Snapshot
+    entities: dict[tuple[str, str], dict[str, Any]]
     actor: tuple[str, str] | None = None  # who to attribute to, when not the commit's author
+
+
+def commit_batch(info: CommitInfo, events: list[Event], snapshot: Snapshot,
+                 actor: tuple[str, str] | None = None) -> CommitBatch:
+    """A commit's events plus the rows of the entities they create or update, read from the
+    snapshot the commit leads to."""
+    entities: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in events:
+        if event.type in ("environment.created", "environment.updated"):
+            env = snapshot.environments[event.name]
+            entities[("Environment", event.name)] = {
+                "namespace": env.spec.namespace, "target": env.spec.target,
+                "spec": env.spec.model_dump(mode="json", by_alias=True)}
+        elif event.type in ("dataset.created", "dataset.updated"):
+            meta = snapshot.datasets[event.name].metadata
+            entities[("Dataset", event.name)] = {"owner": meta.owner,
+                                                 "description": meta.description}
+        elif event.type in ("model.created", "model.updated"):
+            model = snapshot.models[event.name]
+            entities[("Model", event.name)] = {
+                "framework": model.spec.framework, "owner": model.metadata.owner,
+                "description": model.metadata.description,
+                "labels": dict(model.metadata.labels) or None}
+    return CommitBatch(info, events, entities, actor)
 
 
 class CursorMoved(Exception):
@@ -187,7 +212,7 @@ class _Plan:
 
     def commit(self, batch: CommitBatch) -> None:
         """The entity, lineage and stage rows of one commit's events."""
-        info, snapshot = batch.info, batch.snapshot
+        info = batch.info
         if batch.events:
             self.add_insert(table_of(tables.Commit), [{
                 "repository_id": self.repo_id, "sha": info.sha,
@@ -197,29 +222,18 @@ class _Plan:
                 "committer_email": info.committer_email[:255],
                 "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS]}])
         for event in batch.events:
-            self._event(event, info, snapshot)
+            self._event(event, info, batch.entities)
 
-    def _event(self, event: Event, info: CommitInfo, snapshot: Snapshot) -> None:
+    def _event(self, event: Event, info: CommitInfo,
+               entities: dict[tuple[str, str], dict[str, Any]]) -> None:
         sha, when, name = info.sha, info.committed_at, event.name
         kind, _, action = event.type.rpartition(".")
-        if event.type in ("environment.created", "environment.updated"):
-            env = snapshot.environments[name]
-            self._upsert(table_of(tables.Environment), {"name": name}, {
-                "namespace": env.spec.namespace, "target": env.spec.target,
-                "spec": env.spec.model_dump(mode="json", by_alias=True),
-                "retired_commit": None}, {"created_commit": sha})
-        elif event.type in ("dataset.created", "dataset.updated"):
-            meta = snapshot.datasets[name].metadata
-            self._upsert(table_of(tables.Dataset), {"name": name}, {
-                "owner": meta.owner, "description": meta.description,
-                "retired_commit": None}, {"created_commit": sha})
-        elif event.type in ("model.created", "model.updated"):
-            model = snapshot.models[name]
-            self._upsert(table_of(tables.Model), {"name": name}, {
-                "framework": model.spec.framework, "owner": model.metadata.owner,
-                "description": model.metadata.description,
-                "labels": dict(model.metadata.labels) or None, "retired_commit": None},
-                {"created_commit": sha})
+        if action in ("created", "updated") and (event.kind, name) in entities:
+            table = table_of({"Environment": tables.Environment, "Dataset": tables.Dataset,
+                              "Model": tables.Model}[event.kind])
+            self._upsert(table, {"name": name},
+                         {**entities[(event.kind, name)], "retired_commit": None},
+                         {"created_commit": sha})
         elif action == "retired":
             table = table_of({"environment": tables.Environment, "dataset": tables.Dataset,
                      "model": tables.Model}[kind])

@@ -421,3 +421,14 @@ def test_kill_at_random_points_then_finish(long_history: Registry, db_url: str,
     assert any(stopped_midway), "no kill landed before the end: lengthen the history"
     _apply(history, db_url)
     assert _dump(history, db_url) == expected
+
+
+def test_forked_replay_writes_the_same_rows(long_history: Registry, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    forked, serial = (f"sqlite:///{tmp_path / name}" for name in ("forked.sqlite",
+                                                                  "serial.sqlite"))
+    assert reconcile.PIPELINE_COMMITS < LONG
+    _apply(long_history, forked)
+    monkeypatch.setattr(reconcile, "PIPELINE_COMMITS", 10 ** 9)
+    _apply(long_history, serial)
+    assert _dump(long_history, forked) == _dump(long_history, serial)

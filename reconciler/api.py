@@ -46,7 +46,8 @@ def _checked_catalog(root: str, only: list[str] | None, rev: str | None, base: s
     current = catalog_mod.build(open_source(root, rev), only)
     base_catalog = catalog_mod.build(open_source(root, base)) if base else None
     found = current.diagnostics + rules.check(current, base_catalog)
-    found = [d for d in found if d.path in current.checked]
+    found = [d for d in found if d.path in current.checked
+             or (d.path in current.dependents and d.code in rules.REFERENCE_CODES)]
     found += current.dvc.diagnostics
     if check_remote:
         found += _remote_check(root, current)

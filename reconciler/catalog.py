@@ -57,6 +57,8 @@ class Catalog:
     environments: dict[str, Entry[spec.Environment]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checked: set[str] = field(default_factory=set)
+    # Files loaded in full only because a checked Dataset/Environment may break their references.
+    dependents: set[str] = field(default_factory=set)
     # (path, bytes) -> manifests of every file that loaded cleanly: History reuses them.
     parsed_files: dict[tuple[str, bytes], list[spec.Manifest]] = field(default_factory=dict)
     dvc: DvcIndex = field(init=False)
@@ -123,14 +125,21 @@ def _build(source: Source, only: list[str] | None) -> Catalog:
             catalog.diagnostics.append(Diagnostic(path, 1, 1, "FIL004", "no such file"))
         else:
             _load_file(catalog, path)
+    # A changed Dataset or Environment can break references from any model: load them all.
+    shared = [e.path for e in catalog.datasets.values()] + [
+        e.path for e in catalog.environments.values()]
+    shared_changed = any(path in catalog.checked for path in shared)
     for path in all_paths:
         if path in catalog.checked:
             continue
         kinds = _scan(source, path)
-        if kinds is None or any(kind != "Model" for kind, _ in kinds):
+        only_models = kinds is not None and all(kind == "Model" for kind, _ in kinds)
+        if only_models:
+            model_names.update((name, path) for _, name in kinds or [])
+        if not only_models or shared_changed:
             _load_file(catalog, path)
-        else:
-            model_names.update((name, path) for _, name in kinds)
+            if shared_changed:
+                catalog.dependents.add(path)
     for name, entry in catalog.models.items():
         if name in model_names:
             catalog.diagnostics.append(entry.at(

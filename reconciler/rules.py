@@ -29,6 +29,8 @@ _SECRET_VALUE = re.compile(
 _REFERENCE_VALUE = re.compile(r"^(\$\{.*\}|vault:.*|secretRef:.*)$")
 
 Versioned = Entry[spec.Model] | Entry[spec.Dataset]
+# What a change to a Dataset or Environment can break in models defined elsewhere.
+REFERENCE_CODES = frozenset({"REF001", "REF002", "REF004"})
 
 
 def check(catalog: Catalog, base: Catalog | None = None) -> list[Diagnostic]:

@@ -234,3 +234,16 @@ def test_validate_imports_nothing_heavy(registry: Registry, module: str) -> None
     done = subprocess.run([sys.executable, "-c", code], cwd=registry.root, capture_output=True,
                           text=True, check=True)
     assert done.stdout.split()[-2:] == ["0", "False"]
+
+
+def test_changed_dataset_is_checked_against_models_elsewhere(registry: Registry) -> None:
+    digest = registry.digest("models/fraud.pkl")
+    body = model_manifest("churn", [("1.0.0", "models/fraud.pkl", digest)]).replace(
+        "metrics:", 'trainedOn: [{dataset: transactions, version: "2024-06"}]\n      metrics:')
+    registry.write("manifests/models/churn.yaml", body)
+    dataset = "manifests/datasets/transactions.yaml"
+    registry.write(dataset, (registry.root / dataset).read_text().replace('"2024-06"',
+                                                                         '"2024-07"'))
+    result = api.validate(str(registry.root), [str(registry.root / dataset)])
+    assert [(d.path, d.code) for d in result.diagnostics] == [
+        ("manifests/models/churn.yaml", "REF002")]

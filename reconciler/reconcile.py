@@ -165,13 +165,14 @@ def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Curso
     done = 0
     with paused_gc():
         for chunk in chunks:
+            writer.write(chunk.batches, chunk.to_commit)
+            # Counted once written: a chunk lost to a concurrent apply is not this run's work.
             done += chunk.commits
             result.commits += chunk.commits
             result.events.update(e.type for b in chunk.batches for e in b.events)
             result.skipped = chunk.skipped
             if progress is not None:
                 progress(done, len(commits))
-            writer.write(chunk.batches, chunk.to_commit)
 
 
 class _Chunk(NamedTuple):

@@ -373,25 +373,31 @@ def test_concurrent_applies_never_duplicate(long_history: Registry, db_url: str,
     assert _dump(history, db_url) == _dump(history, clean)
 
 
-def _event_count(url: str) -> int:
+def _event_count(watcher: sqlalchemy.Engine) -> int:
     try:
-        found = _rows(url, "SELECT MAX(event_seq) FROM reconcile_cursor")
+        with watcher.connect() as connection:
+            found = connection.execute(text("SELECT MAX(event_seq) FROM reconcile_cursor"))
+            return int(found.scalar() or 0)
     except sqlalchemy.exc.DBAPIError:
         return 0  # the first process has not created the schema yet
-    return int(found[0][0] or 0)
 
 
 def _kill_after_progress(process: subprocess.Popen[str], url: str,
                          chance: random.Random) -> None:
-    """kill -9 once the process has committed at least one more chunk, at a random moment
-    shortly after (often inside the next transaction)."""
-    before = _event_count(url)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        if _event_count(url) > before:
-            time.sleep(chance.uniform(0, 0.05))
-            break
-        time.sleep(0.005)
+    """kill -9 right after the process commits one more chunk (so, inside the next
+    transaction), a random 0-20 ms later."""
+    # A plain autocommit engine: each poll sees the latest commit and never takes a lock.
+    watcher = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        before = _event_count(watcher)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            if _event_count(watcher) > before:
+                time.sleep(chance.uniform(0, 0.02))
+                break
+            time.sleep(0.001)
+    finally:
+        watcher.dispose()
     process.send_signal(signal.SIGKILL)
     process.communicate()
 

@@ -51,12 +51,15 @@ class _Loader(yaml.CSafeLoader):
     """
 
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers: nothing to track."""
         return None
 
     def ascend_resolver(self) -> None:
+        """No path resolvers: nothing to track."""
         return None
 
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        """The tag of a node, as SafeLoader would resolve it."""
         if kind is yaml.ScalarNode:
             if implicit[0]:
                 for tag, regexp in _IMPLICIT.get(value[0] if value else "", ()):

@@ -38,6 +38,8 @@ class _Spec(BaseModel):
 
 
 class Metadata(_Spec):
+    """Kubernetes-style metadata: the name is a DNS-1123 label, unique per kind."""
+
     name: str
     owner: str | None = None
     description: str | None = None
@@ -46,6 +48,8 @@ class Metadata(_Spec):
 
 
 class DatasetRef(_Spec):
+    """A dataset version a model version was trained on."""
+
     dataset: str
     version: Version
 
@@ -61,6 +65,8 @@ class ArtifactVersion(_Spec):
 
 
 class ModelVersion(ArtifactVersion):
+    """One version of a model: its bytes (artifact + digest), lineage, metrics and params."""
+
     trained_on: list[DatasetRef] = []
     parent: Version | None = None
     metrics: dict[str, float] = {}
@@ -68,22 +74,30 @@ class ModelVersion(ArtifactVersion):
 
 
 class Canary(_Spec):
+    """A second version served beside the stage's version, with a share of the traffic."""
+
     version: Version
     traffic: int
 
 
 class Replicas(_Spec):
+    """How many serving replicas an environment runs (min <= max)."""
+
     min: int = Field(default=1, ge=0)
     max: int = Field(default=1, ge=0)
 
 
 class Resources(_Spec):
+    """Kubernetes resource requests and limits of each replica."""
+
     cpu: Quantity | None = None
     memory: Quantity | None = None
     gpu: int | None = Field(default=None, ge=0)
 
 
 class Stage(_Spec):
+    """What one environment serves of a model: a version, an optional canary, sizing."""
+
     version: Version
     canary: Canary | None = None
     replicas: Replicas | None = None
@@ -92,12 +106,16 @@ class Stage(_Spec):
 
 
 class ModelSpec(_Spec):
+    """A model: its framework, its versions (oldest first) and what each environment serves."""
+
     framework: Literal[FRAMEWORKS]  # type: ignore[valid-type]
     versions: list[ModelVersion] = Field(min_length=1)
     stages: dict[str, Stage] = {}
 
 
 class Model(_Spec):
+    """A registered model (kind: Model)."""
+
     api_version: Literal["reconciler/v1"]
     kind: Literal["Model"]
     metadata: Metadata
@@ -105,14 +123,20 @@ class Model(_Spec):
 
 
 class DatasetVersion(ArtifactVersion):
+    """One version of a dataset: its bytes (artifact + digest)."""
+
     pass
 
 
 class DatasetSpec(_Spec):
+    """A dataset: its versions, oldest first."""
+
     versions: list[DatasetVersion] = Field(min_length=1)
 
 
 class Dataset(_Spec):
+    """A registered dataset (kind: Dataset)."""
+
     api_version: Literal["reconciler/v1"]
     kind: Literal["Dataset"]
     metadata: Metadata
@@ -120,11 +144,15 @@ class Dataset(_Spec):
 
 
 class Promotion(_Spec):
+    """What a version must satisfy before this environment serves it."""
+
     from_: str | None = Field(default=None, alias="from")
     require_metrics: dict[str, str] = {}
 
 
 class EnvironmentSpec(_Spec):
+    """Where and how an environment deploys: namespace, template target, DVC remote, values."""
+
     namespace: str
     target: str
     remote: str | None = None
@@ -133,6 +161,8 @@ class EnvironmentSpec(_Spec):
 
 
 class Environment(_Spec):
+    """A deployment environment (kind: Environment)."""
+
     api_version: Literal["reconciler/v1"]
     kind: Literal["Environment"]
     metadata: Metadata

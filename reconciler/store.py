@@ -204,6 +204,7 @@ class _Plan:
         return self._open
 
     def add_insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Queue rows for an insert-or-ignore into table."""
         self._inserts.setdefault(table.name, (table, []))[1].extend(rows)
 
     def _update(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:

@@ -40,11 +40,15 @@ Sha = CHAR(40)
 
 
 class Base(DeclarativeBase):
+    """Declarative base with named constraints (DESIGN.md rule 8)."""
+
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime()}
 
 
 class Repository(Base):
+    """A reconciled git repository; every other row carries its id."""
+
     __tablename__ = "repositories"
     __table_args__ = (MYSQL,)
 
@@ -53,6 +57,8 @@ class Repository(Base):
 
 
 class Commit(Base):
+    """A commit that changed the registry: who, when, what message."""
+
     __tablename__ = "commits"
     __table_args__ = (MYSQL,)
 
@@ -69,6 +75,8 @@ class Commit(Base):
 
 
 class Model(Base):
+    """A model as its manifest last described it; retired models keep their row."""
+
     __tablename__ = "models"
     __table_args__ = (MYSQL,)
 
@@ -83,6 +91,8 @@ class Model(Base):
 
 
 class ModelVersion(Base):
+    """A model version and its bytes; removal and deprecation are marked, never deleted."""
+
     __tablename__ = "model_versions"
     __table_args__ = (Index("ix_model_versions_digest", "repository_id", "digest"), MYSQL)
 
@@ -103,6 +113,8 @@ class ModelVersion(Base):
 
 
 class Dataset(Base):
+    """A dataset as its manifest last described it."""
+
     __tablename__ = "datasets"
     __table_args__ = (MYSQL,)
 
@@ -115,6 +127,8 @@ class Dataset(Base):
 
 
 class DatasetVersion(Base):
+    """A dataset version and its bytes."""
+
     __tablename__ = "dataset_versions"
     __table_args__ = (Index("ix_dataset_versions_digest", "repository_id", "digest"), MYSQL)
 
@@ -132,6 +146,8 @@ class DatasetVersion(Base):
 
 
 class Environment(Base):
+    """A deployment environment and its spec."""
+
     __tablename__ = "environments"
     __table_args__ = (MYSQL,)
 

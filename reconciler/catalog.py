@@ -132,12 +132,16 @@ def _build(source: Source, only: list[str] | None) -> Catalog:
     for path in all_paths:
         if path in catalog.checked:
             continue
-        kinds = _scan(source, path)
+        try:
+            raw: bytes | None = source.read(path)
+        except FileProblem:
+            raw = None  # _load_file reads it again and records why
+        kinds = _scan(raw) if raw is not None else None
         only_models = kinds is not None and all(kind == "Model" for kind, _ in kinds)
         if only_models:
             model_names.update((name, path) for _, name in kinds or [])
         if not only_models or shared_changed:
-            _load_file(catalog, path)
+            _load_file(catalog, path, raw)
             if shared_changed:
                 catalog.dependents.add(path)
     for name, entry in catalog.models.items():
@@ -148,13 +152,14 @@ def _build(source: Source, only: list[str] | None) -> Catalog:
     return catalog
 
 
-def _load_file(catalog: Catalog, path: str) -> None:
-    try:
-        raw = catalog.source.read(path)
-    except FileProblem as problem:
-        catalog.diagnostics.append(Diagnostic(path, 1, 1, problem.code, problem.message,
-                                              problem.hint))
-        return
+def _load_file(catalog: Catalog, path: str, raw: bytes | None = None) -> None:
+    if raw is None:
+        try:
+            raw = catalog.source.read(path)
+        except FileProblem as problem:
+            catalog.diagnostics.append(Diagnostic(path, 1, 1, problem.code, problem.message,
+                                                  problem.hint))
+            return
     loaded = loader.load(path, raw)
     catalog.diagnostics.extend(loaded.diagnostics)
     clean: list[spec.Manifest] = []
@@ -207,20 +212,15 @@ _NAME_FLOW = re.compile(rb"^metadata:[ \t]*\{[ \t]*name:[ \t]*['\"]?([a-z0-9.-]+
                         re.M)
 
 
-def _scan(source: Source, path: str) -> list[tuple[str, str]] | None:
+def _scan(raw: bytes) -> list[tuple[str, str]] | None:
     """(kind, name) of each document by a line scan; None when the scan cannot be sure."""
-    try:
-        raw = source.read(path)
-    except FileProblem:
-        return None
     kinds = _KIND_LINE.findall(raw)
-    names = sorted(_NAME_BLOCK.finditer(raw), key=lambda m: m.start())
-    names += _NAME_FLOW.finditer(raw)
+    names = sorted([*_NAME_BLOCK.finditer(raw), *_NAME_FLOW.finditer(raw)],
+                   key=lambda m: m.start())
     documents = raw.count(b"\n---") + 1
     if not kinds or len(kinds) != len(names) or len(kinds) != documents:
         return None
-    ordered = sorted(names, key=lambda m: m.start())
-    return [(k.decode(), n.group(1).decode()) for k, n in zip(kinds, ordered, strict=True)]
+    return [(k.decode(), n.group(1).decode()) for k, n in zip(kinds, names, strict=True)]
 
 
 @dataclass(frozen=True)

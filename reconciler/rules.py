@@ -206,17 +206,20 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
                            f"{output.recorded_in}")
 
 
-def _version_keys(base: Catalog, entry: Versioned) -> set[str]:
+def _at_base(base: Catalog, entry: Versioned) -> Any:
+    """The same model or dataset in the base catalog, or None when it is new."""
     table: dict[str, Any] = base.models if isinstance(entry.manifest, spec.Model) else base.datasets
-    old = table.get(entry.name)
+    return table.get(entry.name)
+
+
+def _version_keys(base: Catalog, entry: Versioned) -> set[str]:
+    old = _at_base(base, entry)
     return {v.version for v in versions(old)} if old else set()
 
 
 def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
     for entry in catalog.versioned():
-        table: dict[str, Any] = (base.models if isinstance(entry.manifest, spec.Model)
-                                 else base.datasets)
-        old = table.get(entry.name)
+        old = _at_base(base, entry)
         if old is None:
             continue
         old_digests = {v.version: v.digest for v in versions(old)}

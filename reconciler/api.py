@@ -144,30 +144,39 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     root = find_root(repo)
     checked = Result([], 0)
     target_catalog: Catalog | None = None
+    rendered: list[Any] = []
+    problems: list[Diagnostic] = []
 
     def validate_target(target: str) -> Catalog | None:
-        nonlocal checked, target_catalog
+        nonlocal checked, target_catalog, rendered, problems
         target_catalog, checked = _checked_catalog(root, None, target)
-        return target_catalog if checked.ok else None
+        if not checked.ok:
+            return None
+        if not dry_run:  # now, while a long backfill is still reading history
+            from reconciler import render as render_mod
+
+            rendered, problems = render_mod.render_catalog(target_catalog)
+        return target_catalog
 
     applied = reconcile.apply(root, db, to, dry_run, progress, validate_target)
     if applied.stopped:
         return ApplyOutcome(checked, None, [], [])
     if target_catalog is None or dry_run:  # nothing new: renders of the target are recorded
         return ApplyOutcome(checked, applied, [], [])
-    rendered, problems = _render_and_record(root, db, target_catalog, out)
-    return ApplyOutcome(checked, applied, rendered, problems)
+    if problems:
+        return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
+    _record_renders(root, db, target_catalog, rendered)
+    if out is not None:
+        from reconciler import render as render_mod
+
+        render_mod.Plan(os.path.join(root, out), rendered, None).write()
+    return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
 
 
-def _render_and_record(root: str, db: str | None, current: Catalog,
-                       out: str | None) -> tuple[list[str], list[Diagnostic]]:
+def _record_renders(root: str, db: str | None, current: Catalog, rendered: list[Any]) -> None:
     from reconciler import db as database
     from reconciler import reconcile, store
-    from reconciler import render as render_mod
 
-    rendered, problems = render_mod.render_catalog(current)
-    if problems:
-        return [], sorted(problems, key=sort_key)
     url = database.database_url(root, db)
     engine = database.open_database(url, migrate=False)
     try:
@@ -179,9 +188,6 @@ def _render_and_record(root: str, db: str | None, current: Catalog,
             [(r.environment, r.model, r.path, r.digest) for r in rendered]))
     finally:
         engine.dispose()
-    if out is not None:
-        render_mod.Plan(os.path.join(root, out), rendered, None).write()
-    return [r.path for r in rendered], []
 
 
 def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:

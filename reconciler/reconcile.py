@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -97,26 +99,56 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
     started = time.perf_counter()
     repo_id = store.repository_id(repository_name(root))
     result = ApplyResult(db.shown(url), target, None, dry_run=dry_run)
-    if _cursor_or_empty(engine, repo_id).commit_sha == target:
+    cursor = _cursor_or_empty(engine, repo_id)
+    if cursor.commit_sha == target:
         result.start = target
         result.seconds = time.perf_counter() - started
         return result
-    known = before_writing(target) if before_writing is not None else None
-    if before_writing is not None and known is None:
-        result.stopped = True
-        return result
-    if not dry_run:
-        db.with_retries(lambda: store.ensure_repository(engine, repo_id, repository_name(root)))
-    while True:
-        cursor = (store.read_cursor(engine, repo_id) if not dry_run
-                  else _cursor_or_empty(engine, repo_id))
-        result.start = cursor.commit_sha
-        try:
-            _walk(history, engine, repo_id, cursor, target, result, progress, known)
-            break
-        except store.CursorMoved:
-            # Another apply got there first: everything it wrote is whole commits; go on from it.
-            result.retries += 1
+    chunk_rows = CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
+    walk = _walk_from(history, cursor.commit_sha, target)
+    pipelined = (not dry_run and _can_fork()
+                 and history.count_first_parent(walk.start, target) >= PIPELINE_COMMITS)
+    # A long backfill starts replaying history in another process at once, so that validating
+    # the target (and whatever else before_writing does) happens while history is read.
+    early = (_ChildReplay(_replay(history, walk, target, None, chunk_rows), walk)
+             if pipelined else None)
+    try:
+        known = before_writing(target) if before_writing is not None else None
+        if before_writing is not None and known is None:
+            result.stopped = True
+            return result
+        if not dry_run:
+            db.with_retries(lambda: store.ensure_repository(engine, repo_id,
+                                                            repository_name(root)))
+        while True:
+            cursor = (store.read_cursor(engine, repo_id) if not dry_run
+                      else _cursor_or_empty(engine, repo_id))
+            result.start = cursor.commit_sha
+            if cursor.commit_sha == target:
+                break
+            if cursor.commit_sha != walk.cursor:
+                walk = _walk_from(history, cursor.commit_sha, target)
+            result.rewritten = walk.rewritten
+            chunks: Iterable[_Chunk]
+            if early is not None and early.start == walk:
+                chunks, early = early, None
+            elif pipelined:
+                chunks = _ChildReplay(_replay(history, walk, target, known, chunk_rows))
+            else:
+                chunks = _replay(history, walk, target, known, chunk_rows)
+            try:
+                _write_all(engine, repo_id, cursor, chunks, result, progress)
+                break
+            except store.CursorMoved:
+                # Another apply got there first: everything it wrote is whole commits; go on
+                # from it.
+                result.retries += 1
+            finally:
+                if isinstance(chunks, _ChildReplay):
+                    chunks.close()
+    finally:
+        if early is not None:
+            early.close()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -128,39 +160,55 @@ def _cursor_or_empty(engine: Engine, repo_id: str) -> store.Cursor:
         return store.Cursor(None, 0, 0, store.GENESIS)
 
 
-def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Cursor,
-          target: str, result: ApplyResult, progress: Progress | None,
-          known: Catalog | None) -> None:
-    if cursor.commit_sha == target:
-        return
-    pending: list[store.CommitBatch] = []
-    start = cursor.commit_sha
-    if start is not None and not history.has_commit(start):
+class _Walk(NamedTuple):
+    """Where a walk starts: the cursor commit, or after a history rewrite the merge base the
+    database rewinds to (None there: no common ancestor, rewind to nothing)."""
+
+    cursor: str | None
+    rewritten: bool
+    base: str | None
+
+    @property
+    def start(self) -> str | None:
+        """The commit whose snapshot the first replayed commit is diffed against."""
+        return self.base if self.rewritten else self.cursor
+
+
+def _walk_from(history: GitHistory, cursor: str | None, target: str) -> _Walk:
+    """The walk from the cursor to target; the errors a user can fix are raised here."""
+    if cursor is not None and not history.has_commit(cursor):
         if history.is_shallow():
             raise ReconcilerError(
-                f"this is a shallow clone without commit {start[:12]}, where the database was "
+                f"this is a shallow clone without commit {cursor[:12]}, where the database was "
                 "last reconciled: fetch more history (git fetch --unshallow, or "
                 "fetch-depth: 0 in actions/checkout) and run apply again")
         raise ReconcilerError(
-            f"commit {start[:12]}, where the database was last reconciled, is not in this "
+            f"commit {cursor[:12]}, where the database was last reconciled, is not in this "
             "repository: is --db the database of another repository?")
-    if start is None and history.is_shallow():
+    if cursor is None and history.is_shallow():
         raise ReconcilerError("a first apply needs the full history, and this is a shallow "
                               "clone: git fetch --unshallow (or fetch-depth: 0) first")
-    state, snapshot = snapshot_at(history, start, known)
-    if start is not None and not history.is_ancestor(start, target):
-        base = history.merge_base(start, target)
-        state, rewound = snapshot_at(history, base, known)
-        pending.append(_rewrite_batch(history, start, base, target, snapshot, rewound))
-        result.rewritten = True  # its events are counted with the first chunk
-        snapshot, start = rewound, base
+    if cursor is not None and not history.is_ancestor(cursor, target):
+        return _Walk(cursor, True, history.merge_base(cursor, target))
+    return _Walk(cursor, False, None)
 
-    commits = list(history.first_parent_changes(start, target))
-    # SQLite has no transaction size limit; server back ends (TiDB) get DESIGN.md's ~500 rows.
-    chunk_rows = CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
-    chunks = _chunks(history, state, snapshot, commits, target, pending, chunk_rows)
-    if len(commits) >= PIPELINE_COMMITS and not result.dry_run and _can_fork():
-        chunks = _in_child_process(chunks)
+
+def _replay(history: GitHistory, walk: _Walk, target: str, known: Catalog | None,
+            chunk_rows: int) -> Iterator[_Chunk]:
+    """Every chunk of the walk to target (reads git and computes; never touches a database)."""
+    pending: list[store.CommitBatch] = []
+    state, snapshot = snapshot_at(history, walk.cursor, known)
+    if walk.rewritten and walk.cursor is not None:
+        state, rewound = snapshot_at(history, walk.base, known)
+        pending.append(_rewrite_batch(history, walk.cursor, walk.base, target, snapshot,
+                                      rewound))
+        snapshot = rewound
+    commits = list(history.first_parent_changes(walk.start, target))
+    yield from _chunks(history, state, snapshot, commits, target, pending, chunk_rows)
+
+
+def _write_all(engine: Engine, repo_id: str, cursor: store.Cursor, chunks: Iterable[_Chunk],
+               result: ApplyResult, progress: Progress | None) -> None:
     writer = _Writer(engine, repo_id, cursor, result)
     done = 0
     with paused_gc():
@@ -172,7 +220,7 @@ def _walk(history: GitHistory, engine: Engine, repo_id: str, cursor: store.Curso
             result.events.update(e.type for b in chunk.batches for e in b.events)
             result.skipped = chunk.skipped
             if progress is not None:
-                progress(done, len(commits))
+                progress(done, chunk.total)
 
 
 class _Chunk(NamedTuple):
@@ -182,6 +230,7 @@ class _Chunk(NamedTuple):
     to_commit: str
     commits: int
     skipped: list[tuple[str, str]]
+    total: int  # commits in the whole walk, for progress
 
 
 def _chunks(history: GitHistory, state: History, snapshot: Snapshot,
@@ -192,6 +241,7 @@ def _chunks(history: GitHistory, state: History, snapshot: Snapshot,
     blobs: dict[str, bytes] = {}
     rows = sum(len(b.events) * 2 + 1 for b in pending)
     counted = 0
+    total = len(commits)
     with paused_gc():
         for number, (info, changes) in enumerate(commits, start=1):
             if number % PREFETCH_COMMITS == 1:
@@ -207,9 +257,9 @@ def _chunks(history: GitHistory, state: History, snapshot: Snapshot,
             pending.append(store.commit_batch(info, events, after))
             rows += len(events) * 2 + 1  # an audit row and about one entity row per event
             if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
-                yield _Chunk(pending, info.sha, number - counted, list(state.skipped))
+                yield _Chunk(pending, info.sha, number - counted, list(state.skipped), total)
                 pending, rows, counted = [], 0, number
-    yield _Chunk(pending, target, len(commits) - counted, list(state.skipped))
+    yield _Chunk(pending, target, total - counted, list(state.skipped), total)
 
 
 def _can_fork() -> bool:
@@ -220,50 +270,75 @@ class _ChildFailed(NamedTuple):
     message: str
 
 
-def _in_child_process(chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
-    """Compute chunks in a forked process while this one writes the previous ones.
+class _ChildReplay:
+    """Chunks computed in a forked process while this one does other work and writes.
 
-    Parsing and diffing take about as long as writing, and they are independent: with two
-    processes a backfill takes about half the time. The child only reads git and computes; it
-    never touches the database (it inherits the engine but does not use it).
+    Parsing and diffing history take about as long as writing it, and the two are independent:
+    with two processes a backfill takes about half the time. The child only reads git and
+    computes; it never touches the database (it inherits the engine but does not use it).
     """
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_send_chunks, args=(chunks, receiver, sender), daemon=True)
-    child.start()
-    sender.close()
-    try:
+
+    def __init__(self, chunks: Iterator[_Chunk], start: _Walk | None = None):
+        self.start = start
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._child = context.Process(target=_send_chunks, args=(chunks, self._receiver, sender),
+                                      daemon=True)
+        self._child.start()
+        sender.close()
+
+    def __iter__(self) -> Iterator[_Chunk]:
         while True:
             try:
-                message = receiver.recv()
+                message = self._receiver.recv()
             except EOFError:
                 raise ReconcilerError("the history reader process stopped unexpectedly") from None
             if message is None:
-                break
+                return
             if isinstance(message, _ChildFailed):
                 raise ReconcilerError(message.message)
             yield message
-    finally:
-        receiver.close()
-        if child.is_alive():
-            child.kill()
-        child.join()
+
+    def close(self) -> None:
+        """Stop the child, if it still runs."""
+        self._receiver.close()
+        if self._child.is_alive():
+            self._child.kill()
+        self._child.join()
+
+
+BUFFERED_CHUNKS = 16  # chunks the child computes ahead of the writer (bounds its memory)
 
 
 def _send_chunks(chunks: Iterator[_Chunk], receiver: Any, sender: Any) -> None:
     # Only the parent may hold the read end: if it dies (kill -9), the next send fails with a
     # broken pipe and this process ends instead of blocking on a full pipe forever.
     receiver.close()
+    # A thread sends, so computing never waits for the parent to read (it is busy validating
+    # and rendering the target at first); the queue bounds how far ahead the child gets.
+    outbox: queue.Queue[Any] = queue.Queue(BUFFERED_CHUNKS)
+    sending = threading.Thread(target=_send_from, args=(outbox, sender), daemon=True)
+    sending.start()
     try:
         for chunk in chunks:
-            sender.send(chunk)
-        sender.send(None)  # the end; a closed pipe without it means the child died
+            outbox.put(chunk)
+        outbox.put(None)  # the end; a closed pipe without it means the child died
     except ReconcilerError as error:
-        sender.send(_ChildFailed(str(error)))
-    except BrokenPipeError:
-        pass  # the parent is gone
+        outbox.put(_ChildFailed(str(error)))
     except Exception as error:  # reported by the parent as one line
-        sender.send(_ChildFailed(f"reading history failed: {type(error).__name__}: {error}"))
+        outbox.put(_ChildFailed(f"reading history failed: {type(error).__name__}: {error}"))
+    sending.join()
+
+
+def _send_from(outbox: queue.Queue[Any], sender: Any) -> None:
+    try:
+        while True:
+            message = outbox.get()
+            sender.send(message)
+            if message is None or isinstance(message, _ChildFailed):
+                break
+    except OSError:  # a broken pipe: the parent is gone, and so is any reason to go on
+        os._exit(0)
     finally:
         sender.close()
 

@@ -313,6 +313,12 @@ class GitHistory:
         output = run_git(self.root, "merge-base", first, second, ok_codes=(0, 1))
         return output.decode().strip() or None
 
+    def count_first_parent(self, since: str | None, until: str) -> int:
+        """How many first-parent commits lie after since up to until (all, not only those that
+        touch manifests: a cheap upper bound, read without diffing anything)."""
+        span = f"{since}..{until}" if since else until
+        return int(run_git(self.root, "rev-list", "--count", "--first-parent", span))
+
     def commit_info(self, sha: str) -> CommitInfo:
         """Author, committer, times and message of one commit."""
         output = run_git(self.root, "log", "-1", f"--format={_LOG_FORMAT}", sha)

@@ -235,7 +235,6 @@ class Change(NamedTuple):
     blob: str | None
 
 
-_TRACKED = ["manifests/", "*.dvc", "dvc.lock", "*/dvc.lock"]
 _LOG_FORMAT = "%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%cn%x1f%ce%x1f%ct%x1f%B%x1f"
 _NULL_SHA = "0" * 40
 
@@ -328,15 +327,19 @@ class GitHistory:
     def first_parent_changes(self, since: str | None,
                              until: str) -> Iterator[tuple[CommitInfo, list[Change]]]:
         """Each first-parent commit after since up to until that touched manifests or DVC
-        files, oldest first, with the files it changed (against its first parent)."""
+        files, oldest first, with those files (as changed against its first parent)."""
         span = f"{since}..{until}" if since else until
+        # No pathspec: git matches a glob like '*.dvc' against every path of every commit,
+        # which takes three times as long as listing all changes and keeping ours here.
         output = run_git(self.root, "log", "--first-parent", "--reverse",
                          "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev",
-                         "-z", f"--format={_LOG_FORMAT}", span, "--", *_TRACKED)
+                         "-z", f"--format={_LOG_FORMAT}", span)
         text = output.decode("utf-8", errors="replace")
         for record in text.split("\x1e")[1:]:
             fields = record.split("\x1f", 9)
-            yield _parse_header(fields), _parse_raw(fields[9])
+            changes = _parse_raw(fields[9])
+            if changes:
+                yield _parse_header(fields), changes
 
     def files_at(self, sha: str) -> list[Change]:
         """Every manifest and DVC file at a commit (the full state to start from)."""
@@ -369,12 +372,15 @@ def _utc(epoch: str) -> datetime:
 
 
 def _parse_raw(section: str) -> list[Change]:
+    """The manifest and DVC file changes in one commit's `--raw -z` section."""
     tokens = section.split("\0")
     changes = []
     for index, token in enumerate(tokens):
         token = token.strip()
         if token.startswith(":") and index + 1 < len(tokens):
-            _old_mode, _new_mode, _old, new, status = token[1:].split()
-            changes.append(Change(tokens[index + 1], None if status == "D" or new == _NULL_SHA
-                                  else new))
+            path = tokens[index + 1]
+            if is_manifest_path(path) or is_dvc_file(path):
+                _old_mode, _new_mode, _old, new, status = token[1:].split()
+                changes.append(Change(path, None if status == "D" or new == _NULL_SHA
+                                      else new))
     return changes

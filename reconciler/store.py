@@ -8,6 +8,7 @@ key is a content hash or a name, so replaying a chunk can never duplicate anythi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -15,10 +16,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from reconciler import tables
+from reconciler import bulk, tables
 from reconciler.catalog import Snapshot
 from reconciler.diff import Event
 from reconciler.source import CommitInfo
@@ -315,7 +327,7 @@ class _Plan:
 
     def flush(self) -> None:
         """Send the inserts (parents first), then the merged updates, BATCH_ROWS at a time."""
-        for table in tables.Base.metadata.sorted_tables:
+        for table in _parents_first():
             _table, rows = self._inserts.get(table.name, (table, []))
             for start in range(0, len(rows), BATCH_ROWS):
                 _insert_ignore(self.connection, table, rows[start:start + BATCH_ROWS])
@@ -333,31 +345,41 @@ class _Plan:
 
     def _execute_update(self, table: Table, keys: tuple[str, ...], columns: tuple[str, ...],
                         rows: list[dict[str, Any]]) -> None:
-        conditions = [table.c[k] == bindparam(f"k_{k}") for k in keys]
-        if "repository_id" in table.c:
-            conditions.append(table.c.repository_id == self.repo_id)
-        statement = (update(table).where(and_(*conditions))
-                     .values({c: bindparam(f"v_{c}") for c in columns}))
-        self.connection.execute(statement, rows)
+        def statement() -> Update:
+            conditions = [table.c[k] == bindparam(f"k_{k}") for k in keys]
+            if "repository_id" in table.c:
+                conditions.append(table.c.repository_id == bindparam("k_repository_id"))
+            return (update(table).where(and_(*conditions))
+                    .values({c: bindparam(f"v_{c}") for c in columns}))
+
+        for row in rows:
+            row["k_repository_id"] = self.repo_id
+        bulk.executemany(self.connection, ("update", table.name, keys, columns), statement,
+                         rows)
+
+
+@functools.cache
+def _parents_first() -> list[Table]:
+    # MetaData.sorted_tables sorts anew on every access.
+    return list(tables.Base.metadata.sorted_tables)
 
 
 def _insert_ignore(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
     """INSERT that skips rows whose key exists, in each dialect's own construct."""
-    rows = list(rows)
-    if not rows:
-        return
-    dialect = connection.dialect.name
+    bulk.executemany(connection, ("insert-ignore", table.name),
+                     lambda: _insert_ignore_statement(connection.dialect.name, table), list(rows))
+
+
+def _insert_ignore_statement(dialect: str, table: Table) -> Insert:
     if dialect == "sqlite":
-        connection.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
-    elif dialect == "postgresql":
-        connection.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
-    elif dialect == "mysql":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "mysql":
         key = next(iter(table.primary_key.columns)).name
         statement = mysql.insert(table)
-        connection.execute(statement.on_duplicate_key_update({key: statement.inserted[key]}),
-                           rows)
-    else:
-        connection.execute(insert(table), rows)
+        return statement.on_duplicate_key_update({key: statement.inserted[key]})
+    return insert(table)
 
 
 def _now() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, NamedTuple
 
 from reconciler import catalog as catalog_mod
@@ -141,6 +142,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     the target's deployment configs and record their digests (written to out when given)."""
     from reconciler import reconcile
 
+    started = time.perf_counter()
     root = find_root(repo)
     checked = Result([], 0)
     target_catalog: Catalog | None = None
@@ -170,6 +172,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         from reconciler import render as render_mod
 
         render_mod.Plan(os.path.join(root, out), rendered, None).write()
+    applied.seconds = time.perf_counter() - started  # all of it: validate, sync, render
     return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
 
 

@@ -255,6 +255,7 @@ class History:
         self._outputs: dict[str, dict[str, Output]] = {}
         self._output_view: dict[str, Output] = {}
         self._recorders: dict[str, set[str]] = {}  # artifact -> DVC files that record it
+        self._touched: set[tuple[str, str]] = set()  # (kind, name) since the last snapshot
         self.skipped: list[tuple[str, str]] = []
 
     def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
@@ -295,6 +296,7 @@ class History:
             kind, name = manifest.kind, manifest.metadata.name
             self._defined[kind].setdefault(name, {}).setdefault(path, manifest)
             touched.add((kind, name))
+        self._touched |= touched
         for kind, name in touched:
             definitions = self._defined[kind].get(name)
             if definitions:
@@ -323,5 +325,11 @@ class History:
 
     def snapshot(self) -> Snapshot:
         """The state after every update so far."""
+        self._touched = set()
         return Snapshot(dict(self._current["Model"]), dict(self._current["Dataset"]),
                         dict(self._current["Environment"]), dict(self._output_view))
+
+    def touched(self) -> set[tuple[str, str]]:
+        """(kind, name) of every manifest that may differ from the last snapshot (the others
+        are the very same objects), so a diff of the two need not look at the rest."""
+        return set(self._touched)

@@ -91,9 +91,6 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # In WAL mode NORMAL is still crash-safe (kill -9 never corrupts or half-writes); a power
     # loss may drop the last transactions, which the cursor then simply re-applies.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # Copy the WAL back into the database every 64 MiB instead of every 4 MiB: a backfill
-    # writes tens of MiB, and each copy is a sync of the database file.
-    cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -179,6 +176,16 @@ def open_database(url: URL, *, migrate: bool) -> Engine:
     `db upgrade`), else an error telling the user to run `reconciler db upgrade`."""
     engine = make_engine(url)
     try:
+        ensure_schema(engine, url, migrate=migrate)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def ensure_schema(engine: Engine, url: URL, *, migrate: bool) -> None:
+    """Make sure the schema is current (see open_database)."""
+    try:
         current, head = schema_state(engine)
         if current != head:
             if not (migrate or is_embedded(url)):
@@ -187,6 +194,4 @@ def open_database(url: URL, *, migrate: bool) -> Engine:
                     f"needs {head}: run `reconciler db upgrade --db ...` first")
             upgrade(engine)
     except exc.DBAPIError as error:
-        engine.dispose()
         raise connect_error(url, error) from None
-    return engine

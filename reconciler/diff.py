@@ -6,7 +6,7 @@ model, versions, lineage, stages), so the same two snapshots always give the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +39,17 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def diff(old: Snapshot, new: Snapshot) -> list[Event]:
-    """The events that turn old into new."""
+def diff(old: Snapshot, new: Snapshot,
+         touched: Collection[tuple[str, str]] | None = None) -> list[Event]:
+    """The events that turn old into new. touched, when given, holds (kind, name) of every
+    manifest that may differ between the two (any other is the same object in both), so a
+    long replay compares what each commit changed, not the whole registry."""
     events: list[Event] = []
-    for name in _changed(old.environments, new.environments):
+    for name in _changed(old.environments, new.environments, touched, "Environment"):
         events += _environment(name, old.environments.get(name), new.environments.get(name))
-    for name in _changed(old.datasets, new.datasets):
+    for name in _changed(old.datasets, new.datasets, touched, "Dataset"):
         events += _dataset(name, old.datasets.get(name), new.datasets.get(name), new.outputs)
-    changed_models = _changed(old.models, new.models)
+    changed_models = _changed(old.models, new.models, touched, "Model")
     if changed_models:
         dataset_digests = _dataset_digests(new)
         for name in changed_models:
@@ -55,8 +58,12 @@ def diff(old: Snapshot, new: Snapshot) -> list[Event]:
     return events
 
 
-def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _changed(old: dict[str, Any], new: dict[str, Any],
+             touched: Collection[tuple[str, str]] | None, kind: str) -> list[str]:
     """Sorted names whose manifest object differs (unchanged files keep their objects)."""
+    if touched is not None:
+        return sorted(name for touched_kind, name in touched if touched_kind == kind
+                      and old.get(name) is not new.get(name))
     names = [name for name, value in new.items() if old.get(name) is not value]
     names += [name for name in old if name not in new]
     return sorted(names)

@@ -7,6 +7,7 @@ store in chunks, each chunk one transaction that ends on a commit boundary.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue
@@ -17,19 +18,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import URL, Engine, exc
+from sqlalchemy import URL, Engine, exc, inspect
 
-from reconciler import db, store
+from reconciler import db, store, tables
 from reconciler.catalog import EMPTY, Catalog, History, Snapshot, paused_gc
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Event, diff
 from reconciler.source import Change, CommitInfo, GitHistory
+from reconciler.tables import table_of
 
 CHUNK_COMMITS = 200
 CHUNK_ROWS = 500
 CHUNK_ROWS_SQLITE = 5000
 PIPELINE_COMMITS = 400  # from this many commits on, a forked process reads while this one writes
 PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip
+
+EMPTY_CURSOR = store.Cursor(None, 0, 0, store.GENESIS)
 
 
 @dataclass
@@ -83,7 +87,7 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
     database_url = db.database_url(root, url)
     history = GitHistory(root)
     target = history.resolve(to)
-    engine = db.open_database(database_url, migrate=False)
+    engine = db.make_engine(database_url)
     try:
         return _apply(history, engine, database_url, root, target, dry_run, progress,
                       before_writing)
@@ -113,6 +117,7 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
     early = (_ChildReplay(_replay(history, walk, target, None, chunk_rows), walk)
              if pipelined else None)
     try:
+        db.ensure_schema(engine, url, migrate=False)  # SQLite: migrated while history is read
         known = before_writing(target) if before_writing is not None else None
         if before_writing is not None and known is None:
             result.stopped = True
@@ -154,10 +159,14 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
 
 
 def _cursor_or_empty(engine: Engine, repo_id: str) -> store.Cursor:
-    try:
-        return store.read_cursor(engine, repo_id)
-    except (exc.NoResultFound, exc.ProgrammingError, exc.OperationalError):
-        return store.Cursor(None, 0, 0, store.GENESIS)
+    """The cursor, or an empty one while the database has none (new, or never applied)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(table_of(tables.ReconcileCursor).name):
+            return EMPTY_CURSOR
+        try:
+            return store.cursor_in(connection, repo_id)
+        except exc.NoResultFound:
+            return EMPTY_CURSOR
 
 
 class _Walk(NamedTuple):
@@ -251,8 +260,9 @@ def _chunks(history: GitHistory, state: History, snapshot: Snapshot,
             for change in changes:
                 state.update(change.path, None if change.blob is None else blobs[change.blob],
                              info.sha)
+            touched = state.touched()
             after = state.snapshot()
-            events = diff(snapshot, after)
+            events = diff(snapshot, after, touched)
             snapshot = after
             pending.append(store.commit_batch(info, events, after))
             rows += len(events) * 2 + 1  # an audit row and about one entity row per event
@@ -284,6 +294,10 @@ class _ChildReplay:
         self._receiver, sender = context.Pipe(duplex=False)
         self._child = context.Process(target=_send_chunks, args=(chunks, self._receiver, sender),
                                       daemon=True)
+        # Both processes share the heap copy-on-write: a full collection in either would
+        # write to every object and copy every page (0.15 s for a few hundred MiB), so the
+        # collector leaves what exists now alone until the child is done.
+        gc.freeze()
         self._child.start()
         sender.close()
 
@@ -305,6 +319,7 @@ class _ChildReplay:
         if self._child.is_alive():
             self._child.kill()
         self._child.join()
+        gc.unfreeze()
 
 
 BUFFERED_CHUNKS = 16  # chunks the child computes ahead of the writer (bounds its memory)

@@ -130,3 +130,42 @@ def test_events_are_deterministic_and_sorted_by_subject() -> None:
     events = diff(EMPTY, snap(a, b_raw))
     assert [e.name for e in events if e.type == "model.created"] == ["alpha", "fraud"]
     assert diff(EMPTY, snap(a, b_raw)) == diff(EMPTY, snap(b_raw, a))
+
+
+def _manifest(name: str, versions: int, stage: int | None = None) -> bytes:
+    lines = ["apiVersion: reconciler/v1", "kind: Model", f"metadata: {{name: {name}}}",
+             "spec:", "  framework: sklearn", "  versions:"]
+    lines += [f"    - {{version: \"1.{v}.0\", artifact: m.pkl, digest: \"md5:{v:032d}\"}}"
+              for v in range(1, versions + 1)]
+    if stage is not None:
+        lines += ["  stages:", f"    production: {{version: \"1.{stage}.0\"}}"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_replay_that_names_what_it_touched_gives_the_events_of_a_full_compare() -> None:
+    from reconciler.catalog import History
+
+    state = History()
+    before = state.snapshot()
+    steps: list[list[tuple[str, bytes | None]]] = [
+        [("manifests/a.yaml", _manifest("fraud", 1)), ("manifests/b.yaml", _manifest("churn", 1))],
+        [("manifests/a.yaml", _manifest("fraud", 2, 1))],
+        # A second definition of fraud in a later path: ignored while a.yaml defines it...
+        [("manifests/z.yaml", _manifest("fraud", 3, 3))],
+        # ...and revealed when a.yaml goes, in the same commit as another model's change.
+        [("manifests/a.yaml", None), ("manifests/b.yaml", _manifest("churn", 2, 2))],
+        [("manifests/b.yaml", b"not: [valid")],  # skipped: churn keeps its last content
+        [("manifests/z.yaml", None)],
+    ]
+    seen = []
+    for changes in steps:
+        for path, raw in changes:
+            state.update(path, raw, "c")
+        touched = state.touched()
+        after = state.snapshot()
+        full, narrowed = diff(before, after), diff(before, after, touched)
+        assert narrowed == full
+        seen += types(full)
+        before = after
+    assert seen.count("model.created") == 2 and seen.count("model.retired") == 1
+    assert "version.added" in seen and "stage.assigned" in seen

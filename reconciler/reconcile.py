@@ -8,6 +8,7 @@ store in chunks, each chunk one transaction that ends on a commit boundary.
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import queue
@@ -32,6 +33,7 @@ CHUNK_ROWS = 500
 CHUNK_ROWS_SQLITE = 5000
 PIPELINE_COMMITS = 400  # from this many commits on, a forked process reads while this one writes
 PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip
+FIRST_PREFETCH_COMMITS = 50
 
 EMPTY_CURSOR = store.Cursor(None, 0, 0, store.GENESIS)
 
@@ -110,11 +112,11 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
         return result
     chunk_rows = CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
     walk = _walk_from(history, cursor.commit_sha, target)
-    pipelined = (not dry_run and _can_fork()
-                 and history.count_first_parent(walk.start, target) >= PIPELINE_COMMITS)
+    estimate = history.count_first_parent(walk.start, target)
+    pipelined = not dry_run and _can_fork() and estimate >= PIPELINE_COMMITS
     # A long backfill starts replaying history in another process at once, so that validating
     # the target (and whatever else before_writing does) happens while history is read.
-    early = (_ChildReplay(_replay(history, walk, target, None, chunk_rows), walk)
+    early = (_ChildReplay(_replay(history, walk, target, None, chunk_rows, estimate), walk)
              if pipelined else None)
     try:
         db.ensure_schema(engine, url, migrate=False)  # SQLite: migrated while history is read
@@ -138,9 +140,10 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
             if early is not None and early.start == walk:
                 chunks, early = early, None
             elif pipelined:
-                chunks = _ChildReplay(_replay(history, walk, target, known, chunk_rows))
+                chunks = _ChildReplay(_replay(history, walk, target, known, chunk_rows,
+                                              estimate))
             else:
-                chunks = _replay(history, walk, target, known, chunk_rows)
+                chunks = _replay(history, walk, target, known, chunk_rows, estimate)
             try:
                 _write_all(engine, repo_id, cursor, chunks, result, progress)
                 break
@@ -203,8 +206,9 @@ def _walk_from(history: GitHistory, cursor: str | None, target: str) -> _Walk:
 
 
 def _replay(history: GitHistory, walk: _Walk, target: str, known: Catalog | None,
-            chunk_rows: int) -> Iterator[_Chunk]:
-    """Every chunk of the walk to target (reads git and computes; never touches a database)."""
+            chunk_rows: int, estimate: int | None = None) -> Iterator[_Chunk]:
+    """Every chunk of the walk to target (reads git and computes; never touches a database).
+    estimate: about how many commits the walk has, for progress until the real count is known."""
     pending: list[store.CommitBatch] = []
     state, snapshot = snapshot_at(history, walk.cursor, known)
     if walk.rewritten and walk.cursor is not None:
@@ -212,8 +216,9 @@ def _replay(history: GitHistory, walk: _Walk, target: str, known: Catalog | None
         pending.append(_rewrite_batch(history, walk.cursor, walk.base, target, snapshot,
                                       rewound))
         snapshot = rewound
-    commits = list(history.first_parent_changes(walk.start, target))
-    yield from _chunks(history, state, snapshot, commits, target, pending, chunk_rows)
+    commits = history.first_parent_changes(walk.start, target)
+    yield from _chunks(history, state, snapshot, commits, target, pending, chunk_rows,
+                       estimate)
 
 
 def _write_all(engine: Engine, repo_id: str, cursor: store.Cursor, chunks: Iterable[_Chunk],
@@ -243,33 +248,43 @@ class _Chunk(NamedTuple):
 
 
 def _chunks(history: GitHistory, state: History, snapshot: Snapshot,
-            commits: list[tuple[CommitInfo, list[Change]]], target: str,
-            pending: list[store.CommitBatch], chunk_rows: int) -> Iterator[_Chunk]:
+            commits: Iterator[tuple[CommitInfo, list[Change]]], target: str,
+            pending: list[store.CommitBatch], chunk_rows: int,
+            estimate: int | None) -> Iterator[_Chunk]:
     """Replay commits onto state: each commit's events, grouped into transaction-sized chunks.
     The last chunk always ends at target (commits after the last change move the cursor)."""
-    blobs: dict[str, bytes] = {}
     rows = sum(len(b.events) * 2 + 1 for b in pending)
-    counted = 0
-    total = len(commits)
+    number = counted = 0
     with paused_gc():
-        for number, (info, changes) in enumerate(commits, start=1):
-            if number % PREFETCH_COMMITS == 1:
-                blobs = history.read_blobs([c.blob for _, cs in commits[number - 1:number - 1
-                                                                       + PREFETCH_COMMITS]
-                                            for c in cs if c.blob is not None])
-            for change in changes:
-                state.update(change.path, None if change.blob is None else blobs[change.blob],
-                             info.sha)
-            touched = state.touched()
-            after = state.snapshot()
-            events = diff(snapshot, after, touched)
-            snapshot = after
-            pending.append(store.commit_batch(info, events, after))
-            rows += len(events) * 2 + 1  # an audit row and about one entity row per event
-            if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
-                yield _Chunk(pending, info.sha, number - counted, list(state.skipped), total)
-                pending, rows, counted = [], 0, number
-    yield _Chunk(pending, target, total - counted, list(state.skipped), total)
+        for batch in _prefetch_batches(commits):
+            blobs = history.read_blobs([c.blob for _, cs in batch for c in cs
+                                        if c.blob is not None])
+            for info, changes in batch:
+                number += 1
+                for change in changes:
+                    state.update(change.path,
+                                 None if change.blob is None else blobs[change.blob], info.sha)
+                touched = state.touched()
+                after = state.snapshot()
+                events = diff(snapshot, after, touched)
+                snapshot = after
+                pending.append(store.commit_batch(info, events, after))
+                rows += len(events) * 2 + 1  # an audit row and about one entity row per event
+                if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
+                    yield _Chunk(pending, info.sha, number - counted, list(state.skipped),
+                                 max(estimate or 0, number))
+                    pending, rows, counted = [], 0, number
+    yield _Chunk(pending, target, number - counted, list(state.skipped), number)
+
+
+def _prefetch_batches(commits: Iterator[tuple[CommitInfo, list[Change]]]
+                      ) -> Iterator[list[tuple[CommitInfo, list[Change]]]]:
+    """Commits in groups whose blobs are read from git in one round trip; the first group is
+    small, so replaying starts while git is still listing the rest."""
+    size = FIRST_PREFETCH_COMMITS
+    while batch := list(itertools.islice(commits, size)):
+        yield batch
+        size = PREFETCH_COMMITS
 
 
 def _can_fork() -> bool:

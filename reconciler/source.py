@@ -327,19 +327,40 @@ class GitHistory:
     def first_parent_changes(self, since: str | None,
                              until: str) -> Iterator[tuple[CommitInfo, list[Change]]]:
         """Each first-parent commit after since up to until that touched manifests or DVC
-        files, oldest first, with those files (as changed against its first parent)."""
+        files, oldest first, with those files (as changed against its first parent).
+
+        Streamed: the first commits can be replayed while git is still walking the rest.
+        """
         span = f"{since}..{until}" if since else until
         # No pathspec: git matches a glob like '*.dvc' against every path of every commit,
         # which takes three times as long as listing all changes and keeping ours here.
-        output = run_git(self.root, "log", "--first-parent", "--reverse",
-                         "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev",
-                         "-z", f"--format={_LOG_FORMAT}", span)
-        text = output.decode("utf-8", errors="replace")
-        for record in text.split("\x1e")[1:]:
-            fields = record.split("\x1f", 9)
-            changes = _parse_raw(fields[9])
-            if changes:
-                yield _parse_header(fields), changes
+        process = subprocess.Popen(
+            ["git", "-C", self.root, "log", "--first-parent", "--reverse",
+             "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev", "-z",
+             f"--format={_LOG_FORMAT}", span],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        stdout, stderr = process.stdout, process.stderr
+        assert stdout is not None and stderr is not None
+        finished = False
+        try:
+            pending = b""
+            # Unbuffered: each read returns what git has written so far (up to 64 KiB).
+            for block in iter(lambda: stdout.read(1 << 16), b""):
+                records = (pending + block).split(b"\x1e")
+                pending = records.pop()  # the last record may not be complete yet
+                yield from _commits(records)
+            yield from _commits([pending])
+            errors = stderr.read()
+            finished = True
+        finally:
+            stdout.close()
+            if not finished:  # the consumer stopped early: git need not walk on
+                process.kill()
+            process.wait()
+            stderr.close()
+        if process.returncode != 0:
+            message = errors.decode("utf-8", errors="replace").strip().splitlines()
+            raise ReconcilerError(f"git log failed: {message[-1] if message else ''}")
 
     def files_at(self, sha: str) -> list[Change]:
         """Every manifest and DVC file at a commit (the full state to start from)."""
@@ -357,6 +378,15 @@ class GitHistory:
     def read_blobs(self, blobs: list[str]) -> dict[str, bytes]:
         """Many blobs in one round trip (a backfill reads thousands)."""
         return read_blobs(self.root, blobs)
+
+
+def _commits(records: list[bytes]) -> Iterator[tuple[CommitInfo, list[Change]]]:
+    for record in records:
+        if record:
+            fields = record.decode("utf-8", errors="replace").split("\x1f", 9)
+            changes = _parse_raw(fields[9])
+            if changes:
+                yield _parse_header(fields), changes
 
 
 def _parse_header(fields: list[str]) -> CommitInfo:

@@ -438,3 +438,19 @@ def test_forked_replay_writes_the_same_rows(long_history: Registry, tmp_path: Pa
     monkeypatch.setattr(reconcile, "PIPELINE_COMMITS", 10 ** 9)
     _apply(long_history, serial)
     assert _dump(long_history, forked) == _dump(long_history, serial)
+
+
+def test_the_tables_declared_match_what_the_migrations_build(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from reconciler.tables import Base
+
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    try:
+        db.upgrade(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()

@@ -70,3 +70,39 @@ def test_retries_stop_at_the_first_success_and_give_up_on_permanent_errors() -> 
 
     with pytest.raises(exc.IntegrityError):
         db.with_retries(permanent)
+
+
+def _structure(url: str) -> dict[str, object]:
+    """Everything the inspector sees of a schema, in a comparable form."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        found: dict[str, object] = {}
+        for table in sorted(inspector.get_table_names()):
+            found[table] = (
+                [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                 for c in inspector.get_columns(table)],
+                inspector.get_pk_constraint(table)["constrained_columns"],
+                sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                       for i in inspector.get_indexes(table)),
+                sorted((u["name"], tuple(u["column_names"]))
+                       for u in inspector.get_unique_constraints(table)),
+                sorted((tuple(f["constrained_columns"]), f["referred_table"],
+                        tuple(f["referred_columns"])) for f in inspector.get_foreign_keys(table)),
+            )
+        return found
+    finally:
+        engine.dispose()
+
+
+def test_a_new_embedded_database_gets_the_schema_the_migrations_build(tmp_path: object) -> None:
+    migrated, created = (f"sqlite:///{tmp_path}/{name}.sqlite" for name in ("migrated", "new"))
+    engine = db.make_engine(sqlalchemy.make_url(migrated))
+    db.upgrade(engine)  # Alembic, migration by migration
+    engine.dispose()
+    engine = db.open_database(sqlalchemy.make_url(created), migrate=False)  # the shortcut
+    assert db.schema_state(engine) == (db.SCHEMA_HEAD, db.SCHEMA_HEAD)
+    db.ensure_schema(engine, sqlalchemy.make_url(created), migrate=False)  # a second time: no-op
+    engine.dispose()
+    assert _structure(created) == _structure(migrated)
+    assert "audit_events" in _structure(created)

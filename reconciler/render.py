@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import loader, spec
-from reconciler.catalog import Catalog, Entry
+from reconciler.catalog import Catalog, Entry, paused_gc
 from reconciler.diagnostics import Diagnostic
 from reconciler.dvc import Remote, object_path, remotes
 from reconciler.files import write_atomically
@@ -73,6 +73,14 @@ def _environment(root: str) -> Any:
 def render_catalog(catalog: Catalog, only_env: str | None = None
                    ) -> tuple[list[Rendered], list[Diagnostic]]:
     """Every output file of the catalog (or of one environment), or the reasons it cannot be."""
+    # The catalog keeps every YAML node alive; loading a 1.6 MiB CRD schema with the collector
+    # running rescans them all (0.1 s instead of 6 ms).
+    with paused_gc():
+        return _render_catalog(catalog, only_env)
+
+
+def _render_catalog(catalog: Catalog, only_env: str | None
+                    ) -> tuple[list[Rendered], list[Diagnostic]]:
     jinja = _environment(catalog.source.root)
     remote_table, default_remote = _remotes(catalog)
     outputs: list[Rendered] = []

@@ -137,7 +137,10 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
                 walk = _walk_from(history, cursor.commit_sha, target)
             result.rewritten = walk.rewritten
             chunks: Iterable[_Chunk]
-            if early is not None and early.start == walk:
+            if early is not None and early.start != walk:  # another apply moved the cursor
+                early.close()
+                early = None
+            if early is not None:
                 chunks, early = early, None
             elif pipelined:
                 chunks = _ChildReplay(_replay(history, walk, target, known, chunk_rows,

@@ -141,6 +141,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     """Validate the target revision, reconcile the database with history up to it, then render
     the target's deployment configs and record their digests (written to out when given)."""
     from reconciler import reconcile
+    from reconciler import render as render_mod
 
     started = time.perf_counter()
     root = find_root(repo)
@@ -155,8 +156,6 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         if not checked.ok:
             return None
         if not dry_run:  # now, while a long backfill is still reading history
-            from reconciler import render as render_mod
-
             rendered, problems = render_mod.render_catalog(target_catalog)
         return target_catalog
 
@@ -169,8 +168,6 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
     _record_renders(root, db, target_catalog, rendered)
     if out is not None:
-        from reconciler import render as render_mod
-
         render_mod.Plan(os.path.join(root, out), rendered, None).write()
     applied.seconds = time.perf_counter() - started  # all of it: validate, sync, render
     return ApplyOutcome(checked, applied, [r.path for r in rendered], [])

@@ -20,7 +20,6 @@ from sqlalchemy.sql.expression import Executable
 class _Prepared(NamedTuple):
     sql: str
     names: tuple[str, ...]                    # parameter names, in the driver's order
-    fixed: dict[str, Any]                     # values bound into the statement itself
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, bind processor)
     positional: bool
 
@@ -41,10 +40,6 @@ def executemany(connection: Connection, key: Hashable, build: Callable[[], Execu
     if prepared is None:
         prepared = cache[key] = _prepare(dialect, build())
     values = [[row.get(name) for name in prepared.names] for row in rows]
-    for name, value in prepared.fixed.items():
-        position = prepared.names.index(name)
-        for row_values in values:
-            row_values[position] = value
     for position, convert in prepared.converters:
         for row_values in values:
             row_values[position] = convert(row_values[position])
@@ -58,11 +53,14 @@ def executemany(connection: Connection, key: Hashable, build: Callable[[], Execu
 def _prepare(dialect: Dialect, statement: Executable) -> _Prepared:
     compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
     names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
-    fixed = {name: compiled.binds[name].effective_value for name in names
-             if compiled.binds[name].value is not None}
+    literal = [name for name in names if compiled.binds[name].value is not None]
+    if literal:
+        # The statement is cached by key alone: a value inside it would be reused for rows it
+        # does not belong to. Every value must come from the rows (bindparam()).
+        raise ValueError(f"statement binds values of its own: {', '.join(literal)}")
     converters = []
     for position, name in enumerate(names):
         processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             converters.append((position, processor))
-    return _Prepared(str(compiled), names, fixed, tuple(converters), bool(compiled.positional))
+    return _Prepared(str(compiled), names, tuple(converters), bool(compiled.positional))

@@ -137,14 +137,14 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
                 walk = _walk_from(history, cursor.commit_sha, target)
             result.rewritten = walk.rewritten
             chunks: Iterable[_Chunk]
-            if early is not None and early.start != walk:  # another apply moved the cursor
+            if early is not None and early.walk != walk:  # another apply moved the cursor
                 early.close()
                 early = None
             if early is not None:
                 chunks, early = early, None
             elif pipelined:
                 chunks = _ChildReplay(_replay(history, walk, target, known, chunk_rows,
-                                              estimate))
+                                              estimate), walk)
             else:
                 chunks = _replay(history, walk, target, known, chunk_rows, estimate)
             try:
@@ -306,8 +306,8 @@ class _ChildReplay:
     computes; it never touches the database (it inherits the engine but does not use it).
     """
 
-    def __init__(self, chunks: Iterator[_Chunk], start: _Walk | None = None):
-        self.start = start
+    def __init__(self, chunks: Iterator[_Chunk], walk: _Walk):
+        self.walk = walk  # what the chunks replay: stale once another apply moves the cursor
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         self._child = context.Process(target=_send_chunks, args=(chunks, self._receiver, sender),

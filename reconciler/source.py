@@ -79,6 +79,11 @@ def is_dvc_file(path: str) -> bool:
     return path.endswith(".dvc") or posixpath.basename(path) == "dvc.lock"
 
 
+def is_registry_file(path: str) -> bool:
+    """Whether reconciler reads this path: a manifest or a DVC file."""
+    return is_manifest_path(path) or is_dvc_file(path)
+
+
 def escapes(path: str) -> bool:
     """Whether a repository-relative path is absolute or climbs out with '..'."""
     return path.startswith("/") or "\\" in path or ".." in path.split("/")
@@ -193,7 +198,7 @@ class GitRevision:
         if blob not in self._blobs:
             # First read: fetch every small manifest and DVC file in one round trip.
             wanted = [b for p, (_, b, size) in self._entries.items()
-                      if size <= MAX_FILE_BYTES and (is_manifest_path(p) or is_dvc_file(p))]
+                      if size <= MAX_FILE_BYTES and is_registry_file(p)]
             self._blobs.update(read_blobs(self.root, [*wanted, blob]))
         return self._blobs[blob]
 
@@ -243,9 +248,19 @@ def run_git(root: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
     """stdout of `git -C root args...`; a failure is a ReconcilerError with git's message."""
     done = subprocess.run(["git", "-C", root, *args], capture_output=True, check=False)
     if done.returncode not in ok_codes:
-        message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        raise ReconcilerError(f"git {args[0]} failed: {message[-1] if message else ''}")
+        raise git_failure(args[0], done.stderr)
     return done.stdout
+
+
+def git_failure(command: str, stderr: bytes) -> ReconcilerError:
+    """The error for a failed git command: its name and the last line git printed."""
+    message = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    return ReconcilerError(f"git {command} failed: {message[-1] if message else ''}")
+
+
+def _span(since: str | None, until: str) -> str:
+    """A revision range for rev-list and log: after since (exclusive) up to until."""
+    return f"{since}..{until}" if since else until
 
 
 def resolve_commit(root: str, rev: str) -> str:
@@ -315,7 +330,7 @@ class GitHistory:
     def count_first_parent(self, since: str | None, until: str) -> int:
         """How many first-parent commits lie after since up to until (all, not only those that
         touch manifests: a cheap upper bound, read without diffing anything)."""
-        span = f"{since}..{until}" if since else until
+        span = _span(since, until)
         return int(run_git(self.root, "rev-list", "--count", "--first-parent", span))
 
     def commit_info(self, sha: str) -> CommitInfo:
@@ -331,7 +346,7 @@ class GitHistory:
 
         Streamed: the first commits can be replayed while git is still walking the rest.
         """
-        span = f"{since}..{until}" if since else until
+        span = _span(since, until)
         # No pathspec: git matches a glob like '*.dvc' against every path of every commit,
         # which takes three times as long as listing all changes and keeping ours here.
         process = subprocess.Popen(
@@ -359,8 +374,7 @@ class GitHistory:
             process.wait()
             stderr.close()
         if process.returncode != 0:
-            message = errors.decode("utf-8", errors="replace").strip().splitlines()
-            raise ReconcilerError(f"git log failed: {message[-1] if message else ''}")
+            raise git_failure("log", errors)
 
     def files_at(self, sha: str) -> list[Change]:
         """Every manifest and DVC file at a commit (the full state to start from)."""
@@ -371,7 +385,7 @@ class GitHistory:
             if entry:
                 meta, path = entry.split("\t", 1)
                 _mode, kind, blob = meta.split()
-                if kind == "blob" and (is_manifest_path(path) or is_dvc_file(path)):
+                if kind == "blob" and is_registry_file(path):
                     changes.append(Change(path, blob))
         return changes
 
@@ -409,7 +423,7 @@ def _parse_raw(section: str) -> list[Change]:
         token = token.strip()
         if token.startswith(":") and index + 1 < len(tokens):
             path = tokens[index + 1]
-            if is_manifest_path(path) or is_dvc_file(path):
+            if is_registry_file(path):
                 _old_mode, _new_mode, _old, new, status = token[1:].split()
                 changes.append(Change(path, None if status == "D" or new == _NULL_SHA
                                       else new))

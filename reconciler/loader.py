@@ -17,7 +17,11 @@ import yaml
 from reconciler.diagnostics import Diagnostic
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_DEPTH = 64  # manifests nest about 8 deep; the C composer recurses, so bound it first
+MAX_DEPTH = 64  # manifests nest about 8 deep
+# PyYAML's C composer recurses once per level and overflows the C stack somewhere past 20,000
+# levels. With at most this many brackets and dashes (and block indentation bounded by the file
+# size limit to about 1,400 levels), composing is safe and the depth is checked on the nodes.
+SAFE_OPENERS = 1000
 
 Loc = tuple[str | int, ...]
 
@@ -140,12 +144,12 @@ def load(path: str, raw: bytes) -> Loaded:
         _check_bytes(raw)
         if b"&" in raw:  # no '&' means no anchor, and an alias needs an anchor
             _reject_anchors(raw)
-        deep = too_deep(raw)
-        if deep is not None:
-            raise _Reject(deep, "YML009", f"nested deeper than {MAX_DEPTH} levels",
-                          "manifests are shallow; flatten this structure")
+        if _openers(raw) > SAFE_OPENERS:
+            deep = too_deep(raw)
+            if deep is not None:
+                raise _too_deep(deep)
         documents = tuple(
-            Document(path, index, _convert(node), node)
+            Document(path, index, _convert(node, 1), node)
             for index, node in enumerate(yaml.compose_all(raw, Loader=_Loader))
             if node is not None
         )
@@ -192,10 +196,19 @@ def _reject_anchors(raw: bytes) -> None:
                           "write the value out in full; manifests are reviewed as plain text")
 
 
+def _openers(raw: bytes) -> int:
+    return raw.count(b"[") + raw.count(b"{") + raw.count(b"- ")
+
+
+def _too_deep(where: yaml.Node | yaml.Mark) -> _Reject:
+    return _Reject(where, "YML009", f"nested deeper than {MAX_DEPTH} levels",
+                   "manifests are shallow; flatten this structure")
+
+
 def too_deep(raw: bytes) -> yaml.Mark | None:
-    """Where YAML text nests deeper than MAX_DEPTH (None: it does not). Call before composing:
-    PyYAML's C composer recurses and overflows the stack on very deep input."""
-    openers = raw.count(b"[") + raw.count(b"{") + raw.count(b"- ")
+    """Where YAML text nests deeper than MAX_DEPTH (None: it does not). Call before composing
+    text that may nest very deeply: PyYAML's C composer recurses and overflows the stack."""
+    openers = _openers(raw)
     if openers <= MAX_DEPTH and b"\n" + b" " * (2 * MAX_DEPTH) not in raw:
         return None  # too few brackets and dashes, too shallow indentation, to nest deeply
     # The event stream is flat (libyaml's parser does not recurse), so it can measure depth.
@@ -210,13 +223,16 @@ def too_deep(raw: bytes) -> yaml.Mark | None:
     return None
 
 
-def _convert(node: yaml.Node) -> Any:
+def _convert(node: yaml.Node, depth: int) -> Any:
+    """Plain data of node, a collection nested depth levels deep (the document's is 1)."""
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
+    if depth > MAX_DEPTH:
+        raise _too_deep(node)
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ:
             raise _unsupported_tag(node)
-        return [_convert(item) for item in node.value]
+        return [_convert(item, depth + 1) for item in node.value]
     if node.tag != _MAP:
         raise _unsupported_tag(node)
     mapping: dict[str, Any] = {}
@@ -231,7 +247,7 @@ def _convert(node: yaml.Node) -> Any:
         if key in mapping:
             raise _Reject(key_node, "YML002", f"duplicate key '{key}'",
                           "each key may appear once per mapping; YAML would keep only the last")
-        mapping[key] = _convert(value_node)
+        mapping[key] = _convert(value_node, depth + 1)
     return mapping
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import yaml
 from hypothesis import given, settings
@@ -73,6 +74,24 @@ def test_deep_nesting_is_refused_before_the_composer_recurses() -> None:
     block = b"".join(b"  " * i + b"k:\n" for i in range(100)) + b"  " * 100 + b"k: 1\n"
     assert _codes(block)[0][0] == "YML009"
     assert _codes(b"a: " + b"[" * 60 + b"]" * 60 + b"\n") == []
+
+
+def test_depth_found_on_the_nodes_matches_the_event_scan(monkeypatch: Any) -> None:
+    # Files with few brackets are composed first and measured on the nodes; the event scan
+    # that guards the composer against huge inputs must reach the same verdict at the same place.
+    shapes = [
+        b"a: " + b"[" * 65 + b"]" * 65 + b"\n",
+        b"x: 1\n---\n" + b"b:\n" + b"- " * 64 + b"y\n",
+        b"".join(b"  " * i + b"k:\n" for i in range(70)) + b"  " * 70 + b"k: 1\n",
+        b"a: {b: " + b"{c: " * 62 + b"1" + b"}" * 63 + b"\n",
+        b"a: {b: " + b"{c: " * 63 + b"1" + b"}" * 64 + b"\n",
+        b"versions:\n" + b"- {a: [1], b: {c: [2]}}\n" * 300,  # many brackets, all shallow
+    ]
+    by_nodes = [_codes(raw) for raw in shapes]
+    monkeypatch.setattr(loader, "SAFE_OPENERS", 0)
+    assert [_codes(raw) for raw in shapes] == by_nodes
+    assert [codes[0][0] if codes else None for codes in by_nodes] == [
+        "YML009", "YML009", "YML009", None, "YML009", None]
 
 
 def test_byte_order_mark_and_crlf() -> None:

@@ -65,12 +65,21 @@ class _Loader(yaml.CSafeLoader):
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         """The tag of a node, as SafeLoader would resolve it."""
         if kind is yaml.ScalarNode:
-            if implicit[0]:
+            if implicit[0]:  # as plain_scalar does; inlined, as it runs for every scalar
                 for tag, regexp in _IMPLICIT.get(value[0] if value else "", ()):
                     if regexp.match(value):
                         return str(tag)
             return _STR
         return _SEQ if kind is yaml.SequenceNode else _MAP
+
+
+def plain_scalar(text: str) -> str | int | None:
+    """What an unquoted scalar means to SafeLoader when it is a string or a decimal integer
+    (the same in YAML 1.1 and 1.2); None when it is anything else: a float, a date, null..."""
+    for tag, regexp in _IMPLICIT.get(text[0] if text else "", ()):
+        if regexp.match(text):
+            return int(text) if tag == _INT and _DECIMAL_INT.fullmatch(text) else None
+    return text
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
+import yaml
 from dvc.repo import Repo as DvcRepo
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from reconciler import dvc
 from reconciler.dvc import LEGACY_MD5, MD5, DvcIndex
 from reconciler.source import GitRevision, WorkTree
 from tests.conftest import Registry
@@ -127,3 +132,67 @@ def test_deeply_nested_dvc_file_is_refused_not_crashed(dvc_project: Registry) ->
     index = DvcIndex(WorkTree(str(dvc_project.root)))
     assert index.resolve("deep.bin") is None
     assert [(d.path, d.code) for d in index.diagnostics] == [("deep.bin.dvc", "ART005")]
+
+
+def test_dvc_add_output_is_read_by_lines(dvc_project: Registry) -> None:
+    # What `dvc add` really writes takes the line reading, and it gives what YAML gives.
+    for name in ("data/raw.csv.dvc", "data/images.dvc"):
+        raw = (dvc_project.root / name).read_bytes()
+        data = dvc._as_dvc_writes_it(raw)
+        assert data is not None and data == _yaml(raw)
+
+
+_DIGEST = "d41d8cd98f00b204e9800998ecf8427e"
+# Keys and values DVC writes, and ones YAML 1.1 reads as something else (booleans, null, octal,
+# dates, base 60...) or that are not plain scalars at all.
+_KEYS = ["md5", "size", "hash", "path", "nfiles", "_x", "k2", "yes", "no", "on", "Off", "y", "N",
+         "null", "NULL", "true", "False"]
+_VALUES = ["md5", "model.pkl", "data/a_b.csv", _DIGEST, "1024", "x+y", "0", "7", "._x",
+           "1234567890123456789012345678901234567890", "0777", "08", "1_000", "0x1F", "0b11",
+           "1.5", "1e3", "1.0e+3", "123e4567", ".inf", ".NaN", "2024-01-01", "2001-12-14t21",
+           "yes", "No", "ON", "off", "y", "n", "null", "Null", "~", "true", "FALSE", "-1", "+1",
+           "190:20:30", "a:b", "a #c", "'q'", "\"q\"", "/abs", "é", ""]
+
+
+def _yaml(raw: bytes) -> Any:
+    return yaml.load(raw, Loader=yaml.CSafeLoader)
+
+
+def test_line_reading_gives_what_yaml_gives_for_every_key_and_value() -> None:
+    # Each key and value in turn inside a file DVC could have written: the line reading either
+    # declines it or agrees with YAML. Plain words, paths, digests and sizes it must take.
+    taken = set()
+    for key in _KEYS:
+        for value in _VALUES:
+            raw = (f"outs:\n- md5: {_DIGEST}\n  {key}: {value}\n  path: a.bin\n"
+                   f"- path: b.bin\n  {key}: {value}\n").encode()
+            data = dvc._as_dvc_writes_it(raw)
+            assert data is None or data == _yaml(raw), raw
+            if data is not None:
+                taken.add((key, value))
+    assert taken >= {(key, value) for key in _KEYS[:7] for value in _VALUES[:10]}
+    assert ("yes", "md5") not in taken and ("size", "0777") not in taken
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["- ", "  "] * 6 + ["   ", "-  ", "", "-"]),
+                          st.sampled_from(_KEYS[:5]), st.sampled_from(_VALUES[:10])),
+                max_size=8),
+       st.sampled_from(["outs:\n"] * 4 + ["outs: \n", "deps:\n", "outs:\n  "]),
+       st.sampled_from(["\n"] * 4 + ["\r\n"]))
+def test_line_reading_gives_what_yaml_gives_for_any_layout(lines: list[tuple[str, str, str]],
+                                                           head: str, newline: str) -> None:
+    raw = (head + "".join(f"{lead}{key}: {value}{newline}" for lead, key, value in lines)).encode()
+    data = dvc._as_dvc_writes_it(raw)
+    assert data is None or data == _yaml(raw)
+
+
+def test_line_reading_takes_plain_layouts_only() -> None:
+    digest = "d41d8cd98f00b204e9800998ecf8427e"
+    plain = f"outs:\n- md5: {digest}\n  size: 0\n  hash: md5\n  path: a.bin\n".encode()
+    assert dvc._as_dvc_writes_it(plain) == {
+        "outs": [{"md5": digest, "size": 0, "hash": "md5", "path": "a.bin"}]}
+    for other in (plain.replace(b"0\n", b"0 # empty\n"), plain.replace(b"a.bin", b"'a.bin'"),
+                  plain.replace(b"size: 0", b"size: 1.5"), plain + b"frozen: true\n",
+                  plain.replace(b"\n", b"\r\n"), plain[:-1], b"outs:\n"):
+        assert dvc._as_dvc_writes_it(other) is None

@@ -6,7 +6,8 @@ model, versions, lineage, stages), so the same two snapshots always give the sam
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import functools
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,12 +50,11 @@ def diff(old: Snapshot, new: Snapshot,
         events += _environment(name, old.environments.get(name), new.environments.get(name))
     for name in _changed(old.datasets, new.datasets, touched, "Dataset"):
         events += _dataset(name, old.datasets.get(name), new.datasets.get(name), new.outputs)
-    changed_models = _changed(old.models, new.models, touched, "Model")
-    if changed_models:
-        dataset_digests = _dataset_digests(new)
-        for name in changed_models:
-            events += _model(name, old.models.get(name), new.models.get(name), new.outputs,
-                             dataset_digests)
+    # Needed only where a new version has dvc.lock lineage: computed then, once per diff.
+    dataset_digests = functools.cache(lambda: _dataset_digests(new))
+    for name in _changed(old.models, new.models, touched, "Model"):
+        events += _model(name, old.models.get(name), new.models.get(name), new.outputs,
+                         dataset_digests)
     return events
 
 
@@ -99,7 +99,7 @@ def _dataset(name: str, before: spec.Dataset | None, after: spec.Dataset | None,
 
 def _model(name: str, before: spec.Model | None, after: spec.Model | None,
            outputs: dict[str, Output],
-           dataset_digests: dict[str, tuple[str, str]]) -> Iterator[Event]:
+           dataset_digests: Callable[[], dict[str, tuple[str, str]]]) -> Iterator[Event]:
     if after is None:
         assert before is not None
         for env_name in sorted(before.spec.stages):
@@ -107,11 +107,12 @@ def _model(name: str, before: spec.Model | None, after: spec.Model | None,
                         payload={"from": before.spec.stages[env_name].version})
         yield Event("model.retired", "Model", name)
         return
-    meta = {**_metadata(after.metadata), "framework": after.spec.framework}
     if before is None:
+        meta = {**_metadata(after.metadata), "framework": after.spec.framework}
         yield Event("model.created", "Model", name, payload=meta)
-    else:
+    elif before.metadata != after.metadata or before.spec.framework != after.spec.framework:
         old_meta = {**_metadata(before.metadata), "framework": before.spec.framework}
+        meta = {**_metadata(after.metadata), "framework": after.spec.framework}
         if old_meta != meta:
             yield Event("model.updated", "Model", name, payload=_changes(old_meta, meta))
     old_versions = before.spec.versions if before else []
@@ -169,10 +170,13 @@ def _dataset_digests(snapshot: Snapshot) -> dict[str, tuple[str, str]]:
 
 def _lineage(name: str, before: Sequence[spec.ModelVersion], after: Sequence[spec.ModelVersion],
              outputs: dict[str, Output],
-             dataset_digests: dict[str, tuple[str, str]]) -> Iterator[Event]:
+             dataset_digests: Callable[[], dict[str, tuple[str, str]]]) -> Iterator[Event]:
     old = {v.version: v for v in before}
     for version in after:
         previous = old.get(version.version)
+        if previous is not None and (previous.parent, previous.trained_on) == (
+                version.parent, version.trained_on):
+            continue  # an older version's edges come from these two fields only
         edges = set(_edges(name, version, outputs, dataset_digests, is_new=previous is None))
         if previous is not None:
             edges -= set(_edges(name, previous, outputs, dataset_digests, is_new=False))
@@ -183,7 +187,7 @@ def _lineage(name: str, before: Sequence[spec.ModelVersion], after: Sequence[spe
 
 
 def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
-           dataset_digests: dict[str, tuple[str, str]],
+           dataset_digests: Callable[[], dict[str, tuple[str, str]]],
            is_new: bool) -> Iterator[tuple[str, str, str, str]]:
     for ref in version.trained_on:
         yield ("Dataset", ref.dataset, ref.version, "trainedOn")
@@ -194,7 +198,7 @@ def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
     if is_new and output is not None and output.lineage is not None and (
             version.digest in (None, output.digest)):
         for dep in output.lineage.deps:
-            match = dataset_digests.get(dep.digest or "")
+            match = dataset_digests().get(dep.digest or "")
             if match:
                 yield ("Dataset", match[0], match[1], f"dvc.lock:{output.lineage.stage}")
 
@@ -221,9 +225,11 @@ def _stages(name: str, before: spec.Model | None, after: spec.Model) -> Iterator
             yield Event("canary.changed", "Model", name,
                         new.canary.version if new.canary else None, env_name,
                         payload={"from": old_canary, "to": new_canary})
+        if old is None or all(getattr(old, key) == getattr(new, key) for key in _STAGE_CONFIG):
+            continue  # cheaper than dumping both configurations to find no difference
         old_config = _stage_config(old)
         new_config = _stage_config(new)
-        if old is not None and old_config != new_config:
+        if old_config != new_config:
             yield Event("stage.updated", "Model", name, new.version, env_name,
                         payload=_changes(old_config, new_config))
 
@@ -234,6 +240,9 @@ def _assignment_kind(order: list[str], before: str | None, after: str) -> str:
     if before in order and after in order and order.index(after) < order.index(before):
         return "rollback"
     return "promotion"
+
+
+_STAGE_CONFIG = [key for key in spec.Stage.model_fields if key not in ("version", "canary")]
 
 
 def _stage_config(stage: spec.Stage | None) -> dict[str, Any]:

@@ -121,6 +121,18 @@ def test_lineage_from_trained_on_parent_and_dvc_lock() -> None:
     assert added.payload["size"] == 10
 
 
+def test_lineage_declared_later_on_an_existing_version() -> None:
+    trained = {**V2, "trainedOn": [{"dataset": "tx", "version": "v1"}]}
+    events = diff(snap(model([V1, V2]), datasets=(dataset(),)),
+                  snap(model([V1, trained]), datasets=(dataset(),)))
+    assert [(e.type, e.version, e.payload["source"]) for e in events] == [
+        ("lineage.added", "1.1.0", "tx")]
+    parented = {**V1, "parent": "0.9.0"}
+    events = diff(snap(model([V1, V2])), snap(model([parented, V2])))
+    assert [(e.type, e.version, e.payload["sourceVersion"]) for e in events] == [
+        ("lineage.added", "1.0.0", "0.9.0")]
+
+
 def test_events_are_deterministic_and_sorted_by_subject() -> None:
     a = model([V1])
     b_raw = spec.parse({"apiVersion": "reconciler/v1", "kind": "Model",

@@ -1,18 +1,22 @@
-"""Everything the command line does, callable from Python. The CLI only parses and prints."""
+"""Everything the command line does, callable from Python. The CLI only parses and prints.
+
+Each function imports the layers its command needs when it runs: start-up is most of a small
+command's time, and an apply with nothing new to do never loads the manifest parser or models.
+"""
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from reconciler import catalog as catalog_mod
-from reconciler import pin as pin_mod
-from reconciler import rules
-from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
 from reconciler.files import write_atomically
 from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
+
+if TYPE_CHECKING:
+    from reconciler.catalog import Catalog, Entry
+    from reconciler.pin import Edit
 
 
 class Result(NamedTuple):
@@ -44,6 +48,9 @@ def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = 
 
 def _checked_catalog(root: str, only: list[str] | None, rev: str | None, base: str | None = None,
                      check_remote: bool = False) -> tuple[Catalog, Result]:
+    from reconciler import catalog as catalog_mod
+    from reconciler import rules
+
     current = catalog_mod.build(open_source(root, rev), only)
     base_catalog = catalog_mod.build(open_source(root, base)) if base else None
     found = current.diagnostics + rules.check(current, base_catalog)
@@ -65,6 +72,7 @@ def _only(root: str, paths: list[str] | None) -> list[str] | None:
 
 
 def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
+    from reconciler.catalog import versions
     from reconciler.dvc import missing_from_remote
 
     pinned = [(entry, index, version.digest)
@@ -79,10 +87,13 @@ def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
 
 def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
     """Write DVC's digest into each version that is being added and has none pinned."""
+    from reconciler import catalog as catalog_mod
+    from reconciler import pin as pin_mod
+
     root = find_root(repo)
     only = _only(root, paths)
     current = catalog_mod.build(WorkTree(root), only)
-    edits: dict[str, list[pin_mod.Edit]] = {}
+    edits: dict[str, list[Edit]] = {}
     for entry in current.versioned():
         if entry.path in current.checked:
             for edit in _pin_edits(current, entry):
@@ -106,7 +117,10 @@ def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
                      len(current.checked))
 
 
-def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[pin_mod.Edit]:
+def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[Edit]:
+    from reconciler import pin as pin_mod
+    from reconciler.catalog import versions
+
     listed = versions(entry)
     newest = {version.artifact: index for index, version in enumerate(listed)}
     edits = []
@@ -141,7 +155,6 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     """Validate the target revision, reconcile the database with history up to it, then render
     the target's deployment configs and record their digests (written to out when given)."""
     from reconciler import reconcile
-    from reconciler import render as render_mod
 
     started = time.perf_counter()
     root = find_root(repo)
@@ -156,6 +169,8 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         if not checked.ok:
             return None
         if not dry_run:  # now, while a long backfill is still reading history
+            from reconciler import render as render_mod
+
             rendered, problems = render_mod.render_catalog(target_catalog)
         return target_catalog
 
@@ -168,7 +183,9 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
     _record_renders(root, db, target_catalog, rendered)
     if out is not None:
-        render_mod.Plan(os.path.join(root, out), rendered, None).write()
+        from reconciler.render import Plan
+
+        Plan(os.path.join(root, out), rendered, None).write()
     applied.seconds = time.perf_counter() - started  # all of it: validate, sync, render
     return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
 

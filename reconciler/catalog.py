@@ -7,16 +7,15 @@ for Models just their names, found by a cheap scan that falls back to a full loa
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from reconciler import loader, spec
 from reconciler.diagnostics import Diagnostic
 from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
+from reconciler.gcpause import paused_gc
 from reconciler.loader import Document, Loc
 from reconciler.source import FileProblem, Source, is_dvc_file, is_manifest_path
 
@@ -78,20 +77,6 @@ class Catalog:
     def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
         """Every manifest that has versions pinned to artifacts: models, then datasets."""
         return [*self.models.values(), *self.datasets.values()]
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector (nested uses are fine)."""
-    # Loading keeps every YAML node alive for positions; with the cyclic collector running, each
-    # collection rescans them all and loading gets ~6x slower. Nodes and plain data hold no cycles.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.ArtifactVersion]:

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import loader, spec
-from reconciler.catalog import Catalog, Entry, paused_gc
+from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic
 from reconciler.dvc import Remote, object_path, remotes
 from reconciler.files import write_atomically
+from reconciler.gcpause import paused_gc
 from reconciler.source import FileProblem
 from reconciler.yamlquote import quote
 

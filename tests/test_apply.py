@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -179,6 +180,23 @@ def test_apply_twice_writes_nothing_new(history: Registry, db_url: str) -> None:
     again = _apply(history, db_url)
     assert again.commits == 0 and not again.events
     assert _dump(history, db_url) == before
+
+
+def test_apply_with_nothing_new_loads_no_parser(history: Registry) -> None:
+    # Start-up is most of a no-op apply (CI runs one per push): it must not load the manifest
+    # parser, the models or the templates it has no use for.
+    url = f"sqlite:///{history.root / 'registry.sqlite'}"
+    api.apply(str(history.root), url)
+    probe = ("import json, sys; from reconciler import cli; code = cli.main(['apply', '--repo', "
+             f"{str(history.root)!r}, '--db', {url!r}, '--format', 'json']); "
+             "print(json.dumps([m for m in ('pydantic', 'yaml', 'jinja2', 'reconciler.catalog', "
+             "'reconciler.diff', 'reconciler.replay') if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    *report, loaded = done.stdout.strip().splitlines()
+    assert json.loads("\n".join(report))["commits"] == 0
+    assert json.loads(loaded) == ["yaml"]  # yaml only for source's file-size limit
 
 
 def test_incremental_runs_equal_a_rebuild(history: Registry, db_url: str, tmp_path: Path) -> None:

@@ -99,9 +99,10 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    # A short-lived process holding large parsed catalogs: collect cyclic garbage rarely (as
-    # mypy does), since every full collection rescans every manifest and YAML node alive.
-    gc.set_threshold(100_000, 50, 100)
+    # A short-lived process whose bulk (parsed manifests, their YAML nodes, rows to write) lives
+    # until it exits and holds no reference cycles: reference counting frees all of it, and the
+    # cyclic collector would only rescan it (two such scans were 0.15 s of a one-commit apply).
+    gc.disable()
     args = _parser().parse_args(argv)
     try:
         if args.command == "validate":

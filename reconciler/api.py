@@ -101,7 +101,9 @@ def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
     changed = []
     refused = []
     for path, file_edits in sorted(edits.items()):
-        full = os.path.join(current.source.root, path)
+        # Through a symlink, edit the file it leads to (inside the repository, or the catalog
+        # would have refused to read it), so the link stays a link.
+        full = os.path.realpath(os.path.join(current.source.root, path))
         with open(full, encoding="utf-8", newline="") as handle:
             original = handle.read()
         edited = pin_mod.apply_edits(original, file_edits)

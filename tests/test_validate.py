@@ -174,6 +174,18 @@ def test_symlink_inside_the_repository_is_followed(registry: Registry) -> None:
     assert api.validate(str(registry.root), rev="HEAD").diagnostics == []
 
 
+def test_pin_through_a_symlink_edits_its_target(registry: Registry) -> None:
+    shutil.move(registry.root / FRAUD, registry.root / "fraud.yaml")
+    os.symlink("../../fraud.yaml", registry.root / FRAUD)
+    new = retrain(registry)
+    registry.write("fraud.yaml", (registry.root / "fraud.yaml").read_text().replace(
+        "  stages:", '    - {version: "1.1.0", artifact: models/fraud.pkl}\n  stages:'))
+    result = api.pin(str(registry.root))
+    assert result.changed == [FRAUD] and result.diagnostics == []
+    assert os.readlink(registry.root / FRAUD) == "../../fraud.yaml"
+    assert f'digest: "{new}"' in (registry.root / "fraud.yaml").read_text()
+
+
 def test_paths_mode_checks_against_the_rest(registry: Registry) -> None:
     # A new file with the name of a model defined elsewhere, and a reference to a dataset
     # defined elsewhere: both need the rest of the repository.

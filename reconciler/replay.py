@@ -76,7 +76,7 @@ def walk_from(history: GitHistory, cursor: str | None, target: str) -> Walk:
 
 
 def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
-            chunk_rows: int, estimate: int | None = None) -> Iterator[Chunk]:
+           chunk_rows: int, estimate: int | None = None) -> Iterator[Chunk]:
     """Every chunk of the walk to target (reads git and computes; never touches a database).
     estimate: about how many commits the walk has, for progress until the real count is known."""
     pending: list[store.CommitBatch] = []
@@ -88,7 +88,7 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
         snapshot = rewound
     commits = history.first_parent_changes(walk.start, target)
     yield from _replayed(history, state, snapshot, commits, target, pending, chunk_rows,
-                       estimate)
+                         estimate)
 
 
 class Chunk(NamedTuple):
@@ -102,9 +102,9 @@ class Chunk(NamedTuple):
 
 
 def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
-            commits: Iterator[tuple[CommitInfo, list[Change]]], target: str,
-            pending: list[store.CommitBatch], chunk_rows: int,
-            estimate: int | None) -> Iterator[Chunk]:
+              commits: Iterator[tuple[CommitInfo, list[Change]]], target: str,
+              pending: list[store.CommitBatch], chunk_rows: int,
+              estimate: int | None) -> Iterator[Chunk]:
     """Replay commits onto state: each commit's events, grouped into transaction-sized chunks.
     The last chunk always ends at target (commits after the last change move the cursor)."""
     rows = sum(len(b.events) * 2 + 1 for b in pending)
@@ -126,7 +126,7 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
                 rows += len(events) * 2 + 1  # an audit row and about one entity row per event
                 if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
                     yield Chunk(pending, info.sha, number - counted, list(state.skipped),
-                                 max(estimate or 0, number))
+                                max(estimate or 0, number))
                     pending, rows, counted = [], 0, number
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
 

@@ -176,37 +176,32 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
             rendered, problems = render_mod.render_catalog(target_catalog)
         return target_catalog
 
-    applied = reconcile.apply(root, db, to, dry_run, progress, validate_target)
+    def record_renders(engine: Any) -> None:
+        from reconciler import db as database
+        from reconciler import store
+
+        if target_catalog is None or problems:
+            return
+        commit = target_catalog.rev
+        assert commit is not None, "apply renders a commit, never the work tree"
+        repo_id = store.repository_id(reconcile.repository_name(root))
+        database.with_retries(lambda: store.record_renders(
+            engine, repo_id, commit,
+            [(r.environment, r.model, r.path, r.digest) for r in rendered]))
+
+    applied = reconcile.apply(root, db, to, dry_run, progress, validate_target, record_renders)
     if applied.stopped:
         return ApplyOutcome(checked, None, [], [])
     if target_catalog is None or dry_run:  # nothing new: renders of the target are recorded
         return ApplyOutcome(checked, applied, [], [])
     if problems:
         return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
-    _record_renders(root, db, target_catalog, rendered)
     if out is not None:
         from reconciler.render import Plan
 
         Plan(os.path.join(root, out), rendered, None).write()
     applied.seconds = time.perf_counter() - started  # all of it: validate, sync, render
     return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
-
-
-def _record_renders(root: str, db: str | None, current: Catalog, rendered: list[Any]) -> None:
-    from reconciler import db as database
-    from reconciler import reconcile, store
-
-    url = database.database_url(root, db)
-    engine = database.open_database(url, migrate=False)
-    try:
-        repo_id = store.repository_id(reconcile.repository_name(root))
-        commit = current.rev
-        assert commit is not None, "apply renders a commit, never the work tree"
-        database.with_retries(lambda: store.record_renders(
-            engine, repo_id, commit,
-            [(r.environment, r.model, r.path, r.digest) for r in rendered]))
-    finally:
-        engine.dispose()
 
 
 def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:

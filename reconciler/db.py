@@ -32,11 +32,14 @@ MAX_ATTEMPTS = 8
 SCHEMA_HEAD = "0001"  # the newest migration in reconciler/migrations/versions (a test checks)
 
 
-def database_url(root: str, url: str | None) -> URL:
-    """--db, else $RECONCILER_DB_URL, else the embedded SQLite file under root/.reconciler/."""
+def database_url(root: str, url: str | None, *, create: bool = True) -> URL:
+    """--db, else $RECONCILER_DB_URL, else the embedded SQLite file under root/.reconciler/
+    (with create, that folder is made, git-ignored, when missing)."""
     text = url or os.environ.get(URL_VARIABLE)
     if not text:
         folder = os.path.join(root, DEFAULT_DIR)
+        if not create:
+            return URL.create("sqlite", database=os.path.join(folder, DEFAULT_FILE))
         os.makedirs(folder, exist_ok=True)
         ignore = os.path.join(folder, ".gitignore")
         if not os.path.exists(ignore):
@@ -59,6 +62,14 @@ def shown(url: URL) -> str:
 def is_embedded(url: URL) -> bool:
     """Whether the URL is a SQLite database (migrated automatically)."""
     return url.get_backend_name() == "sqlite"
+
+
+def exists(url: URL) -> bool:
+    """Whether there is a database to read without creating one: a server's always is; an
+    embedded one is a file that connecting would create."""
+    if not is_embedded(url) or url.database in (None, "", ":memory:"):
+        return True
+    return os.path.exists(url.database)
 
 
 def make_engine(url: URL) -> Engine:

@@ -60,20 +60,22 @@ def repository_name(root: str) -> str:
 
 def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
           progress: Progress | None = None,
-          before_writing: Callable[[str], Catalog | None] | None = None) -> ApplyResult:
+          before_writing: Callable[[str], Catalog | None] | None = None,
+          after_writing: Callable[[Engine], None] | None = None) -> ApplyResult:
     """Reconcile the database at url with root's history up to `to`.
 
     before_writing(target) runs once there is something to do (not on a no-op): the API
     validates the target there and returns its catalog (reused to skip re-parsing unchanged
-    files), or None to stop the run.
+    files), or None to stop the run. after_writing(engine) runs once every commit is written
+    (not on a no-op or a dry run), on the same database: the API records renders there.
     """
-    database_url = db.database_url(root, url)
+    database_url = db.database_url(root, url, create=not dry_run)
     history = GitHistory(root)
     target = history.resolve(to)
     engine = db.make_engine(database_url)
     try:
         return _apply(history, engine, database_url, root, target, dry_run, progress,
-                      before_writing)
+                      before_writing, after_writing)
     except exc.DBAPIError as error:
         raise db.connect_error(database_url, error) from None
     finally:
@@ -82,11 +84,12 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
 
 def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str,
            dry_run: bool, progress: Progress | None,
-           before_writing: Callable[[str], Catalog | None] | None) -> ApplyResult:
+           before_writing: Callable[[str], Catalog | None] | None,
+           after_writing: Callable[[Engine], None] | None) -> ApplyResult:
     started = time.perf_counter()
     repo_id = store.repository_id(repository_name(root))
     result = ApplyResult(db.shown(url), target, None, dry_run=dry_run)
-    cursor = _cursor_or_empty(engine, repo_id)
+    cursor = _cursor_or_empty(engine, url, repo_id)
     if cursor.commit_sha == target:
         result.start = target
         result.seconds = time.perf_counter() - started
@@ -104,7 +107,8 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
     early = (replay.ChildReplay(replay.chunks(history, walk, target, None, chunk_rows, estimate),
                                 walk) if pipelined else None)
     try:
-        db.ensure_schema(engine, url, migrate=False)  # SQLite: migrated while history is read
+        if not dry_run:  # a dry run writes nothing, not even a new database's schema
+            db.ensure_schema(engine, url, migrate=False)  # SQLite: made while history is read
         known = before_writing(target) if before_writing is not None else None
         if before_writing is not None and known is None:
             result.stopped = True
@@ -114,7 +118,7 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
                                                             repository_name(root)))
         while True:
             cursor = (store.read_cursor(engine, repo_id) if not dry_run
-                      else _cursor_or_empty(engine, repo_id))
+                      else _cursor_or_empty(engine, url, repo_id))
             result.start = cursor.commit_sha
             if cursor.commit_sha == target:
                 break
@@ -145,12 +149,17 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
     finally:
         if early is not None:
             early.close()
+    if after_writing is not None and not dry_run:
+        after_writing(engine)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _cursor_or_empty(engine: Engine, repo_id: str) -> store.Cursor:
-    """The cursor, or an empty one while the database has none (new, or never applied)."""
+def _cursor_or_empty(engine: Engine, url: URL, repo_id: str) -> store.Cursor:
+    """The cursor, or an empty one while the database has none (new, never applied, or an
+    embedded one not created yet, which reading must not create)."""
+    if not db.exists(url):
+        return EMPTY_CURSOR
     with engine.connect() as connection:
         if not inspect(connection).has_table(table_of(tables.ReconcileCursor).name):
             return EMPTY_CURSOR

@@ -199,6 +199,29 @@ def test_apply_with_nothing_new_loads_no_parser(history: Registry) -> None:
     assert json.loads(loaded) == ["yaml"]  # yaml only for source's file-size limit
 
 
+def test_dry_run_reports_what_it_would_write_and_writes_nothing(history: Registry,
+                                                               db_url: str) -> None:
+    _upgrade(history, db_url)
+    _apply(history, db_url, "HEAD~2")
+    before = _dump(history, db_url)
+    planned = api.apply(str(history.root), db_url, dry_run=True).applied
+    assert planned.dry_run and planned.commits == 2 and planned.events == {
+        "model.retired": 1, "stage.removed": 1, "version.deprecated": 1}
+    assert _dump(history, db_url) == before
+    done = api.apply(str(history.root), db_url).applied  # and what it said is what happens
+    assert (done.commits, done.events) == (planned.commits, planned.events)
+
+
+def test_dry_run_creates_no_embedded_database(history: Registry,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECONCILER_DB_URL", raising=False)
+    planned = api.apply(str(history.root), dry_run=True).applied
+    assert planned.commits == len(list(history.repo.iter_commits("HEAD", first_parent=True)))
+    assert not (history.root / ".reconciler").exists()
+    assert api.apply(str(history.root)).applied.commits == planned.commits
+    assert (history.root / ".reconciler" / "registry.sqlite").exists()
+
+
 def test_incremental_runs_equal_a_rebuild(history: Registry, db_url: str, tmp_path: Path) -> None:
     _upgrade(history, db_url)
     shas = [c.hexsha for c in history.repo.iter_commits("HEAD", first_parent=True)][::-1]

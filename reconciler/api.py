@@ -15,6 +15,8 @@ from reconciler.files import write_atomically
 from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from reconciler.catalog import Catalog, Entry
     from reconciler.pin import Edit
 
@@ -176,7 +178,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
             rendered, problems = render_mod.render_catalog(target_catalog)
         return target_catalog
 
-    def record_renders(engine: Any) -> None:
+    def record_renders(engine: Engine) -> None:
         from reconciler import db as database
         from reconciler import store
 

@@ -65,21 +65,25 @@ class _Loader(yaml.CSafeLoader):
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         """The tag of a node, as SafeLoader would resolve it."""
         if kind is yaml.ScalarNode:
-            if implicit[0]:  # as plain_scalar does; inlined, as it runs for every scalar
-                for tag, regexp in _IMPLICIT.get(value[0] if value else "", ()):
-                    if regexp.match(value):
-                        return str(tag)
-            return _STR
+            return _plain_tag(value) if implicit[0] else _STR
         return _SEQ if kind is yaml.SequenceNode else _MAP
+
+
+def _plain_tag(text: str) -> str:
+    """The tag SafeLoader gives an unquoted scalar: the first implicit resolver that matches."""
+    for tag, regexp in _IMPLICIT.get(text[0] if text else "", ()):
+        if regexp.match(text):
+            return str(tag)
+    return _STR
 
 
 def plain_scalar(text: str) -> str | int | None:
     """What an unquoted scalar means to SafeLoader when it is a string or a decimal integer
     (the same in YAML 1.1 and 1.2); None when it is anything else: a float, a date, null..."""
-    for tag, regexp in _IMPLICIT.get(text[0] if text else "", ()):
-        if regexp.match(text):
-            return int(text) if tag == _INT and _DECIMAL_INT.fullmatch(text) else None
-    return text
+    tag = _plain_tag(text)
+    if tag == _STR:
+        return text
+    return int(text) if tag == _INT and _DECIMAL_INT.fullmatch(text) else None
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,13 @@ def database_url(root: str, url: str | None, *, create: bool = True) -> URL:
     text = url or os.environ.get(URL_VARIABLE)
     if not text:
         folder = os.path.join(root, DEFAULT_DIR)
-        if not create:
-            return URL.create("sqlite", database=os.path.join(folder, DEFAULT_FILE))
-        os.makedirs(folder, exist_ok=True)
-        ignore = os.path.join(folder, ".gitignore")
-        if not os.path.exists(ignore):
-            with open(ignore, "w", encoding="utf-8") as handle:
-                handle.write("# written by reconciler: the embedded database is not versioned\n*\n")
+        if create:
+            os.makedirs(folder, exist_ok=True)
+            ignore = os.path.join(folder, ".gitignore")
+            if not os.path.exists(ignore):
+                with open(ignore, "w", encoding="utf-8") as handle:
+                    handle.write("# written by reconciler: the embedded database is not "
+                                 "versioned\n*\n")
         return URL.create("sqlite", database=os.path.join(folder, DEFAULT_FILE))
     try:
         return make_url(text)

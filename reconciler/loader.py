@@ -170,6 +170,10 @@ def load(path: str, raw: bytes) -> Loaded:
         return Loaded((), (Diagnostic(path, reject.line, reject.col, reject.code, reject.message,
                                       reject.hint),))
     except yaml.MarkedYAMLError as error:
+        if _refused_nesting(error):  # libyaml's own guard (1,000 levels) beat ours to it
+            refused = _too_deep(_nesting_mark(raw, error))
+            return Loaded((), (Diagnostic(path, refused.line, refused.col, refused.code,
+                                          refused.message, refused.hint),))
         return Loaded((), (_syntax_diagnostic(path, raw, error),))
     except yaml.YAMLError as error:
         line, col = _reader_position(raw, error)
@@ -224,6 +228,20 @@ def too_deep(raw: bytes) -> yaml.Mark | None:
     openers = _openers(raw)
     if openers <= MAX_DEPTH and b"\n" + b" " * (2 * MAX_DEPTH) not in raw:
         return None  # too few brackets and dashes, too shallow indentation, to nest deeply
+    try:
+        return _deepest_event(raw)
+    except yaml.MarkedYAMLError as error:
+        if not _refused_nesting(error) or error.problem_mark is None:
+            raise
+        # Newer libyaml refuses 1,000 levels while its scanner looks ahead, before the parser
+        # has emitted the events of level MAX_DEPTH + 1: scan only the text before the refusal.
+        try:
+            return _deepest_event(raw[:error.problem_mark.index]) or error.problem_mark
+        except yaml.YAMLError:
+            return error.problem_mark
+
+
+def _deepest_event(raw: bytes) -> yaml.Mark | None:
     # The event stream is flat (libyaml's parser does not recurse), so it can measure depth.
     depth = 0
     for event in yaml.parse(raw, Loader=yaml.CSafeLoader):
@@ -234,6 +252,21 @@ def too_deep(raw: bytes) -> yaml.Mark | None:
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return None
+
+
+def _nesting_mark(raw: bytes, error: yaml.MarkedYAMLError) -> yaml.Mark:
+    """Where text that libyaml refused for its nesting first goes deeper than MAX_DEPTH."""
+    fallback = error.problem_mark or yaml.Mark("", 0, 0, 0, "", 0)
+    try:
+        return too_deep(raw) or fallback
+    except yaml.YAMLError:
+        return fallback
+
+
+def _refused_nesting(error: yaml.MarkedYAMLError) -> bool:
+    """Whether libyaml itself refused the text for nesting too deeply (PyYAML 6.0.2 and later
+    bundle a libyaml that stops at 1,000 levels)."""
+    return "maximum nesting depth" in (error.problem or "")
 
 
 def _convert(node: yaml.Node, depth: int) -> Any:

@@ -21,7 +21,7 @@ from reconciler.yamlquote import quote
 from tests.conftest import PROJECT, Registry, model_manifest
 
 GOLDEN = Path(__file__).parent / "golden"
-SHARED_SCHEMAS = PROJECT.parent / "shared" / "schemas"
+SCHEMAS = PROJECT / "reconciler" / "schemas"  # what the package ships; a clone has nothing beside it
 FRAUD = "manifests/models/fraud.yaml"
 
 
@@ -68,9 +68,9 @@ def test_every_rendered_document_is_valid(registry: Registry) -> None:
     _serve_everywhere(registry)
     assert api.render(str(registry.root)).ok
     kserve = jsonschema.Draft7Validator(json.loads(
-        (SHARED_SCHEMAS / "kserve-inferenceservice-v1beta1.schema.json").read_text()))
+        (SCHEMAS / "kserve-inferenceservice-v1beta1.schema.json").read_text()))
     seldon = jsonschema.Draft7Validator(json.loads(
-        (SHARED_SCHEMAS / "seldon-model-v1alpha1.schema.json").read_text()))
+        (SCHEMAS / "seldon-model-v1alpha1.schema.json").read_text()))
     kinds = []
     for path in sorted((registry.root / "deploy").rglob("*.yaml")):
         for document in _documents(path):
@@ -239,7 +239,8 @@ def test_templates_ship_inside_the_installed_package(tmp_path: Path, registry: R
     names = zipfile.ZipFile(wheel).namelist()
     for target in ("kserve", "seldon", "kubernetes"):
         assert f"reconciler/templates/{target}/model.yaml.j2" in names
-    assert "reconciler/schemas/kserve-inferenceservice-v1beta1.schema.json" in names
+    for schema in SCHEMAS.glob("*.schema.json"):
+        assert f"reconciler/schemas/{schema.name}" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "installed")
     code = ("import reconciler.render as r, reconciler.api as a; "
             "print(r.builtin_templates()); print(a.render('.').ok)")

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
+from reconciler.extras import require
 from reconciler.files import write_atomically
 from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
 
@@ -44,6 +45,8 @@ class PinResult(NamedTuple):
 def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = None,
              base: str | None = None, check_remote: bool = False) -> Result:
     """Check the manifests of repo (working tree or rev); with paths, just those files."""
+    if check_remote:
+        require("validate --check-remote", "dvc")
     root = find_root(repo)
     return _checked_catalog(root, _only(root, paths), rev, base, check_remote)[1]
 
@@ -158,6 +161,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
           progress: Any = None, out: str | None = None) -> ApplyOutcome:
     """Validate the target revision, reconcile the database with history up to it, then render
     the target's deployment configs and record their digests (written to out when given)."""
+    require("apply", "apply", "render")
     from reconciler import reconcile
 
     started = time.perf_counter()
@@ -208,6 +212,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
 
 def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:
     """Migrate the database schema to the newest revision; returns (database, revision)."""
+    require("db upgrade", "apply")
     from reconciler import db as database
 
     root = find_root(repo)
@@ -221,6 +226,7 @@ def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:
 
 def audit_verify(repo: str = ".", db: str | None = None, against_git: bool = True) -> list[Any]:
     """Tamper check of the audit chain, then the database against a rebuild from git."""
+    require("audit verify", "apply")
     from reconciler import audit
 
     return audit.verify(find_root(repo), db, against_git)
@@ -243,6 +249,7 @@ class RenderResult(NamedTuple):
 def render(repo: str = ".", rev: str | None = None, out: str = "deploy",
            env: str | None = None, check: bool = False) -> RenderResult:
     """Render every environment's deployment configs (validated) into out, or check them."""
+    require("render", "render")
     from reconciler import render as render_mod
 
     root = find_root(repo)

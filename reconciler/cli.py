@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import sys
@@ -221,7 +222,7 @@ class _ProgressBar:
         self._task: Any = None
 
     def __enter__(self) -> Any:
-        if not sys.stderr.isatty():
+        if not sys.stderr.isatty() or importlib.util.find_spec("rich") is None:
             return None
         from rich.progress import Progress
 

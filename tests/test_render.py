@@ -21,7 +21,7 @@ from reconciler.yamlquote import quote
 from tests.conftest import PROJECT, Registry, model_manifest
 
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMAS = PROJECT / "reconciler" / "schemas"  # what the package ships; a clone has nothing beside it
+SCHEMAS = PROJECT / "reconciler" / "schemas"  # shipped: a clone has nothing beside it
 FRAUD = "manifests/models/fraud.yaml"
 
 

@@ -1,0 +1,35 @@
+"""Optional dependencies: each command installs only what it needs.
+
+The core (validate, pin, schema) needs only pydantic and PyYAML, so the pre-commit hooks install
+in seconds. Every other command checks its extra before it imports anything from it, and says
+exactly what to install when it is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from reconciler.diagnostics import ReconcilerError
+
+# extra -> the modules it brings that reconciler imports (pyproject.toml declares the packages).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "render": ("jinja2", "jsonschema", "kubernetes_validate"),
+    "apply": ("sqlalchemy", "alembic", "pymysql"),
+    "dvc": ("dvc",),
+    "postgres": ("psycopg",),
+}
+
+
+def missing(extra: str) -> list[str]:
+    """The modules of an extra that cannot be imported here (found without importing them)."""
+    return [module for module in EXTRAS[extra] if importlib.util.find_spec(module) is None]
+
+
+def require(what: str, *extras: str) -> None:
+    """Raise a usage error naming the pip command when a module of one of extras is missing."""
+    lacking = [extra for extra in extras if missing(extra)]
+    if lacking:
+        names = ",".join(lacking)
+        modules = ", ".join(module for extra in lacking for module in missing(extra))
+        raise ReconcilerError(f"{what} needs the optional dependencies of reconciler[{names}] "
+                              f"(missing: {modules}): pip install 'reconciler[{names}]'")

@@ -8,6 +8,7 @@ exactly what to install when it is missing.
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from reconciler.diagnostics import ReconcilerError
 
@@ -22,7 +23,13 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 
 def missing(extra: str) -> list[str]:
     """The modules of an extra that cannot be imported here (found without importing them)."""
-    return [module for module in EXTRAS[extra] if importlib.util.find_spec(module) is None]
+    return [module for module in EXTRAS[extra] if not _importable(module)]
+
+
+def _importable(module: str) -> bool:
+    if module in sys.modules:  # imported already, or blocked (None) as Python's docs allow
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
 
 
 def require(what: str, *extras: str) -> None:

@@ -54,6 +54,17 @@ repos:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "reconciler validate" in done.stdout and "Passed" in done.stdout
 
+    # The hooks' environment holds the core alone; what needs an extra says which.
+    (environment,) = pre_commit_home.glob("repo*/py_env-*")
+    listed = subprocess.run([environment / "bin" / "python", "-m", "pip", "list",
+                             "--format=freeze", "--exclude", "pip", "--exclude", "setuptools"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert len(listed) <= 15, listed
+    assert not any(name.lower().startswith(("dvc", "sqlalchemy", "jinja2")) for name in listed)
+    done = subprocess.run([environment / "bin" / "reconciler", "render"], cwd=registry.root,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "pip install 'reconciler[render]'" in done.stderr
+
     # A bad one fails, naming the file, line and rule.
     fraud = "manifests/models/fraud.yaml"
     good = (registry.root / fraud).read_text()

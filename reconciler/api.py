@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
 from reconciler.extras import require
 from reconciler.files import write_atomically
-from reconciler.source import WorkTree, find_root, is_dvc_file, open_source, repo_path
+from reconciler.source import MANIFEST_DIR, WorkTree, find_root, is_dvc_file, open_source, repo_path
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -27,6 +27,7 @@ class Result(NamedTuple):
 
     diagnostics: list[Diagnostic]
     files: int
+    note: str = ""  # something to tell the user that is not a diagnostic
 
     @property
     def ok(self) -> bool:
@@ -64,7 +65,12 @@ def _checked_catalog(root: str, only: list[str] | None, rev: str | None, base: s
     found += current.dvc.diagnostics
     if check_remote:
         found += _remote_check(root, current)
-    return current, Result(sorted(set(found), key=sort_key), len(current.checked))
+    note = ""
+    if only is None and not current.source.manifest_paths():
+        note = (f"no manifests under {MANIFEST_DIR}/ "
+                f"{'at ' + rev if rev else 'in ' + root}: nothing to check (add Model, Dataset "
+                "and Environment specs there as YAML; `reconciler schema` prints their format)")
+    return current, Result(sorted(set(found), key=sort_key), len(current.checked), note)
 
 
 def _only(root: str, paths: list[str] | None) -> list[str] | None:

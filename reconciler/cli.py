@@ -158,6 +158,10 @@ def _validate(args: argparse.Namespace) -> int:
 
     result = api.validate(args.repo, args.paths or None, rev=args.rev, base=args.base,
                           check_remote=args.check_remote)
+    if result.note:
+        print(f"validate: {result.note}", file=sys.stderr)
+        if not result.diagnostics and args.format == "text":
+            return EXIT_OK
     _print_diagnostics("validate", args.format, result.diagnostics, result.files)
     return EXIT_OK if result.ok else EXIT_FAILED
 

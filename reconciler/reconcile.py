@@ -40,7 +40,9 @@ class ApplyResult:
     database: str
     target: str
     start: str | None
-    commits: int = 0
+    commits: int = 0  # commits replayed: those that touched a manifest or DVC file
+    walked: int = 0  # first-parent commits from start to target, touched or not
+    changed: int = 0  # commits whose events changed the registry
     events: Counter[str] = field(default_factory=Counter)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     rewritten: bool = False
@@ -101,6 +103,7 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
     chunk_rows = CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
     walk = replay.walk_from(history, cursor.commit_sha, target)
     estimate = history.count_first_parent(walk.start, target)
+    result.start, result.walked = cursor.commit_sha, estimate
     pipelined = not dry_run and replay.can_fork() and estimate >= PIPELINE_COMMITS
     # A long backfill starts replaying history in another process at once, so that validating
     # the target (and whatever else before_writing does) happens while history is read.
@@ -119,7 +122,6 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
         while True:
             cursor = (store.read_cursor(engine, repo_id) if not dry_run
                       else _cursor_or_empty(engine, url, repo_id))
-            result.start = cursor.commit_sha
             if cursor.commit_sha == target:
                 break
             if cursor.commit_sha != walk.cursor:
@@ -179,6 +181,7 @@ def _write_all(engine: Engine, repo_id: str, cursor: store.Cursor, chunks: Itera
             # Counted once written: a chunk lost to a concurrent apply is not this run's work.
             done += chunk.commits
             result.commits += chunk.commits
+            result.changed += sum(1 for batch in chunk.batches if batch.events)
             result.events.update(e.type for b in chunk.batches for e in b.events)
             result.skipped = chunk.skipped
             if progress is not None:

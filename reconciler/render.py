@@ -291,7 +291,7 @@ class Plan:
             if current is not None:
                 diffs.append("".join(difflib.unified_diff(
                     current.splitlines(keepends=True), [], f"a/{path}", "/dev/null")))
-        if _read(os.path.join(self.out, INDEX)) != _index_text(self.index):
+        if self._index_changed():
             diffs.append(f"--- a/{INDEX}\n+++ b/{INDEX}\n(index out of date)\n")
         return diffs
 
@@ -308,8 +308,14 @@ class Plan:
             if os.path.exists(target):
                 os.unlink(target)
                 touched.append(path)
-        write_atomically(os.path.join(self.out, INDEX), _index_text(self.index))
+        if self._index_changed():
+            write_atomically(os.path.join(self.out, INDEX), _index_text(self.index))
         return touched
+
+    def _index_changed(self) -> bool:
+        # A repository that serves nothing needs no output folder, nor an index in it.
+        current = _read(os.path.join(self.out, INDEX))
+        return current != _index_text(self.index) and (current is not None or bool(self.index))
 
 
 def _read_index(out: str) -> dict[str, str]:

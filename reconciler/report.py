@@ -86,8 +86,11 @@ def apply_text(result: Any, rendered: Sequence[str] = ()) -> str:
     """The one-screen summary of an apply."""
     verb = "would write" if result.dry_run else "wrote"
     start = result.start[:12] if result.start else "the beginning"
-    lines = [f"apply: {result.commits} commit{'s' * (result.commits != 1)} from {start} "
-             f"to {result.target[:12]} into {result.database} in {result.seconds:.2f} s"]
+    if result.walked == 0 and not rendered:
+        return f"apply: {result.database} is up to date at {result.target[:12]}"
+    lines = [f"apply: {result.walked} commit{'s' * (result.walked != 1)} from {start} to "
+             f"{result.target[:12]}, {result.changed} of them changed the registry; "
+             f"into {result.database} in {result.seconds:.2f} s"]
     if result.rewritten:
         lines.append("  history was rewritten since the last apply: recorded history.rewritten, "
                      "continued from the merge base")
@@ -111,7 +114,8 @@ def apply_json(result: Any, rendered: Sequence[str] = ()) -> str:
     return json.dumps({
         "format_version": FORMAT_VERSION, "command": "apply", "ok": True,
         "database": result.database, "dry_run": result.dry_run, "from": result.start,
-        "to": result.target, "commits": result.commits, "events": dict(sorted(
+        "to": result.target, "commits": result.commits, "walked": result.walked,
+        "changed": result.changed, "events": dict(sorted(
             result.events.items())), "rewritten": result.rewritten, "retries": result.retries,
         "skipped": [{"commit": c, "path": p} for c, p in result.skipped],
         "rendered": list(rendered),

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, audit, db, reconcile, store
+from reconciler import api, audit, db, reconcile, report, store
 from tests.conftest import Registry, copy_registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"
@@ -495,3 +495,20 @@ def test_the_tables_declared_match_what_the_migrations_build(db_url: str) -> Non
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_summary_counts_commits_walked_and_commits_that_changed_the_registry(
+        history: Registry) -> None:
+    # Commits that touch neither manifests nor DVC files are walked but change nothing.
+    history.write("README.md", "docs\n")
+    history.commit("Docs only")
+    url = f"sqlite:///{history.root / 'registry.sqlite'}"
+    applied = api.apply(str(history.root), url).applied
+    walked = len(list(history.repo.iter_commits("HEAD", first_parent=True)))
+    assert (applied.walked, applied.changed) == (walked, walked - 1)
+    first = report.apply_text(applied).splitlines()[0]
+    assert f"apply: {walked} commits from the beginning to " in first
+    assert f", {walked - 1} of them changed the registry;" in first
+    again = api.apply(str(history.root), url).applied
+    assert report.apply_text(again) == (f"apply: {again.database} is up to date at "
+                                        f"{history.repo.head.commit.hexsha[:12]}")

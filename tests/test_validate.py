@@ -259,3 +259,19 @@ def test_changed_dataset_is_checked_against_models_elsewhere(registry: Registry)
     result = api.validate(str(registry.root), [str(registry.root / dataset)])
     assert [(d.path, d.code) for d in result.diagnostics] == [
         ("manifests/models/churn.yaml", "REF002")]
+
+
+def test_a_repository_without_manifests_says_so_in_one_line(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    validate = subprocess.run([sys.executable, "-m", "reconciler", "validate"], cwd=tmp_path,
+                              capture_output=True, text=True, check=False)
+    assert validate.returncode == 0 and validate.stdout == ""
+    assert validate.stderr.startswith("validate: no manifests under manifests/ in ")
+    assert len(validate.stderr.splitlines()) == 1 and "reconciler schema" in validate.stderr
+    # Serving nothing, the (absent) output folder is up to date, and render creates none.
+    check = subprocess.run([sys.executable, "-m", "reconciler", "render", "--check"],
+                           cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    subprocess.run([sys.executable, "-m", "reconciler", "render"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    assert not (tmp_path / "deploy").exists()

@@ -34,83 +34,115 @@ class _Spec(BaseModel):
     # models inlined, instead of once per class at import: pre-commit start-up is most of it.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
                               alias_generator=to_camel, populate_by_name=True,
-                              defer_build=True)
+                              defer_build=True, use_attribute_docstrings=True)
 
 
 class Metadata(_Spec):
     """Kubernetes-style metadata: the name is a DNS-1123 label, unique per kind."""
 
     name: str
+    """DNS-1123 label (lower-case letters, digits, '-'; at most 63): it names the deployed
+    resources."""
     owner: str | None = None
+    """Who answers for it: a team address or a person."""
     description: str | None = None
+    """One line for people reading the registry."""
     labels: dict[str, str] = {}
+    """Key/value tags for grouping and search (kept in the registry, not deployed)."""
     annotations: dict[str, str] = {}
+    """Free-form key/value notes (kept in the registry, not deployed)."""
 
 
 class DatasetRef(_Spec):
     """A dataset version a model version was trained on."""
 
     dataset: str
+    """Name of a registered Dataset."""
     version: Version
+    """One of that dataset's versions."""
 
 
 class ArtifactVersion(_Spec):
     """What models and datasets share: a version is the bytes of an artifact, pinned by digest."""
 
     version: Version
+    """A string, unique within the manifest (quote numbers: \"1.10\")."""
     artifact: str
+    """Repository-relative path DVC tracks (a .dvc file or a dvc.lock output)."""
     digest: Digest | None = None
+    """md5:<32 hex> of the version's bytes as DVC records them; `reconciler pin` writes it."""
     deprecated: bool = False
+    """Marks a version that should no longer be promoted."""
     description: str | None = None
+    """One line about this version."""
 
 
 class ModelVersion(ArtifactVersion):
     """One version of a model: its bytes (artifact + digest), lineage, metrics and params."""
 
     trained_on: list[DatasetRef] = []
+    """Dataset versions it was trained on (lineage; dvc.lock adds more by itself)."""
     parent: Version | None = None
+    """The version it was fine-tuned or retrained from."""
     metrics: dict[str, float] = {}
+    """Evaluation numbers, checked by environments' requireMetrics."""
     params: dict[str, JsonValue] = {}
+    """Training parameters, recorded for reproducibility."""
 
 
 class Canary(_Spec):
     """A second version served beside the stage's version, with a share of the traffic."""
 
     version: Version
+    """The canary version (one of the model's versions)."""
     traffic: int
+    """Percent of requests it receives, 0-100."""
 
 
 class Replicas(_Spec):
     """How many serving replicas an environment runs (min <= max)."""
 
     min: int = Field(default=1, ge=0)
+    """Fewest replicas."""
     max: int = Field(default=1, ge=0)
+    """Most replicas (autoscaling upper bound)."""
 
 
 class Resources(_Spec):
     """Kubernetes resource requests and limits of each replica."""
 
     cpu: Quantity | None = None
+    """Kubernetes quantity, quoted: \"1\", \"500m\"."""
     memory: Quantity | None = None
+    """Kubernetes quantity: 2Gi, 512Mi."""
     gpu: int | None = Field(default=None, ge=0)
+    """Whole GPUs per replica."""
 
 
 class Stage(_Spec):
     """What one environment serves of a model: a version, an optional canary, sizing."""
 
     version: Version
+    """The version this environment serves."""
     canary: Canary | None = None
+    """A second version taking a share of the traffic."""
     replicas: Replicas | None = None
+    """Replica counts."""
     resources: Resources | None = None
+    """Requests and limits per replica."""
     env: dict[str, str] = {}
+    """Environment variables of the serving container."""
 
 
 class ModelSpec(_Spec):
     """A model: its framework, its versions (oldest first) and what each environment serves."""
 
     framework: Literal[FRAMEWORKS]  # type: ignore[valid-type]
+    """The model format; it picks the serving runtime."""
     versions: list[ModelVersion] = Field(min_length=1)
+    """Every version ever registered, oldest first; a landed version never changes."""
     stages: dict[str, Stage] = {}
+    """Environment name -> what it serves."""
 
 
 class Model(_Spec):
@@ -119,7 +151,9 @@ class Model(_Spec):
     api_version: Literal["reconciler/v1"]
     kind: Literal["Model"]
     metadata: Metadata
+    """Name, owner and labels."""
     spec: ModelSpec
+    """The model itself: framework, versions and what each environment serves."""
 
 
 class DatasetVersion(ArtifactVersion):
@@ -132,6 +166,7 @@ class DatasetSpec(_Spec):
     """A dataset: its versions, oldest first."""
 
     versions: list[DatasetVersion] = Field(min_length=1)
+    """Every version ever registered, oldest first."""
 
 
 class Dataset(_Spec):
@@ -140,24 +175,33 @@ class Dataset(_Spec):
     api_version: Literal["reconciler/v1"]
     kind: Literal["Dataset"]
     metadata: Metadata
+    """Name, owner and labels."""
     spec: DatasetSpec
+    """The dataset itself: its versions."""
 
 
 class Promotion(_Spec):
     """What a version must satisfy before this environment serves it."""
 
     from_: str | None = Field(default=None, alias="from")
+    """An environment that must have served a version before this one may."""
     require_metrics: dict[str, str] = {}
+    """Metric name -> comparison a version must meet, e.g. \">= 0.9\"."""
 
 
 class EnvironmentSpec(_Spec):
     """Where and how an environment deploys: namespace, template target, DVC remote, values."""
 
     namespace: str
+    """Kubernetes namespace the configs deploy to."""
     target: str
+    """Template set that renders it: kserve, seldon, kubernetes, or one in templates/."""
     remote: str | None = None
+    """DVC remote whose URL storageUri points at (default: DVC's default remote)."""
     values: dict[str, JsonValue] = {}
+    """Free values the templates read as `values` (e.g. image for kubernetes)."""
     promotion: Promotion | None = None
+    """The policy a version must satisfy before this environment serves it."""
 
 
 class Environment(_Spec):
@@ -166,7 +210,9 @@ class Environment(_Spec):
     api_version: Literal["reconciler/v1"]
     kind: Literal["Environment"]
     metadata: Metadata
+    """Name, owner and labels."""
     spec: EnvironmentSpec
+    """The environment itself: namespace, target, remote, values and promotion policy."""
 
 
 Manifest = Model | Dataset | Environment

@@ -16,7 +16,8 @@ from reconciler import api, loader, spec
 from tests.conftest import PROJECT
 
 README = PROJECT / "README.md"
-BEGIN, END = "<!-- fields: generated from the JSON Schema by tests/test_readme.py -->", "<!-- /fields -->"
+BEGIN = "<!-- fields: generated from the JSON Schema by tests/test_readme.py -->"
+END = "<!-- /fields -->"
 
 
 def _type(prop: dict[str, Any]) -> str:

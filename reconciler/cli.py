@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler import __version__, report
-from reconciler.diagnostics import Diagnostic, ReconcilerError
+from reconciler.diagnostics import Diagnostic, ReconcilerError, printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -138,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps(api.schema(), indent=args.indent, sort_keys=True))
             return EXIT_OK
     except ReconcilerError as error:
-        print(f"reconciler: error: {error}", file=sys.stderr)
+        print(f"reconciler: error: {printable(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
@@ -148,7 +148,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except OSError as error:  # a folder that cannot be written, a full disk: the environment
         where = f" {error.filename}" if error.filename else ""
-        print(f"reconciler: error:{where}: {error.strerror or error}", file=sys.stderr)
+        print(printable(f"reconciler: error:{where}: {error.strerror or error}"),
+              file=sys.stderr)
         return EXIT_USAGE
     raise AssertionError(f"unhandled command {args.command}")
 
@@ -171,7 +172,7 @@ def _pin(args: argparse.Namespace) -> int:
 
     result = api.pin(args.repo, args.paths or None)
     for path in result.changed:
-        print(f"pinned digests in {path}", file=sys.stderr)
+        print(f"pinned digests in {printable(path)}", file=sys.stderr)
     _print_diagnostics("pin", args.format, result.diagnostics, result.files)
     failed = result.changed or any(d.is_error for d in result.diagnostics)
     # Like formatters under pre-commit: a run that changed files fails once, then passes.
@@ -196,7 +197,7 @@ def _render(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"render: {len(result.files)} files in {args.out}/, {len(result.touched)} changed")
     for path in result.touched:
-        print(f"  {path}")
+        print(f"  {printable(path)}")
     return EXIT_OK
 
 
@@ -257,7 +258,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
     problems = api.audit_verify(args.repo, args.db, against_git=not args.chain_only)
     for problem in problems:
-        print(f"{problem.where}: {problem.message}")
+        print(printable(f"{problem.where}: {problem.message}"))
     if problems:
         return EXIT_FAILED
     print("ok: the audit chain is intact" + ("" if args.chain_only else

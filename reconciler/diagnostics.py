@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import NamedTuple
 
 ERROR = "error"
@@ -84,6 +85,28 @@ class Diagnostic(NamedTuple):
     def is_error(self) -> bool:
         """True when this diagnostic fails the run."""
         return self.severity == ERROR
+
+
+# Control characters, and the format and separator characters that move or hide text (bidi
+# overrides, U+2028): printed raw, a value could start a new log line (a GitHub workflow command)
+# or make a line read as something else.
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def printable(text: str) -> str:
+    """text with every control, format and line-separator character escaped (\\n, \\x1b,
+    \\u202e), so one diagnostic is always one line that shows what the input held."""
+    if text.isprintable():  # the common case, checked in C
+        return text
+    return "".join(_escaped(char) if unicodedata.category(char) in _HIDDEN_CATEGORIES
+                   else char for char in text)
+
+
+def _escaped(char: str) -> str:
+    shown = repr(char)[1:-1]
+    if shown != char:  # \n, \t, \x1b: Python's own escapes
+        return shown
+    return f"\\u{ord(char):04x}"  # repr keeps printable-by-Python format characters as they are
 
 
 def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str, str]:

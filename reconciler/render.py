@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import Remote, object_path, remotes
 from reconciler.files import write_atomically
 from reconciler.gcpause import paused_gc
@@ -191,7 +191,8 @@ def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Mode
                           f"template failed while rendering {entry.name} for {env.name}: "
                           f"{' '.join(str(error).split())}")
     commit = context["source"]["commit"]
-    header = (f"# Rendered by reconciler from {entry.path}"
+    # The file name is the one thing here no schema checked: escaped, it stays inside the comment.
+    header = (f"# Rendered by reconciler from {printable(entry.path)}"
               + (f" at commit {commit}" if commit else " (working tree)")
               + f" for environment {env.name}.\n# Do not edit: change the manifest or "
               f"templates/{name}, then run `reconciler render`.\n")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, printable
 
 FORMAT_VERSION = 1
 FORMATS = ("text", "json", "github")
@@ -27,9 +27,10 @@ def text(diagnostics: Sequence[Diagnostic], files: int) -> str:
     lines = []
     for d in diagnostics:
         severity = "" if d.is_error else "warning: "
-        lines.append(f"{d.path}:{d.line}:{d.col}: {d.code} {severity}{d.message}")
+        lines.append(f"{printable(d.path)}:{d.line}:{d.col}: {d.code} {severity}"
+                     f"{printable(d.message)}")
         if d.hint:
-            lines.append(f"    hint: {d.hint}")
+            lines.append(f"    hint: {printable(d.hint)}")
     lines.append(summary_line(diagnostics, files))
     return "\n".join(lines)
 
@@ -55,8 +56,9 @@ def github(diagnostics: Sequence[Diagnostic], files: int) -> str:
     """GitHub Actions workflow commands: one ::error / ::warning annotation per diagnostic."""
     lines = []
     for d in diagnostics:
-        message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
-        lines.append(f"::{d.severity} file={_property(d.path)},line={d.line},col={d.col},"
+        message = printable(d.message) + (f"\nhint: {printable(d.hint)}" if d.hint else "")
+        lines.append(f"::{d.severity} file={_property(printable(d.path))},line={d.line},"
+                     f"col={d.col},"
                      f"title={_property(d.code)}::{_data(message)}")
     lines.append(summary_line(diagnostics, files))
     return "\n".join(lines)
@@ -68,8 +70,9 @@ def markdown(diagnostics: Sequence[Diagnostic], files: int) -> str:
     if diagnostics:
         lines += ["", "| where | code | message |", "| --- | --- | --- |"]
         for d in diagnostics:
-            message = d.message + (f" <br>*hint:* {d.hint}" if d.hint else "")
-            lines.append(f"| `{d.path}:{d.line}:{d.col}` | {d.code} | "
+            message = printable(d.message) + (f" <br>*hint:* {printable(d.hint)}"
+                                              if d.hint else "")
+            lines.append(f"| `{printable(d.path).replace('`', '')}:{d.line}:{d.col}` | {d.code} | "
                          f"{message.replace('|', '&#124;')} |")
     return "\n".join(lines) + "\n"
 
@@ -99,7 +102,7 @@ def apply_text(result: Any, rendered: Sequence[str] = ()) -> str:
     for event_type, count in sorted(result.events.items(), key=lambda i: (-i[1], i[0])):
         lines.append(f"    {count:6d}  {event_type}")
     for commit, path in result.skipped:
-        lines.append(f"  skipped {path} at {commit[:12]}: it did not load; its previous "
+        lines.append(f"  skipped {printable(path)} at {commit[:12]}: it did not load; its previous "
                      "content was kept")
     if result.retries:
         lines.append(f"  {result.retries} transaction{'s' * (result.retries != 1)} retried")

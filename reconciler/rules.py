@@ -15,8 +15,8 @@ from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic
 from reconciler.source import escapes
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_REQUIREMENT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*$")
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # always fullmatch
+_REQUIREMENT = re.compile(r"\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*")
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
     ">": operator.gt, "<": operator.lt}
@@ -26,7 +26,7 @@ _SECRET_VALUE = re.compile(
     r"AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|gh[pousr]_[A-Za-z0-9]{36}|"
     r"xox[abprs]-[A-Za-z0-9-]{10,}|sk_live_[0-9a-zA-Z]{24}|"
     r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-_REFERENCE_VALUE = re.compile(r"^(\$\{.*\}|vault:.*|secretRef:.*)$")
+_REFERENCE_VALUE = re.compile(r"\$\{.*\}|vault:.*|secretRef:.*")
 
 Versioned = Entry[spec.Model] | Entry[spec.Dataset]
 # What a change to a Dataset or Environment can break in models defined elsewhere.
@@ -46,7 +46,7 @@ def _names(catalog: Catalog) -> Iterator[Diagnostic]:
     entries: list[Entry[Any]] = [*catalog.versioned(), *catalog.environments.values()]
     for entry in entries:
         name = entry.name
-        if len(name) > 63 or not DNS1123_LABEL.match(name):
+        if len(name) > 63 or not DNS1123_LABEL.fullmatch(name):
             yield entry.at(("metadata", "name"), "NAM001",
                            f"name '{name}' is not a DNS-1123 label",
                            "lower-case letters, digits and '-', starting and ending with a "
@@ -124,7 +124,7 @@ def _requirements(catalog: Catalog) -> Iterator[Diagnostic]:
     for env in catalog.environments.values():
         promotion = env.manifest.spec.promotion
         for metric, expression in (promotion.require_metrics if promotion else {}).items():
-            if not _REQUIREMENT.match(expression):
+            if not _REQUIREMENT.fullmatch(expression):
                 yield env.at(("spec", "promotion", "requireMetrics", metric), "POL003",
                              f"requirement '{expression}' for {metric} is not understood",
                              "write an operator and a number, e.g. \">= 0.9\"")
@@ -148,7 +148,7 @@ def _secrets_in(entry: Entry[Any], loc: tuple[str | int, ...], value: Any,
     elif isinstance(value, list):
         for index, child in enumerate(value):
             yield from _secrets_in(entry, (*loc, index), child, key)
-    elif (isinstance(value, str) and value and not _REFERENCE_VALUE.match(value)
+    elif (isinstance(value, str) and value and not _REFERENCE_VALUE.fullmatch(value)
           and (_SECRET_VALUE.search(value) or (key and _SECRET_KEY.search(key)))):
         yield entry.at(loc, "SEC001", f"'{loc[-1]}' looks like a secret in plain text",
                        "manifests are public to everyone who can read the repository; "
@@ -290,7 +290,7 @@ def _metric_failures(entry: Entry[spec.Model], loc: tuple[str | int, ...], env_n
                      version: str, metrics: dict[str, float],
                      required: dict[str, str]) -> Iterator[Diagnostic]:
     for metric, expression in sorted(required.items()):
-        match = _REQUIREMENT.match(expression)
+        match = _REQUIREMENT.fullmatch(expression)
         if match is None:
             continue  # reported by _requirements
         op, threshold = match.group(1), float(match.group(2))

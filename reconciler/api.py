@@ -209,9 +209,12 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     if problems:
         return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
     if out is not None:
-        from reconciler.render import Plan
+        from reconciler import output
 
-        Plan(os.path.join(root, out), rendered, None).write()
+        try:
+            output.Plan(root, out, rendered, None).write()
+        except output.Unsafe as unsafe:
+            return ApplyOutcome(checked, applied, [], [_unsafe(root, unsafe)])
     applied.seconds = time.perf_counter() - started  # all of it: validate, sync, render
     return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
 
@@ -268,8 +271,20 @@ def render(repo: str = ".", rev: str | None = None, out: str = "deploy",
     rendered, problems = render_mod.render_catalog(current, env)
     if problems:
         return RenderResult(sorted(problems, key=sort_key), [], [], [])
-    plan = render_mod.Plan(os.path.join(root, out), rendered, env)
-    files = [item.path for item in plan.rendered]
-    if check:
-        return RenderResult(checked.diagnostics, files, [], plan.changes())
-    return RenderResult(checked.diagnostics, files, plan.write(), [])
+    from reconciler import output
+
+    try:
+        plan = output.Plan(root, out, rendered, env)
+        files = [item.path for item in plan.rendered]
+        if check:
+            return RenderResult(checked.diagnostics, files, [], plan.changes())
+        return RenderResult(checked.diagnostics, files, plan.write(), [])
+    except output.Unsafe as unsafe:
+        return RenderResult([_unsafe(root, unsafe)], [], [], [])
+
+
+def _unsafe(root: str, unsafe: Any) -> Diagnostic:
+    """An output.Unsafe as the diagnostic that reports it (where, relative to the repository)."""
+    where = os.path.relpath(unsafe.path, root) if unsafe.path.startswith(root) else unsafe.path
+    return Diagnostic(where.replace(os.sep, "/"), 1, 1, "RND004", unsafe.message,
+                      "remove it from the output folder; render writes only the files it owns")

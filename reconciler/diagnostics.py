@@ -63,6 +63,7 @@ CODES: dict[str, tuple[str, str]] = {
     "RND001": (ERROR, "template missing or failing"),
     "RND002": (ERROR, "model version cannot be served by content address"),
     "RND003": (ERROR, "rendered document is invalid"),
+    "RND004": (ERROR, "output folder holds what render must not follow (a symlink, a bad index)"),
 }
 
 

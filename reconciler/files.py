@@ -4,12 +4,50 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 
 
 def write_atomically(path: str, text: str) -> None:
     """Replace path with text in one rename (keeping the file's mode), making folders."""
+    write_all([(path, text)])
+
+
+def write_all(files: Sequence[tuple[str, str]]) -> None:
+    """Write every (path, text) or none: each is staged beside its target, and only once all
+    are staged are they renamed into place. On failure, what was staged or made is removed."""
+    staged: list[tuple[str, str]] = []
+    made: list[str] = []
+    try:
+        for path, text in files:
+            made += _make_folders(os.path.dirname(path) or ".")
+            staged.append((_stage(path, text), path))
+    except BaseException:
+        for temporary, _ in staged:
+            os.unlink(temporary)
+        for folder in reversed(made):
+            os.rmdir(folder)
+        raise
+    for temporary, path in staged:
+        os.replace(temporary, path)
+
+
+def _make_folders(folder: str) -> list[str]:
+    """Make folder and its missing parents; return those it made, outermost first."""
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for each in reversed(missing):
+        os.mkdir(each)
+    return list(reversed(missing))
+
+
+def _stage(path: str, text: str) -> str:
+    """A temporary file beside path holding text, with path's mode (or the umask's)."""
     folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
     try:
         mode: int | None = os.stat(path).st_mode
     except FileNotFoundError:
@@ -18,14 +56,11 @@ def write_atomically(path: str, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(text)
-        if mode is not None:
-            os.chmod(temporary, mode)
-        else:
-            os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
+        os.chmod(temporary, mode if mode is not None else 0o666 & ~_umask())
     except BaseException:
         os.unlink(temporary)
         raise
+    return temporary
 
 
 def _umask() -> int:

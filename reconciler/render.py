@@ -9,7 +9,6 @@ Every document is parsed back and validated against its schema before anything i
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import json
@@ -23,13 +22,11 @@ from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import Remote, object_path, remotes
-from reconciler.files import write_atomically
 from reconciler.gcpause import paused_gc
 from reconciler.source import FileProblem
 from reconciler.yamlquote import quote
 
 TEMPLATE = "model.yaml.j2"
-INDEX = ".reconciler-index.json"
 KUBERNETES_VERSION = "1.30"
 _SCHEMAS = {("serving.kserve.io/v1beta1", "InferenceService"):
             "kserve-inferenceservice-v1beta1.schema.json",
@@ -263,81 +260,3 @@ def _validator(filename: str) -> Any:
 
     path = Path(__file__).resolve().parent / "schemas" / filename
     return jsonschema.Draft7Validator(json.loads(path.read_text(encoding="utf-8")))
-
-
-class Plan:
-    """What writing a render would change in the output folder."""
-
-    def __init__(self, out: str, rendered: list[Rendered], only_env: str | None):
-        self.out = out
-        self.rendered = sorted(rendered, key=lambda r: r.path)
-        previous = _read_index(out)
-        keep = {p: d for p, d in previous.items()
-                if only_env is not None and not p.startswith(f"{only_env}/")}
-        self.index = {**keep, **{r.path: r.digest for r in self.rendered}}
-        self.stale = sorted(p for p in previous if p not in self.index)
-
-    def changes(self) -> list[str]:
-        """Unified diffs between the output folder and this render (empty: up to date)."""
-        diffs = []
-        for item in self.rendered:
-            current = _read(os.path.join(self.out, item.path))
-            if current != item.text:
-                diffs.append("".join(difflib.unified_diff(
-                    (current or "").splitlines(keepends=True), item.text.splitlines(True),
-                    f"a/{item.path}" if current is not None else "/dev/null",
-                    f"b/{item.path}")))
-        for path in self.stale:
-            current = _read(os.path.join(self.out, path))
-            if current is not None:
-                diffs.append("".join(difflib.unified_diff(
-                    current.splitlines(keepends=True), [], f"a/{path}", "/dev/null")))
-        if self._index_changed():
-            diffs.append(f"--- a/{INDEX}\n+++ b/{INDEX}\n(index out of date)\n")
-        return diffs
-
-    def write(self) -> list[str]:
-        """Write changed files, remove stale ones this tool wrote; return the paths touched."""
-        touched = []
-        for item in self.rendered:
-            target = os.path.join(self.out, item.path)
-            if _read(target) != item.text:
-                write_atomically(target, item.text)
-                touched.append(item.path)
-        for path in self.stale:
-            target = os.path.join(self.out, path)
-            if os.path.exists(target):
-                os.unlink(target)
-                touched.append(path)
-        if self._index_changed():
-            write_atomically(os.path.join(self.out, INDEX), _index_text(self.index))
-        return touched
-
-    def _index_changed(self) -> bool:
-        # A repository that serves nothing needs no output folder, nor an index in it.
-        current = _read(os.path.join(self.out, INDEX))
-        return current != _index_text(self.index) and (current is not None or bool(self.index))
-
-
-def _read_index(out: str) -> dict[str, str]:
-    text = _read(os.path.join(out, INDEX))
-    if not text:
-        return {}
-    try:
-        files = json.loads(text).get("files", {})
-    except (json.JSONDecodeError, AttributeError):
-        return {}
-    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
-
-
-def _index_text(index: dict[str, str]) -> str:
-    return json.dumps({"format_version": 1, "generator": "reconciler",
-                       "files": dict(sorted(index.items()))}, indent=2) + "\n"
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None

@@ -17,7 +17,7 @@ from reconciler.diagnostics import Diagnostic
 from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
 from reconciler.gcpause import paused_gc
 from reconciler.loader import Document, Loc
-from reconciler.source import FileProblem, Source, is_dvc_file, is_manifest_path
+from reconciler.source import FileProblem, Source, is_dvc_file, is_manifest_path, is_registry_file
 
 M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
 
@@ -270,6 +270,12 @@ class History:
                     self.skipped.append((commit, path))
                     return
             self._replace_outputs(path, outputs)
+
+    def refuse(self, path: str, commit: str = "") -> None:
+        """A changed file that is not read (a symlink): like one that does not load, it is
+        skipped and its last good content, if any, kept (validate refuses it: FIL001)."""
+        if is_registry_file(path):
+            self.skipped.append((commit, path))
 
     def _replace_manifests(self, path: str, manifests: list[spec.Manifest]) -> None:
         touched = {(m.kind, m.metadata.name) for m in self._files.pop(path, [])}

@@ -11,10 +11,11 @@ WARNING = "warning"
 # One line each: the code, its severity and what it means. README.md renders this table.
 CODES: dict[str, tuple[str, str]] = {
     # files and YAML
-    "FIL001": (ERROR, "symlink leads outside the repository"),
+    "FIL001": (ERROR, "symlink (manifests and DVC files must be regular files)"),
     "FIL002": (ERROR, "file too large"),
     "FIL003": (ERROR, "binary or non-UTF-8 content"),
     "FIL004": (ERROR, "path is not a manifest of this repository"),
+    "FIL005": (ERROR, "not a regular file (FIFO, socket, device)"),
     "YML001": (ERROR, "YAML syntax error"),
     "YML002": (ERROR, "duplicate key"),
     "YML003": (ERROR, "YAML 1.1 boolean (yes/no/on/off)"),

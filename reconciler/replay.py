@@ -35,9 +35,12 @@ def snapshot_at(history: GitHistory, sha: str | None,
     state = History(known.parsed_files if known is not None else None)
     if sha is not None:
         files = history.files_at(sha)
-        blobs = history.read_blobs([c.blob for c in files if c.blob is not None])
+        blobs = history.read_blobs([c.blob for c in files if c.blob is not None
+                                    and not c.is_link])
         for change in files:
-            if change.blob is not None:
+            if change.is_link:
+                state.refuse(change.path, sha)
+            elif change.blob is not None:
                 state.update(change.path, blobs[change.blob], sha)
     return state, state.snapshot() if sha is not None else EMPTY
 
@@ -112,12 +115,16 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
     with paused_gc():
         for batch in _prefetch_batches(commits):
             blobs = history.read_blobs([c.blob for _, cs in batch for c in cs
-                                        if c.blob is not None])
+                                        if c.blob is not None and not c.is_link])
             for info, changes in batch:
                 number += 1
                 for change in changes:
-                    state.update(change.path,
-                                 None if change.blob is None else blobs[change.blob], info.sha)
+                    if change.is_link:
+                        state.refuse(change.path, info.sha)
+                    else:
+                        state.update(change.path,
+                                     None if change.blob is None else blobs[change.blob],
+                                     info.sha)
                 touched = state.touched()
                 after = state.snapshot()
                 events = diff(snapshot, after, touched)

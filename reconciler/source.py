@@ -6,8 +6,10 @@ processes per run (ls-tree, log, one `cat-file --batch` for many blobs), no libr
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import stat
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +21,6 @@ from reconciler.loader import MAX_FILE_BYTES
 MANIFEST_DIR = "manifests"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 _SYMLINK_MODE = 0o120000
-_MAX_SYMLINK_HOPS = 8
 
 
 class FileProblem(Exception):
@@ -47,7 +48,7 @@ class Source(Protocol):
         ...
 
     def exists(self, path: str) -> bool:
-        """Whether a regular file (or symlink) exists at path."""
+        """Whether a file (of any type, a symlink too) exists at path."""
         ...
 
     def read(self, path: str) -> bytes:
@@ -104,6 +105,9 @@ class WorkTree:
             dirs.sort()
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             found.extend(f"{rel}/{name}" for name in files if name.endswith(MANIFEST_SUFFIXES))
+            # A link to a folder named like a manifest is listed (and refused) as git lists it.
+            found.extend(f"{rel}/{name}" for name in dirs if name.endswith(MANIFEST_SUFFIXES)
+                         and os.path.islink(os.path.join(folder, name)))
         return sorted(found)
 
     def dvc_paths(self) -> list[str]:
@@ -119,30 +123,43 @@ class WorkTree:
         return sorted(p for p in paths if os.path.isfile(os.path.join(self.root, p)))
 
     def exists(self, path: str) -> bool:
-        """Whether a file exists at path."""
-        return not escapes(path) and os.path.isfile(os.path.join(self.root, path))
+        """Whether something that is not a folder is at path (read says if it may be read)."""
+        full = os.path.join(self.root, path)
+        return not escapes(path) and os.path.lexists(full) and not os.path.isdir(full)
 
     def read(self, path: str) -> bytes:
-        """The bytes at path, refusing symlinks that leave the repository and oversized files."""
-        folder, name = os.path.split(os.path.join(self.root, path))
+        """The bytes of the regular file at path: never through a symlink (git replays a link
+        as its own text, so apply could not audit what it leads to), never a FIFO or device."""
+        if escapes(path):
+            raise FileProblem("FIL004", "path leaves the repository")
+        full = os.path.join(self.root, path)
+        folder = os.path.dirname(full)
         real_folder = self._real_dirs.get(folder)
         if real_folder is None:
             real_folder = self._real_dirs[folder] = os.path.realpath(folder)
-        real = os.path.join(real_folder, name)
-        if os.path.islink(real):
-            real = os.path.realpath(real)
-        if os.path.commonpath([real, self.root]) != self.root:
-            raise FileProblem("FIL001", f"symlink leads outside the repository ({real})",
-                              "keep manifests inside the repository")
+        if real_folder != folder:
+            raise _symlink(f"a folder of {path} is a symlink")
         try:
-            size = os.stat(real).st_size
-            if size > MAX_FILE_BYTES:
-                raise FileProblem("FIL002", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}",
-                                  "split it into several manifests")
-            with open(real, "rb") as handle:
-                return handle.read()
+            # O_NOFOLLOW: a link is refused, not followed; O_NONBLOCK: a FIFO cannot block.
+            handle = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise _symlink(f"{path} is a symlink") from None
             raise FileProblem("FIL004", f"cannot read file: {error.strerror}") from None
+        with os.fdopen(handle, "rb") as opened:
+            status = os.fstat(opened.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise FileProblem("FIL005", "not a regular file (a FIFO, socket or device)",
+                                  "manifests and DVC files are plain files committed to git")
+            if status.st_size > MAX_FILE_BYTES:
+                raise FileProblem("FIL002", f"file is {status.st_size} bytes; the limit is "
+                                  f"{MAX_FILE_BYTES}", "split it into several manifests")
+            return opened.read()
+
+
+def _symlink(message: str) -> FileProblem:
+    return FileProblem("FIL001", f"symlink: {message}",
+                       "commit the file itself: a manifest or DVC file must be a regular file")
 
 
 class GitRevision:
@@ -175,24 +192,17 @@ class GitRevision:
         return path in self._entries
 
     def read(self, path: str) -> bytes:
-        """The blob at path, following symlinks that stay inside the repository."""
-        for _ in range(_MAX_SYMLINK_HOPS):
-            entry = self._entries.get(path)
-            if entry is None:
-                raise FileProblem("FIL004", f"no file '{path}' at {self.rev}")
-            mode, blob, size = entry
-            if size > MAX_FILE_BYTES:
-                raise FileProblem("FIL002", f"file is {size} bytes; the limit is "
-                                  f"{MAX_FILE_BYTES}", "split it into several manifests")
-            data = self._blob(blob)
-            if mode != _SYMLINK_MODE:
-                return data
-            target = data.decode("utf-8", errors="replace")
-            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-            if escapes(path) or target.startswith("/"):
-                raise FileProblem("FIL001", f"symlink leads outside the repository ({target})",
-                                  "keep manifests inside the repository")
-        raise FileProblem("FIL001", "too many levels of symlinks")
+        """The blob at path; a symlink is refused (see WorkTree.read)."""
+        entry = self._entries.get(path)
+        if entry is None:
+            raise FileProblem("FIL004", f"no file '{path}' at {self.rev}")
+        mode, blob, size = entry
+        if mode == _SYMLINK_MODE:
+            raise _symlink(f"{path} is a symlink")
+        if size > MAX_FILE_BYTES:
+            raise FileProblem("FIL002", f"file is {size} bytes; the limit is "
+                              f"{MAX_FILE_BYTES}", "split it into several manifests")
+        return self._blob(blob)
 
     def _blob(self, blob: str) -> bytes:
         if blob not in self._blobs:
@@ -238,6 +248,7 @@ class Change(NamedTuple):
 
     path: str
     blob: str | None
+    is_link: bool = False  # a symlink: its blob is the link's text, never read as a manifest
 
 
 _LOG_FORMAT = "%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%cn%x1f%ce%x1f%ct%x1f%B%x1f"
@@ -384,9 +395,9 @@ class GitHistory:
         for entry in output.decode("utf-8", errors="replace").split("\0"):
             if entry:
                 meta, path = entry.split("\t", 1)
-                _mode, kind, blob = meta.split()
+                mode, kind, blob = meta.split()
                 if kind == "blob" and is_registry_file(path):
-                    changes.append(Change(path, blob))
+                    changes.append(Change(path, blob, int(mode, 8) == _SYMLINK_MODE))
         return changes
 
     def read_blobs(self, blobs: list[str]) -> dict[str, bytes]:
@@ -424,7 +435,7 @@ def _parse_raw(section: str) -> list[Change]:
         if token.startswith(":") and index + 1 < len(tokens):
             path = tokens[index + 1]
             if is_registry_file(path):
-                _old_mode, _new_mode, _old, new, status = token[1:].split()
+                _old_mode, new_mode, _old, new, status = token[1:].split()
                 changes.append(Change(path, None if status == "D" or new == _NULL_SHA
-                                      else new))
+                                      else new, int(new_mode, 8) == _SYMLINK_MODE))
     return changes

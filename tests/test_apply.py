@@ -512,3 +512,27 @@ def test_summary_counts_commits_walked_and_commits_that_changed_the_registry(
     again = api.apply(str(history.root), url).applied
     assert report.apply_text(again) == (f"apply: {again.database} is up to date at "
                                         f"{history.repo.head.commit.hexsha[:12]}")
+
+
+def test_a_symlinked_manifest_is_never_served_unaudited(registry: Registry) -> None:
+    # The link leads to a file that promotes nothing the audit trail would see: validate refuses
+    # the commit that holds it, and replaying history skips the link like a file that does not
+    # load (its last good content is kept), so no event comes from the link's own text.
+    url = f"sqlite:///{registry.root / 'registry.sqlite'}"
+    fraud = registry.root / FRAUD
+    registry.write("elsewhere/fraud.yaml", fraud.read_text().replace(
+        'production: {version: "1.0.0"}', ""))
+    fraud.unlink()
+    fraud.symlink_to("../../elsewhere/fraud.yaml")
+    linked = registry.commit("Serve fraud through a link")
+    outcome = api.apply(str(registry.root), url, to=linked)
+    assert outcome.applied is None
+    assert [d.code for d in outcome.validation.diagnostics] == ["FIL001"]
+    fraud.unlink()
+    registry.write(FRAUD, (registry.root / "elsewhere" / "fraud.yaml").read_text())
+    registry.commit("A real file again")
+    applied = api.apply(str(registry.root), url).applied
+    assert (linked, FRAUD) in applied.skipped
+    removed = _rows(url, "SELECT COUNT(*) FROM audit_events WHERE commit_sha = :c", c=linked)
+    assert removed == [(0,)]
+    assert api.audit_verify(str(registry.root), url) == []

@@ -166,24 +166,48 @@ def test_symlink_out_of_the_repository(registry: Registry, tmp_path: Path) -> No
         ("manifests/evil.yaml", "FIL001"), ("manifests/relative.yaml", "FIL001")]
 
 
-def test_symlink_inside_the_repository_is_followed(registry: Registry) -> None:
+def test_symlinks_inside_the_repository_are_refused_everywhere(registry: Registry) -> None:
+    # git stores a link as its own text: apply would replay the link, not what it leads to, so
+    # validate, render and pin refuse it as apply would see it (nothing served goes unaudited).
     shutil.move(registry.root / FRAUD, registry.root / "fraud.yaml")
     os.symlink("../../fraud.yaml", registry.root / FRAUD)
+    (registry.root / "manifests" / "linked").symlink_to("models")
+    registry.write("manifests/real/also.yaml", "")
+    os.symlink("../models", registry.root / "manifests" / "real" / "dir.yaml")
     registry.commit("Symlinked manifest")
-    assert api.validate(str(registry.root)).diagnostics == []
-    assert api.validate(str(registry.root), rev="HEAD").diagnostics == []
+    expected = [(FRAUD, "FIL001"), ("manifests/real/dir.yaml", "FIL001")]
+    for rev in (None, "HEAD"):
+        found = [(d.path, d.code) for d in api.validate(str(registry.root), rev=rev).diagnostics]
+        assert [f for f in found if f[1] == "FIL001"] == expected, rev
+    render = api.render(str(registry.root))
+    assert [d.code for d in render.diagnostics if d.path == FRAUD] == ["FIL001"]
+    assert not (registry.root / "deploy").exists()
+    # pre-commit passes the path through a linked folder: refused too
+    result = api.validate(str(registry.root), ["manifests/linked/fraud.yaml"])
+    assert [d.code for d in result.diagnostics] == ["FIL001"]
 
 
-def test_pin_through_a_symlink_edits_its_target(registry: Registry) -> None:
+def test_pin_refuses_a_symlinked_manifest(registry: Registry) -> None:
     shutil.move(registry.root / FRAUD, registry.root / "fraud.yaml")
     os.symlink("../../fraud.yaml", registry.root / FRAUD)
-    new = retrain(registry)
+    retrain(registry)
     registry.write("fraud.yaml", (registry.root / "fraud.yaml").read_text().replace(
         "  stages:", '    - {version: "1.1.0", artifact: models/fraud.pkl}\n  stages:'))
+    before = (registry.root / "fraud.yaml").read_text()
     result = api.pin(str(registry.root))
-    assert result.changed == [FRAUD] and result.diagnostics == []
+    assert result.changed == [] and [d.code for d in result.diagnostics] == ["FIL001"]
     assert os.readlink(registry.root / FRAUD) == "../../fraud.yaml"
-    assert f'digest: "{new}"' in (registry.root / "fraud.yaml").read_text()
+    assert (registry.root / "fraud.yaml").read_text() == before
+
+
+def test_special_files_are_refused_not_opened(registry: Registry) -> None:
+    os.mkfifo(registry.root / "manifests" / "models" / "pipe.yaml")
+    for run in (lambda: api.validate(str(registry.root)),
+                lambda: api.validate(str(registry.root), ["manifests/models/pipe.yaml"]),
+                lambda: api.pin(str(registry.root)),
+                lambda: api.render(str(registry.root))):
+        found = [(d.path, d.code) for d in run().diagnostics]  # opening it would block
+        assert found == [("manifests/models/pipe.yaml", "FIL005")]
 
 
 def test_paths_mode_checks_against_the_rest(registry: Registry) -> None:

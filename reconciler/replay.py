@@ -21,7 +21,8 @@ from reconciler.catalog import EMPTY, Catalog, History, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Event, diff
 from reconciler.gcpause import paused_gc
-from reconciler.source import Change, CommitInfo, GitHistory
+from reconciler.gitobjects import Change
+from reconciler.source import GitHistory
 
 CHUNK_COMMITS = 200
 PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip
@@ -105,7 +106,7 @@ class Chunk(NamedTuple):
 
 
 def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
-              commits: Iterator[tuple[CommitInfo, list[Change]]], target: str,
+              commits: Iterator[tuple[str, list[Change]]], target: str,
               pending: list[store.CommitBatch], chunk_rows: int,
               estimate: int | None) -> Iterator[Chunk]:
     """Replay commits onto state: each commit's events, grouped into transaction-sized chunks.
@@ -116,7 +117,9 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
         for batch in _prefetch_batches(commits):
             blobs = history.read_blobs([c.blob for _, cs in batch for c in cs
                                         if c.blob is not None and not c.is_link])
-            for info, changes in batch:
+            infos = history.commit_infos([sha for sha, _ in batch])
+            for sha, changes in batch:
+                info = infos[sha]
                 number += 1
                 for change in changes:
                     if change.is_link:
@@ -138,8 +141,8 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
 
 
-def _prefetch_batches(commits: Iterator[tuple[CommitInfo, list[Change]]]
-                      ) -> Iterator[list[tuple[CommitInfo, list[Change]]]]:
+def _prefetch_batches(commits: Iterator[tuple[str, list[Change]]]
+                      ) -> Iterator[list[tuple[str, list[Change]]]]:
     """Commits in groups whose blobs are read from git in one round trip; the first group is
     small, so replaying starts while git is still listing the rest."""
     size = FIRST_PREFETCH_COMMITS

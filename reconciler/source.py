@@ -12,15 +12,22 @@ import posixpath
 import stat
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import NamedTuple, Protocol
+from typing import IO, NamedTuple, Protocol
 
 from reconciler.diagnostics import ReconcilerError
+from reconciler.gitobjects import (
+    NULL_SHA,
+    SYMLINK_MODE,
+    Change,
+    CommitInfo,
+    decode_path,
+    log_changes,
+    parse_commit,
+)
 from reconciler.loader import MAX_FILE_BYTES
 
 MANIFEST_DIR = "manifests"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-_SYMLINK_MODE = 0o120000
 
 
 class FileProblem(Exception):
@@ -169,14 +176,8 @@ class GitRevision:
         self.root = os.path.realpath(root)
         self.rev: str | None = resolve_commit(self.root, rev)
         # path -> (mode, blob sha, size): one ls-tree for the whole commit.
-        self._entries: dict[str, tuple[int, str, int]] = {}
-        listing = run_git(self.root, "ls-tree", "-r", "-z", "-l", "--full-tree", self.rev)
-        for entry in listing.decode("utf-8", errors="replace").split("\0"):
-            if entry:
-                meta, path = entry.split("\t", 1)
-                mode, kind, blob, size = meta.split()
-                if kind == "blob":
-                    self._entries[path] = (int(mode, 8), blob, int(size) if size != "-" else 0)
+        self._entries = {entry.path: (entry.mode, entry.blob, entry.size)
+                         for entry in ls_tree(self.root, self.rev)}
         self._blobs: dict[str, bytes] = {}
 
     def manifest_paths(self) -> list[str]:
@@ -197,7 +198,7 @@ class GitRevision:
         if entry is None:
             raise FileProblem("FIL004", f"no file '{path}' at {self.rev}")
         mode, blob, size = entry
-        if mode == _SYMLINK_MODE:
+        if mode == SYMLINK_MODE:
             raise _symlink(f"{path} is a symlink")
         if size > MAX_FILE_BYTES:
             raise FileProblem("FIL002", f"file is {size} bytes; the limit is "
@@ -227,32 +228,6 @@ def repo_path(root: str, user_path: str) -> str:
         if not relative.startswith(".."):
             return relative.replace(os.sep, "/")
     return user_path.replace(os.sep, "/")
-
-
-class CommitInfo(NamedTuple):
-    """A commit as the audit trail records it; times are naive UTC."""
-
-    sha: str
-    parents: tuple[str, ...]
-    author_name: str
-    author_email: str
-    authored_at: datetime
-    committer_name: str
-    committer_email: str
-    committed_at: datetime
-    message: str
-
-
-class Change(NamedTuple):
-    """One file a commit changed: its new blob, or None when it was deleted."""
-
-    path: str
-    blob: str | None
-    is_link: bool = False  # a symlink: its blob is the link's text, never read as a manifest
-
-
-_LOG_FORMAT = "%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%cn%x1f%ce%x1f%ct%x1f%B%x1f"
-_NULL_SHA = "0" * 40
 
 
 def run_git(root: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
@@ -289,23 +264,50 @@ def resolve_commit(root: str, rev: str) -> str:
 
 def read_blobs(root: str, blobs: list[str]) -> dict[str, bytes]:
     """Many blobs in one `git cat-file --batch` round trip."""
-    wanted = sorted(set(blobs))
+    return read_objects(root, blobs, "blob")
+
+
+def read_objects(root: str, shas: list[str], kind: str) -> dict[str, bytes]:
+    """Many objects of one kind (blob, commit) in one `git cat-file --batch` round trip. Each
+    comes framed by its length, so no content can be taken for the next object's header."""
+    wanted = sorted(set(shas))
     if not wanted:
         return {}
     done = subprocess.run(["git", "-C", root, "cat-file", "--batch"], check=False,
                           input="\n".join(wanted).encode() + b"\n", capture_output=True)
     if done.returncode != 0:
-        raise ReconcilerError(f"git cat-file failed: {done.stderr.decode().strip()}")
+        raise git_failure("cat-file", done.stderr)
     found, out, position = {}, done.stdout, 0
     for _ in wanted:
         end = out.index(b"\n", position)
-        header = out[position:end].decode().split()
-        if len(header) != 3 or header[1] != "blob":
-            raise ReconcilerError(f"git object {header[0]} is not a readable blob")
+        header = out[position:end].decode("ascii", errors="replace").split()
+        if len(header) != 3 or header[1] != kind:
+            raise ReconcilerError(f"git object {header[0]} is not a readable {kind}")
         size = int(header[2])
         found[header[0]] = out[end + 1:end + 1 + size]
         position = end + 1 + size + 1
     return found
+
+
+class TreeEntry(NamedTuple):
+    """One file of a commit's tree (`git ls-tree -r -l`)."""
+
+    path: str
+    mode: int
+    blob: str
+    size: int
+
+
+def ls_tree(root: str, sha: str) -> Iterator[TreeEntry]:
+    """Every file (blob) of a commit, sizes included; gitlinks and trees are left out."""
+    listing = run_git(root, "ls-tree", "-r", "-z", "-l", "--full-tree", sha)
+    for entry in listing.split(b"\0"):
+        if entry:
+            meta, _, path = entry.partition(b"\t")
+            mode, kind, blob, size = meta.decode("ascii").split()
+            if kind == "blob":
+                yield TreeEntry(decode_path(path), int(mode, 8), blob,
+                                int(size) if size != "-" else 0)
 
 
 class GitHistory:
@@ -345,15 +347,18 @@ class GitHistory:
         return int(run_git(self.root, "rev-list", "--count", "--first-parent", span))
 
     def commit_info(self, sha: str) -> CommitInfo:
-        """Author, committer, times and message of one commit."""
-        output = run_git(self.root, "log", "-1", f"--format={_LOG_FORMAT}", sha)
-        return _parse_header(output.decode("utf-8", errors="replace").lstrip("\x1e")
-                             .split("\x1f"))
+        """Author, committer, times and message of one commit, from its raw object."""
+        return self.commit_infos([sha])[sha]
+
+    def commit_infos(self, shas: list[str]) -> dict[str, CommitInfo]:
+        """Many commits' authors, committers, times and messages in one round trip."""
+        return {sha: parse_commit(sha, raw)
+                for sha, raw in read_objects(self.root, shas, "commit").items()}
 
     def first_parent_changes(self, since: str | None,
-                             until: str) -> Iterator[tuple[CommitInfo, list[Change]]]:
+                             until: str) -> Iterator[tuple[str, list[Change]]]:
         """Each first-parent commit after since up to until that touched manifests or DVC
-        files, oldest first, with those files (as changed against its first parent).
+        files, oldest first: its sha and those files (as changed against its first parent).
 
         Streamed: the first commits can be replayed while git is still walking the rest.
         """
@@ -363,21 +368,22 @@ class GitHistory:
         process = subprocess.Popen(
             ["git", "-C", self.root, "log", "--first-parent", "--reverse",
              "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev", "-z",
-             f"--format={_LOG_FORMAT}", span],
+             "--format=%H", span],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         stdout, stderr = process.stdout, process.stderr
         assert stdout is not None and stderr is not None
         finished = False
         try:
-            pending = b""
-            # Unbuffered: each read returns what git has written so far (up to 64 KiB).
-            for block in iter(lambda: stdout.read(1 << 16), b""):
-                records = (pending + block).split(b"\x1e")
-                pending = records.pop()  # the last record may not be complete yet
-                yield from _commits(records)
-            yield from _commits([pending])
+            for sha, listed in log_changes(_tokens(stdout)):
+                changes = [Change(path, None if status == "D" or blob == NULL_SHA else blob,
+                                  int(mode, 8) == SYMLINK_MODE)
+                           for path, mode, blob, status in listed if is_registry_file(path)]
+                if changes:
+                    yield sha, changes
             errors = stderr.read()
             finished = True
+        except ValueError as error:
+            raise ReconcilerError(f"git log printed what apply cannot read: {error}") from None
         finally:
             stdout.close()
             if not finished:  # the consumer stopped early: git need not walk on
@@ -390,52 +396,21 @@ class GitHistory:
     def files_at(self, sha: str) -> list[Change]:
         """Every manifest and DVC file at a commit (the full state to start from)."""
         # ls-tree takes path prefixes, not globs: list everything, keep what apply reads.
-        output = run_git(self.root, "ls-tree", "-r", "-z", "--full-tree", sha)
-        changes = []
-        for entry in output.decode("utf-8", errors="replace").split("\0"):
-            if entry:
-                meta, path = entry.split("\t", 1)
-                mode, kind, blob = meta.split()
-                if kind == "blob" and is_registry_file(path):
-                    changes.append(Change(path, blob, int(mode, 8) == _SYMLINK_MODE))
-        return changes
+        return [Change(entry.path, entry.blob, entry.mode == SYMLINK_MODE)
+                for entry in ls_tree(self.root, sha) if is_registry_file(entry.path)]
 
     def read_blobs(self, blobs: list[str]) -> dict[str, bytes]:
         """Many blobs in one round trip (a backfill reads thousands)."""
         return read_blobs(self.root, blobs)
 
 
-def _commits(records: list[bytes]) -> Iterator[tuple[CommitInfo, list[Change]]]:
-    for record in records:
-        if record:
-            fields = record.decode("utf-8", errors="replace").split("\x1f", 9)
-            changes = _parse_raw(fields[9])
-            if changes:
-                yield _parse_header(fields), changes
-
-
-def _parse_header(fields: list[str]) -> CommitInfo:
-    return CommitInfo(
-        sha=fields[0], parents=tuple(fields[1].split()),
-        author_name=fields[2], author_email=fields[3], authored_at=_utc(fields[4]),
-        committer_name=fields[5], committer_email=fields[6], committed_at=_utc(fields[7]),
-        message=fields[8].strip())
-
-
-def _utc(epoch: str) -> datetime:
-    return datetime.fromtimestamp(int(epoch), tz=UTC).replace(tzinfo=None)
-
-
-def _parse_raw(section: str) -> list[Change]:
-    """The manifest and DVC file changes in one commit's `--raw -z` section."""
-    tokens = section.split("\0")
-    changes = []
-    for index, token in enumerate(tokens):
-        token = token.strip()
-        if token.startswith(":") and index + 1 < len(tokens):
-            path = tokens[index + 1]
-            if is_registry_file(path):
-                _old_mode, new_mode, _old, new, status = token[1:].split()
-                changes.append(Change(path, None if status == "D" or new == _NULL_SHA
-                                      else new, int(new_mode, 8) == _SYMLINK_MODE))
-    return changes
+def _tokens(stdout: IO[bytes]) -> Iterator[str]:
+    """The NUL-separated tokens of a stream, as they arrive."""
+    pending = b""
+    # Unbuffered: each read returns what git has written so far (up to 64 KiB).
+    for block in iter(lambda: stdout.read(1 << 16), b""):
+        parts = (pending + block).split(b"\0")
+        pending = parts.pop()  # the last token may not be complete yet
+        yield from (decode_path(part) for part in parts)
+    if pending:
+        yield decode_path(pending)

@@ -35,7 +35,7 @@ from reconciler.tables import table_of
 if TYPE_CHECKING:  # only names in annotations: importing them would load the parser and models
     from reconciler.catalog import Snapshot
     from reconciler.diff import Event
-    from reconciler.source import CommitInfo
+    from reconciler.gitobjects import CommitInfo
 
 GENESIS = "0" * 64
 BATCH_ROWS = 500

@@ -536,3 +536,42 @@ def test_a_symlinked_manifest_is_never_served_unaudited(registry: Registry) -> N
     removed = _rows(url, "SELECT COUNT(*) FROM audit_events WHERE commit_sha = :c", c=linked)
     assert removed == [(0,)]
     assert api.audit_verify(str(registry.root), url) == []
+
+
+def _raw_commit(registry: Registry, author: bytes, message: bytes) -> str:
+    """A commit object written byte for byte (as any git client could push it), made HEAD."""
+    registry.repo.git.add(A=True)
+    tree = registry.repo.git.write_tree()
+    parent = registry.repo.head.commit.hexsha
+    raw = (f"tree {tree}\nparent {parent}\n".encode() + b"author " + author + b"\ncommitter "
+           + author + b"\n\n" + message)
+    sha = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+                         cwd=registry.root, input=raw, capture_output=True,
+                         check=True).stdout.decode().strip()
+    subprocess.run(["git", "update-ref", "HEAD", sha], cwd=registry.root, check=True)
+    return sha
+
+
+def test_no_commit_content_can_forge_or_block_its_audit_record(registry: Registry,
+                                                               db_url: str) -> None:
+    fake = "f" * 40
+    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace(
+        'production: {version: "1.0.0"}', ""))
+    forged = (f"Unserve fraud\x1e{fake}\x1f\x1fMallory\x1fm@evil\x1f0\x1fC\x1fc@x\x1f0\x1f"
+              "lies\x1f").encode() + b"\x00nul \xff"
+    real = _raw_commit(registry, b"Eve\x1f \xfe <eve@example.com> 299000000000 +0000",
+                       forged)
+    _upgrade(registry, db_url)
+    applied = api.apply(str(registry.root), db_url).applied
+    assert applied is not None and applied.changed == 2
+    rows = _rows(db_url, "SELECT sha, author_name, author_email, committed_at, message "
+                         "FROM commits ORDER BY committed_at")
+    assert [r[0] for r in rows][-1] == real and fake not in {r[0] for r in rows}
+    sha, name, email, committed, message = rows[-1]
+    assert (name, email) == ("Eve\x1f \\xfe", "eve@example.com")
+    assert str(committed)[:19] == "9999-12-31 23:59:59"  # year 11476, held to what fits
+    assert message == forged.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    events = _rows(db_url, "SELECT commit_sha FROM audit_events WHERE event_type = :t",
+                   t="stage.removed")
+    assert events == [(real,)]
+    assert api.audit_verify(str(registry.root), db_url) == []

@@ -1,0 +1,142 @@
+"""Parsing what git prints, in forms no commit content can subvert. Pure: no git, no I/O.
+
+A commit's author, committer and message come from its raw object (`git cat-file --batch`
+frames every object with its length), never from `git log --format` output, where a message or
+a name holding the separators could forge the fields after it. The change list comes from
+`git log --format=%H --raw -z`: the only text a commit controls there is a path, and a path is
+always the one token that follows its status token.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+SYMLINK_MODE = 0o120000
+NULL_SHA = "0" * 40
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# What every back end stores (MySQL's DATETIME starts at year 1000); git allows any 64-bit time.
+EARLIEST = datetime(1000, 1, 1)
+LATEST = datetime(9999, 12, 31, 23, 59, 59)
+
+
+class CommitInfo(NamedTuple):
+    """A commit as the audit trail records it; times are naive UTC."""
+
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    authored_at: datetime
+    committer_name: str
+    committer_email: str
+    committed_at: datetime
+    message: str
+
+
+class Change(NamedTuple):
+    """One file a commit changed: its new blob, or None when it was deleted."""
+
+    path: str
+    blob: str | None
+    is_link: bool = False  # a symlink: its blob is the link's text, never read as a manifest
+
+
+class Ident(NamedTuple):
+    """The name, email and time of an `author` or `committer` header line."""
+
+    name: str
+    email: str
+    when: datetime
+
+
+def parse_commit(sha: str, raw: bytes) -> CommitInfo:
+    """A raw commit object (as `git cat-file` gives it) as the audit trail records it.
+
+    Any bytes are accepted: text that is not valid in the commit's encoding keeps its bytes as
+    backslash escapes, and NUL (which PostgreSQL cannot store) is escaped too.
+    """
+    head, _, body = raw.partition(b"\n\n")
+    headers: dict[bytes, list[bytes]] = {}
+    for line in head.split(b"\n"):
+        if line.startswith(b" "):  # a continuation (gpgsig, mergetag): not ours to read
+            continue
+        key, _, value = line.partition(b" ")
+        headers.setdefault(key, []).append(value)
+    encoding = _encoding(headers.get(b"encoding", [b"utf-8"])[0])
+    author = parse_ident(headers.get(b"author", [b""])[0], encoding)
+    committer = parse_ident(headers.get(b"committer", [b""])[0], encoding)
+    parents = tuple(p.decode("ascii", "replace") for p in headers.get(b"parent", []))
+    return CommitInfo(sha, parents, author.name, author.email, author.when, committer.name,
+                      committer.email, committer.when, _text(body, encoding).strip("\n"))
+
+
+def parse_ident(value: bytes, encoding: str = "utf-8") -> Ident:
+    """`Name <email> 1718000000 +0200` as git splits it: the name ends at the first '<', the
+    email at the last '>', the time and zone follow. Malformed parts read as empty / epoch."""
+    start, end = value.find(b"<"), value.rfind(b">")
+    if start < 0 or end < start:
+        return Ident(_text(value, encoding).strip(), "", _utc(b""))
+    stamp = value[end + 1:].split()
+    return Ident(_text(value[:start], encoding).strip(), _text(value[start + 1:end], encoding),
+                 _utc(stamp[0] if stamp else b""))
+
+
+def _encoding(name: bytes) -> str:
+    try:
+        return codecs.lookup(name.decode("ascii")).name
+    except (LookupError, UnicodeDecodeError):
+        return "utf-8"
+
+
+def _text(raw: bytes, encoding: str) -> str:
+    return raw.decode(encoding, errors="backslashreplace").replace("\x00", "\\x00")
+
+
+def _utc(epoch: bytes) -> datetime:
+    """A git timestamp as naive UTC, held to what every database stores."""
+    try:
+        seconds = int(epoch)
+    except ValueError:
+        seconds = 0
+    try:
+        when = datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError, OSError):
+        return LATEST if seconds > 0 else EARLIEST
+    return min(max(when, EARLIEST), LATEST)
+
+
+def decode_path(raw: bytes) -> str:
+    """A path as git stores it (any bytes but NUL) as text: invalid UTF-8 stays distinct, as
+    backslash escapes, however the path was listed (ls-tree, log)."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def log_changes(tokens: Iterable[str]) -> Iterator[tuple[str, list[tuple[str, str, str, str]]]]:
+    """(sha, [(path, new mode, new blob, status)]) per commit of `git log --format=%H --raw
+    -z --no-renames` split on NUL, oldest first as listed. Raises ValueError on a token that
+    is neither a sha, a status nor the path after one: the output is not what was asked for."""
+    sha: str | None = None
+    changes: list[tuple[str, str, str, str]] = []
+    status: list[str] | None = None
+    for token in tokens:
+        if status is not None:  # a path: whatever its bytes, it is only a path
+            changes.append((token, status[1], status[3], status[4]))
+            status = None
+            continue
+        token = token.lstrip("\n")
+        if token.startswith(":"):
+            status = token[1:].split()
+            if len(status) != 5:
+                raise ValueError(f"unexpected git log status {token!r}")
+        elif _SHA.fullmatch(token):
+            if sha is not None:
+                yield sha, changes
+            sha, changes = token, []
+        elif token:
+            raise ValueError(f"unexpected git log output {token[:80]!r}")
+    if sha is not None:
+        yield sha, changes

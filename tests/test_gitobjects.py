@@ -1,0 +1,74 @@
+"""Parsing git's output: no commit content (message, name, email, path) can forge a field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler import gitobjects
+
+SHA = "a" * 40
+PARENT = "b" * 40
+
+
+def _commit(author: bytes, message: bytes, committer: bytes | None = None,
+            extra: bytes = b"") -> bytes:
+    return (b"tree " + b"c" * 40 + b"\nparent " + PARENT.encode() + b"\nauthor " + author
+            + b"\ncommitter " + (committer or author) + b"\n" + extra + b"\n" + message)
+
+
+def test_separators_in_a_message_are_only_text() -> None:
+    forged = b"fix\x1e" + b"f" * 40 + b"\x1f\x1fMallory\x1fm@evil\x1f0\x1f"
+    info = gitobjects.parse_commit(SHA, _commit(b"Ada <ada@example.com> 1718000000 +0200",
+                                                forged))
+    assert (info.sha, info.parents) == (SHA, (PARENT,))
+    assert (info.author_name, info.author_email) == ("Ada", "ada@example.com")
+    assert info.message == forged.decode()
+    assert info.authored_at == datetime(2024, 6, 10, 6, 13, 20)
+
+
+def test_any_bytes_in_names_and_messages_are_kept_and_storable() -> None:
+    info = gitobjects.parse_commit(SHA, _commit(b"A\x1fda \xff <a\x00@x> 1 +0000",
+                                                b"m\x00sg \xc3\x28"))
+    assert info.author_name == "A\x1fda \\xff" and info.author_email == "a\\x00@x"
+    assert info.message == "m\\x00sg \\xc3("
+    assert "\x00" not in info.message + info.author_email
+
+
+def test_times_out_of_every_database_range_are_held_to_it() -> None:
+    far = gitobjects.parse_commit(SHA, _commit(b"A <a@x> 299000000000 +0000", b"m"))
+    assert far.authored_at == gitobjects.LATEST  # year 11476
+    early = gitobjects.parse_commit(SHA, _commit(b"A <a@x> -62000000000 +0000", b"m"))
+    assert early.authored_at == gitobjects.EARLIEST
+    broken = gitobjects.parse_commit(SHA, _commit(b"A <a@x> soon +0000", b"m"))
+    assert broken.authored_at == datetime(1970, 1, 1)
+    assert gitobjects.parse_commit(SHA, _commit(b"no brackets", b"m")).author_email == ""
+
+
+def test_encoding_header_and_signature_continuations() -> None:
+    raw = _commit("Zoë <z@x> 0 +0000".encode("latin-1"), "café".encode("latin-1"),
+                  extra=b"encoding ISO-8859-1\ngpgsig -----BEGIN PGP\n author Mallory <m@x> 0\n")
+    info = gitobjects.parse_commit(SHA, raw)
+    assert (info.author_name, info.message) == ("Zoë", "café")
+
+
+def test_log_paths_are_only_paths() -> None:
+    hostile = "manifests/x.yaml\n" + "d" * 40 + "\n:100644 100644 " + "e" * 40
+    tokens = [SHA, "\n:000000 100644 " + "0" * 40 + " " + "e" * 40 + " A", hostile,
+              ":100644 120000 " + "e" * 40 + " " + "f" * 40 + " T", "manifests/y.yaml",
+              PARENT, ""]
+    assert list(gitobjects.log_changes(tokens)) == [
+        (SHA, [(hostile, "100644", "e" * 40, "A"), ("manifests/y.yaml", "120000", "f" * 40,
+                                                    "T")]),
+        (PARENT, [])]
+
+
+@given(st.binary(max_size=200), st.binary(max_size=60), st.binary(max_size=60))
+def test_parse_commit_never_fails_and_keeps_the_sha(message: bytes, name: bytes,
+                                                    email: bytes) -> None:
+    author = name.replace(b"\n", b" ") + b" <" + email.replace(b"\n", b" ") + b"> 5 +0000"
+    info = gitobjects.parse_commit(SHA, _commit(author, message))
+    assert info.sha == SHA and info.parents == (PARENT,)
+    assert "\x00" not in info.message + info.author_name + info.author_email

@@ -567,7 +567,7 @@ def test_no_commit_content_can_forge_or_block_its_audit_record(registry: Registr
     rows = _rows(db_url, "SELECT sha, author_name, author_email, committed_at, message "
                          "FROM commits ORDER BY committed_at")
     assert [r[0] for r in rows][-1] == real and fake not in {r[0] for r in rows}
-    sha, name, email, committed, message = rows[-1]
+    _, name, email, committed, message = rows[-1]
     assert (name, email) == ("Eve\x1f \\xfe", "eve@example.com")
     assert str(committed)[:19] == "9999-12-31 23:59:59"  # year 11476, held to what fits
     assert message == forged.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")

@@ -25,6 +25,7 @@ CODES: dict[str, tuple[str, str]] = {
     "YML007": (ERROR, "mapping keys must be strings"),
     "YML008": (ERROR, "merge keys (<<) are not allowed"),
     "YML009": (ERROR, "nested too deeply"),
+    "YML010": (ERROR, "a NUL character in a value"),
     # schema
     "SPC001": (ERROR, "unknown or missing apiVersion"),
     "SPC002": (ERROR, "unknown or missing kind"),

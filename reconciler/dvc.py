@@ -24,6 +24,7 @@ from reconciler.source import FileProblem, Source, escapes
 
 MD5 = "md5"
 LEGACY_MD5 = "md5-dos2unix"
+MAX_STAGE_NAME = 200  # lineage records the stage a dependency came through
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,9 @@ def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
     for stage_name, stage in sorted(stages.items()):
         if not isinstance(stage, dict):
             raise DvcFileError(f"stage '{stage_name}' must be a mapping")
+        if len(str(stage_name)) > MAX_STAGE_NAME:  # recorded in lineage, a VARCHAR(255)
+            raise DvcFileError(f"stage name is {len(str(stage_name))} characters; the limit is "
+                               f"{MAX_STAGE_NAME}")
         lineage = StageLineage(
             lock_path=lock_path,
             stage=str(stage_name),

@@ -12,7 +12,15 @@ import types
 import typing
 from typing import Annotated, Any, Literal, NamedTuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 API_VERSION = "reconciler/v1"
@@ -28,24 +36,49 @@ Quantity = Annotated[str, Field(pattern=r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
                                         r"([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
 Metric = float | int
 
+# What every supported database stores (DESIGN.md: one code base for SQLite, MySQL, MariaDB,
+# TiDB, PostgreSQL), held on every back end so a value that validates can always be applied.
+NAME_CHARS = 255  # VARCHAR(255): names, owners
+TEXT_CHARS = 16_000  # MySQL TEXT is 65,535 bytes: 16,000 utf8mb4 characters always fit
+PATH_CHARS = 4096
+JSON_DEPTH = 16  # MariaDB refuses JSON nested over 32 levels; events wrap params in a few more
+Text = Annotated[str, Field(max_length=TEXT_CHARS)]
+ShortText = Annotated[str, Field(max_length=NAME_CHARS)]
+DnsLabel = Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+
+
+def _shallow(value: Any, depth: int = 1) -> Any:
+    if depth > JSON_DEPTH:
+        raise ValueError(f"nested deeper than {JSON_DEPTH} levels (the most every supported "
+                         "database stores)")
+    children = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, list) else ())
+    for child in children:
+        _shallow(child, depth + 1)
+    return value
+
+
+Json = Annotated[JsonValue, AfterValidator(_shallow)]
+
 
 class _Spec(BaseModel):
     # defer_build: validators are built on first use, once per top-level kind with the nested
     # models inlined, instead of once per class at import: pre-commit start-up is most of it.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
                               alias_generator=to_camel, populate_by_name=True,
-                              defer_build=True, use_attribute_docstrings=True)
+                              defer_build=True, use_attribute_docstrings=True,
+                              allow_inf_nan=False)  # JSON (so every database) has no NaN
 
 
 class Metadata(_Spec):
     """Kubernetes-style metadata: the name is a DNS-1123 label, unique per kind."""
 
-    name: str
+    name: ShortText
     """DNS-1123 label (lower-case letters, digits, '-'; at most 63): it names the deployed
     resources."""
-    owner: str | None = None
+    owner: ShortText | None = None
     """Who answers for it: a team address or a person."""
-    description: str | None = None
+    description: Text | None = None
     """One line for people reading the registry."""
     labels: dict[str, str] = {}
     """Key/value tags for grouping and search (kept in the registry, not deployed)."""
@@ -56,7 +89,7 @@ class Metadata(_Spec):
 class DatasetRef(_Spec):
     """A dataset version a model version was trained on."""
 
-    dataset: str
+    dataset: ShortText
     """Name of a registered Dataset."""
     version: Version
     """One of that dataset's versions."""
@@ -67,13 +100,13 @@ class ArtifactVersion(_Spec):
 
     version: Version
     """A string, unique within the manifest (quote numbers: \"1.10\")."""
-    artifact: str
+    artifact: Annotated[str, Field(max_length=PATH_CHARS)]
     """Repository-relative path DVC tracks (a .dvc file or a dvc.lock output)."""
     digest: Digest | None = None
     """md5:<32 hex> of the version's bytes as DVC records them; `reconciler pin` writes it."""
     deprecated: bool = False
     """Marks a version that should no longer be promoted."""
-    description: str | None = None
+    description: Text | None = None
     """One line about this version."""
 
 
@@ -86,7 +119,7 @@ class ModelVersion(ArtifactVersion):
     """The version it was fine-tuned or retrained from."""
     metrics: dict[str, float] = {}
     """Evaluation numbers, checked by environments' requireMetrics."""
-    params: dict[str, JsonValue] = {}
+    params: dict[str, Json] = {}
     """Training parameters, recorded for reproducibility."""
 
 
@@ -192,13 +225,13 @@ class Promotion(_Spec):
 class EnvironmentSpec(_Spec):
     """Where and how an environment deploys: namespace, template target, DVC remote, values."""
 
-    namespace: str
+    namespace: DnsLabel
     """Kubernetes namespace the configs deploy to."""
-    target: str
+    target: Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
     """Template set that renders it: kserve, seldon, kubernetes, or one in templates/."""
-    remote: str | None = None
+    remote: ShortText | None = None
     """DVC remote whose URL storageUri points at (default: DVC's default remote)."""
-    values: dict[str, JsonValue] = {}
+    values: dict[str, Json] = {}
     """Free values the templates read as `values` (e.g. image for kubernetes)."""
     promotion: Promotion | None = None
     """The policy a version must satisfy before this environment serves it."""
@@ -258,6 +291,8 @@ def _spec_errors(cls: type[BaseModel], error: ValidationError) -> list[SpecError
     found: dict[tuple[str | int, ...], SpecError] = {}
     for detail in error.errors(include_url=False):
         loc = tuple(detail["loc"])
+        if len(loc) > 1 and loc[-1] in _JSON_VALUE_TAGS:
+            loc = loc[:-1]  # which member of JsonValue's union failed: not a YAML location
         if loc in found:
             continue
         found[loc] = _spec_error(cls, loc, detail)
@@ -284,10 +319,22 @@ def _spec_error(cls: type[BaseModel], loc: tuple[str | int, ...],
         return SpecError(loc, "SPC006", f"{field} {value!r} is not allowed",
                          _did_you_mean(str(value), _literal_values(cls, loc))
                          or f"expected {allowed}")
+    if kind == "string_too_long":
+        limit = detail.get("ctx", {}).get("max_length")
+        return SpecError(loc, "SPC007", f"{field} is {len(value)} characters; the limit is "
+                         f"{limit}", "what every supported database stores; shorten it")
+    if kind == "finite_number":
+        return SpecError(loc, "SPC007", f"{field} must be a finite number, not {value!r}",
+                         "JSON, and so the database, has no NaN or infinity")
     if kind == "string_pattern_mismatch":
         return SpecError(loc, "SPC007", f"{field} {value!r} is not valid",
                          _pattern_hint(loc))
+    if kind == "value_error":
+        return SpecError(loc, "SPC007", f"{field}: {detail['ctx']['error']}")
     return SpecError(loc, "SPC007", f"{field}: {detail['msg']}")
+
+
+_JSON_VALUE_TAGS = {"float", "int", "str", "bool", "list[...]", "dict[str,...]"}
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:

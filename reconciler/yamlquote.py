@@ -54,7 +54,10 @@ def quote(value: Any) -> str:
             return ".nan"
         if math.isinf(value):
             return ".inf" if value > 0 else "-.inf"
-        return repr(value)
+        text = repr(value)
+        # YAML 1.1 (PyYAML, most Kubernetes tooling) reads a float only with a dot: 1e-05 would
+        # come back a string. repr's exponent always has its sign, as YAML 1.1 also requires.
+        return text.replace("e", ".0e") if "e" in text and "." not in text else text
     if isinstance(value, str):
         return quote_string(value)
     if isinstance(value, dict):

@@ -575,3 +575,38 @@ def test_no_commit_content_can_forge_or_block_its_audit_record(registry: Registr
                    t="stage.removed")
     assert events == [(real,)]
     assert api.audit_verify(str(registry.root), db_url) == []
+
+
+STORABLE_LIMITS = {  # value that validates nowhere (each back end rejects some) -> the message
+    "metrics: {auc: .nan}": "must be a finite number",
+    "metrics: {auc: -.inf}": "must be a finite number",
+    "params: {deep: " + "[" * 20 + "]" * 20 + "}": "nested deeper than 16 levels",
+    'description: "' + "d" * 70_000 + '"': "the limit is 16000",
+    'params: {note: "a\\0b"}': "NUL",
+}
+
+
+@pytest.mark.parametrize("value", list(STORABLE_LIMITS))
+def test_values_no_database_stores_neither_validate_nor_block_apply(
+        registry: Registry, db_url: str, value: str) -> None:
+    fraud = registry.root / FRAUD
+    good = fraud.read_text()
+    fraud.write_text(good.replace("      metrics: {auc: 0.93}\n", f"      {value}\n"))
+    assert STORABLE_LIMITS[value] in " ".join(
+        d.message for d in api.validate(str(registry.root)).diagnostics)
+    bad = registry.commit("Pushed past validate")  # a direct push: history holds it anyway
+    fraud.write_text(good.replace('production: {version: "1.0.0"}', ""))
+    registry.commit("A good change after it")
+    _upgrade(registry, db_url)
+    applied = api.apply(str(registry.root), db_url).applied
+    assert applied is not None and (bad, FRAUD) in applied.skipped
+    assert applied.events["stage.removed"] == 1
+    assert api.audit_verify(str(registry.root), db_url) == []
+
+
+def test_an_owner_too_long_for_a_database_is_refused(registry: Registry) -> None:
+    fraud = registry.root / FRAUD
+    fraud.write_text(fraud.read_text().replace("owner: ml@example.com", "owner: " + "o" * 256))
+    (problem,) = api.validate(str(registry.root)).diagnostics
+    assert (problem.code, problem.message) == ("SPC007", "owner is 256 characters; the limit "
+                                                         "is 255")

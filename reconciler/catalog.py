@@ -185,6 +185,11 @@ def _register(catalog: Catalog, doc: Document, manifest: spec.Manifest) -> None:
             ("metadata", "name"), "NAM002",
             f"{manifest.kind} '{name}' is already defined at {first.path}:"
             f"{first.doc.position(('metadata', 'name'))[0]}"))
+        if first.path in catalog.checked and entry.path not in catalog.checked:
+            # Paths mode loads the files passed first: report on the one being checked too.
+            catalog.diagnostics.append(first.at(
+                ("metadata", "name"), "NAM002",
+                f"{manifest.kind} '{name}' is also defined in {entry.path}"))
         return
     table[name] = entry
 

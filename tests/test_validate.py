@@ -299,3 +299,17 @@ def test_a_repository_without_manifests_says_so_in_one_line(tmp_path: Path) -> N
     subprocess.run([sys.executable, "-m", "reconciler", "render"], cwd=tmp_path, check=True,
                    capture_output=True)
     assert not (tmp_path / "deploy").exists()
+
+
+@pytest.mark.parametrize("kind", ["Dataset", "Environment"])
+def test_paths_mode_finds_every_duplicate_name_a_full_run_finds(registry: Registry,
+                                                                 kind: str) -> None:
+    source = {"Dataset": "manifests/datasets/transactions.yaml",
+              "Environment": "manifests/environments/production.yaml"}[kind]
+    copy = source.replace(".yaml", "-copy.yaml")
+    registry.write(copy, (registry.root / source).read_text())
+    full = api.validate(str(registry.root)).diagnostics
+    assert [d.code for d in full] == ["NAM002"]
+    for passed in (source, copy):  # whichever file pre-commit passes
+        found = api.validate(str(registry.root), [passed]).diagnostics
+        assert [(d.path, d.code) for d in found] == [(passed, "NAM002")], passed

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, exc, select
 
 from reconciler import db, store, tables
+from reconciler.diagnostics import ReconcilerError
 from reconciler.reconcile import apply, repository_name
 from reconciler.tables import table_of
 
@@ -116,7 +117,10 @@ def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]
 
 def verify(root: str, url: str | None, against_git: bool = True) -> list[Problem]:
     """The hash chain, then (optionally) the database against a rebuild from git."""
-    database_url = db.database_url(root, url)
+    database_url = db.database_url(root, url, create=False)
+    if not db.exists(database_url):  # verifying only reads: it never creates a database
+        raise ReconcilerError(f"no database at {db.shown(database_url)}: nothing to verify "
+                              "(run `reconciler apply` first)")
     engine = db.open_database(database_url, migrate=False)
     try:
         repo_id = store.repository_id(repository_name(root))

@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     _format_option(pin)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of manifests")
-    schema.add_argument("--indent", type=int, default=2)
+    schema.add_argument("--indent", type=_indent, default=2, help="0 to 16 (default: 2)")
 
     render = commands.add_parser(
         "render", help="render deployment configs (KServe, Seldon, Kubernetes) per environment")
@@ -81,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--chain-only", action="store_true",
                         help="only the hash chain (skip the rebuild from git)")
     return parser
+
+
+def _indent(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 16")
+    return value
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:

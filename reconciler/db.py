@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -48,15 +49,33 @@ def database_url(root: str, url: str | None, *, create: bool = True) -> URL:
         return URL.create("sqlite", database=os.path.join(folder, DEFAULT_FILE))
     try:
         return make_url(text)
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ReconcilerError("--db: not a database URL (e.g. sqlite:///reg.db, "
-                              "mysql+pymysql://user@host/db, "
+                              "mysql+pymysql://user@host:3306/db, "
                               "postgresql+psycopg://user@host/db)") from None
 
 
+# Query options that carry credentials in some driver (PyMySQL's password=, libpq's
+# password= and sslpassword=, tokens of managed services): hidden like the URL's password.
+_SECRET_OPTION = re.compile(r"(?i)pass|pwd|secret|token|credential|auth")
+
+
 def shown(url: URL) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    return url.render_as_string(hide_password=True)
+    """The URL with its password and every credential in its query hidden, for messages."""
+    options = [f"{key}={'***' if _SECRET_OPTION.search(key) else value}"
+               for key, values in url.query.items()
+               for value in ([values] if isinstance(values, str) else values)]
+    base = url.set(query={}).render_as_string(hide_password=True)
+    return base + ("?" + "&".join(options) if options else "")
+
+
+def _secrets(url: URL) -> list[str]:
+    """Every credential the URL holds, to scrub from messages that echo it."""
+    values = [str(url.password)] if url.password else []
+    for key, value in url.query.items():
+        if _SECRET_OPTION.search(key):
+            values += [value] if isinstance(value, str) else list(value)
+    return [value for value in values if value]
 
 
 def is_embedded(url: URL) -> bool:
@@ -73,7 +92,25 @@ def exists(url: URL) -> bool:
 
 
 def make_engine(url: URL) -> Engine:
-    """An engine configured for its back end (DESIGN.md rule 9)."""
+    """An engine configured for its back end (DESIGN.md rule 9); a driver that is unknown or
+    not installed is one clear error."""
+    try:
+        return _make_engine(url)
+    except exc.NoSuchModuleError:
+        raise ReconcilerError(f"--db: unknown database driver '{url.drivername}': use sqlite, "
+                              "mysql+pymysql (MySQL, MariaDB, TiDB) or postgresql+psycopg"
+                              ) from None
+    except ImportError as error:
+        extra = {"psycopg": "postgres", "pymysql": "apply"}.get(error.name or "")
+        hint = (f"pip install 'reconciler[{extra}]'" if extra else
+                "use mysql+pymysql or postgresql+psycopg, which reconciler installs")
+        raise ReconcilerError(f"--db: the driver of {url.drivername} ({error.name}) is not "
+                              f"installed: {hint}") from None
+    except (ValueError, TypeError) as error:  # an option the dialect cannot read
+        raise connect_error(url, error) from None
+
+
+def _make_engine(url: URL) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -115,13 +152,31 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def connect_error(url: URL, error: Exception) -> ReconcilerError:
-    """One line saying the database cannot be reached, never the password."""
+def connect_error(url: URL, error: BaseException) -> ReconcilerError:
+    """One line saying the database cannot be reached, never a credential."""
     reason = error.orig if isinstance(error, exc.DBAPIError) and error.orig else error
-    text = " ".join(str(reason).split())
-    if url.password:
-        text = text.replace(str(url.password), "***")
+    if isinstance(reason, OSError) and reason.strerror:
+        text = reason.strerror + (f": {reason.filename}" if reason.filename else "")
+        missing = [f"{key}={value}" for key, value in url.query.items()
+                   if key.startswith("ssl") and isinstance(value, str) and "/" in value
+                   and not os.path.exists(value)]
+        if missing:
+            text += f" ({', '.join(missing)} in the URL)"
+    else:
+        text = " ".join(str(reason).split()) or type(reason).__name__
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
     return ReconcilerError(f"cannot use database {shown(url)}: {text}")
+
+
+def connect(engine: Engine, url: URL) -> None:
+    """Open (and pool) one connection now, so that any way the URL cannot work (a refused
+    port, a bad charset or timeout option, a missing TLS file) is one clear error here."""
+    try:
+        engine.connect().close()
+    except (exc.SQLAlchemyError, OSError, ValueError, TypeError, AttributeError, LookupError
+            ) as error:  # drivers raise these for bad options before they reach the server
+        raise connect_error(url, error) from None
 
 
 def is_transient(error: BaseException) -> bool:
@@ -196,6 +251,8 @@ def open_database(url: URL, *, migrate: bool) -> Engine:
     `db upgrade`), else an error telling the user to run `reconciler db upgrade`."""
     engine = make_engine(url)
     try:
+        if exists(url):
+            connect(engine, url)
         ensure_schema(engine, url, migrate=migrate)
     except BaseException:
         engine.dispose()

@@ -76,6 +76,8 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
     target = history.resolve(to)
     engine = db.make_engine(database_url)
     try:
+        if db.exists(database_url):  # a new embedded database is created further on
+            db.connect(engine, database_url)
         return _apply(history, engine, database_url, root, target, dry_run, progress,
                       before_writing, after_writing)
     except exc.DBAPIError as error:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pymysql
 import pytest
@@ -14,6 +17,12 @@ from sqlalchemy import exc
 import reconciler
 from reconciler import db
 from reconciler.diagnostics import ReconcilerError
+from tests.conftest import Registry, server_url
+
+
+@pytest.fixture
+def history_registry(registry: Registry) -> Path:
+    return registry.root
 
 
 def test_schema_head_constant_matches_the_migrations() -> None:
@@ -106,3 +115,68 @@ def test_a_new_embedded_database_gets_the_schema_the_migrations_build(tmp_path: 
     engine.dispose()
     assert _structure(created) == _structure(migrated)
     assert "audit_events" in _structure(created)
+
+
+BAD_URLS = {  # URL -> what the one line must say
+    "mysql+pymysql://root@127.0.0.1:notaport/test": "not a database URL",
+    "mysql+nodriver://root@127.0.0.1/test": "unknown database driver 'mysql+nodriver'",
+    "postgresql+psycopg2://u@127.0.0.1/test": "(psycopg2) is not installed",
+    "mysql+mysqldb://root@127.0.0.1/test": "(MySQLdb) is not installed",
+    "oracle+nothing://u@h/db": "unsupported database 'oracle'",
+    "mysql+pymysql://root@127.0.0.1:1/test?charset=nope": "cannot use database",
+    "mysql+pymysql://root@127.0.0.1:1/test?connect_timeout=abc": "cannot use database",
+    "mysql+pymysql://root@127.0.0.1:1/test?ssl_ca=/nonexistent/ca.pem":
+        "ssl_ca=/nonexistent/ca.pem",
+    "mysql+pymysql://root@127.0.0.1:1/test?password=hunter2": "password=***",
+    "postgresql+psycopg://u@127.0.0.1:1/test?password=hunter2&sslpassword=hunter2":
+        "sslpassword=***",
+}
+
+
+@pytest.mark.parametrize("command", [["apply"], ["db", "upgrade"], ["audit", "verify"]])
+@pytest.mark.parametrize("url", list(BAD_URLS))
+def test_every_unusable_url_is_one_line_without_its_secrets(
+        tmp_path: Path, command: list[str], url: str) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=a", "-c", "user.email=a@b",
+                    "commit", "-q", "--allow-empty", "-m", "start"], check=True)
+    done = subprocess.run([sys.executable, "-m", "reconciler", *command, "--db", url],
+                          cwd=tmp_path, capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+    assert BAD_URLS[url] in done.stderr and "hunter2" not in done.stderr
+
+
+def test_credentials_in_the_query_are_hidden_on_a_working_database(
+        history_registry: Path) -> None:
+    # PostgreSQL here trusts local connections: the password is accepted and unused, so a
+    # real apply prints the URL it used.
+    url = server_url("postgresql")
+    secret_url = url + ("&" if "?" in url else "?") + "password=hunter2"
+    outputs = []
+    for command in (["db", "upgrade"], ["apply"], ["audit", "verify", "--chain-only"]):
+        done = subprocess.run([sys.executable, "-m", "reconciler", *command, "--db",
+                               secret_url], cwd=history_registry, capture_output=True,
+                              text=True, check=False,
+                              env={**os.environ, "RECONCILER_REPOSITORY": f"secret-{os.getpid()}"})
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout + done.stderr)
+    assert "password=***" in outputs[1] and not any("hunter2" in o for o in outputs)
+
+
+def test_audit_verify_never_creates_a_database(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    missing = tmp_path / "missing.sqlite"
+    done = subprocess.run([sys.executable, "-m", "reconciler", "audit", "verify", "--db",
+                           f"sqlite:///{missing}"], cwd=tmp_path, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 2 and "no database at" in done.stderr
+    assert not missing.exists() and not (tmp_path / ".reconciler").exists()
+
+
+@pytest.mark.parametrize("indent", ["100000000", "-1", "two"])
+def test_schema_indent_is_bounded(indent: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "reconciler", "schema", "--indent", indent],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -204,6 +204,10 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     applied = reconcile.apply(root, db, to, dry_run, progress, validate_target, record_renders)
     if applied.stopped:
         return ApplyOutcome(checked, None, [], [])
+    if target_catalog is None and out is not None and not dry_run:
+        # Nothing new to write, but the target's configs were asked for: render them now.
+        if validate_target(applied.target) is None:
+            return ApplyOutcome(checked, None, [], [])
     if target_catalog is None or dry_run:  # nothing new: renders of the target are recorded
         return ApplyOutcome(checked, applied, [], [])
     if problems:

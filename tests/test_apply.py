@@ -409,6 +409,9 @@ def test_concurrent_applies_never_duplicate(long_history: Registry, db_url: str,
     processes = [_apply_process(history, db_url) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
+    head = history.repo.head.commit.hexsha[:12]
+    for stdout, _ in outputs:  # whoever lost a race still says where it started from
+        assert f"from {head} to {head}" not in stdout.splitlines()[0], stdout
     clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
     _apply(history, clean)
     assert _dump(history, db_url) == _dump(history, clean)
@@ -610,3 +613,13 @@ def test_an_owner_too_long_for_a_database_is_refused(registry: Registry) -> None
     (problem,) = api.validate(str(registry.root)).diagnostics
     assert (problem.code, problem.message) == ("SPC007", "owner is 256 characters; the limit "
                                                          "is 255")
+
+
+def test_apply_out_writes_the_targets_configs_even_when_the_database_is_current(
+        history: Registry) -> None:
+    url = f"sqlite:///{history.root / 'registry.sqlite'}"
+    api.apply(str(history.root), url)
+    outcome = api.apply(str(history.root), url, out="configs")
+    assert outcome.applied is not None and outcome.applied.walked == 0
+    assert outcome.rendered == ["production/fraud.yaml", "staging/fraud.yaml"]
+    assert (history.root / "configs" / "production" / "fraud.yaml").is_file()

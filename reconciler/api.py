@@ -84,7 +84,7 @@ def _only(root: str, paths: list[str] | None) -> list[str] | None:
 
 def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
     from reconciler.catalog import versions
-    from reconciler.dvc import missing_from_remote
+    from reconciler.remotes import missing_from_remote
 
     pinned = [(entry, index, version.digest)
               for entry in current.versioned() if entry.path in current.checked
@@ -204,10 +204,10 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     applied = reconcile.apply(root, db, to, dry_run, progress, validate_target, record_renders)
     if applied.stopped:
         return ApplyOutcome(checked, None, [], [])
-    if target_catalog is None and out is not None and not dry_run:
-        # Nothing new to write, but the target's configs were asked for: render them now.
-        if validate_target(applied.target) is None:
-            return ApplyOutcome(checked, None, [], [])
+    # Nothing new to write, but the target's configs were asked for: render them now.
+    if (target_catalog is None and out is not None and not dry_run
+            and validate_target(applied.target) is None):
+        return ApplyOutcome(checked, None, [], [])
     if target_catalog is None or dry_run:  # nothing new: renders of the target are recorded
         return ApplyOutcome(checked, applied, [], [])
     if problems:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
@@ -231,67 +231,3 @@ def split_digest(digest: str) -> tuple[str, str]:
     """('md5', 'd1f6...') from 'md5:d1f6...'."""
     hash_name, _, value = digest.partition(":")
     return hash_name, value
-
-
-def missing_from_remote(root: str, digests: list[str], remote: str | None = None) -> set[str]:
-    """The digests whose objects the DVC remote lacks, asked through DVC itself."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    from reconciler.diagnostics import ReconcilerError
-
-    try:
-        with Repo(root) as repo:
-            missing: set[str] = set()
-            by_hash: dict[str, list[str]] = {}
-            for digest in digests:
-                by_hash.setdefault(split_digest(digest)[0], []).append(digest)
-            for hash_name, group in sorted(by_hash.items()):
-                odb = repo.cloud.get_remote_odb(remote, hash_name=hash_name)
-                present = set(odb.oids_exist([split_digest(d)[1] for d in group]))
-                missing.update(d for d in group if split_digest(d)[1] not in present)
-            return missing
-    except DvcException as error:
-        raise ReconcilerError(f"DVC remote: {error}") from None
-
-
-class Remote(NamedTuple):
-    """A DVC remote: its name and URL (local remotes: repository-relative path, scheme '')."""
-
-    name: str
-    url: str
-    is_local: bool
-
-
-def remotes(config_text: str) -> tuple[dict[str, Remote], str | None]:
-    """The remotes and the default remote of a `.dvc/config` (DVC's configobj INI format)."""
-    found: dict[str, Remote] = {}
-    default: str | None = None
-    section = ""
-    for raw_line in config_text.splitlines():
-        line = raw_line.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            section = line.strip("[]").strip().strip("'\"")
-            continue
-        key, _, value = (part.strip() for part in line.partition("="))
-        value = value.strip("'\"")
-        if section == "core" and key == "remote":
-            default = value
-        elif section.startswith("remote ") and key == "url":
-            name = section[len("remote "):].strip().strip("'\"")
-            is_local = "://" not in value
-            if is_local and not value.startswith("/"):
-                # Relative local remotes are relative to the .dvc/ folder holding the config.
-                value = posixpath.normpath(posixpath.join(".dvc", value))
-            found[name] = Remote(name, value, is_local)
-    return found, default
-
-
-def object_path(digest: str) -> str:
-    """Where DVC keeps an object inside a remote, as its HashFileDB.oid_to_path lays it out:
-    `files/md5/ab/cdef...` for DVC 3 hashes, `ab/cdef...` for DVC 2 (md5-dos2unix) ones."""
-    hash_name, value = split_digest(digest)
-    prefix = "" if hash_name == LEGACY_MD5 else f"files/{hash_name}/"
-    return f"{prefix}{value[:2]}/{value[2:]}"

@@ -14,7 +14,7 @@ from reconciler.diagnostics import ReconcilerError
 
 # extra -> the modules it brings that reconciler imports (pyproject.toml declares the packages).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "render": ("jinja2", "jsonschema", "kubernetes_validate"),
+    "render": ("jinja2", "jsonschema", "kubernetes_validate", "configobj"),
     "apply": ("sqlalchemy", "alembic", "pymysql"),
     "dvc": ("dvc",),
     "postgres": ("psycopg",),

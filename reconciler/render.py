@@ -21,8 +21,8 @@ from typing import Any
 from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic, printable
-from reconciler.dvc import Remote, object_path, remotes
 from reconciler.gcpause import paused_gc
+from reconciler.remotes import ConfigError, Remote, object_path, remotes
 from reconciler.source import FileProblem
 from reconciler.yamlquote import quote
 
@@ -80,9 +80,14 @@ def render_catalog(catalog: Catalog, only_env: str | None = None
 def _render_catalog(catalog: Catalog, only_env: str | None
                     ) -> tuple[list[Rendered], list[Diagnostic]]:
     jinja = _environment(catalog.source.root)
-    remote_table, default_remote = _remotes(catalog)
     outputs: list[Rendered] = []
     problems: list[Diagnostic] = []
+    try:
+        remote_table, default_remote = _remotes(catalog)
+    except ConfigError as error:
+        return [], [Diagnostic(".dvc/config", error.line, 1, "ART005",
+                               f"unreadable DVC config: {error.message}",
+                               "fix it with `dvc remote` / `dvc config`")]
     broken: set[str] = set()  # targets whose template failed: one message each, not per model
     for env_name in sorted(catalog.environments):
         if only_env is not None and env_name != only_env:
@@ -112,9 +117,10 @@ def _render_catalog(catalog: Catalog, only_env: str | None
 
 def _remotes(catalog: Catalog) -> tuple[dict[str, Remote], str | None]:
     try:
-        return remotes(catalog.source.read(".dvc/config").decode("utf-8"))
+        text = catalog.source.read(".dvc/config").decode("utf-8")
     except (FileProblem, OSError, UnicodeDecodeError):
-        return {}, None
+        return {}, None  # no config: no remote (RND002 says so where one is needed)
+    return remotes(text)
 
 
 def _context(catalog: Catalog, env: Entry[spec.Environment], entry: Entry[spec.Model],

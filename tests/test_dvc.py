@@ -116,7 +116,7 @@ def test_malformed_dvc_file_is_a_diagnostic(dvc_project: Registry) -> None:
 
 def test_object_layout_is_dvcs_own(dvc_project: Registry, tmp_path: Path) -> None:
     """object_path agrees with DVC's remote object databases for DVC 3 and DVC 2 hashes."""
-    from reconciler.dvc import object_path
+    from reconciler.remotes import object_path
 
     dvc_project.dvc("remote", "add", "-d", "store", str(tmp_path / "remote"))
     value = "0123456789abcdef0123456789abcdef"

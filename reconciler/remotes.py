@@ -1,0 +1,96 @@
+"""DVC remotes: which ones a repository configures, where an object lives in one, and whether
+it is there. `dvc.py` reads what DVC recorded (.dvc files, dvc.lock); this module reads where
+DVC keeps the bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+from typing import Any, NamedTuple
+
+from reconciler.diagnostics import ReconcilerError
+from reconciler.dvc import LEGACY_MD5, split_digest
+
+
+class Remote(NamedTuple):
+    """A DVC remote: its name and URL (local remotes: repository-relative path, scheme '')."""
+
+    name: str
+    url: str
+    is_local: bool
+
+
+class ConfigError(Exception):
+    """A `.dvc/config` that DVC itself could not read either (line, message)."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+# A named section, as DVC's config matches it: remote "name".
+_NAMED = re.compile(r'^\s*remote\s*"(.*)"\s*$')
+
+
+def remotes(config_text: str) -> tuple[dict[str, Remote], str | None]:
+    """The remotes and the default remote of a `.dvc/config`, read as DVC reads it: configobj
+    with its defaults (quotes, inline comments, lists), keys lower-cased."""
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        config = _lower_keys(ConfigObj(io.StringIO(config_text)).dict())
+    except ConfigObjError as error:
+        line = getattr(error, "line_number", None) or 1
+        raise ConfigError(line, " ".join(str(error).split())) from None
+    core = config.get("core")
+    default = core.get("remote") if isinstance(core, dict) else None
+    found: dict[str, Remote] = {}
+    for section, options in config.items():
+        named = _NAMED.match(section)
+        if named is None or not isinstance(options, dict):
+            continue
+        url = options.get("url")
+        if not isinstance(url, str):
+            continue
+        is_local = "://" not in url
+        if is_local and not url.startswith("/"):
+            # Relative local remotes are relative to the .dvc/ folder holding the config.
+            url = posixpath.normpath(posixpath.join(".dvc", url))
+        found[named.group(1)] = Remote(named.group(1), url, is_local)
+    return found, default if isinstance(default, str) else None
+
+
+def _lower_keys(data: dict[str, Any]) -> dict[str, Any]:
+    return {key.lower(): _lower_keys(value) if isinstance(value, dict) else value
+            for key, value in data.items()}
+
+
+def object_path(digest: str) -> str:
+    """Where DVC keeps an object inside a remote, as its HashFileDB.oid_to_path lays it out:
+    `files/md5/ab/cdef...` for DVC 3 hashes, `ab/cdef...` for DVC 2 (md5-dos2unix) ones."""
+    hash_name, value = split_digest(digest)
+    prefix = "" if hash_name == LEGACY_MD5 else f"files/{hash_name}/"
+    return f"{prefix}{value[:2]}/{value[2:]}"
+
+
+def missing_from_remote(root: str, digests: list[str], remote: str | None = None) -> set[str]:
+    """The digests whose objects the DVC remote lacks, asked through DVC itself."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(root) as repo:
+            missing: set[str] = set()
+            by_hash: dict[str, list[str]] = {}
+            for digest in digests:
+                by_hash.setdefault(split_digest(digest)[0], []).append(digest)
+            for hash_name, group in sorted(by_hash.items()):
+                odb = repo.cloud.get_remote_odb(remote, hash_name=hash_name)
+                present = set(odb.oids_exist([split_digest(d)[1] for d in group]))
+                missing.update(d for d in group if split_digest(d)[1] not in present)
+            return missing
+    except DvcException as error:
+        raise ReconcilerError(f"DVC remote: {error}") from None

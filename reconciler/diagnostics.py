@@ -58,6 +58,7 @@ CODES: dict[str, tuple[str, str]] = {
     # history and policy (with --base)
     "IMM001": (ERROR, "digest of an existing version changed"),
     "IMM002": (ERROR, "served version removed"),
+    "IMM003": (ERROR, "content of a landed version changed (metrics, params, lineage, artifact)"),
     "POL001": (ERROR, "promotion skips the required environment"),
     "POL002": (ERROR, "metric requirement of the environment not met"),
     "POL003": (ERROR, "invalid metric requirement"),

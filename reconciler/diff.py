@@ -19,9 +19,10 @@ EVENT_TYPES = (
     "environment.created", "environment.updated", "environment.retired",
     "dataset.created", "dataset.updated", "dataset.retired",
     "dataset.version.added", "dataset.version.deprecated", "dataset.version.undeprecated",
-    "dataset.version.removed",
+    "dataset.version.updated", "dataset.version.removed",
     "model.created", "model.updated", "model.retired",
-    "version.added", "version.deprecated", "version.undeprecated", "version.removed",
+    "version.added", "version.deprecated", "version.undeprecated", "version.updated",
+    "version.removed",
     "lineage.added",
     "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
     "history.rewritten",
@@ -136,10 +137,17 @@ def _versions(prefix: str, kind: str, name: str, before: Sequence[spec.ArtifactV
         if previous is None:
             yield Event(f"{prefix}.added", kind, name, version.version,
                         payload=_version_payload(version, outputs))
-        elif version.deprecated and not previous.deprecated:
+            continue
+        if previous == version:
+            continue
+        if version.deprecated and not previous.deprecated:
             yield Event(f"{prefix}.deprecated", kind, name, version.version)
         elif previous.deprecated and not version.deprecated:
             yield Event(f"{prefix}.undeprecated", kind, name, version.version)
+        landed, now = spec.content(previous), spec.content(version)
+        if landed != now:  # it got past validate (IMM001/IMM003): history records the edit
+            yield Event(f"{prefix}.updated", kind, name, version.version,
+                        payload=_changes(landed, now))
     for version in before:
         if version.version not in new:
             yield Event(f"{prefix}.removed", kind, name, version.version)

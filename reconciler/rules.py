@@ -5,6 +5,7 @@ Each check is a plain function from catalogs to diagnostics; `check` runs them a
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -222,15 +223,25 @@ def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
         old = _at_base(base, entry)
         if old is None:
             continue
+        old_versions = {v.version: v for v in versions(old)}
         old_digests = {v.version: v.digest for v in versions(old)}
         current = {v.version for v in versions(entry)}
         for index, version in enumerate(versions(entry)):
-            before = old_digests.get(version.version)
-            if before is not None and version.digest != before:
+            landed = old_versions.get(version.version)
+            if landed is None:
+                continue
+            if landed.digest is not None and version.digest != landed.digest:
                 yield entry.at(("spec", "versions", index, "digest"), "IMM001",
-                               f"version '{version.version}' was pinned to {before}; "
+                               f"version '{version.version}' was pinned to {landed.digest}; "
                                f"it cannot change to {version.digest}",
                                "versions are immutable once landed: add a new version")
+            before, after = spec.content(landed), spec.content(version)
+            for field in sorted(k for k in before if k != "digest" and before[k] != after[k]):
+                yield entry.at(("spec", "versions", index, field), "IMM003",
+                               f"version '{version.version}' landed with {field} "
+                               f"{_short(before[field])}; it cannot change to "
+                               f"{_short(after[field])}",
+                               "a landed version is its content: add a new version instead")
         if isinstance(entry.manifest, spec.Model):
             served = _served(old.manifest) | _served(entry.manifest)
             for removed in sorted(set(old_digests) - current):
@@ -240,6 +251,11 @@ def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
                                    f"'{env_name}' serves it",
                                    "move the stage to another version first, and prefer "
                                    "`deprecated: true` to removing a version")
+
+
+def _short(value: Any) -> str:
+    shown = json.dumps(value, sort_keys=True)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _served(model: spec.Model) -> dict[str, set[str]]:
@@ -257,7 +273,10 @@ def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
         old = base.models.get(entry.name)
         old_served = _served(old.manifest) if old else {}
         order = [v.version for v in entry.manifest.spec.versions]
-        metrics = {v.version: v.metrics for v in entry.manifest.spec.versions}
+        # A gate judges what a version had when it landed, not what an edit says now.
+        landed = {v.version: v.metrics for v in old.manifest.spec.versions} if old else {}
+        metrics = {v.version: landed.get(v.version, v.metrics)
+                   for v in entry.manifest.spec.versions}
         for env_name, stage in entry.manifest.spec.stages.items():
             env = catalog.environments.get(env_name)
             policy = env.manifest.spec.promotion if env else None

@@ -123,6 +123,17 @@ class ModelVersion(ArtifactVersion):
     """Training parameters, recorded for reproducibility."""
 
 
+# What a version is: once landed, none of these may change (a new version is added instead).
+# description and deprecated are about the version, not of it, and may change.
+CONTENT_FIELDS = ("artifact", "digest", "trained_on", "parent", "metrics", "params")
+
+
+def content(version: ArtifactVersion) -> dict[str, Any]:
+    """The fields that make a version what it is, as YAML names them (camelCase)."""
+    fields = {name for name in CONTENT_FIELDS if name in type(version).model_fields}
+    return version.model_dump(mode="json", by_alias=True, include=fields)
+
+
 class Canary(_Spec):
     """A second version served beside the stage's version, with a share of the traffic."""
 

@@ -242,7 +242,9 @@ class _Plan:
                entities: dict[tuple[str, str], dict[str, Any]]) -> None:
         sha, when, name = info.sha, info.committed_at, event.name
         kind, _, action = event.type.rpartition(".")
-        if action in ("created", "updated") and (event.kind, name) in entities:
+        if kind in ("version", "dataset.version"):
+            self._version(event, kind, action, sha)
+        elif action in ("created", "updated") and (event.kind, name) in entities:
             table = table_of({"Environment": tables.Environment, "Dataset": tables.Dataset,
                               "Model": tables.Model}[event.kind])
             self._upsert(table, {"name": name},
@@ -252,8 +254,6 @@ class _Plan:
             table = table_of({"environment": tables.Environment, "dataset": tables.Dataset,
                      "model": tables.Model}[kind])
             self._update(table, {"name": name}, {"retired_commit": sha})
-        elif kind in ("version", "dataset.version"):
-            self._version(event, kind, action, sha)
         elif event.type == "lineage.added":
             self._lineage(event, sha)
         elif event.type in ("stage.assigned", "stage.removed", "canary.changed"):
@@ -279,6 +279,7 @@ class _Plan:
             self._update(table, keys, {"deprecated": False, "deprecated_commit": None})
         elif action == "removed":
             self._update(table, keys, {"removed_commit": sha})
+        # updated: the row keeps what the version was when it landed; the event has the edit
 
     def _lineage(self, event: Event, sha: str) -> None:
         payload = event.payload

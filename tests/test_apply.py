@@ -623,3 +623,21 @@ def test_apply_out_writes_the_targets_configs_even_when_the_database_is_current(
     assert outcome.applied is not None and outcome.applied.walked == 0
     assert outcome.rendered == ["production/fraud.yaml", "staging/fraud.yaml"]
     assert (history.root / "configs" / "production" / "fraud.yaml").is_file()
+
+
+def test_an_edit_of_a_landed_version_pushed_anyway_is_recorded(registry: Registry,
+                                                               db_url: str) -> None:
+    fraud = registry.root / FRAUD
+    fraud.write_text(fraud.read_text().replace("metrics: {auc: 0.93}", "metrics: {auc: 0.99}"))
+    edit = registry.commit("Better numbers for a version that already landed")
+    _upgrade(registry, db_url)
+    applied = api.apply(str(registry.root), db_url).applied
+    assert applied is not None and applied.events["version.updated"] == 1
+    (payload,) = _rows(db_url, "SELECT payload FROM audit_events WHERE commit_sha = :c "
+                               "AND event_type = 'version.updated'", c=edit)
+    change = json.loads(payload[0]) if isinstance(payload[0], str) else payload[0]
+    assert change == {"metrics": {"from": {"auc": 0.93}, "to": {"auc": 0.99}}}
+    (metrics,) = _rows(db_url, "SELECT metrics FROM model_versions WHERE model = 'fraud'")
+    landed = json.loads(metrics[0]) if isinstance(metrics[0], str) else metrics[0]
+    assert landed == {"auc": 0.93}  # the version row keeps what it landed with
+    assert api.audit_verify(str(registry.root), db_url) == []

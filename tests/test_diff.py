@@ -122,15 +122,29 @@ def test_lineage_from_trained_on_parent_and_dvc_lock() -> None:
 
 
 def test_lineage_declared_later_on_an_existing_version() -> None:
+    # An edit of a landed version (IMM003 under --base) that lands anyway: recorded as it was.
     trained = {**V2, "trainedOn": [{"dataset": "tx", "version": "v1"}]}
     events = diff(snap(model([V1, V2]), datasets=(dataset(),)),
                   snap(model([V1, trained]), datasets=(dataset(),)))
-    assert [(e.type, e.version, e.payload["source"]) for e in events] == [
-        ("lineage.added", "1.1.0", "tx")]
+    assert [(e.type, e.version) for e in events] == [("version.updated", "1.1.0"),
+                                                    ("lineage.added", "1.1.0")]
+    assert events[0].payload == {"trainedOn": {"from": [], "to": trained["trainedOn"]}}
+    assert events[1].payload["source"] == "tx"
     parented = {**V1, "parent": "0.9.0"}
     events = diff(snap(model([V1, V2])), snap(model([parented, V2])))
-    assert [(e.type, e.version, e.payload["sourceVersion"]) for e in events] == [
-        ("lineage.added", "1.0.0", "0.9.0")]
+    assert [(e.type, e.version) for e in events] == [("version.updated", "1.0.0"),
+                                                    ("lineage.added", "1.0.0")]
+    assert events[1].payload["sourceVersion"] == "0.9.0"
+
+
+def test_an_edit_of_a_landed_version_is_recorded_with_before_and_after() -> None:
+    edited = {**V1, "metrics": {"auc": 0.99}, "params": {"depth": 9}}
+    (event,) = diff(snap(model([V1])), snap(model([edited])))
+    assert (event.type, event.version) == ("version.updated", "1.0.0")
+    assert set(event.payload) == {"metrics", "params"}
+    assert event.payload["metrics"]["to"] == {"auc": 0.99}
+    described = {**V1, "description": "now documented"}  # about the version, not of it
+    assert diff(snap(model([V1])), snap(model([described]))) == []
 
 
 def test_events_are_deterministic_and_sorted_by_subject() -> None:

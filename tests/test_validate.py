@@ -313,3 +313,26 @@ def test_paths_mode_finds_every_duplicate_name_a_full_run_finds(registry: Regist
     for passed in (source, copy):  # whichever file pre-commit passes
         found = api.validate(str(registry.root), [passed]).diagnostics
         assert [(d.path, d.code) for d in found] == [(passed, "NAM002")], passed
+
+
+def test_a_landed_version_cannot_be_edited_to_pass_a_gate(registry: Registry) -> None:
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    weak = model_manifest("fraud", [("1.0.0", "models/fraud.pkl", old),
+                                    ("1.1.0", "models/fraud.pkl", new)],
+                          stages='staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}')
+    weak = weak.replace("      metrics: {auc: 0.93}\n", "      metrics: {auc: 0.5}\n", 2)
+    weak = weak.replace("      metrics: {auc: 0.5}\n", "      metrics: {auc: 0.93}\n", 1)
+    registry.write(FRAUD, weak)
+    registry.commit("1.1.0 lands in staging with auc 0.5")
+    edited = weak.replace('production: {version: "1.0.0"}', 'production: {version: "1.1.0"}')
+    edited = edited.replace("      metrics: {auc: 0.5}\n", "      metrics: {auc: 0.95}\n"
+                                                             "      params: {depth: 3}\n")
+    registry.write(FRAUD, edited)
+    found = api.validate(str(registry.root), base="HEAD").diagnostics
+    assert sorted((d.code, d.message.split(";")[0]) for d in found) == [
+        ("IMM003", "version '1.1.0' landed with metrics {\"auc\": 0.5}"),
+        ("IMM003", "version '1.1.0' landed with params {}"),
+        ("POL002", "production requires auc >= 0.9"),  # judged on what it landed with
+    ]
+    assert all(d.path == FRAUD for d in found)

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
 from reconciler.extras import require
 from reconciler.files import write_atomically
-from reconciler.source import MANIFEST_DIR, WorkTree, find_root, is_dvc_file, open_source, repo_path
+from reconciler.source import (
+    MANIFEST_DIR,
+    GitHistory,
+    WorkTree,
+    find_root,
+    is_dvc_file,
+    open_source,
+    repo_path,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -197,8 +205,9 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         commit = target_catalog.rev
         assert commit is not None, "apply renders a commit, never the work tree"
         repo_id = store.repository_id(reconcile.repository_name(root))
+        info = GitHistory(root).commit_info(commit)
         database.with_retries(lambda: store.record_renders(
-            engine, repo_id, commit,
+            engine, repo_id, info,
             [(r.environment, r.model, r.path, r.digest) for r in rendered]))
 
     applied = reconcile.apply(root, db, to, dry_run, progress, validate_target, record_renders)

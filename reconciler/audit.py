@@ -8,16 +8,18 @@ import tempfile
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, exc, select
+from sqlalchemy import CHAR, Engine, exc, select
 
 from reconciler import db, store, tables
 from reconciler.diagnostics import ReconcilerError
 from reconciler.reconcile import apply, repository_name
+from reconciler.source import GitHistory
 from reconciler.tables import table_of
 
 PAGE = 1000
-# Counters of how the rows were written, not of what happened: they differ between runs.
-_OPERATIONAL = {"updated_at", "generation"}
+# Counters of how the rows were written, not of what happened: they differ between runs (the
+# cursor's place in the chain counts render.recorded events too; verify_chain checks it).
+_OPERATIONAL = {"updated_at", "generation", "event_seq", "last_hash"}
 # Renders are recorded for the commits apply stopped at, which depends on when it ran.
 _RUN_TABLES = {"renders"}
 
@@ -59,47 +61,62 @@ def verify_chain(engine: Engine, repo_id: str) -> list[Problem]:
     return []
 
 
-def canonical_dump(engine: Engine, repo_id: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table in a back-end independent form, sorted by primary key.
+# Columns that number and chain rows as this database wrote them: a rebuild numbers its own.
+_CHAIN_COLUMNS = {"id", "seq", "prev_hash", "hash"}
 
-    The cursor's updated_at and generation, and the renders table, are left out: they record
-    runs of apply, not history, so incremental runs and a rebuild legitimately differ there.
+
+def canonical_dump(engine: Engine, repo_id: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table in a back-end independent form, exactly as stored.
+
+    Left out, because they record runs of apply rather than history (so incremental runs and a
+    rebuild legitimately differ there): the cursor's updated_at and generation, the renders
+    table and its render.recorded events. audit_events is listed in chain order without the
+    columns that number and chain it; every other table is sorted by primary key.
     """
     dump: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in tables.Base.metadata.sorted_tables:
             if table.name in _RUN_TABLES:
                 continue
-            columns = [c for c in table.columns if c.name not in _OPERATIONAL]
-            query = select(*columns).order_by(*table.primary_key.columns)
+            events = table.name == table_of(tables.AuditEvent).name
+            hidden = _OPERATIONAL | (_CHAIN_COLUMNS if events else set())
+            columns = [c for c in table.columns if c.name not in hidden]
+            order = [table.c.seq] if events else list(table.primary_key.columns)
+            query = select(*columns).order_by(*order)
+            if events:
+                query = query.where(table.c.event_type != store.RENDER_EVENT)
             if repo_id is not None:
                 key = table.c.id if table.name == "repositories" else table.c.get("repository_id")
                 if key is not None:
                     query = query.where(key == repo_id)
-            dump[table.name] = [tuple(_canonical(v) for v in row)
-                                for row in connection.execute(query)]
+            padded = [isinstance(c.type, CHAR) for c in columns]
+            dump[table.name] = [
+                tuple(_canonical(v, pad) for v, pad in zip(row, padded, strict=True))
+                for row in connection.execute(query)]
     return dump
 
 
-def _canonical(value: Any) -> Any:
+def _canonical(value: Any, padded: bool) -> Any:
     if isinstance(value, datetime):
         return value.replace(tzinfo=None).isoformat()
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
-    if isinstance(value, str):
-        return value.rstrip(" ")  # CHAR columns come back padded on some back ends
+    if isinstance(value, str) and padded:
+        return value.rstrip(" ")  # CHAR columns (hex keys) come back padded on some back ends
     return value
 
 
 def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]:
-    """Rebuild the database from git in a scratch SQLite file and compare every row."""
+    """Rebuild the database from git in a scratch SQLite file, along the same walk apply took
+    (force-pushes included), and compare every row; check the renders against the chain."""
     cursor = store.read_cursor(engine, repo_id)
     if cursor.commit_sha is None:
         return []
     actual = canonical_dump(engine, repo_id)
     with tempfile.TemporaryDirectory(prefix="reconciler-verify-") as scratch:
         url = f"sqlite:///{os.path.join(scratch, 'rebuild.sqlite')}"
-        apply(root, url, to=cursor.commit_sha)
+        for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
+            apply(root, url, to=stop)
         rebuilt_engine = db.make_engine(db.database_url(root, url))
         try:
             rebuilt = canonical_dump(rebuilt_engine, repo_id)
@@ -107,12 +124,72 @@ def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]
             rebuilt_engine.dispose()
     problems = []
     for table in rebuilt:
+        if table == table_of(tables.AuditEvent).name:
+            problems += _compare_events(rebuilt[table], actual[table])
+            continue
         expected_rows, actual_rows = set(rebuilt[table]), set(actual[table])
         missing, extra = expected_rows - actual_rows, actual_rows - expected_rows
         if missing or extra:
             problems.append(Problem(table, f"{len(missing)} rows missing and {len(extra)} "
                                            "unexpected, compared with a rebuild from git"))
-    return problems
+    return problems + _verify_renders(engine, repo_id)
+
+
+def _stops(root: str, engine: Engine, repo_id: str) -> list[str]:
+    """Where apply must stop for a rebuild to take the same walk: before and at each history
+    rewrite the database recorded (the lost commits' events are history too)."""
+    events = table_of(tables.AuditEvent)
+    with engine.connect() as connection:
+        rewrites = connection.execute(select(events.c.payload).where(
+            events.c.repository_id == repo_id, events.c.event_type == "history.rewritten")
+            .order_by(events.c.seq)).scalars().all()
+    history = GitHistory(root)
+    stops = []
+    for payload in rewrites:
+        data = json.loads(payload) if isinstance(payload, str) else payload
+        previous, target = data.get("previousCursor"), data.get("target")
+        for commit in (previous, target):
+            if not isinstance(commit, str) or not history.has_commit(commit):
+                raise ReconcilerError(
+                    f"cannot rebuild from git: commit {str(commit)[:12]}, part of the history "
+                    "rewritten by a force-push, is no longer in this repository (fetch it, or "
+                    "run `reconciler audit verify --chain-only`)")
+        stops += [previous, target]
+    return stops
+
+
+def _compare_events(expected: list[tuple[Any, ...]], actual: list[tuple[Any, ...]]
+                    ) -> list[Problem]:
+    """The events in chain order against the rebuild's: the first that differs."""
+    for number, (want, have) in enumerate(zip(expected, actual, strict=False), start=1):
+        if want != have:
+            return [Problem("audit_events", f"event {number} of history differs from a rebuild "
+                                            "from git")]
+    if len(expected) != len(actual):
+        return [Problem("audit_events", f"{len(actual)} events of history, a rebuild from git "
+                                        f"has {len(expected)}")]
+    return []
+
+
+def _verify_renders(engine: Engine, repo_id: str) -> list[Problem]:
+    """The renders table against the render.recorded events of the (verified) chain."""
+    renders, events = table_of(tables.Render), table_of(tables.AuditEvent)
+    with engine.connect() as connection:
+        rows = {(r.commit_sha, r.environment, r.model, r.path, r.digest.rstrip(" "))
+                for r in connection.execute(select(renders).where(
+                    renders.c.repository_id == repo_id))}
+        chained = set()
+        for event in connection.execute(select(events).where(
+                events.c.repository_id == repo_id, events.c.event_type == store.RENDER_EVENT)):
+            payload = json.loads(event.payload) if isinstance(event.payload, str) else (
+                event.payload)
+            chained.add((event.commit_sha.rstrip(" "), event.environment, event.name,
+                         payload.get("path"), payload.get("digest")))
+    missing, extra = chained - rows, rows - chained
+    if missing or extra:
+        return [Problem("renders", f"{len(missing)} rows missing and {len(extra)} unexpected, "
+                                   "compared with the render.recorded events of the chain")]
+    return []
 
 
 def verify(root: str, url: str | None, against_git: bool = True) -> list[Problem]:

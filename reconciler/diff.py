@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "lineage.added",
     "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
     "history.rewritten",
+    "render.recorded",  # written by store.record_renders, never by diff
 )
 
 

@@ -395,15 +395,45 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def record_renders(engine: Engine, repo_id: str, commit: str,
+RENDER_EVENT = "render.recorded"
+
+
+def record_renders(engine: Engine, repo_id: str, info: CommitInfo,
                    rendered: Iterable[tuple[str, str, str, str]]) -> int:
-    """Record (environment, model, path, sha256) of each config rendered at commit;
-    insert-or-ignore, so recording the same render twice changes nothing."""
-    rows = [{"id": hashlib.sha256(f"{repo_id}\0{commit}\0{env}\0{model}".encode()).hexdigest(),
-             "repository_id": repo_id, "commit_sha": commit, "environment": env,
-             "model": model, "path": path, "digest": digest}
+    """Record (environment, model, path, sha256) of each config rendered at a commit, each
+    also as a render.recorded event in the hash chain (so `audit verify` catches an edit or a
+    deletion of a render). Recording the same render twice changes nothing."""
+    from reconciler.diff import Event
+
+    rows = [{"id": hashlib.sha256(f"{repo_id}\0{info.sha}\0{env}\0{model}".encode())
+             .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha,
+             "environment": env, "model": model, "path": path, "digest": digest}
             for env, model, path, digest in rendered]
-    with engine.begin() as connection:
-        for start in range(0, len(rows), BATCH_ROWS):
-            _insert_ignore(connection, table_of(tables.Render), rows[start:start + BATCH_ROWS])
-    return len(rows)
+    renders = table_of(tables.Render)
+    while True:
+        try:
+            with engine.begin() as connection:
+                seen = cursor_in(connection, repo_id)
+                recorded = set(connection.execute(select(renders.c.id).where(
+                    renders.c.repository_id == repo_id,
+                    renders.c.commit_sha == info.sha)).scalars())
+                new = [row for row in rows if row["id"] not in recorded]
+                if not new:
+                    return 0
+                events = [Event(RENDER_EVENT, "Model", row["model"],
+                                environment=row["environment"],
+                                payload={"path": row["path"], "digest": row["digest"]})
+                          for row in new]
+                audit_rows, last_hash = _audit_rows(repo_id, seen,
+                                                    [CommitBatch(info, events, {})])
+                _compare_and_set(connection, repo_id, seen, Cursor(
+                    seen.commit_sha, seen.generation + 1, seen.event_seq + len(audit_rows),
+                    last_hash))
+                for start in range(0, len(new), BATCH_ROWS):
+                    _insert_ignore(connection, renders, new[start:start + BATCH_ROWS])
+                for start in range(0, len(audit_rows), BATCH_ROWS):
+                    _insert_ignore(connection, table_of(tables.AuditEvent),
+                                   audit_rows[start:start + BATCH_ROWS])
+                return len(new)
+        except CursorMoved:
+            continue  # another apply wrote first: read the cursor again

@@ -641,3 +641,51 @@ def test_an_edit_of_a_landed_version_pushed_anyway_is_recorded(registry: Registr
     landed = json.loads(metrics[0]) if isinstance(metrics[0], str) else metrics[0]
     assert landed == {"auc": 0.93}  # the version row keeps what it landed with
     assert api.audit_verify(str(registry.root), db_url) == []
+
+
+def _force_push(history: Registry) -> None:
+    history.repo.git.reset("--hard", "HEAD~3")  # drop: add churn, retire churn, deprecate
+    history.write("manifests/models/other.yaml", model_manifest(
+        "other", [("1.0.0", "models/fraud.pkl", history.digest("models/fraud.pkl"))]))
+    history.commit("Different future", AUTHORS["bob"], "2024-08-01T00:00:00+00:00")
+
+
+def test_verify_passes_after_a_force_push_apply_handled(history: Registry, db_url: str) -> None:
+    _upgrade(history, db_url)
+    api.apply(str(history.root), db_url)
+    _force_push(history)
+    assert api.apply(str(history.root), db_url).applied.rewritten
+    history.write("README.md", "one more commit after the rewrite\n")
+    history.commit("After the rewrite")
+    api.apply(str(history.root), db_url)
+    assert audit.verify(str(history.root), db_url) == []
+    # ... and still catches a tamper there
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM stage_assignments WHERE model = 'churn'"))
+    engine.dispose()
+    assert [p.where for p in audit.verify(str(history.root), db_url)] == ["stage_assignments"]
+
+
+TAMPERS = {  # statement -> the table verify must name
+    "UPDATE models SET owner = :spaced WHERE name = 'fraud'": "models",
+    "UPDATE commits SET message = :spaced WHERE message = 'Add churn'": "commits",
+    "UPDATE renders SET digest = :digest WHERE environment = 'production'": "renders",
+    "DELETE FROM renders WHERE environment = 'staging'": "renders",
+    "UPDATE renders SET path = :spaced WHERE environment = 'production'": "renders",
+}
+
+
+@pytest.mark.parametrize("statement", list(TAMPERS))
+def test_every_edit_is_found_even_trailing_spaces_and_renders(history: Registry, db_url: str,
+                                                              statement: str) -> None:
+    _upgrade(history, db_url)
+    api.apply(str(history.root), db_url)
+    assert audit.verify(str(history.root), db_url) == []
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    with engine.begin() as connection:
+        spaced = {"models": "ml@example.com ", "commits": "Add churn ",
+                  "renders": "production/fraud.yaml "}[TAMPERS[statement]]
+        connection.execute(text(statement), {"spaced": spaced, "digest": "f" * 64})
+    engine.dispose()
+    assert [p.where for p in audit.verify(str(history.root), db_url)] == [TAMPERS[statement]]

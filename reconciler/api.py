@@ -172,7 +172,8 @@ class ApplyOutcome(NamedTuple):
 
 
 def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: bool = False,
-          progress: Any = None, out: str | None = None) -> ApplyOutcome:
+          progress: Any = None, out: str | None = None,
+          reset_history: bool = False) -> ApplyOutcome:
     """Validate the target revision, reconcile the database with history up to it, then render
     the target's deployment configs and record their digests (written to out when given)."""
     require("apply", "apply", "render")
@@ -210,7 +211,8 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
             engine, repo_id, info,
             [(r.environment, r.model, r.path, r.digest) for r in rendered]))
 
-    applied = reconcile.apply(root, db, to, dry_run, progress, validate_target, record_renders)
+    applied = reconcile.apply(root, db, to, dry_run, progress, validate_target, record_renders,
+                              reset_history)
     if applied.stopped:
         return ApplyOutcome(checked, None, [], [])
     # Nothing new to write, but the target's configs were asked for: render them now.

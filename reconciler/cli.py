@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="compute events, write nothing")
     apply.add_argument("--out", metavar="DIR",
                        help="also write the configs rendered at the target into DIR")
+    apply.add_argument("--reset-history", action="store_true",
+                       help="when no commit the database reconciled is left in git, record "
+                            "history.rewritten and replay this history (nothing is deleted)")
     _format_option(apply)
 
     database = commands.add_parser("db", help="database administration")
@@ -215,7 +218,8 @@ def _apply(args: argparse.Namespace) -> int:
     from reconciler import api, report
 
     with _ProgressBar() as progress:
-        outcome = api.apply(args.repo, args.db, args.to, args.dry_run, progress, args.out)
+        outcome = api.apply(args.repo, args.db, args.to, args.dry_run, progress, args.out,
+                            reset_history=args.reset_history)
     if outcome.applied is None:
         _print_diagnostics("apply", args.format, outcome.validation.diagnostics,
                            outcome.validation.files)

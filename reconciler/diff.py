@@ -42,6 +42,89 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a database holds as current, for when the commit it was reconciled to is gone
+    from git (a force-push, then a fresh clone) and its snapshot cannot be rebuilt."""
+
+    commits: tuple[str, ...]  # commits it reconciled, newest first
+    environments: frozenset[str]
+    datasets: dict[str, dict[str, bool]]  # dataset -> its versions not removed -> deprecated
+    models: dict[str, dict[str, bool]]  # model -> its versions not removed -> deprecated
+    serving: dict[tuple[str, str], tuple[str | None, tuple[str, int | None] | None]]
+    # (model, environment) -> (primary version, (canary version, traffic))
+
+
+def undo(recorded: Recorded, base: Snapshot) -> list[Event]:
+    """The events that bring what the database holds back to base (the newest reconciled
+    commit git still has): what the lost commits did, undone as far as the database knows it."""
+    events: list[Event] = []
+    for name in sorted(recorded.environments - base.environments.keys()):
+        events.append(Event("environment.retired", "Environment", name))
+    for name in sorted(base.environments.keys() - recorded.environments):
+        events += _environment(name, None, base.environments[name])
+    for name in sorted(recorded.datasets.keys() | base.datasets.keys()):
+        dataset = base.datasets.get(name)
+        if name not in recorded.datasets:
+            events += _dataset(name, None, dataset, base.outputs)
+        elif dataset is None:
+            events.append(Event("dataset.retired", "Dataset", name))
+        else:
+            events += _restored_versions("dataset.version", "Dataset", name,
+                                         recorded.datasets[name], dataset.spec.versions, base)
+    for name in sorted(recorded.models.keys() | base.models.keys()):
+        model = base.models.get(name)
+        if name not in recorded.models:
+            events += _model(name, None, model, base.outputs, lambda: _dataset_digests(base))
+            continue
+        served = {env: state for (owner, env), state in recorded.serving.items()
+                  if owner == name}
+        stages = model.spec.stages if model else {}
+        order = [v.version for v in model.spec.versions] if model else []
+        for env in sorted(served.keys() | stages.keys()):
+            (primary, canary), stage = served.get(env, (None, None)), stages.get(env)
+            want_canary = (stage.canary.version, stage.canary.traffic) if stage and stage.canary \
+                else None
+            if stage is None and primary is not None:
+                events.append(Event("stage.removed", "Model", name, environment=env,
+                                    payload={"from": primary}))
+            elif stage is not None and stage.version != primary:
+                events.append(Event("stage.assigned", "Model", name, stage.version, env, payload={
+                    "from": primary, "to": stage.version,
+                    "kind": _assignment_kind(order, primary, stage.version)}))
+            if canary != want_canary:
+                events.append(Event("canary.changed", "Model", name,
+                                    want_canary[0] if want_canary else None, env, payload={
+                                        "from": _canary(canary), "to": _canary(want_canary)}))
+        if model is None:
+            events.append(Event("model.retired", "Model", name))
+        else:
+            events += _restored_versions("version", "Model", name, recorded.models[name],
+                                         model.spec.versions, base)
+    return events
+
+
+def _canary(state: tuple[str, int | None] | None) -> dict[str, Any] | None:
+    return None if state is None else {"version": state[0], "traffic": state[1]}
+
+
+def _restored_versions(prefix: str, kind: str, name: str, recorded: dict[str, bool],
+                       versions: Sequence[spec.ArtifactVersion], base: Snapshot
+                       ) -> Iterator[Event]:
+    wanted = {v.version: v for v in versions}
+    for gone in sorted(recorded.keys() - wanted.keys()):
+        yield Event(f"{prefix}.removed", kind, name, gone)
+    for version in versions:
+        deprecated = recorded.get(version.version)
+        if deprecated is None:
+            yield Event(f"{prefix}.added", kind, name, version.version,
+                        payload=_version_payload(version, base.outputs))
+        elif version.deprecated and not deprecated:
+            yield Event(f"{prefix}.deprecated", kind, name, version.version)
+        elif deprecated and not version.deprecated:
+            yield Event(f"{prefix}.undeprecated", kind, name, version.version)
+
+
 def diff(old: Snapshot, new: Snapshot,
          touched: Collection[tuple[str, str]] | None = None) -> list[Event]:
     """The events that turn old into new. touched, when given, holds (kind, name) of every

@@ -24,6 +24,7 @@ from reconciler.tables import table_of
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
+    from reconciler.diff import Recorded
     from reconciler.replay import Chunk
 
 CHUNK_ROWS = 500
@@ -63,7 +64,8 @@ def repository_name(root: str) -> str:
 def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
           progress: Progress | None = None,
           before_writing: Callable[[str], Catalog | None] | None = None,
-          after_writing: Callable[[Engine], None] | None = None) -> ApplyResult:
+          after_writing: Callable[[Engine], None] | None = None,
+          reset_history: bool = False) -> ApplyResult:
     """Reconcile the database at url with root's history up to `to`.
 
     before_writing(target) runs once there is something to do (not on a no-op): the API
@@ -79,7 +81,7 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
         if db.exists(database_url):  # a new embedded database is created further on
             db.connect(engine, database_url)
         return _apply(history, engine, database_url, root, target, dry_run, progress,
-                      before_writing, after_writing)
+                      before_writing, after_writing, reset_history)
     except exc.DBAPIError as error:
         raise db.connect_error(database_url, error) from None
     finally:
@@ -89,7 +91,7 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
 def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str,
            dry_run: bool, progress: Progress | None,
            before_writing: Callable[[str], Catalog | None] | None,
-           after_writing: Callable[[Engine], None] | None) -> ApplyResult:
+           after_writing: Callable[[Engine], None] | None, reset_history: bool) -> ApplyResult:
     started = time.perf_counter()
     repo_id = store.repository_id(repository_name(root))
     result = ApplyResult(db.shown(url), target, None, dry_run=dry_run)
@@ -103,7 +105,9 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
     from reconciler import replay
 
     chunk_rows = CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
-    walk = replay.walk_from(history, cursor.commit_sha, target)
+    walk = replay.walk_from(history, cursor.commit_sha, target,
+                            _recorded_if_lost(history, engine, url, repo_id, cursor),
+                            reset_history)
     estimate = history.count_first_parent(walk.start, target)
     result.start, result.walked = cursor.commit_sha, estimate
     pipelined = not dry_run and replay.can_fork() and estimate >= PIPELINE_COMMITS
@@ -127,7 +131,9 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
             if cursor.commit_sha == target:
                 break
             if cursor.commit_sha != walk.cursor:
-                walk = replay.walk_from(history, cursor.commit_sha, target)
+                walk = replay.walk_from(history, cursor.commit_sha, target,
+                                        _recorded_if_lost(history, engine, url, repo_id, cursor),
+                                        reset_history)
             result.rewritten = walk.rewritten
             chunks: Iterable[Chunk]
             if early is not None and early.walk != walk:  # another apply moved the cursor
@@ -157,6 +163,14 @@ def _apply(history: GitHistory, engine: Engine, url: URL, root: str, target: str
         after_writing(engine)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _recorded_if_lost(history: GitHistory, engine: Engine, url: URL, repo_id: str,
+                      cursor: store.Cursor) -> Recorded | None:
+    """What the database holds, read only when git no longer has the cursor commit."""
+    if cursor.commit_sha is None or history.has_commit(cursor.commit_sha) or not db.exists(url):
+        return None
+    return store.recorded_state(engine, repo_id)
 
 
 def _cursor_or_empty(engine: Engine, url: URL, repo_id: str) -> store.Cursor:

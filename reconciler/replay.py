@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from reconciler import store
 from reconciler.catalog import EMPTY, Catalog, History, Snapshot
 from reconciler.diagnostics import ReconcilerError
-from reconciler.diff import Event, diff
+from reconciler.diff import Event, Recorded, diff, undo
 from reconciler.gcpause import paused_gc
 from reconciler.gitobjects import Change
 from reconciler.source import GitHistory
@@ -48,11 +48,13 @@ def snapshot_at(history: GitHistory, sha: str | None,
 
 class Walk(NamedTuple):
     """Where a walk starts: the cursor commit, or after a history rewrite the merge base the
-    database rewinds to (None there: no common ancestor, rewind to nothing)."""
+    database rewinds to (None there: no common ancestor, rewind to nothing). recorded is what
+    the database holds when the cursor commit itself is gone from git."""
 
     cursor: str | None
     rewritten: bool
     base: str | None
+    recorded: Recorded | None = None
 
     @property
     def start(self) -> str | None:
@@ -60,17 +62,33 @@ class Walk(NamedTuple):
         return self.base if self.rewritten else self.cursor
 
 
-def walk_from(history: GitHistory, cursor: str | None, target: str) -> Walk:
-    """The walk from the cursor to target; the errors a user can fix are raised here."""
+def walk_from(history: GitHistory, cursor: str | None, target: str,
+              recorded: Recorded | None = None, reset_history: bool = False) -> Walk:
+    """The walk from the cursor to target; the errors a user can fix are raised here.
+
+    When the cursor commit is gone from a full clone (a force-push, then a fresh clone),
+    recorded (what the database holds, and the commits it reconciled) gives the newest
+    reconciled commit git still has on target's history: the walk rewinds to it.
+    """
     if cursor is not None and not history.has_commit(cursor):
         if history.is_shallow():
             raise ReconcilerError(
                 f"this is a shallow clone without commit {cursor[:12]}, where the database was "
                 "last reconciled: fetch more history (git fetch --unshallow, or "
                 "fetch-depth: 0 in actions/checkout) and run apply again")
-        raise ReconcilerError(
-            f"commit {cursor[:12]}, where the database was last reconciled, is not in this "
-            "repository: is --db the database of another repository?")
+        if recorded is None:
+            raise ReconcilerError(f"commit {cursor[:12]}, where the database was last "
+                                  "reconciled, is not in this repository")
+        base = next((commit for commit in recorded.commits if history.has_commit(commit)
+                     and history.is_ancestor(commit, target)), None)
+        if base is None and not reset_history:
+            raise ReconcilerError(
+                f"commit {cursor[:12]}, where the database was last reconciled, is not in this "
+                f"repository, nor is any of the {len(recorded.commits)} commits it reconciled "
+                "on the history of the target: if --db is this repository's database and its "
+                "whole history was rewritten, `reconciler apply --reset-history` records that "
+                "and replays the new history (nothing is deleted)")
+        return Walk(cursor, True, base, recorded)
     if cursor is None and history.is_shallow():
         raise ReconcilerError("a first apply needs the full history, and this is a shallow "
                               "clone: git fetch --unshallow (or fetch-depth: 0) first")
@@ -84,6 +102,14 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
     """Every chunk of the walk to target (reads git and computes; never touches a database).
     estimate: about how many commits the walk has, for progress until the real count is known."""
     pending: list[store.CommitBatch] = []
+    if walk.recorded is not None:  # the cursor commit is gone: undo what the database holds
+        state, snapshot = snapshot_at(history, walk.base, known)
+        pending.append(_rewrite_batch(history, walk.cursor, walk.base, target, None, snapshot,
+                                      walk.recorded))
+        commits = history.first_parent_changes(walk.base, target)
+        yield from _replayed(history, state, snapshot, commits, target, pending, chunk_rows,
+                             estimate)
+        return
     state, snapshot = snapshot_at(history, walk.cursor, known)
     if walk.rewritten and walk.cursor is not None:
         state, rewound = snapshot_at(history, walk.base, known)
@@ -237,13 +263,20 @@ def _send_from(outbox: queue.Queue[Any], sender: Any) -> None:
         sender.close()
 
 
-def _rewrite_batch(history: GitHistory, old: str, base: str | None, target: str,
-                   before: Snapshot, after: Snapshot) -> store.CommitBatch:
-    """history.rewritten, plus the events that undo what the lost commits did."""
+def _rewrite_batch(history: GitHistory, old: str | None, base: str | None, target: str,
+                   before: Snapshot | None, after: Snapshot,
+                   recorded: Recorded | None = None) -> store.CommitBatch:
+    """history.rewritten, plus the events that undo what the lost commits did: from their
+    snapshot (before) when git still has them, else from what the database recorded."""
     anchor = history.commit_info(base or target)
     pusher = history.commit_info(target)
-    events = [Event("history.rewritten", "Repository", "", payload={
-        "previousCursor": old, "mergeBase": base, "target": target})]
-    events += diff(before, after)
+    payload: dict[str, Any] = {"previousCursor": old, "mergeBase": base, "target": target}
+    if recorded is not None:
+        payload["previousCursorMissing"] = True
+    events = [Event("history.rewritten", "Repository", "", payload=payload)]
+    if before is not None:
+        events += diff(before, after)
+    elif recorded is not None:
+        events += undo(recorded, after)
     return store.commit_batch(anchor, events, after,
                               actor=(pusher.committer_name, pusher.committer_email))

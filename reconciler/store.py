@@ -24,6 +24,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -34,7 +35,7 @@ from reconciler.tables import table_of
 
 if TYPE_CHECKING:  # only names in annotations: importing them would load the parser and models
     from reconciler.catalog import Snapshot
-    from reconciler.diff import Event
+    from reconciler.diff import Event, Recorded
     from reconciler.gitobjects import CommitInfo
 
 GENESIS = "0" * 64
@@ -117,6 +118,52 @@ def cursor_in(connection: Connection, repo_id: str) -> Cursor:
         cursor_table.c.commit_sha, cursor_table.c.generation, cursor_table.c.event_seq,
         cursor_table.c.last_hash).where(cursor_table.c.repository_id == repo_id)).one()
     return Cursor(row.commit_sha, row.generation, row.event_seq, row.last_hash)
+
+
+def recorded_state(engine: Engine, repo_id: str) -> Recorded:
+    """What the database holds as current, and the commits it reconciled (newest first)."""
+    from reconciler.diff import Recorded
+
+    t = {name: table_of(cls) for name, cls in (
+        ("events", tables.AuditEvent), ("models", tables.Model),
+        ("versions", tables.ModelVersion), ("datasets", tables.Dataset),
+        ("dataset_versions", tables.DatasetVersion), ("environments", tables.Environment),
+        ("stages", tables.StageAssignment))}
+    mine = {name: table.c.repository_id == repo_id for name, table in t.items()}
+    with engine.connect() as connection:
+        last_seen = func.max(t["events"].c.seq)
+        commits = tuple(row[0] for row in connection.execute(
+            select(t["events"].c.commit_sha, last_seen).where(mine["events"])
+            .group_by(t["events"].c.commit_sha).order_by(last_seen.desc())))
+        models: dict[str, dict[str, bool]] = {
+            name: {} for name in connection.execute(select(t["models"].c.name).where(
+                mine["models"], t["models"].c.retired_commit.is_(None))).scalars()}
+        for model, version, deprecated in connection.execute(select(
+                t["versions"].c.model, t["versions"].c.version, t["versions"].c.deprecated)
+                .where(mine["versions"], t["versions"].c.removed_commit.is_(None))):
+            if model in models:
+                models[model][version] = bool(deprecated)
+        datasets: dict[str, dict[str, bool]] = {
+            name: {} for name in connection.execute(select(t["datasets"].c.name).where(
+                mine["datasets"], t["datasets"].c.retired_commit.is_(None))).scalars()}
+        versions = t["dataset_versions"]
+        for dataset, version, deprecated in connection.execute(select(
+                versions.c.dataset, versions.c.version, versions.c.deprecated).where(
+                mine["dataset_versions"], versions.c.removed_commit.is_(None))):
+            if dataset in datasets:
+                datasets[dataset][version] = bool(deprecated)
+        environments = frozenset(connection.execute(select(t["environments"].c.name).where(
+            mine["environments"], t["environments"].c.retired_commit.is_(None))).scalars())
+        serving: dict[tuple[str, str], tuple[str | None, tuple[str, int | None] | None]] = {}
+        for row in connection.execute(select(t["stages"]).where(
+                mine["stages"], t["stages"].c.valid_to.is_(None))):
+            primary, canary = serving.get((row.model, row.environment), (None, None))
+            if row.role == "primary":
+                primary = row.version
+            else:
+                canary = (row.version, row.traffic)
+            serving[(row.model, row.environment)] = (primary, canary)
+    return Recorded(commits, environments, datasets, models, serving)
 
 
 def event_hash(prev_hash: str, row: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -689,3 +690,67 @@ def test_every_edit_is_found_even_trailing_spaces_and_renders(history: Registry,
         connection.execute(text(statement), {"spaced": spaced, "digest": "f" * 64})
     engine.dispose()
     assert [p.where for p in audit.verify(str(history.root), db_url)] == [TAMPERS[statement]]
+
+
+def _fresh_clone(history: Registry, where: Path) -> Path:
+    # file:// makes git send only what is reachable, as a clone from a forge does
+    subprocess.run(["git", "clone", "-q", f"file://{history.root}", str(where)], check=True)
+    return where
+
+
+def test_a_force_push_then_a_fresh_clone_continues_from_the_newest_reconciled_ancestor(
+        history: Registry, db_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_REPOSITORY", "registry")
+    _upgrade(history, db_url)
+    api.apply(str(history.root), db_url)
+    _force_push(history)
+    clone = _fresh_clone(history, tmp_path / "ci-checkout")
+    applied = api.apply(str(clone), db_url).applied
+    assert applied is not None and applied.rewritten
+    assert applied.events["history.rewritten"] == 1 and applied.events["model.created"] == 1
+    # Undone from what the database held: 1.0.0's deprecation was lost; churn, added and
+    # retired in the lost commits, is retired there already.
+    assert applied.events["version.undeprecated"] == 1 and applied.events["stage.removed"] == 0
+    # What the database says is current equals a clean rebuild of the new history.
+    clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
+    api.apply(str(clone), clean)
+    held, rebuilt = (_current(url) for url in (db_url, clean))
+    assert held == rebuilt
+    assert api.apply(str(clone), db_url).applied.walked == 0  # and it is done
+
+
+def _current(url: str) -> Any:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        state = store.recorded_state(engine, store.repository_id("registry"))
+    finally:
+        engine.dispose()
+    return state.environments, state.datasets, state.models, state.serving
+
+
+def test_a_database_whose_commits_are_all_gone_says_how_to_go_on(
+        history: Registry, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_REPOSITORY", "registry")
+    _upgrade(history, db_url)
+    api.apply(str(history.root), db_url)
+    other = tmp_path / "rewritten"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(other)], check=True)
+    for name in ("manifests", "models", "data", ".dvc", ".dvcignore"):
+        source = history.root / name
+        if source.is_dir():
+            shutil.copytree(source, other / name)
+        elif source.exists():
+            shutil.copy(source, other / name)
+    subprocess.run(["git", "-C", str(other), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(other), "-c", "user.name=R", "-c", "user.email=r@x",
+                    "commit", "-qm", "History rewritten from nothing"], check=True)
+    done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db", db_url],
+                          cwd=other, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "--reset-history" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    applied = api.apply(str(other), db_url, reset_history=True).applied
+    assert applied is not None and applied.rewritten
+    clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
+    api.apply(str(other), clean)
+    assert _current(db_url) == _current(clean)

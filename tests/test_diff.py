@@ -6,7 +6,7 @@ from typing import Any
 
 from reconciler import spec
 from reconciler.catalog import EMPTY, Snapshot
-from reconciler.diff import EVENT_TYPES, Event, diff
+from reconciler.diff import EVENT_TYPES, Event, Recorded, diff, undo
 from reconciler.dvc import Dependency, Output, StageLineage
 
 D1, D2 = "md5:" + "1" * 32, "md5:" + "2" * 32
@@ -195,3 +195,28 @@ def test_a_replay_that_names_what_it_touched_gives_the_events_of_a_full_compare(
         before = after
     assert seen.count("model.created") == 2 and seen.count("model.retired") == 1
     assert "version.added" in seen and "stage.assigned" in seen
+
+
+def test_undo_brings_what_a_database_holds_back_to_the_base() -> None:
+    # The database holds what lost commits did: 1.1.0 added and serving production with a
+    # canary, 1.0.0 deprecated, and a model "gone" the base never had.
+    recorded = Recorded(
+        commits=("c2", "c1"), environments=frozenset(),
+        datasets={"tx": {"v1": False, "v2": False}},
+        models={"fraud": {"1.0.0": True, "1.1.0": False}, "gone": {"0.1": False}},
+        serving={("fraud", "production"): ("1.1.0", ("1.0.0", 10)),
+                 ("gone", "staging"): ("0.1", None)})
+    base = snap(model([V1], {"production": {"version": "1.0.0"}}), datasets=(dataset(),))
+    events = [(e.type, e.name, e.version, e.environment) for e in undo(recorded, base)]
+    assert events == [
+        ("dataset.version.removed", "tx", "v2", None),
+        ("stage.assigned", "fraud", "1.0.0", "production"),
+        ("canary.changed", "fraud", None, "production"),
+        ("version.removed", "fraud", "1.1.0", None),
+        ("version.undeprecated", "fraud", "1.0.0", None),
+        ("stage.removed", "gone", None, "staging"),
+        ("model.retired", "gone", None, None),
+    ]
+    assert undo(Recorded((), frozenset(), {"tx": {"v1": False}},
+                         {"fraud": {"1.0.0": False}},
+                         {("fraud", "production"): ("1.0.0", None)}), base) == []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from reconciler import loader, spec
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
 from reconciler.gcpause import paused_gc
 from reconciler.loader import Document, Loc
@@ -43,7 +43,8 @@ class Entry(Generic[M]):
            key: bool = False) -> Diagnostic:
         """A diagnostic located at loc inside this manifest."""
         line, col = self.doc.position(loc, key=key)
-        return Diagnostic(self.doc.path, line, col, code, message, hint)
+        # Messages quote manifest values: escaped here, each stays one line wherever it goes.
+        return Diagnostic(self.doc.path, line, col, code, printable(message), printable(hint))
 
 
 @dataclass

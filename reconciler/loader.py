@@ -297,6 +297,8 @@ def _convert(node: yaml.Node, depth: int) -> Any:
             raise _Reject(key_node, "YML007", "mapping keys must be strings",
                           "quote the key")
         key = key_node.value
+        if "\x00" in key:
+            raise _nul(key_node)
         if key in mapping:
             raise _Reject(key_node, "YML002", f"duplicate key '{key}'",
                           "each key may appear once per mapping; YAML would keep only the last")
@@ -307,8 +309,7 @@ def _convert(node: yaml.Node, depth: int) -> Any:
 def _scalar(node: yaml.ScalarNode) -> Any:
     tag, text = node.tag, node.value
     if "\x00" in text:
-        raise _Reject(node, "YML010", "a NUL character in a value",
-                      "remove it: no database stores it, and no manifest needs it")
+        raise _nul(node)
     if tag in (_STR, _TIMESTAMP):
         # Dates stay text, as in YAML 1.2 and JSON: the manifest's meaning is what it says.
         return text
@@ -334,6 +335,11 @@ def _scalar(node: yaml.ScalarNode) -> Any:
                           f"quote it (\"{text}\") or write a plain decimal number")
         return float(text)
     raise _unsupported_tag(node)
+
+
+def _nul(node: yaml.Node) -> _Reject:
+    return _Reject(node, "YML010", "a NUL character in a value",
+                   "remove it: no database stores it, and no manifest needs it")
 
 
 def _unsupported_tag(node: yaml.Node) -> _Reject:

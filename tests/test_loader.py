@@ -147,3 +147,23 @@ def test_anything_pyyaml_writes_reads_back_identically(data: dict[str, object]) 
     loaded = loader.load("f.yaml", raw)
     assert loaded.diagnostics == ()
     assert loaded.documents[0].data == data
+
+
+@given(st.floats(allow_nan=False))
+def test_every_float_renders_back_to_itself_in_both_readers(value: float) -> None:
+    from reconciler.yamlquote import quote
+
+    text = f"a: {quote(value)}\n"
+    assert yaml.safe_load(text)["a"] == value  # YAML 1.1 (PyYAML, most Kubernetes tools)
+    (document,) = loader.load("x.yaml", text.encode()).documents
+    assert document.data["a"] == value
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False),
+       st.sampled_from(["{:e}", "{:E}", "{!r}", "{:.3e}", "{:g}"]))
+def test_yaml12_floats_are_numbers(value: float, form: str) -> None:
+    written = form.format(value)
+    (document,) = loader.load("x.yaml", f"loss: {written}\n".encode()).documents
+    assert document.data["loss"] == float(written)
+    quoted = loader.load("x.yaml", f'loss: "{written}"\n'.encode()).documents[0]
+    assert quoted.data["loss"] == written  # quoted, it stays the text it is

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from reconciler import api
+from reconciler import api, report
 from reconciler.yamlquote import quote
 from tests.conftest import PROJECT, Registry, model_manifest
 
@@ -258,3 +258,23 @@ def test_unwritable_output_is_one_line(registry: Registry) -> None:
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "deploy" in done.stderr
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_dns_label(registry: Registry) -> None:
+    fraud = registry.root / FRAUD
+    fraud.write_text(fraud.read_text().replace("  name: fraud\n", '  name: "trail\\n"\n'))
+    result = api.validate(str(registry.root))
+    assert [d.code for d in result.diagnostics] == ["NAM001"]
+    assert "name 'trail\\n' is not a DNS-1123 label" in report.text(result.diagnostics, 1)
+    assert not api.render(str(registry.root)).ok
+
+
+def test_a_file_name_cannot_inject_yaml_into_the_rendered_header(registry: Registry) -> None:
+    evil = "manifests/models/fraud.yaml\nstatus:\n  url: x\n#.yaml"
+    (registry.root / FRAUD).rename(registry.root / evil)
+    result = api.render(str(registry.root))
+    assert result.ok, result.diagnostics
+    text = (registry.root / "deploy" / "production" / "fraud.yaml").read_text()
+    header = text.split("apiVersion:", 1)[0]
+    assert header.count("\n") == 2 and "fraud.yaml\\nstatus:" in header
+    assert "\nstatus:" not in text

@@ -131,12 +131,17 @@ def test_promotion_policy(registry: Registry) -> None:
 
 
 def test_metric_requirement(registry: Registry) -> None:
-    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace(
-        '\n  stages:\n    staging: {version: "1.0.0"}\n    production: {version: "1.0.0"}',
-        '\n  stages:\n    staging: {version: "1.0.0"}'))
-    registry.commit("Take fraud out of production")
-    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace("auc: 0.93", "auc: 0.85")
-                   + '    production: {version: "1.0.0"}\n')
+    # A new version (metrics of a landed one cannot change: IMM003) whose auc fails the gate.
+    old, new = registry.digest("models/fraud.pkl"), retrain(registry)
+    versions = [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)]
+    weak = model_manifest("fraud", versions, stages=(
+        'staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}'))
+    head, _, tail = weak.rpartition("auc: 0.93")
+    weak = f"{head}auc: 0.85{tail}"  # the last version listed, 1.1.0
+    registry.write(FRAUD, weak)
+    registry.commit("1.1.0 in staging")
+    registry.write(FRAUD, weak.replace('production: {version: "1.0.0"}',
+                                       'production: {version: "1.1.0"}'))
     result = api.validate(str(registry.root), base="HEAD")
     assert _codes(result) == ["POL002"]
     assert "auc >= 0.9" in result.diagnostics[0].message and "0.85" in result.diagnostics[0].message

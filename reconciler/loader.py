@@ -70,18 +70,22 @@ class _Loader(yaml.CSafeLoader):
         if kind is yaml.ScalarNode:
             if not implicit[0]:
                 return _STR
-            tag = _plain_tag(value)
             # Users write metrics so (loss: 1e-5): a number, as YAML 1.2 says.
-            return _FLOAT if tag == _STR and _YAML12_FLOAT.fullmatch(value) else tag
+            return _plain_tag(value, yaml12_floats=True)
         return _SEQ if kind is yaml.SequenceNode else _MAP
 
 
-def _plain_tag(text: str) -> str:
-    """The tag SafeLoader gives an unquoted scalar: the first implicit resolver that matches."""
-    for tag, regexp in _IMPLICIT.get(text[0] if text else "", ()):
+def _plain_tag(text: str, *, yaml12_floats: bool = False) -> str:
+    """The tag SafeLoader gives an unquoted scalar: the first implicit resolver that matches
+    (with yaml12_floats, 1e-5 and the like, which YAML 1.1 leaves strings, are floats)."""
+    resolvers = _IMPLICIT.get(text[0] if text else "")
+    if resolvers is None:  # most plain scalars are words no resolver starts with
+        return _STR
+    for tag, regexp in resolvers:
         if regexp.match(text):
-            return str(tag)
-    return _STR
+            return tag  # type: ignore[no-any-return]
+    # Every float starts with a digit, '.', '+' or '-', all of which have resolvers.
+    return _FLOAT if yaml12_floats and _YAML12_FLOAT.fullmatch(text) else _STR
 
 
 def plain_scalar(text: str) -> str | int | None:

@@ -47,7 +47,7 @@ ShortText = Annotated[str, Field(max_length=NAME_CHARS)]
 DnsLabel = Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 
-def _shallow(value: Any, depth: int = 1) -> Any:
+def _shallow(value: Any, depth: int = 0) -> Any:
     if depth > JSON_DEPTH:
         raise ValueError(f"nested deeper than {JSON_DEPTH} levels (the most every supported "
                          "database stores)")
@@ -58,7 +58,8 @@ def _shallow(value: Any, depth: int = 1) -> Any:
     return value
 
 
-Json = Annotated[JsonValue, AfterValidator(_shallow)]
+# One check per mapping (not per value): params and values are checked as a whole.
+JsonMap = Annotated[dict[str, JsonValue], AfterValidator(_shallow)]
 
 
 class _Spec(BaseModel):
@@ -119,7 +120,7 @@ class ModelVersion(ArtifactVersion):
     """The version it was fine-tuned or retrained from."""
     metrics: dict[str, float] = {}
     """Evaluation numbers, checked by environments' requireMetrics."""
-    params: dict[str, Json] = {}
+    params: JsonMap = {}
     """Training parameters, recorded for reproducibility."""
 
 
@@ -242,7 +243,7 @@ class EnvironmentSpec(_Spec):
     """Template set that renders it: kserve, seldon, kubernetes, or one in templates/."""
     remote: ShortText | None = None
     """DVC remote whose URL storageUri points at (default: DVC's default remote)."""
-    values: dict[str, Json] = {}
+    values: JsonMap = {}
     """Free values the templates read as `values` (e.g. image for kubernetes)."""
     promotion: Promotion | None = None
     """The policy a version must satisfy before this environment serves it."""

@@ -1,7 +1,5 @@
 """`python -m reconciler` runs the command line."""
 
-import sys
+from reconciler.cli import console
 
-from reconciler.cli import main
-
-sys.exit(main())
+console()

@@ -17,7 +17,10 @@ import yaml
 from reconciler.diagnostics import Diagnostic
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_DEPTH = 64  # manifests nest about 8 deep
+# Manifests nest about 8 deep. The bound is also what every database stores: MariaDB refuses
+# JSON nested over 32 levels, and events wrap params and values (which start 3 to 5 levels down)
+# in at most 3 more, so 24 keeps every payload under 32, checked here once for all.
+MAX_DEPTH = 24
 # PyYAML's C composer recurses once per level and overflows the C stack somewhere past 20,000
 # levels. With at most this many brackets and dashes (and block indentation bounded by the file
 # size limit to about 1,400 levels), composing is safe and the depth is checked on the nodes.

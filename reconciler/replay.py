@@ -141,9 +141,9 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
     number = counted = 0
     with paused_gc():
         for batch in _prefetch_batches(commits):
-            blobs = history.read_blobs([c.blob for _, cs in batch for c in cs
-                                        if c.blob is not None and not c.is_link])
-            infos = history.commit_infos([sha for sha, _ in batch])
+            infos, blobs = history.read_commits_and_blobs(
+                [sha for sha, _ in batch],
+                [c.blob for _, cs in batch for c in cs if c.blob is not None and not c.is_link])
             for sha, changes in batch:
                 info = infos[sha]
                 number += 1

@@ -13,7 +13,6 @@ import typing
 from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -41,25 +40,12 @@ Metric = float | int
 NAME_CHARS = 255  # VARCHAR(255): names, owners
 TEXT_CHARS = 16_000  # MySQL TEXT is 65,535 bytes: 16,000 utf8mb4 characters always fit
 PATH_CHARS = 4096
-JSON_DEPTH = 16  # MariaDB refuses JSON nested over 32 levels; events wrap params in a few more
+# (How deep JSON may nest is the loader's MAX_DEPTH: checked once per file, not per value.)
 Text = Annotated[str, Field(max_length=TEXT_CHARS)]
 ShortText = Annotated[str, Field(max_length=NAME_CHARS)]
 DnsLabel = Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 
-def _shallow(value: Any, depth: int = 0) -> Any:
-    if depth > JSON_DEPTH:
-        raise ValueError(f"nested deeper than {JSON_DEPTH} levels (the most every supported "
-                         "database stores)")
-    children = value.values() if isinstance(value, dict) else (
-        value if isinstance(value, list) else ())
-    for child in children:
-        _shallow(child, depth + 1)
-    return value
-
-
-# One check per mapping (not per value): params and values are checked as a whole.
-JsonMap = Annotated[dict[str, JsonValue], AfterValidator(_shallow)]
 
 
 class _Spec(BaseModel):
@@ -120,7 +106,7 @@ class ModelVersion(ArtifactVersion):
     """The version it was fine-tuned or retrained from."""
     metrics: dict[str, float] = {}
     """Evaluation numbers, checked by environments' requireMetrics."""
-    params: JsonMap = {}
+    params: dict[str, JsonValue] = {}
     """Training parameters, recorded for reproducibility."""
 
 
@@ -243,7 +229,7 @@ class EnvironmentSpec(_Spec):
     """Template set that renders it: kserve, seldon, kubernetes, or one in templates/."""
     remote: ShortText | None = None
     """DVC remote whose URL storageUri points at (default: DVC's default remote)."""
-    values: JsonMap = {}
+    values: dict[str, JsonValue] = {}
     """Free values the templates read as `values` (e.g. image for kubernetes)."""
     promotion: Promotion | None = None
     """The policy a version must satisfy before this environment serves it."""

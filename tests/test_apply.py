@@ -584,7 +584,7 @@ def test_no_commit_content_can_forge_or_block_its_audit_record(registry: Registr
 STORABLE_LIMITS = {  # value that validates nowhere (each back end rejects some) -> the message
     "metrics: {auc: .nan}": "must be a finite number",
     "metrics: {auc: -.inf}": "must be a finite number",
-    "params: {deep: " + "[" * 20 + "]" * 20 + "}": "nested deeper than 16 levels",
+    "params: {deep: " + "[" * 20 + "]" * 20 + "}": "nested deeper than 24 levels",
     'description: "' + "d" * 70_000 + '"': "the limit is 16000",
     'params: {note: "a\\0b"}': "NUL",
 }

@@ -61,11 +61,33 @@ def _environment(root: str) -> Any:
     from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    loaders = [FileSystemLoader(os.path.join(root, "templates")),
+    loaders = [_repository_templates(os.path.join(root, "templates")),
                FileSystemLoader(str(builtin_templates()))]
     return SandboxedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
                                 finalize=quote, autoescape=False, trim_blocks=True,
                                 lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _repository_templates(folder: str) -> Any:
+    """A loader for the repository's own templates/: a pull request controls it, so a template
+    (or an include) is only ever a regular file inside it, never read through a symlink or
+    from a FIFO; such a file is an error, not a fall-back to the shipped template."""
+    from jinja2 import FileSystemLoader, TemplateError
+    from jinja2.loaders import split_template_path
+
+    class RepositoryTemplates(FileSystemLoader):
+        def get_source(self, environment: Any, template: str) -> Any:
+            path = folder
+            for part in ["", *split_template_path(template)]:  # refuses '..', as Jinja does
+                path = os.path.join(path, part) if part else path
+                if os.path.islink(path):
+                    raise TemplateError(f"templates/{template}: a symlink in templates/ is "
+                                        "never followed")
+            if os.path.exists(path) and not os.path.isfile(path):
+                raise TemplateError(f"templates/{template} is not a regular file")
+            return super().get_source(environment, template)
+
+    return RepositoryTemplates(folder, followlinks=False)
 
 
 def render_catalog(catalog: Catalog, only_env: str | None = None

@@ -102,3 +102,24 @@ def test_a_render_that_cannot_be_written_whole_writes_nothing(registry: Registry
     assert _reconciler(registry, "render").returncode == 0  # with room, it all lands
     assert sorted(p.name for p in (registry.root / "deploy").rglob("*.yaml")) == [
         "fraud.yaml", "fraud.yaml"]
+
+
+@pytest.mark.parametrize("link", ["templates/kserve/model.yaml.j2", "templates/kserve",
+                                  "templates"])
+def test_templates_are_never_read_through_a_symlink(registry: Registry, victim: Path,
+                                                    link: str) -> None:
+    # templates/ is the repository's own, so a pull request's: a link there could pull a file
+    # from outside into deploy/ and into the CI log.
+    outside = registry.root.parent / "outside-templates" / "kserve"
+    outside.mkdir(parents=True)
+    (outside / "model.yaml.j2").write_text(f"# {SECRET}")
+    target = {"templates/kserve/model.yaml.j2": outside / "model.yaml.j2",
+              "templates/kserve": outside, "templates": outside.parent}[link]
+    (registry.root / link).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, registry.root / link)
+    for args in (["render"], ["render", "--check"]):
+        done = _reconciler(registry, *args)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "RND001" in done.stdout and "symlink" in done.stdout
+        assert SECRET.strip() not in done.stdout + done.stderr
+    assert not (registry.root / "deploy").exists()

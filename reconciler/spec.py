@@ -172,7 +172,7 @@ class ModelSpec(_Spec):
     """The model format; it picks the serving runtime."""
     versions: list[ModelVersion] = Field(min_length=1)
     """Every version ever registered, oldest first; a landed version never changes."""
-    stages: dict[str, Stage] = {}
+    stages: dict[ShortText, Stage] = {}  # keys name environments: stored as VARCHAR(255)
     """Environment name -> what it serves."""
 
 
@@ -291,9 +291,14 @@ def _spec_errors(cls: type[BaseModel], error: ValidationError) -> list[SpecError
         loc = tuple(detail["loc"])
         if len(loc) > 1 and loc[-1] in _JSON_VALUE_TAGS:
             loc = loc[:-1]  # which member of JsonValue's union failed: not a YAML location
+        at_key = loc[-1:] == ("[key]",)  # the key itself failed (pydantic's marker)
+        if at_key:
+            loc = loc[:-1]
         if loc in found:
             continue
         found[loc] = _spec_error(cls, loc, detail)
+        if at_key:
+            found[loc] = found[loc]._replace(at_key=True)
     return list(found.values())
 
 
@@ -319,7 +324,8 @@ def _spec_error(cls: type[BaseModel], loc: tuple[str | int, ...],
                          or f"expected {allowed}")
     if kind == "string_too_long":
         limit = detail.get("ctx", {}).get("max_length")
-        return SpecError(loc, "SPC007", f"{field} is {len(value)} characters; the limit is "
+        shown = field if len(field) <= 40 else f"{field[:40]}..."
+        return SpecError(loc, "SPC007", f"{shown} is {len(value)} characters; the limit is "
                          f"{limit}", "what every supported database stores; shorten it")
     if kind == "finite_number":
         return SpecError(loc, "SPC007", f"{field} must be a finite number, not {value!r}",

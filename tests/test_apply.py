@@ -754,3 +754,17 @@ def test_a_database_whose_commits_are_all_gone_says_how_to_go_on(
     clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
     api.apply(str(other), clean)
     assert _current(db_url) == _current(clean)
+
+
+def test_an_environment_name_no_database_stores_does_not_block_apply(registry: Registry,
+                                                                    db_url: str) -> None:
+    fraud = registry.root / FRAUD
+    good = fraud.read_text()
+    fraud.write_text(good.replace('production: {version: "1.0.0"}',
+                                  "e" * 300 + ': {version: "1.0.0"}'))
+    bad = registry.commit("A stage no server database can store")
+    fraud.write_text(good.replace('production: {version: "1.0.0"}', ""))
+    registry.commit("Fixed")
+    _upgrade(registry, db_url)
+    applied = api.apply(str(registry.root), db_url).applied
+    assert applied is not None and (bad, FRAUD) in applied.skipped

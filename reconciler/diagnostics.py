@@ -26,6 +26,7 @@ CODES: dict[str, tuple[str, str]] = {
     "YML008": (ERROR, "merge keys (<<) are not allowed"),
     "YML009": (ERROR, "nested too deeply"),
     "YML010": (ERROR, "a NUL character in a value"),
+    "YML011": (ERROR, "an integer that does not fit in 64 bits"),
     # schema
     "SPC001": (ERROR, "unknown or missing apiVersion"),
     "SPC002": (ERROR, "unknown or missing kind"),

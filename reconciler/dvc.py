@@ -129,6 +129,8 @@ def parse_dvc_file(dvc_path: str, raw: bytes) -> list[Output]:
             raise DvcFileError(f"nested deeper than {MAX_DEPTH} levels", deep.line + 1,
                                deep.column + 1)
         data = yaml.load(raw, Loader=yaml.CSafeLoader)
+    except ValueError as error:  # an integer of over 4,300 digits, which Python will not read
+        raise DvcFileError(" ".join(str(error).split())[:120], 1, 1) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -223,8 +225,20 @@ def _output(dvc_path: str, out: dict[str, Any], lineage: StageLineage | None) ->
     digest = _digest(out)
     if digest is None:
         raise DvcFileError(f"out '{out['path']}' has no md5 (only md5 outputs are supported)")
-    return Output(path=_relative(dvc_path, out["path"]), digest=digest, size=out.get("size"),
-                  nfiles=out.get("nfiles"), recorded_in=dvc_path, lineage=lineage)
+    return Output(path=_relative(dvc_path, out["path"]), digest=digest,
+                  size=_count(out, "size", 2**63), nfiles=_count(out, "nfiles", 2**31),
+                  recorded_in=dvc_path, lineage=lineage)
+
+
+def _count(out: dict[str, Any], key: str, limit: int) -> int | None:
+    """A size or file count as a database column holds it: a whole number below limit."""
+    value = out.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value < limit:
+        raise DvcFileError(f"out '{out['path']}': {key} {str(value)[:40]!r} is not a whole "
+                           f"number from 0 to {limit - 1}")
+    return value
 
 
 def split_digest(digest: str) -> tuple[str, str]:

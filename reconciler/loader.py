@@ -8,6 +8,7 @@ custom tags) is rejected with a line and column instead of being silently reinte
 from __future__ import annotations
 
 import re
+import sys
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +98,9 @@ def plain_scalar(text: str) -> str | int | None:
     tag = _plain_tag(text)
     if tag == _STR:
         return text
-    return int(text) if tag == _INT and _DECIMAL_INT.fullmatch(text) else None
+    # Longer digit strings are left to the caller's fallback: Python will not read them.
+    readable = len(text) <= sys.get_int_max_str_digits()
+    return int(text) if tag == _INT and readable and _DECIMAL_INT.fullmatch(text) else None
 
 
 @dataclass(frozen=True)
@@ -329,9 +332,9 @@ def _scalar(node: yaml.ScalarNode) -> Any:
                       f"write true or false, or quote it: \"{text}\"")
     if tag == _INT:
         if _DECIMAL_INT.fullmatch(text):
-            return int(text)
+            return _int64(node, text, 10)
         if _HEX_INT.fullmatch(text):
-            return int(text, 16)
+            return _int64(node, text, 16)
         raise _Reject(node, "YML006", f"'{text}' is an ambiguous YAML 1.1 number",
                       f"quote it (\"{text}\") or write a plain decimal number")
     if tag == _FLOAT:
@@ -342,6 +345,17 @@ def _scalar(node: yaml.ScalarNode) -> Any:
                           f"quote it (\"{text}\") or write a plain decimal number")
         return float(text)
     raise _unsupported_tag(node)
+
+
+def _int64(node: yaml.Node, text: str, base: int) -> int:
+    """An integer every database and JSON reader stores exactly: 64 bits, signed."""
+    # Checked on the length first: Python refuses to convert over 4,300 digits at all.
+    value = int(text, base) if len(text) <= 24 else None
+    if value is None or not -(2**63) <= value < 2**63:
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+        raise _Reject(node, "YML011", f"the integer {shown} does not fit in 64 bits",
+                      "no database stores it exactly; quote it if it is an identifier")
+    return value
 
 
 def _nul(node: yaml.Node) -> _Reject:

@@ -126,7 +126,7 @@ class Canary(_Spec):
 
     version: Version
     """The canary version (one of the model's versions)."""
-    traffic: int
+    traffic: int = Field(ge=-(2**31), lt=2**31)  # a database INTEGER (STG001: 0-100)
     """Percent of requests it receives, 0-100."""
 
 

@@ -196,3 +196,14 @@ def test_line_reading_takes_plain_layouts_only() -> None:
                   plain.replace(b"size: 0", b"size: 1.5"), plain + b"frozen: true\n",
                   plain.replace(b"\n", b"\r\n"), plain[:-1], b"outs:\n"):
         assert dvc._as_dvc_writes_it(other) is None
+
+
+@pytest.mark.parametrize("size", [b"9" * 5000, b"99999999999999999999999", b"-5", b"1.5",
+                                  b"yes", b"null_ish"])
+def test_sizes_a_database_cannot_hold_are_refused_not_crashed(size: bytes) -> None:
+    from reconciler.dvc import DvcFileError, parse_dvc_file
+
+    raw = (b"outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: " + size
+           + b"\n  hash: md5\n  path: m.pkl\n")
+    with pytest.raises(DvcFileError):
+        parse_dvc_file("models/m.pkl.dvc", raw)

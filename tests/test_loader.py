@@ -74,18 +74,20 @@ def test_deep_nesting_is_refused_before_the_composer_recurses() -> None:
         assert _codes(raw) == [("YML009", 1, 3 + loader.MAX_DEPTH)]  # under the mapping
     block = b"".join(b"  " * i + b"k:\n" for i in range(100)) + b"  " * 100 + b"k: 1\n"
     assert _codes(block)[0][0] == "YML009"
-    assert _codes(b"a: " + b"[" * 60 + b"]" * 60 + b"\n") == []
+    shallow = loader.MAX_DEPTH - 1  # under the document's mapping: just deep enough
+    assert _codes(b"a: " + b"[" * shallow + b"]" * shallow + b"\n") == []
 
 
 def test_depth_found_on_the_nodes_matches_the_event_scan(monkeypatch: Any) -> None:
     # Files with few brackets are composed first and measured on the nodes; the event scan
     # that guards the composer against huge inputs must reach the same verdict at the same place.
+    deep = loader.MAX_DEPTH
     shapes = [
-        b"a: " + b"[" * 65 + b"]" * 65 + b"\n",
-        b"x: 1\n---\n" + b"b:\n" + b"- " * 64 + b"y\n",
-        b"".join(b"  " * i + b"k:\n" for i in range(70)) + b"  " * 70 + b"k: 1\n",
-        b"a: {b: " + b"{c: " * 62 + b"1" + b"}" * 63 + b"\n",
-        b"a: {b: " + b"{c: " * 63 + b"1" + b"}" * 64 + b"\n",
+        b"a: " + b"[" * (deep + 1) + b"]" * (deep + 1) + b"\n",
+        b"x: 1\n---\n" + b"b:\n" + b"- " * deep + b"y\n",
+        b"".join(b"  " * i + b"k:\n" for i in range(deep + 6)) + b"  " * (deep + 6) + b"k: 1\n",
+        b"a: {b: " + b"{c: " * (deep - 2) + b"1" + b"}" * (deep - 1) + b"\n",
+        b"a: {b: " + b"{c: " * (deep - 1) + b"1" + b"}" * deep + b"\n",
         b"versions:\n" + b"- {a: [1], b: {c: [2]}}\n" * 300,  # many brackets, all shallow
     ]
     by_nodes = [_codes(raw) for raw in shapes]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler import spec
+from reconciler import policy, spec
 from reconciler.catalog import Snapshot
 from reconciler.dvc import Output
 
@@ -91,7 +91,7 @@ def undo(recorded: Recorded, base: Snapshot) -> list[Event]:
             elif stage is not None and stage.version != primary:
                 events.append(Event("stage.assigned", "Model", name, stage.version, env, payload={
                     "from": primary, "to": stage.version,
-                    "kind": _assignment_kind(order, primary, stage.version)}))
+                    "kind": policy.assignment_kind(order, primary, stage.version)}))
             if canary != want_canary:
                 events.append(Event("canary.changed", "Model", name,
                                     want_canary[0] if want_canary else None, env, payload={
@@ -228,10 +228,9 @@ def _versions(prefix: str, kind: str, name: str, before: Sequence[spec.ArtifactV
             yield Event(f"{prefix}.deprecated", kind, name, version.version)
         elif previous.deprecated and not version.deprecated:
             yield Event(f"{prefix}.undeprecated", kind, name, version.version)
-        landed, now = spec.content(previous), spec.content(version)
-        if landed != now:  # it got past validate (IMM001/IMM003): history records the edit
-            yield Event(f"{prefix}.updated", kind, name, version.version,
-                        payload=_changes(landed, now))
+        changed = policy.content_changes(previous, version)
+        if changed:  # it got past validate (IMM001/IMM003): history records the edit
+            yield Event(f"{prefix}.updated", kind, name, version.version, payload=changed)
     for version in before:
         if version.version not in new:
             yield Event(f"{prefix}.removed", kind, name, version.version)
@@ -310,7 +309,8 @@ def _stages(name: str, before: spec.Model | None, after: spec.Model) -> Iterator
         if old is None or old.version != new.version:
             yield Event("stage.assigned", "Model", name, new.version, env_name, payload={
                 "from": old.version if old else None, "to": new.version,
-                "kind": _assignment_kind(order, old.version if old else None, new.version)})
+                "kind": policy.assignment_kind(order, old.version if old else None,
+                                               new.version)})
         old_canary = old.canary.model_dump(mode="json") if old and old.canary else None
         new_canary = new.canary.model_dump(mode="json") if new.canary else None
         if old_canary != new_canary:
@@ -324,14 +324,6 @@ def _stages(name: str, before: spec.Model | None, after: spec.Model) -> Iterator
         if old_config != new_config:
             yield Event("stage.updated", "Model", name, new.version, env_name,
                         payload=_changes(old_config, new_config))
-
-
-def _assignment_kind(order: list[str], before: str | None, after: str) -> str:
-    if before is None:
-        return "initial"
-    if before in order and after in order and order.index(after) < order.index(before):
-        return "rollback"
-    return "promotion"
 
 
 _STAGE_CONFIG = [key for key in spec.Stage.model_fields if key not in ("version", "canary")]

@@ -6,21 +6,16 @@ Each check is a plain function from catalogs to diagnostics; `check` runs them a
 from __future__ import annotations
 
 import json
-import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from reconciler import spec
+from reconciler import policy, spec
 from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic
 from reconciler.source import escapes
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # always fullmatch
-_REQUIREMENT = re.compile(r"\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*")
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
-    ">": operator.gt, "<": operator.lt}
 _SECRET_KEY = re.compile(r"(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|"
                          r"private[_-]?key|credential)")
 _SECRET_VALUE = re.compile(
@@ -125,7 +120,7 @@ def _requirements(catalog: Catalog) -> Iterator[Diagnostic]:
     for env in catalog.environments.values():
         promotion = env.manifest.spec.promotion
         for metric, expression in (promotion.require_metrics if promotion else {}).items():
-            if not _REQUIREMENT.fullmatch(expression):
+            if policy.requirement(metric, expression) is None:
                 yield env.at(("spec", "promotion", "requireMetrics", metric), "POL003",
                              f"requirement '{expression}' for {metric} is not understood",
                              "write an operator and a number, e.g. \">= 0.9\"")
@@ -235,12 +230,12 @@ def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
                                f"version '{version.version}' was pinned to {landed.digest}; "
                                f"it cannot change to {version.digest}",
                                "versions are immutable once landed: add a new version")
-            before, after = spec.content(landed), spec.content(version)
-            for field in sorted(k for k in before if k != "digest" and before[k] != after[k]):
+            changed = policy.content_changes(landed, version)
+            for field in (k for k in changed if k != "digest"):  # the digest: IMM001 above
                 yield entry.at(("spec", "versions", index, field), "IMM003",
                                f"version '{version.version}' landed with {field} "
-                               f"{_short(before[field])}; it cannot change to "
-                               f"{_short(after[field])}",
+                               f"{_short(changed[field]['from'])}; it cannot change to "
+                               f"{_short(changed[field]['to'])}",
                                "a landed version is its content: add a new version instead")
         if isinstance(entry.manifest, spec.Model):
             served = _served(old.manifest) | _served(entry.manifest)
@@ -273,14 +268,12 @@ def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
         old = base.models.get(entry.name)
         old_served = _served(old.manifest) if old else {}
         order = [v.version for v in entry.manifest.spec.versions]
-        # A gate judges what a version had when it landed, not what an edit says now.
-        landed = {v.version: v.metrics for v in old.manifest.spec.versions} if old else {}
-        metrics = {v.version: landed.get(v.version, v.metrics)
-                   for v in entry.manifest.spec.versions}
+        metrics = policy.landed_metrics(old.manifest.spec.versions if old else [],
+                                        entry.manifest.spec.versions)
         for env_name, stage in entry.manifest.spec.stages.items():
             env = catalog.environments.get(env_name)
-            policy = env.manifest.spec.promotion if env else None
-            if policy is None:
+            promotion = env.manifest.spec.promotion if env else None
+            if promotion is None:
                 continue
             old_stage = old.manifest.spec.stages.get(env_name) if old else None
             targets: list[tuple[str, tuple[str | int, ...]]] = [
@@ -291,35 +284,23 @@ def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
             for version, loc in targets:
                 if env_name in old_served.get(version, set()):
                     continue  # already served here before this change
-                is_rollback = (old_stage is not None and version in order
-                               and old_stage.version in order
-                               and order.index(version) < order.index(old_stage.version))
-                if (policy.from_ and not is_rollback
-                        and policy.from_ not in old_served.get(version, set())):
+                kind = policy.assignment_kind(order, old_stage.version if old_stage else None,
+                                              version)
+                if policy.skips_required_stage(promotion.from_, kind,
+                                               old_served.get(version, set())):
                     yield entry.at(loc, "POL001",
                                    f"version '{version}' goes to {env_name} without having "
-                                   f"served in {policy.from_}",
+                                   f"served in {promotion.from_}",
                                    f"environment {env_name} requires promotion from "
-                                   f"{policy.from_}: land it in {policy.from_} first")
-                yield from _metric_failures(entry, loc, env_name, version,
-                                            metrics.get(version, {}), policy.require_metrics)
-
-
-def _metric_failures(entry: Entry[spec.Model], loc: tuple[str | int, ...], env_name: str,
-                     version: str, metrics: dict[str, float],
-                     required: dict[str, str]) -> Iterator[Diagnostic]:
-    for metric, expression in sorted(required.items()):
-        match = _REQUIREMENT.fullmatch(expression)
-        if match is None:
-            continue  # reported by _requirements
-        op, threshold = match.group(1), float(match.group(2))
-        value = metrics.get(metric)
-        if value is None or not _COMPARE[op](value, threshold):
-            shown = "is missing" if value is None else f"is {value}"
-            yield entry.at(loc, "POL002",
-                           f"{env_name} requires {metric} {op} {threshold:g}; version "
-                           f"'{version}' {shown}",
-                           "promote a version whose metrics meet the environment's requirement")
+                                   f"{promotion.from_}: land it in {promotion.from_} first")
+                for wanted, value in policy.unmet(promotion.require_metrics,
+                                                  metrics.get(version, {})):
+                    shown = "is missing" if value is None else f"is {value}"
+                    yield entry.at(loc, "POL002",
+                                   f"{env_name} requires {wanted.metric} {wanted.op} "
+                                   f"{wanted.threshold:g}; version '{version}' {shown}",
+                                   "promote a version whose metrics meet the environment's "
+                                   "requirement")
 
 
 def _known(what: str, names: Any) -> str:

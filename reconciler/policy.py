@@ -1,0 +1,84 @@
+"""The registry's policy: what a change is, and whether it may land. Pure: no I/O.
+
+`rules` (the validator) and `diff` (the audit trail) both decide with these functions, so what
+validate calls a rollback is what apply records as one, and a gate judges the same numbers.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from reconciler import spec
+
+INITIAL, PROMOTION, ROLLBACK = "initial", "promotion", "rollback"
+
+
+def assignment_kind(order: Sequence[str], before: str | None, after: str) -> str:
+    """How a stage moved from version before to after, versions listed oldest first: a first
+    assignment is initial, a move back to an earlier version a rollback, any other a promotion."""
+    if before is None:
+        return INITIAL
+    if before in order and after in order and order.index(after) < order.index(before):
+        return ROLLBACK
+    return PROMOTION
+
+
+def skips_required_stage(required: str | None, kind: str, served_in: set[str]) -> bool:
+    """Whether a version arrives without having served where the environment requires first
+    (`promotion.from`). A rollback returns to a version that already served: it is exempt."""
+    return required is not None and kind != ROLLBACK and required not in served_in
+
+
+# ">= 0.9": an operator and a number, with optional spaces.
+_REQUIREMENT = re.compile(r"\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*")
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+    ">": operator.gt, "<": operator.lt}
+
+
+class Requirement(NamedTuple):
+    """One metric requirement of an environment, e.g. auc >= 0.9."""
+
+    metric: str
+    op: str
+    threshold: float
+
+
+def requirement(metric: str, expression: str) -> Requirement | None:
+    """The requirement an expression states, or None when it is not understood (POL003)."""
+    match = _REQUIREMENT.fullmatch(expression)
+    return Requirement(metric, match.group(1), float(match.group(2))) if match else None
+
+
+def unmet(required: dict[str, str], metrics: dict[str, float]
+          ) -> list[tuple[Requirement, float | None]]:
+    """The requirements metrics do not meet, each with the value found (None: missing)."""
+    failing = []
+    for metric, expression in sorted(required.items()):
+        wanted = requirement(metric, expression)
+        if wanted is None:
+            continue  # reported as POL003 where the environment states it
+        value = metrics.get(metric)
+        if value is None or not _COMPARE[wanted.op](value, wanted.threshold):
+            failing.append((wanted, value))
+    return failing
+
+
+def landed_metrics(landed: Sequence[spec.ModelVersion], current: Sequence[spec.ModelVersion]
+                   ) -> dict[str, dict[str, float]]:
+    """Each version's metrics as a gate judges them: what it had when it landed (an edit of a
+    landed version does not pass a gate), and a new version's own."""
+    before = {v.version: v.metrics for v in landed}
+    return {v.version: before.get(v.version, v.metrics) for v in current}
+
+
+def content_changes(landed: spec.ArtifactVersion, now: spec.ArtifactVersion
+                    ) -> dict[str, dict[str, Any]]:
+    """{field: {"from": landed, "to": now}} for each field of what a version is (its digest,
+    artifact, metrics, params, lineage) that changed: none may, once it has landed."""
+    before, after = spec.content(landed), spec.content(now)
+    return {key: {"from": before[key], "to": after[key]}
+            for key in sorted(before) if before[key] != after[key]}

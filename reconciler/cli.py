@@ -237,10 +237,8 @@ def _apply(args: argparse.Namespace) -> int:
     else:
         summary = report.apply_text(outcome.applied, outcome.rendered)
         print(summary)
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if args.format == "github" and step_summary:
-            with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(f"### reconciler apply\n\n```\n{summary}\n```\n")
+        if args.format == "github":
+            _append_step_summary(f"### reconciler apply\n\n```\n{summary}\n```\n")
     if outcome.render_problems:
         print(report.text(outcome.render_problems, 0))
         print("apply: the database is up to date, but rendering the target failed",
@@ -292,12 +290,17 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
         print(report.as_json(command, diagnostics, files))
     elif fmt == "github":
         print(report.github(diagnostics, files))
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(report.markdown(diagnostics, files))
+        _append_step_summary(report.markdown(diagnostics, files))
     else:
         print(report.text(diagnostics, files))
+
+
+def _append_step_summary(markdown: str) -> None:
+    """Add to the GitHub Actions job summary, when running in one."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ class WorkTree:
             cwd=self.root, capture_output=True, check=False)
         if result.returncode != 0:
             raise ReconcilerError(f"git ls-files failed: {result.stderr.decode().strip()}")
-        paths = {p for p in result.stdout.decode().split("\0") if p and is_dvc_file(p)}
+        paths = {p for p in nul_separated(result.stdout) if is_dvc_file(p)}
         return sorted(p for p in paths if os.path.isfile(os.path.join(self.root, p)))
 
     def exists(self, path: str) -> bool:
@@ -302,7 +302,7 @@ class TreeEntry(NamedTuple):
 def ls_tree(root: str, sha: str) -> Iterator[TreeEntry]:
     """Every file (blob) of a commit, sizes included; gitlinks and trees are left out."""
     listing = run_git(root, "ls-tree", "-r", "-z", "-l", "--full-tree", sha)
-    for entry in listing.split(b"\0"):
+    for entry in listing.split(b"\0"):  # partitioned first: only the path part is decoded
         if entry:
             meta, _, path = entry.partition(b"\t")
             mode, kind, blob, size = meta.decode("ascii").split()
@@ -415,6 +415,11 @@ class GitHistory:
     def read_blobs(self, blobs: list[str]) -> dict[str, bytes]:
         """Many blobs in one round trip (a backfill reads thousands)."""
         return read_blobs(self.root, blobs)
+
+
+def nul_separated(output: bytes) -> list[str]:
+    """The paths in `git ... -z` output, as text (see decode_path)."""
+    return [decode_path(part) for part in output.split(b"\0") if part]
 
 
 def _tokens(stdout: IO[bytes]) -> Iterator[str]:

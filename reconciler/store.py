@@ -8,10 +8,9 @@ key is a content hash or a name, so replaying a chunk can never duplicate anythi
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -25,7 +24,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    insert,
     select,
     update,
 )
@@ -287,49 +285,46 @@ class _Plan:
 
     def _event(self, event: Event, info: CommitInfo,
                entities: dict[tuple[str, str], dict[str, Any]]) -> None:
-        sha, when, name = info.sha, info.committed_at, event.name
-        kind, _, action = event.type.rpartition(".")
-        if kind in ("version", "dataset.version"):
-            self._version(event, kind, action, sha)
-        elif action in ("created", "updated") and (event.kind, name) in entities:
-            table = table_of({"Environment": tables.Environment, "Dataset": tables.Dataset,
-                              "Model": tables.Model}[event.kind])
-            self._upsert(table, {"name": name},
-                         {**entities[(event.kind, name)], "retired_commit": None},
-                         {"created_commit": sha})
-        elif action == "retired":
-            table = table_of({"environment": tables.Environment, "dataset": tables.Dataset,
-                     "model": tables.Model}[kind])
-            self._update(table, {"name": name}, {"retired_commit": sha})
-        elif event.type == "lineage.added":
-            self._lineage(event, sha)
-        elif event.type in ("stage.assigned", "stage.removed", "canary.changed"):
-            self._stage(event, sha, when)
+        """The rows one event changes, by its handler in HANDLERS (none: history only)."""
+        handler = HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event, info, entities)
 
-    def _version(self, event: Event, kind: str, action: str, sha: str) -> None:
-        table = table_of(tables.ModelVersion if kind == "version" else tables.DatasetVersion)
-        owner = "model" if kind == "version" else "dataset"
-        keys = {owner: event.name, "version": event.version}
-        if action == "added":
-            payload = event.payload
-            values = {"artifact": payload["artifact"], "digest": payload.get("digest"),
-                      "size": payload.get("size"), "nfiles": payload.get("nfiles"),
-                      "deprecated": bool(payload.get("deprecated", False)),
-                      "removed_commit": None}
-            if owner == "model":
-                values |= {"parent": payload.get("parent"),
-                           "metrics": payload.get("metrics"), "params": payload.get("params")}
-            self._upsert(table, keys, values, {"added_commit": sha, "deprecated_commit": None})
-        elif action == "deprecated":
-            self._update(table, keys, {"deprecated": True, "deprecated_commit": sha})
-        elif action == "undeprecated":
-            self._update(table, keys, {"deprecated": False, "deprecated_commit": None})
-        elif action == "removed":
-            self._update(table, keys, {"removed_commit": sha})
-        # updated: the row keeps what the version was when it landed; the event has the edit
+    def _entity(self, event: Event, info: CommitInfo,
+                entities: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """model/dataset/environment .created or .updated: the row as the manifest says."""
+        entity = entities.get((event.kind, event.name))
+        if entity is not None:  # commit_batch reads one for every such event
+            self._upsert(_ENTITY_TABLES[event.kind], {"name": event.name},
+                         {**entity, "retired_commit": None}, {"created_commit": info.sha})
 
-    def _lineage(self, event: Event, sha: str) -> None:
+    def _retired(self, event: Event, info: CommitInfo, _: object) -> None:
+        """The row stays, marked with the commit that retired it."""
+        self._update(_ENTITY_TABLES[event.kind], {"name": event.name},
+                     {"retired_commit": info.sha})
+
+    def _version_added(self, event: Event, info: CommitInfo, _: object) -> None:
         payload = event.payload
+        values = {"artifact": payload["artifact"], "digest": payload.get("digest"),
+                  "size": payload.get("size"), "nfiles": payload.get("nfiles"),
+                  "deprecated": bool(payload.get("deprecated", False)), "removed_commit": None}
+        if event.kind == "Model":
+            values |= {"parent": payload.get("parent"), "metrics": payload.get("metrics"),
+                       "params": payload.get("params")}
+        self._upsert(*_version_row(event), values,
+                     {"added_commit": info.sha, "deprecated_commit": None})
+
+    def _version_deprecated(self, event: Event, info: CommitInfo, _: object) -> None:
+        self._update(*_version_row(event), {"deprecated": True, "deprecated_commit": info.sha})
+
+    def _version_undeprecated(self, event: Event, info: CommitInfo, _: object) -> None:
+        self._update(*_version_row(event), {"deprecated": False, "deprecated_commit": None})
+
+    def _version_removed(self, event: Event, info: CommitInfo, _: object) -> None:
+        self._update(*_version_row(event), {"removed_commit": info.sha})
+
+    def _lineage(self, event: Event, info: CommitInfo, _: object) -> None:
+        payload, sha = event.payload, info.sha
         parts = (self.repo_id, payload["sourceKind"], payload["source"], payload["sourceVersion"],
                  event.name, event.version, payload["via"])
         self.add_insert(table_of(tables.LineageEdge), [{
@@ -339,8 +334,9 @@ class _Plan:
             "target_name": event.name, "target_version": event.version, "via": payload["via"],
             "commit_sha": sha}])
 
-    def _stage(self, event: Event, sha: str, when: datetime) -> None:
-        env = event.environment or ""
+    def _stage(self, event: Event, info: CommitInfo, _: object) -> None:
+        """stage.assigned, stage.removed, canary.changed: close what served, open what serves."""
+        env, sha, when = event.environment or "", info.sha, info.committed_at
         roles = {"stage.assigned": ["primary"], "canary.changed": ["canary"],
                  "stage.removed": ["primary", "canary"]}[event.type]
         for role in roles:
@@ -375,9 +371,10 @@ class _Plan:
         self._update(table, keys, values)
 
     def flush(self) -> None:
-        """Send the inserts (parents first), then the merged updates, BATCH_ROWS at a time."""
-        for table in _parents_first():
-            _table, rows = self._inserts.get(table.name, (table, []))
+        """Send the inserts, then the merged updates, BATCH_ROWS at a time."""
+        # No foreign keys (rows of any table may arrive in any order, and TiDB does not enforce
+        # them), so the inserts go table by table in the order they were first queued.
+        for table, rows in self._inserts.values():
             for start in range(0, len(rows), BATCH_ROWS):
                 _insert_ignore(self.connection, table, rows[start:start + BATCH_ROWS])
         groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
@@ -407,10 +404,34 @@ class _Plan:
                          rows)
 
 
-@functools.cache
-def _parents_first() -> list[Table]:
-    # MetaData.sorted_tables sorts anew on every access.
-    return list(tables.Base.metadata.sorted_tables)
+_ENTITY_TABLES = {"Model": table_of(tables.Model), "Dataset": table_of(tables.Dataset),
+                  "Environment": table_of(tables.Environment)}
+
+
+def _version_row(event: Event) -> tuple[Table, dict[str, Any]]:
+    """The versions table of the event's kind, and the key of its version's row."""
+    if event.kind == "Model":
+        return table_of(tables.ModelVersion), {"model": event.name, "version": event.version}
+    return table_of(tables.DatasetVersion), {"dataset": event.name, "version": event.version}
+
+
+Handler = Callable[[_Plan, "Event", "CommitInfo", dict[tuple[str, str], dict[str, Any]]], None]
+# What each event type writes to the entity tables. Not listed, history only: version.updated
+# (a version's row keeps what it landed as), stage.updated, history.rewritten, render.recorded.
+HANDLERS: dict[str, Handler] = {
+    **dict.fromkeys(["model.created", "model.updated", "dataset.created", "dataset.updated",
+                     "environment.created", "environment.updated"], _Plan._entity),
+    **dict.fromkeys(["model.retired", "dataset.retired", "environment.retired"],
+                    _Plan._retired),
+    **dict.fromkeys(["version.added", "dataset.version.added"], _Plan._version_added),
+    **dict.fromkeys(["version.deprecated", "dataset.version.deprecated"],
+                    _Plan._version_deprecated),
+    **dict.fromkeys(["version.undeprecated", "dataset.version.undeprecated"],
+                    _Plan._version_undeprecated),
+    **dict.fromkeys(["version.removed", "dataset.version.removed"], _Plan._version_removed),
+    "lineage.added": _Plan._lineage,
+    **dict.fromkeys(["stage.assigned", "stage.removed", "canary.changed"], _Plan._stage),
+}
 
 
 def _insert_ignore(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
@@ -429,13 +450,12 @@ def _insert_ignore_statement(dialect: str, table: Table) -> Insert:
         from sqlalchemy.dialects import postgresql
 
         return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "mysql":
-        from sqlalchemy.dialects import mysql
+    # mysql (MySQL, MariaDB, TiDB): db.make_engine accepts no other back end.
+    from sqlalchemy.dialects import mysql
 
-        key = next(iter(table.primary_key.columns)).name
-        statement = mysql.insert(table)
-        return statement.on_duplicate_key_update({key: statement.inserted[key]})
-    return insert(table)
+    key = next(iter(table.primary_key.columns)).name
+    statement = mysql.insert(table)
+    return statement.on_duplicate_key_update({key: statement.inserted[key]})
 
 
 def _now() -> datetime:

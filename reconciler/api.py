@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
 from reconciler.extras import require
 from reconciler.files import write_atomically
+from reconciler.gcpause import paused_gc
 from reconciler.source import (
     MANIFEST_DIR,
-    GitHistory,
     WorkTree,
     find_root,
     is_dvc_file,
@@ -24,8 +24,6 @@ from reconciler.source import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from reconciler.catalog import Catalog, Entry
     from reconciler.pin import Edit
 
@@ -57,7 +55,8 @@ def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = 
     if check_remote:
         require("validate --check-remote", "dvc")
     root = find_root(repo)
-    return _checked_catalog(root, _only(root, paths), rev, base, check_remote)[1]
+    with paused_gc():
+        return _checked_catalog(root, _only(root, paths), rev, base, check_remote)[1]
 
 
 def _checked_catalog(root: str, only: list[str] | None, rev: str | None, base: str | None = None,
@@ -111,7 +110,8 @@ def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
 
     root = find_root(repo)
     only = _only(root, paths)
-    current = catalog_mod.build(WorkTree(root), only)
+    with paused_gc():
+        current = catalog_mod.build(WorkTree(root), only)
     edits: dict[str, list[Edit]] = {}
     for entry in current.versioned():
         if entry.path in current.checked:
@@ -181,45 +181,29 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
 
     started = time.perf_counter()
     root = find_root(repo)
-    checked = Result([], 0)
-    target_catalog: Catalog | None = None
-    rendered: list[Any] = []
-    problems: list[Diagnostic] = []
+    with paused_gc(), reconcile.open_database(root, db, dry_run=dry_run) as database:
+        planned = reconcile.plan(database, to, reset_history=reset_history)
+        if planned.walk is None and out is None:  # up to date: no parser, models or templates
+            return ApplyOutcome(Result([], 0), reconcile.up_to_date(database, planned), [], [])
+        from reconciler import render as render_mod
 
-    def validate_target(target: str) -> Catalog | None:
-        nonlocal checked, target_catalog, rendered, problems
-        target_catalog, checked = _checked_catalog(root, None, target)
+        target, checked = _checked_catalog(root, None, planned.target)
         if not checked.ok:
-            return None
-        if not dry_run:  # now, while a long backfill is still reading history
-            from reconciler import render as render_mod
-
-            rendered, problems = render_mod.render_catalog(target_catalog)
-        return target_catalog
-
-    def record_renders(engine: Engine) -> None:
-        from reconciler import db as database
-        from reconciler import store
-
-        if target_catalog is None or problems:
-            return
-        commit = target_catalog.rev
-        assert commit is not None, "apply renders a commit, never the work tree"
-        repo_id = store.repository_id(reconcile.repository_name(root))
-        info = GitHistory(root).commit_info(commit)
-        database.with_retries(lambda: store.record_renders(
-            engine, repo_id, info,
-            [(r.environment, r.model, r.path, r.digest) for r in rendered]))
-
-    applied = reconcile.apply(root, db, to, dry_run, progress, validate_target, record_renders,
-                              reset_history)
-    if applied.stopped:
-        return ApplyOutcome(checked, None, [], [])
-    # Nothing new to write, but the target's configs were asked for: render them now.
-    if (target_catalog is None and out is not None and not dry_run
-            and validate_target(applied.target) is None):
-        return ApplyOutcome(checked, None, [], [])
-    if target_catalog is None or dry_run:  # nothing new: renders of the target are recorded
+            return ApplyOutcome(checked, None, [], [])
+        rendered, problems = render_mod.render_catalog(target) if not dry_run else ([], [])
+        if planned.walk is None:
+            applied = reconcile.up_to_date(database, planned)
+        else:
+            chunks = reconcile.read_history(database, planned, target)
+            try:
+                applied = reconcile.write(database, planned, chunks, progress, target,
+                                          reset_history)
+            finally:
+                reconcile.close_history(chunks)
+            if not dry_run and not problems:
+                reconcile.record_renders(database, planned.target, [
+                    (r.environment, r.model, r.path, r.digest) for r in rendered])
+    if dry_run:
         return ApplyOutcome(checked, applied, [], [])
     if problems:
         return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
@@ -274,9 +258,16 @@ def render(repo: str = ".", rev: str | None = None, out: str = "deploy",
            env: str | None = None, check: bool = False) -> RenderResult:
     """Render every environment's deployment configs (validated) into out, or check them."""
     require("render", "render")
-    from reconciler import render as render_mod
 
     root = find_root(repo)
+    with paused_gc():
+        return _render(root, rev, out, env, check)
+
+
+def _render(root: str, rev: str | None, out: str, env: str | None, check: bool
+            ) -> RenderResult:
+    from reconciler import render as render_mod
+
     current, checked = _checked_catalog(root, None, rev)
     if not checked.ok:
         return RenderResult(checked.diagnostics, [], [], [])

@@ -15,7 +15,6 @@ from typing import Any, Generic, TypeVar
 from reconciler import loader, spec
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
-from reconciler.gcpause import paused_gc
 from reconciler.loader import Document, Loc
 from reconciler.source import FileProblem, Source, is_dvc_file, is_manifest_path, is_registry_file
 
@@ -87,11 +86,6 @@ def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.Ar
 
 def build(source: Source, only: list[str] | None = None) -> Catalog:
     """Load the catalog of source; with only, check just those files in full."""
-    with paused_gc():
-        return _build(source, only)
-
-
-def _build(source: Source, only: list[str] | None) -> Catalog:
     catalog = Catalog(source)
     all_paths = source.manifest_paths()
     if only is None:
@@ -259,9 +253,8 @@ class History:
             if known is not None:
                 self._replace_manifests(path, known)
                 return
-            with paused_gc():
-                loaded = loader.load(path, raw)
-                parsed = [spec.parse(doc.data) for doc in loaded.documents]
+            loaded = loader.load(path, raw)
+            parsed = [spec.parse(doc.data) for doc in loaded.documents]
             good = [p for p in parsed if not isinstance(p, list)]
             if loaded.diagnostics or len(good) != len(parsed):
                 self.skipped.append((commit, path))

@@ -7,7 +7,6 @@ runs in a forked process (ChildReplay) while `reconcile` writes what it sends.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import multiprocessing
 import os
@@ -20,7 +19,6 @@ from reconciler import store
 from reconciler.catalog import EMPTY, Catalog, History, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Event, Recorded, diff, undo
-from reconciler.gcpause import paused_gc
 from reconciler.gitobjects import Change
 from reconciler.source import GitHistory
 
@@ -139,31 +137,30 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
     The last chunk always ends at target (commits after the last change move the cursor)."""
     rows = sum(len(b.events) * 2 + 1 for b in pending)
     number = counted = 0
-    with paused_gc():
-        for batch in _prefetch_batches(commits):
-            infos, blobs = history.read_commits_and_blobs(
-                [sha for sha, _ in batch],
-                [c.blob for _, cs in batch for c in cs if c.blob is not None and not c.is_link])
-            for sha, changes in batch:
-                info = infos[sha]
-                number += 1
-                for change in changes:
-                    if change.is_link:
-                        state.refuse(change.path, info.sha)
-                    else:
-                        state.update(change.path,
-                                     None if change.blob is None else blobs[change.blob],
-                                     info.sha)
-                touched = state.touched()
-                after = state.snapshot()
-                events = diff(snapshot, after, touched)
-                snapshot = after
-                pending.append(store.commit_batch(info, events, after))
-                rows += len(events) * 2 + 1  # an audit row and about one entity row per event
-                if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
-                    yield Chunk(pending, info.sha, number - counted, list(state.skipped),
-                                max(estimate or 0, number))
-                    pending, rows, counted = [], 0, number
+    for batch in _prefetch_batches(commits):
+        infos, blobs = history.read_commits_and_blobs(
+            [sha for sha, _ in batch],
+            [c.blob for _, cs in batch for c in cs if c.blob is not None and not c.is_link])
+        for sha, changes in batch:
+            info = infos[sha]
+            number += 1
+            for change in changes:
+                if change.is_link:
+                    state.refuse(change.path, info.sha)
+                else:
+                    state.update(change.path,
+                                 None if change.blob is None else blobs[change.blob],
+                                 info.sha)
+            touched = state.touched()
+            after = state.snapshot()
+            events = diff(snapshot, after, touched)
+            snapshot = after
+            pending.append(store.commit_batch(info, events, after))
+            rows += len(events) * 2 + 1  # an audit row and about one entity row per event
+            if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
+                yield Chunk(pending, info.sha, number - counted, list(state.skipped),
+                            max(estimate or 0, number))
+                pending, rows, counted = [], 0, number
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
 
 
@@ -188,9 +185,10 @@ class _ChildFailed(NamedTuple):
 class ChildReplay:
     """Chunks computed in a forked process while this one does other work and writes.
 
-    Parsing and diffing history take about as long as writing it, and the two are independent:
-    with two processes a backfill takes about half the time. The child only reads git and
-    computes; it never touches the database (it inherits the engine but does not use it).
+    Parsing and diffing history take about as long as writing it, and the two are independent
+    (reconcile.read_history has the figure). The child only reads git and computes; it never
+    touches the database (it inherits the engine but does not use it). The collector is off
+    in both (the API pauses it), so neither writes to the pages they share copy-on-write.
     """
 
     def __init__(self, chunks: Iterator[Chunk], walk: Walk):
@@ -199,10 +197,6 @@ class ChildReplay:
         self._receiver, sender = context.Pipe(duplex=False)
         self._child = context.Process(target=_send_chunks, args=(chunks, self._receiver, sender),
                                       daemon=True)
-        # Both processes share the heap copy-on-write: a full collection in either would
-        # write to every object and copy every page (0.15 s for a few hundred MiB), so the
-        # collector leaves what exists now alone until the child is done.
-        gc.freeze()
         self._child.start()
         sender.close()
 
@@ -224,7 +218,6 @@ class ChildReplay:
         if self._child.is_alive():
             self._child.kill()
         self._child.join()
-        gc.unfreeze()
 
 
 BUFFERED_CHUNKS = 16  # chunks the child computes ahead of the writer (bounds its memory)

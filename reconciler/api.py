@@ -185,24 +185,26 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         planned = reconcile.plan(database, to, reset_history=reset_history)
         if planned.walk is None and out is None:  # up to date: no parser, models or templates
             return ApplyOutcome(Result([], 0), reconcile.up_to_date(database, planned), [], [])
-        from reconciler import render as render_mod
+        reader = reconcile.start_reader(database, planned) if planned.walk else None
+        try:
+            from reconciler import render as render_mod
 
-        target, checked = _checked_catalog(root, None, planned.target)
-        if not checked.ok:
-            return ApplyOutcome(checked, None, [], [])
-        rendered, problems = render_mod.render_catalog(target) if not dry_run else ([], [])
-        if planned.walk is None:
-            applied = reconcile.up_to_date(database, planned)
-        else:
-            chunks = reconcile.read_history(database, planned, target)
-            try:
+            target, checked = _checked_catalog(root, None, planned.target)
+            if not checked.ok:
+                return ApplyOutcome(checked, None, [], [])
+            rendered, problems = render_mod.render_catalog(target) if not dry_run else ([], [])
+            if planned.walk is None:
+                applied = reconcile.up_to_date(database, planned)
+            else:
+                chunks = reader or reconcile.read_history(database, planned, target)
                 applied = reconcile.write(database, planned, chunks, progress, target,
                                           reset_history)
-            finally:
-                reconcile.close_history(chunks)
-            if not dry_run and not problems:
-                reconcile.record_renders(database, planned.target, [
-                    (r.environment, r.model, r.path, r.digest) for r in rendered])
+        finally:
+            if reader is not None:
+                reconcile.close_history(reader)
+        if planned.walk is not None and not dry_run and not problems:
+            reconcile.record_renders(database, planned.target, [
+                (r.environment, r.model, r.path, r.digest) for r in rendered])
     if dry_run:
         return ApplyOutcome(checked, applied, [], [])
     if problems:

@@ -88,32 +88,42 @@ def build(source: Source, only: list[str] | None = None) -> Catalog:
     """Load the catalog of source; with only, check just those files in full."""
     catalog = Catalog(source)
     all_paths = source.manifest_paths()
+    catalog.checked = set(all_paths if only is None else only)
     if only is None:
-        catalog.checked = set(all_paths)
         for path in all_paths:
             _load_file(catalog, path)
         return catalog
-
-    catalog.checked = set(only)
-    model_names: dict[str, str] = {}
     for path in only:
-        if not is_manifest_path(path):
-            catalog.diagnostics.append(Diagnostic(
-                path, 1, 1, "FIL004", "not a manifest of this repository",
-                "manifests are .yaml/.yml files under manifests/"))
-        elif not source.exists(path):
-            catalog.diagnostics.append(Diagnostic(path, 1, 1, "FIL004", "no such file"))
-        else:
-            _load_file(catalog, path)
-    # A changed Dataset or Environment can break references from any model: load them all.
+        _load_passed(catalog, path)
+    _load_the_rest(catalog, all_paths)
+    return catalog
+
+
+def _load_passed(catalog: Catalog, path: str) -> None:
+    """A file pre-commit passed: loaded in full, or the reason it cannot be."""
+    if not is_manifest_path(path):
+        catalog.diagnostics.append(Diagnostic(
+            path, 1, 1, "FIL004", "not a manifest of this repository",
+            "manifests are .yaml/.yml files under manifests/"))
+    elif not catalog.source.exists(path):
+        catalog.diagnostics.append(Diagnostic(path, 1, 1, "FIL004", "no such file"))
+    else:
+        _load_file(catalog, path)
+
+
+def _load_the_rest(catalog: Catalog, all_paths: list[str]) -> None:
+    """The files not passed, as far as checking the passed ones needs them: every Dataset and
+    Environment; models only scanned for their names (NAM002), unless a passed Dataset or
+    Environment changed, which can break references from any model."""
     shared = [e.path for e in catalog.datasets.values()] + [
         e.path for e in catalog.environments.values()]
     shared_changed = any(path in catalog.checked for path in shared)
+    model_names: dict[str, str] = {}
     for path in all_paths:
         if path in catalog.checked:
             continue
         try:
-            raw: bytes | None = source.read(path)
+            raw: bytes | None = catalog.source.read(path)
         except FileProblem:
             raw = None  # _load_file reads it again and records why
         kinds = _scan(raw) if raw is not None else None
@@ -129,7 +139,6 @@ def build(source: Source, only: list[str] | None = None) -> Catalog:
             catalog.diagnostics.append(entry.at(
                 ("metadata", "name"), "NAM002",
                 f"Model '{name}' is also defined in {model_names[name]}"))
-    return catalog
 
 
 def _load_file(catalog: Catalog, path: str, raw: bytes | None = None) -> None:

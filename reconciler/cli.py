@@ -11,7 +11,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reconciler import __version__, report
@@ -25,7 +25,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="reconciler", description="A git repository as a model registry, GitOps-style.")
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _validate_commands(commands)
+    _render_command(commands)
+    _database_commands(commands)
+    return parser
 
+
+def _validate_commands(commands: Any) -> None:
     validate = commands.add_parser(
         "validate", help="check manifests: YAML, schema, references, DVC digests, policy")
     validate.add_argument("paths", nargs="*", metavar="PATH",
@@ -46,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of manifests")
     schema.add_argument("--indent", type=_indent, default=2, help="0 to 16 (default: 2)")
 
+
+def _render_command(commands: Any) -> None:
     render = commands.add_parser(
         "render", help="render deployment configs (KServe, Seldon, Kubernetes) per environment")
     _repo_option(render)
@@ -56,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 with a diff when the output is stale")
 
+
+def _database_commands(commands: Any) -> None:
     apply = commands.add_parser(
         "apply", help="validate, then bring the audit/lineage database up to date with history")
     _repo_option(apply)
@@ -83,7 +93,6 @@ def _parser() -> argparse.ArgumentParser:
     _db_option(verify)
     verify.add_argument("--chain-only", action="store_true",
                         help="only the hash chain (skip the rebuild from git)")
-    return parser
 
 
 def _indent(text: str) -> int:
@@ -136,27 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "pin":
-            return _pin(args)
-        if args.command == "apply":
-            return _apply(args)
-        if args.command == "render":
-            return _render(args)
-        if args.command == "db":
-            from reconciler import api
-
-            shown, revision = api.db_upgrade(args.repo, args.db)
-            print(f"{shown}: schema at revision {revision}")
-            return EXIT_OK
-        if args.command == "audit":
-            return _audit_verify(args)
-        if args.command == "schema":
-            from reconciler import api
-
-            print(json.dumps(api.schema(), indent=args.indent, sort_keys=True))
-            return EXIT_OK
+        return _COMMANDS[args.command](args)
     except ReconcilerError as error:
         print(f"reconciler: error: {printable(str(error))}", file=sys.stderr)
         return error.exit_code
@@ -171,7 +160,21 @@ def _run(args: argparse.Namespace) -> int:
         print(printable(f"reconciler: error:{where}: {error.strerror or error}"),
               file=sys.stderr)
         return EXIT_USAGE
-    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _db(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    shown, revision = api.db_upgrade(args.repo, args.db)
+    print(f"{shown}: schema at revision {revision}")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    print(json.dumps(api.schema(), indent=args.indent, sort_keys=True))
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -293,6 +296,11 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
         _append_step_summary(report.markdown(diagnostics, files))
     else:
         print(report.text(diagnostics, files))
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
+    "db": _db, "audit": _audit_verify}
 
 
 def _append_step_summary(markdown: str) -> None:

@@ -73,35 +73,41 @@ def undo(recorded: Recorded, base: Snapshot) -> list[Event]:
             events += _restored_versions("dataset.version", "Dataset", name,
                                          recorded.datasets[name], dataset.spec.versions, base)
     for name in sorted(recorded.models.keys() | base.models.keys()):
-        model = base.models.get(name)
-        if name not in recorded.models:
-            events += _model(name, None, model, base.outputs, lambda: _dataset_digests(base))
-            continue
-        served = {env: state for (owner, env), state in recorded.serving.items()
-                  if owner == name}
-        stages = model.spec.stages if model else {}
-        order = [v.version for v in model.spec.versions] if model else []
-        for env in sorted(served.keys() | stages.keys()):
-            (primary, canary), stage = served.get(env, (None, None)), stages.get(env)
-            want_canary = (stage.canary.version, stage.canary.traffic) if stage and stage.canary \
-                else None
-            if stage is None and primary is not None:
-                events.append(Event("stage.removed", "Model", name, environment=env,
-                                    payload={"from": primary}))
-            elif stage is not None and stage.version != primary:
-                events.append(Event("stage.assigned", "Model", name, stage.version, env, payload={
-                    "from": primary, "to": stage.version,
-                    "kind": policy.assignment_kind(order, primary, stage.version)}))
-            if canary != want_canary:
-                events.append(Event("canary.changed", "Model", name,
-                                    want_canary[0] if want_canary else None, env, payload={
-                                        "from": _canary(canary), "to": _canary(want_canary)}))
-        if model is None:
-            events.append(Event("model.retired", "Model", name))
-        else:
-            events += _restored_versions("version", "Model", name, recorded.models[name],
-                                         model.spec.versions, base)
+        events += _undo_model(name, recorded, base)
     return events
+
+
+def _undo_model(name: str, recorded: Recorded, base: Snapshot) -> list[Event]:
+    model = base.models.get(name)
+    if name not in recorded.models:
+        return list(_model(name, None, model, base.outputs, lambda: _dataset_digests(base)))
+    events = list(_undo_serving(name, recorded, model))
+    if model is None:
+        events.append(Event("model.retired", "Model", name))
+    else:
+        events += _restored_versions("version", "Model", name, recorded.models[name],
+                                     model.spec.versions, base)
+    return events
+
+
+def _undo_serving(name: str, recorded: Recorded, model: spec.Model | None) -> Iterator[Event]:
+    """What each environment serves of the model, from what the database says to the base."""
+    served = {env: state for (owner, env), state in recorded.serving.items() if owner == name}
+    stages = model.spec.stages if model else {}
+    order = [v.version for v in model.spec.versions] if model else []
+    for env in sorted(served.keys() | stages.keys()):
+        (primary, canary), stage = served.get(env, (None, None)), stages.get(env)
+        wanted = (stage.canary.version, stage.canary.traffic) if stage and stage.canary else None
+        if stage is None and primary is not None:
+            yield Event("stage.removed", "Model", name, environment=env,
+                        payload={"from": primary})
+        elif stage is not None and stage.version != primary:
+            yield Event("stage.assigned", "Model", name, stage.version, env, payload={
+                "from": primary, "to": stage.version,
+                "kind": policy.assignment_kind(order, primary, stage.version)})
+        if canary != wanted:
+            yield Event("canary.changed", "Model", name, wanted[0] if wanted else None, env,
+                        payload={"from": _canary(canary), "to": _canary(wanted)})
 
 
 def _canary(state: tuple[str, int | None] | None) -> dict[str, Any] | None:

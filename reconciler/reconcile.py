@@ -5,8 +5,8 @@ the target between reading and writing):
 
 1. `open_database`: the engine, checked to work.
 2. `plan`: read the cursor (the last reconciled commit) and decide the walk to the target.
-3. `read_history`: the walk's chunks of whole commits, computed by `replay` (in a forked
-   process for a long backfill).
+3. `start_reader` (a long backfill: a forked process replays history from now on) or
+   `read_history` (here): the walk's chunks of whole commits, computed by `replay`.
 4. `write`: each chunk in one transaction that ends on a commit boundary and moves the cursor
    by compare-and-set (`store.write_chunk`); when another apply got there first, plan again
    from where it stopped and go on.
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 CHUNK_ROWS = 500  # TiDB's transaction limits (DESIGN.md rule 5)
 CHUNK_ROWS_SQLITE = 5000
 # From this many commits on, a forked process replays history while this one validates,
-# renders and writes: measured on bench/apply.py's 2,000 commits, see read_history.
+# renders and writes: measured on bench/apply.py's 2,000 commits, see start_reader.
 PIPELINE_COMMITS = 400
 EMPTY_CURSOR = store.Cursor(None, 0, 0, store.GENESIS)
 
@@ -126,20 +126,31 @@ def up_to_date(database: Database, planned: Plan) -> ApplyResult:
                        dry_run=database.dry_run)
 
 
-def read_history(database: Database, planned: Plan, known: Catalog | None = None, *,
-                 fork: bool = True) -> Iterable[Chunk]:
-    """The chunks of the planned walk. A long backfill is replayed by a forked process, which
-    starts at once and runs while this one validates, renders and writes: 1.84 s -> 1.16 s
-    inside apply on bench/apply.py's 2,000 commits (37% less), measured for this change. The
-    caller closes what this returns (`close_history`)."""
+def start_reader(database: Database, planned: Plan) -> Iterable[Chunk] | None:
+    """For a long backfill, a forked process that replays the walk from now on, while this one
+    validates and renders the target and then writes what it sends; None for a short walk.
+
+    Measured on bench/apply.py's 2,000 commits (inside apply, best of 3): 1.95 s with no fork,
+    1.40-1.43 s forked after validating and rendering, 1.09-1.11 s forked before them."""
     from reconciler import replay
 
     assert planned.walk is not None, "plan says the database is up to date"
-    chunks = replay.chunks(database.history, planned.walk, planned.target, known,
-                           _chunk_rows(database.engine), planned.commits)
-    if fork and not database.dry_run and planned.commits >= PIPELINE_COMMITS and replay.can_fork():
-        return replay.ChildReplay(chunks, planned.walk)
-    return chunks
+    if database.dry_run or planned.commits < PIPELINE_COMMITS or not replay.can_fork():
+        return None
+    return replay.ChildReplay(replay.chunks(database.history, planned.walk, planned.target,
+                                            None, _chunk_rows(database.engine),
+                                            planned.commits), planned.walk)
+
+
+def read_history(database: Database, planned: Plan,
+                 known: Catalog | None = None) -> Iterable[Chunk]:
+    """The chunks of the planned walk, replayed here as they are written (files that known, a
+    catalog already parsed, holds are not parsed again)."""
+    from reconciler import replay
+
+    assert planned.walk is not None, "plan says the database is up to date"
+    return replay.chunks(database.history, planned.walk, planned.target, known,
+                         _chunk_rows(database.engine), planned.commits)
 
 
 def close_history(chunks: Iterable[Chunk]) -> None:
@@ -185,7 +196,7 @@ def write(database: Database, planned: Plan, chunks: Iterable[Chunk],
 
 def _reread(database: Database, planned: Plan, known: Catalog | None) -> Iterable[Chunk]:
     """The rest of a walk after a concurrent apply: here, it is short or already done."""
-    return read_history(database, planned, known, fork=False) if planned.walk else []
+    return read_history(database, planned, known) if planned.walk else []
 
 
 def _replanned(database: Database, planned: Plan, reset_history: bool) -> Plan:
@@ -270,7 +281,7 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
         planned = plan(database, to, reset_history=reset_history)
         if planned.walk is None:
             return up_to_date(database, planned)
-        chunks = read_history(database, planned)
+        chunks = start_reader(database, planned) or read_history(database, planned)
         try:
             result = write(database, planned, chunks, progress, reset_history=reset_history)
         finally:

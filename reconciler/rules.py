@@ -65,17 +65,7 @@ def _references(catalog: Catalog) -> Iterator[Diagnostic]:
         versions = {v.version for v in entry.manifest.spec.versions}
         for index, version in enumerate(entry.manifest.spec.versions):
             here = ("spec", "versions", index)
-            for ref_index, ref in enumerate(version.trained_on):
-                dataset = catalog.datasets.get(ref.dataset)
-                if dataset is None:
-                    yield entry.at((*here, "trainedOn", ref_index, "dataset"), "REF001",
-                                   f"unknown dataset '{ref.dataset}'",
-                                   _known("datasets", catalog.datasets))
-                elif ref.version not in {v.version for v in dataset.manifest.spec.versions}:
-                    yield entry.at((*here, "trainedOn", ref_index, "version"), "REF002",
-                                   f"dataset '{ref.dataset}' has no version '{ref.version}'",
-                                   _known("versions",
-                                          [v.version for v in dataset.manifest.spec.versions]))
+            yield from _trained_on(catalog, entry, here, version)
             parent = version.parent
             if parent is not None and (parent not in versions or parent == version.version):
                 yield entry.at((*here, "parent"), "REF003",
@@ -91,6 +81,20 @@ def _references(catalog: Catalog) -> Iterator[Diagnostic]:
             yield env.at(("spec", "promotion", "from"), "REF004",
                          f"unknown environment '{promotion.from_}'",
                          _known("environments", catalog.environments))
+
+
+def _trained_on(catalog: Catalog, entry: Entry[spec.Model], here: tuple[str | int, ...],
+                version: spec.ModelVersion) -> Iterator[Diagnostic]:
+    for ref_index, ref in enumerate(version.trained_on):
+        dataset = catalog.datasets.get(ref.dataset)
+        if dataset is None:
+            yield entry.at((*here, "trainedOn", ref_index, "dataset"), "REF001",
+                           f"unknown dataset '{ref.dataset}'",
+                           _known("datasets", catalog.datasets))
+        elif ref.version not in {v.version for v in dataset.manifest.spec.versions}:
+            yield entry.at((*here, "trainedOn", ref_index, "version"), "REF002",
+                           f"dataset '{ref.dataset}' has no version '{ref.version}'",
+                           _known("versions", [v.version for v in dataset.manifest.spec.versions]))
 
 
 def _stages(catalog: Catalog) -> Iterator[Diagnostic]:

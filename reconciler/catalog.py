@@ -14,9 +14,9 @@ from typing import Any, Generic, TypeVar
 
 from reconciler import loader, spec
 from reconciler.diagnostics import Diagnostic, printable
-from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
+from reconciler.dvc import DvcIndex, Output
 from reconciler.loader import Document, Loc
-from reconciler.source import FileProblem, Source, is_dvc_file, is_manifest_path, is_registry_file
+from reconciler.source import FileProblem, Source, is_manifest_path
 
 M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
 
@@ -58,7 +58,7 @@ class Catalog:
     checked: set[str] = field(default_factory=set)
     # Files loaded in full only because a checked Dataset/Environment may break their references.
     dependents: set[str] = field(default_factory=set)
-    # (path, bytes) -> manifests of every file that loaded cleanly: History reuses them.
+    # (path, bytes) -> manifests of every file that loaded cleanly: replay.History reuses them.
     parsed_files: dict[tuple[str, bytes], list[spec.Manifest]] = field(default_factory=dict)
     dvc: DvcIndex = field(init=False)
 
@@ -228,107 +228,3 @@ class Snapshot:
 
 
 EMPTY = Snapshot({}, {}, {}, {})
-
-
-class History:
-    """Snapshots of consecutive commits, re-reading only the files each commit changed.
-
-    A manifest that does not load at some commit keeps its last good content (and is counted in
-    `skipped`), so one broken commit in history does not look like a retirement. When two files
-    define the same name, the first path in sorted order wins, as in a full build.
-    """
-
-    def __init__(self, known: dict[tuple[str, bytes], list[spec.Manifest]] | None = None):
-        self._known = known or {}  # files parsed already (e.g. while validating the target)
-        self._files: dict[str, list[spec.Manifest]] = {}
-        # kind -> name -> path -> manifest: every definition, so a removal can reveal another.
-        self._defined: dict[str, dict[str, dict[str, spec.Manifest]]] = {
-            "Model": {}, "Dataset": {}, "Environment": {}}
-        self._current: dict[str, dict[str, Any]] = {"Model": {}, "Dataset": {},
-                                                     "Environment": {}}
-        self._outputs: dict[str, dict[str, Output]] = {}
-        self._output_view: dict[str, Output] = {}
-        self._recorders: dict[str, set[str]] = {}  # artifact -> DVC files that record it
-        self._touched: set[tuple[str, str]] = set()  # (kind, name) since the last snapshot
-        self.skipped: list[tuple[str, str]] = []
-
-    def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
-        """Take the new content of one changed file (None: deleted)."""
-        if is_manifest_path(path):
-            if raw is None:
-                self._replace_manifests(path, [])
-                return
-            known = self._known.get((path, raw))
-            if known is not None:
-                self._replace_manifests(path, known)
-                return
-            loaded = loader.load(path, raw)
-            parsed = [spec.parse(doc.data) for doc in loaded.documents]
-            good = [p for p in parsed if not isinstance(p, list)]
-            if loaded.diagnostics or len(good) != len(parsed):
-                self.skipped.append((commit, path))
-                return
-            self._replace_manifests(path, good)
-        elif is_dvc_file(path):
-            outputs: list[Output] = []
-            if raw is not None:
-                try:
-                    outputs = parse_dvc_file(path, raw)
-                except DvcFileError:
-                    self.skipped.append((commit, path))
-                    return
-            self._replace_outputs(path, outputs)
-
-    def refuse(self, path: str, commit: str = "") -> None:
-        """A changed file that is not read (a symlink): like one that does not load, it is
-        skipped and its last good content, if any, kept (validate refuses it: FIL001)."""
-        if is_registry_file(path):
-            self.skipped.append((commit, path))
-
-    def _replace_manifests(self, path: str, manifests: list[spec.Manifest]) -> None:
-        touched = {(m.kind, m.metadata.name) for m in self._files.pop(path, [])}
-        for kind, name in touched:
-            self._defined[kind][name].pop(path, None)
-        if manifests:
-            self._files[path] = manifests
-        for manifest in manifests:
-            kind, name = manifest.kind, manifest.metadata.name
-            self._defined[kind].setdefault(name, {}).setdefault(path, manifest)
-            touched.add((kind, name))
-        self._touched |= touched
-        for kind, name in touched:
-            definitions = self._defined[kind].get(name)
-            if definitions:
-                self._current[kind][name] = definitions[min(definitions)]
-            else:
-                self._defined[kind].pop(name, None)
-                self._current[kind].pop(name, None)
-
-    def _replace_outputs(self, path: str, outputs: list[Output]) -> None:
-        touched = set(self._outputs.pop(path, {}))
-        for artifact in touched:
-            self._recorders[artifact].discard(path)
-        if outputs:
-            self._outputs[path] = {}
-            for output in outputs:
-                self._outputs[path].setdefault(output.path, output)
-                self._recorders.setdefault(output.path, set()).add(path)
-                touched.add(output.path)
-        for artifact in touched:
-            recorders = self._recorders.get(artifact)
-            if recorders:
-                self._output_view[artifact] = self._outputs[min(recorders)][artifact]
-            else:
-                self._recorders.pop(artifact, None)
-                self._output_view.pop(artifact, None)
-
-    def snapshot(self) -> Snapshot:
-        """The state after every update so far."""
-        self._touched = set()
-        return Snapshot(dict(self._current["Model"]), dict(self._current["Dataset"]),
-                        dict(self._current["Environment"]), dict(self._output_view))
-
-    def touched(self) -> set[tuple[str, str]]:
-        """(kind, name) of every manifest that may differ from the last snapshot (the others
-        are the very same objects), so a diff of the two need not look at the rest."""
-        return set(self._touched)

@@ -169,7 +169,7 @@ def _manifest(name: str, versions: int, stage: int | None = None) -> bytes:
 
 
 def test_a_replay_that_names_what_it_touched_gives_the_events_of_a_full_compare() -> None:
-    from reconciler.catalog import History
+    from reconciler.replay import History
 
     state = History()
     before = state.snapshot()

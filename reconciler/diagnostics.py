@@ -13,7 +13,7 @@ CODES: dict[str, tuple[str, str]] = {
     # files and YAML
     "FIL001": (ERROR, "symlink (manifests and DVC files must be regular files)"),
     "FIL002": (ERROR, "file too large"),
-    "FIL003": (ERROR, "binary or non-UTF-8 content"),
+    "FIL003": (ERROR, "binary or non-UTF-8 content, or a file name that is not UTF-8"),
     "FIL004": (ERROR, "path is not a manifest of this repository"),
     "FIL005": (ERROR, "not a regular file (FIFO, socket, device)"),
     "YML001": (ERROR, "YAML syntax error"),
@@ -95,7 +95,7 @@ class Diagnostic(NamedTuple):
 # Control characters, and the format and separator characters that move or hide text (bidi
 # overrides, U+2028): printed raw, a value could start a new log line (a GitHub workflow command)
 # or make a line read as something else.
-_HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}  # Cs: undecodable bytes of a file name
 
 
 def printable(text: str) -> str:

@@ -21,7 +21,13 @@ from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Event, Recorded, diff, undo
 from reconciler.dvc import DvcFileError, Output, parse_dvc_file
 from reconciler.gitobjects import Change
-from reconciler.source import GitHistory, is_dvc_file, is_manifest_path, is_registry_file
+from reconciler.source import (
+    GitHistory,
+    is_dvc_file,
+    is_manifest_path,
+    is_registry_file,
+    unreadable_name,
+)
 
 CHUNK_COMMITS = 200
 PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip
@@ -140,9 +146,9 @@ def snapshot_at(history: GitHistory, sha: str | None,
     if sha is not None:
         files = history.files_at(sha)
         blobs = history.read_blobs([c.blob for c in files if c.blob is not None
-                                    and not c.is_link])
+                                    and not c.is_link and not unreadable_name(c.path)])
         for change in files:
-            if change.is_link:
+            if change.is_link or unreadable_name(change.path):
                 state.refuse(change.path, sha)
             elif change.blob is not None:
                 state.update(change.path, blobs[change.blob], sha)
@@ -250,7 +256,7 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             info = infos[sha]
             number += 1
             for change in changes:
-                if change.is_link:
+                if change.is_link or unreadable_name(change.path):
                     state.refuse(change.path, info.sha)
                 else:
                     state.update(change.path,

@@ -92,6 +92,17 @@ def is_registry_file(path: str) -> bool:
     return is_manifest_path(path) or is_dvc_file(path)
 
 
+def unreadable_name(path: str) -> bool:
+    """Whether a path is not plain UTF-8 text (undecodable bytes, shown escaped) or holds a
+    backslash: such a file is refused wherever it is met, so every reader agrees."""
+    return "\\" in path or any("\udc80" <= char <= "\udcff" for char in path)
+
+
+def _bad_name() -> FileProblem:
+    return FileProblem("FIL003", "the file name is not valid UTF-8 or holds a backslash",
+                       "rename it: manifest and DVC file names are plain UTF-8")
+
+
 def escapes(path: str) -> bool:
     """Whether a repository-relative path is absolute or climbs out with '..'."""
     return path.startswith("/") or "\\" in path or ".." in path.split("/")
@@ -137,8 +148,10 @@ class WorkTree:
     def read(self, path: str) -> bytes:
         """The bytes of the regular file at path: never through a symlink (git replays a link
         as its own text, so apply could not audit what it leads to), never a FIFO or device."""
-        if escapes(path):
+        if escapes(path) and not unreadable_name(path):
             raise FileProblem("FIL004", "path leaves the repository")
+        if unreadable_name(path):
+            raise _bad_name()
         full = os.path.join(self.root, path)
         folder = os.path.dirname(full)
         real_folder = self._real_dirs.get(folder)
@@ -198,6 +211,8 @@ class GitRevision:
         if entry is None:
             raise FileProblem("FIL004", f"no file '{path}' at {self.rev}")
         mode, blob, size = entry
+        if unreadable_name(path):
+            raise _bad_name()
         if mode == SYMLINK_MODE:
             raise _symlink(f"{path} is a symlink")
         if size > MAX_FILE_BYTES:

@@ -173,3 +173,22 @@ def test_yaml12_floats_are_numbers(value: float, form: str) -> None:
     assert document.data["loss"] == float(written)
     quoted = loader.load("x.yaml", f'loss: "{written}"\n'.encode()).documents[0]
     assert quoted.data["loss"] == written  # quoted, it stays the text it is
+
+
+_PLAIN = st.one_of(
+    st.text(alphabet="0123456789+-._:eExXoObBaAfFtTnNyYlLsSuUrR~=<", min_size=1, max_size=12),
+    st.sampled_from(["yes", "No", "on", "OFF", "null", "~", "true", "False", "0x1F", "0o17",
+                     "0b101", "1_000", "1:30", "2024-06-01", "2001-12-14t21:59:43.10-05:00",
+                     ".inf", "-.Inf", ".NaN", "1.5", "-0", "<<", "="]))
+
+
+@given(_PLAIN)
+def test_the_resolver_agrees_with_safeloader(text: str) -> None:
+    # The loader's own resolve() stands in for PyYAML's generic one on every plain scalar.
+    expected = yaml.SafeLoader.resolve(yaml.SafeLoader(""), yaml.ScalarNode, text, (True, False))
+    assert loader._plain_tag(text) == expected
+    if expected == "tag:yaml.org,2002:str" and re.fullmatch(
+            r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+", text):
+        assert loader._plain_tag(text, yaml12_floats=True) == "tag:yaml.org,2002:float"
+    else:
+        assert loader._plain_tag(text, yaml12_floats=True) == expected

@@ -1,0 +1,57 @@
+"""replay: history into chunks of whole commits, on a real repository (no database)."""
+
+from __future__ import annotations
+
+from reconciler import replay
+from reconciler.source import GitHistory
+from tests.conftest import Registry
+
+FRAUD = "manifests/models/fraud.yaml"
+
+
+def _chunks(registry: Registry, since: str | None, chunk_rows: int = 5000
+            ) -> list[replay.Chunk]:
+    history = GitHistory(str(registry.root))
+    target = history.resolve("HEAD")
+    walk = replay.walk_from(history, since, target)
+    return list(replay.chunks(history, walk, target, None, chunk_rows))
+
+
+def test_the_last_chunk_ends_at_the_target_past_commits_that_touch_nothing(
+        registry: Registry) -> None:
+    start = registry.repo.head.commit.hexsha
+    fraud = registry.root / FRAUD
+    fraud.write_text(fraud.read_text().replace("auc: 0.93", "auc: 0.95"))
+    edit = registry.commit("Edit a landed version")
+    registry.write("README.md", "docs\n")
+    head = registry.commit("Docs only")
+    chunks = _chunks(registry, start)
+    assert chunks[-1].to_commit == head
+    assert [b.info.sha for c in chunks for b in c.batches] == [edit]
+    assert [e.type for c in chunks for b in c.batches for e in b.events] == ["version.updated"]
+
+
+def test_a_file_that_does_not_load_keeps_its_last_content(registry: Registry) -> None:
+    start = registry.repo.head.commit.hexsha
+    fraud = registry.root / FRAUD
+    good = fraud.read_text()
+    fraud.write_text(good + "  stray: [unclosed\n")
+    broken = registry.commit("Broken YAML")
+    fraud.write_text(good.replace('production: {version: "1.0.0"}', ""))
+    registry.commit("Unserve production")
+    chunks = _chunks(registry, start)
+    events = [(b.info.sha, e.type) for c in chunks for b in c.batches for e in b.events]
+    assert (broken, "model.retired") not in events  # not a retirement: it did not load
+    assert [t for _, t in events] == ["stage.removed"]
+    assert (broken, FRAUD) in chunks[-1].skipped
+
+
+def test_chunks_hold_whole_commits_up_to_the_row_budget(registry: Registry) -> None:
+    fraud = registry.root / FRAUD
+    for number in range(3):  # each commit touches the manifest (a comment: no events)
+        fraud.write_text(fraud.read_text() + f"# change {number}\n")
+        registry.commit(f"Change {number}")
+    chunks = _chunks(registry, None, chunk_rows=1)  # every commit over budget: one per chunk
+    assert [len(chunk.batches) for chunk in chunks] == [1, 1, 1, 1, 0]
+    assert sum(chunk.commits for chunk in chunks) == len(
+        list(registry.repo.iter_commits("HEAD", first_parent=True)))

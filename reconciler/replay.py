@@ -58,6 +58,9 @@ class History:
 
     def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
         """Take the new content of one changed file (None: deleted)."""
+        if raw is not None and len(raw) > loader.MAX_FILE_BYTES:  # FIL002, as validate says
+            self.refuse(path, commit)
+            return
         if is_manifest_path(path):
             if raw is None:
                 self._replace_manifests(path, [])

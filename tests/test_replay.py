@@ -55,3 +55,16 @@ def test_chunks_hold_whole_commits_up_to_the_row_budget(registry: Registry) -> N
     assert [len(chunk.batches) for chunk in chunks] == [1, 1, 1, 1, 0]
     assert sum(chunk.commits for chunk in chunks) == len(
         list(registry.repo.iter_commits("HEAD", first_parent=True)))
+
+
+def test_a_file_over_the_size_limit_in_history_is_skipped_unread(registry: Registry) -> None:
+    from reconciler import loader
+
+    start = registry.repo.head.commit.hexsha
+    fraud = registry.root / FRAUD
+    good = fraud.read_text()
+    fraud.write_text(good + "#" * (loader.MAX_FILE_BYTES + 1) + "\n")
+    huge = registry.commit("A manifest over the limit")
+    chunks = _chunks(registry, start)
+    assert (huge, FRAUD) in chunks[-1].skipped
+    assert [e.type for c in chunks for b in c.batches for e in b.events] == []

@@ -74,6 +74,8 @@ def _database_commands(commands: Any) -> None:
     apply.add_argument("--dry-run", action="store_true", help="compute events, write nothing")
     apply.add_argument("--out", metavar="DIR",
                        help="also write the configs rendered at the target into DIR")
+    apply.add_argument("--strict", action="store_true",
+                       help="exit 1 when a change that violates a promotion policy landed")
     apply.add_argument("--reset-history", action="store_true",
                        help="when no commit the database reconciled is left in git, record "
                             "history.rewritten and replay this history (nothing is deleted)")
@@ -245,6 +247,10 @@ def _apply(args: argparse.Namespace) -> int:
     if outcome.render_problems:
         print(report.text(outcome.render_problems, 0))
         print("apply: the database is up to date, but rendering the target failed",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if args.strict and outcome.applied.events.get("policy.violated"):
+        print("apply: recorded, but --strict: changes landed against a promotion policy",
               file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "lineage.added",
     "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
     "history.rewritten",
+    "policy.violated",  # a change landed that validate refuses (pushed past it)
     "render.recorded",  # written by store.record_renders, never by diff
 )
 
@@ -144,6 +145,8 @@ def diff(old: Snapshot, new: Snapshot,
     # Needed only where a new version has dvc.lock lineage: computed then, once per diff.
     dataset_digests = functools.cache(lambda: _dataset_digests(new))
     for name in _changed(old.models, new.models, touched, "Model"):
+        events += _violations(name, old.models.get(name), new.models.get(name),
+                              new.environments)
         events += _model(name, old.models.get(name), new.models.get(name), new.outputs,
                          dataset_digests)
     return events
@@ -210,6 +213,37 @@ def _model(name: str, before: spec.Model | None, after: spec.Model | None,
     yield from _versions("version", "Model", name, old_versions, after.spec.versions, outputs)
     yield from _lineage(name, old_versions, after.spec.versions, outputs, dataset_digests)
     yield from _stages(name, before, after)
+
+
+def _violations(name: str, before: spec.Model | None, after: spec.Model | None,
+                environments: dict[str, spec.Environment]) -> Iterator[Event]:
+    """policy.violated for each version that arrives in an environment against its promotion
+    policy (a commit validate would have refused, pushed anyway): judged by policy, as
+    validate judges it (POL001, POL002)."""
+    if after is None:
+        return
+    served_before = policy.served_in(before)
+    order = [v.version for v in after.spec.versions]
+    metrics = policy.landed_metrics(before.spec.versions if before else [], after.spec.versions)
+    for env_name, stage in sorted(after.spec.stages.items()):
+        env = environments.get(env_name)
+        promotion = env.spec.promotion if env else None
+        if promotion is None:
+            continue
+        old = before.spec.stages.get(env_name) if before else None
+        for version in (stage.version, stage.canary.version if stage.canary else None):
+            if version is None or env_name in served_before.get(version, set()):
+                continue
+            kind = policy.assignment_kind(order, old.version if old else None, version)
+            if policy.skips_required_stage(promotion.from_, kind,
+                                           served_before.get(version, set())):
+                yield Event("policy.violated", "Model", name, version, env_name, payload={
+                    "rule": "POL001", "requires": promotion.from_})
+            for wanted, value in policy.unmet(promotion.require_metrics,
+                                              metrics.get(version, {})):
+                yield Event("policy.violated", "Model", name, version, env_name, payload={
+                    "rule": "POL002", "metric": wanted.metric,
+                    "requires": f"{wanted.op} {wanted.threshold:g}", "value": value})
 
 
 def _metadata(metadata: spec.Metadata) -> dict[str, Any]:

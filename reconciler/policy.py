@@ -26,6 +26,16 @@ def assignment_kind(order: Sequence[str], before: str | None, after: str) -> str
     return PROMOTION
 
 
+def served_in(model: spec.Model | None) -> dict[str, set[str]]:
+    """version -> the environments that serve it (as their version or their canary)."""
+    served: dict[str, set[str]] = {}
+    for env_name, stage in (model.spec.stages if model else {}).items():
+        served.setdefault(stage.version, set()).add(env_name)
+        if stage.canary is not None:
+            served.setdefault(stage.canary.version, set()).add(env_name)
+    return served
+
+
 def skips_required_stage(required: str | None, kind: str, served_in: set[str]) -> bool:
     """Whether a version arrives without having served where the environment requires first
     (`promotion.from`). A rollback returns to a version that already served: it is exempt."""

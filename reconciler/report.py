@@ -101,6 +101,10 @@ def apply_text(result: Any, rendered: Sequence[str] = ()) -> str:
     lines.append(f"  {verb} {total} event{'s' * (total != 1)}")
     for event_type, count in sorted(result.events.items(), key=lambda i: (-i[1], i[0])):
         lines.append(f"    {count:6d}  {event_type}")
+    violations = result.events.get("policy.violated", 0)
+    if violations:
+        lines.append(f"  {violations} change{'s' * (violations != 1)} landed against an "
+                     "environment's promotion policy: recorded as policy.violated")
     for commit, path in result.skipped:
         lines.append(f"  skipped {printable(path)} at {commit[:12]}: it did not load; its previous "
                      "content was kept")

@@ -242,7 +242,7 @@ def _immutability(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
                                f"{_short(changed[field]['to'])}",
                                "a landed version is its content: add a new version instead")
         if isinstance(entry.manifest, spec.Model):
-            served = _served(old.manifest) | _served(entry.manifest)
+            served = policy.served_in(old.manifest) | policy.served_in(entry.manifest)
             for removed in sorted(set(old_digests) - current):
                 for env_name in sorted(served.get(removed, ())):
                     yield entry.at(("spec", "versions"), "IMM002",
@@ -257,20 +257,10 @@ def _short(value: Any) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def _served(model: spec.Model) -> dict[str, set[str]]:
-    """version -> environments that serve it (as primary or canary)."""
-    served: dict[str, set[str]] = {}
-    for env_name, stage in model.spec.stages.items():
-        served.setdefault(stage.version, set()).add(env_name)
-        if stage.canary is not None:
-            served.setdefault(stage.canary.version, set()).add(env_name)
-    return served
-
-
 def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
     for entry in catalog.models.values():
         old = base.models.get(entry.name)
-        old_served = _served(old.manifest) if old else {}
+        old_served = policy.served_in(old.manifest if old else None)
         order = [v.version for v in entry.manifest.spec.versions]
         metrics = policy.landed_metrics(old.manifest.spec.versions if old else [],
                                         entry.manifest.spec.versions)

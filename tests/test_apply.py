@@ -768,3 +768,26 @@ def test_an_environment_name_no_database_stores_does_not_block_apply(registry: R
     _upgrade(registry, db_url)
     applied = api.apply(str(registry.root), db_url).applied
     assert applied is not None and (bad, FRAUD) in applied.skipped
+
+
+def test_a_change_pushed_past_the_policy_is_recorded_as_violating_it(registry: Registry,
+                                                                     db_url: str) -> None:
+    old = registry.digest("models/fraud.pkl")
+    registry.write("models/fraud.pkl", b"fraud weights v2\n")
+    registry.dvc("add", "-q", "models/fraud.pkl")
+    new = registry.digest("models/fraud.pkl")
+    registry.write(FRAUD, model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
+        stages='staging: {version: "1.0.0"}\nproduction: {version: "1.1.0"}'))
+    pushed = registry.commit("Straight to production, past staging")
+    _upgrade(registry, db_url)
+    done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db", db_url,
+                           "--strict"], cwd=registry.root, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 1 and "--strict" in done.stderr, done.stdout + done.stderr
+    assert "landed against an environment's promotion policy" in done.stdout
+    (payload,) = _rows(db_url, "SELECT payload FROM audit_events WHERE commit_sha = :c AND "
+                               "event_type = 'policy.violated'", c=pushed)
+    violation = json.loads(payload[0]) if isinstance(payload[0], str) else payload[0]
+    assert violation == {"rule": "POL001", "requires": "staging"}
+    assert api.audit_verify(str(registry.root), db_url) == []

@@ -13,7 +13,7 @@ from reconciler.catalog import EMPTY
 from reconciler.gitobjects import CommitInfo
 
 HISTORY_ONLY = {"version.updated", "dataset.version.updated", "stage.updated",
-                "history.rewritten", "render.recorded"}
+                "history.rewritten", "render.recorded", "policy.violated"}
 
 
 def test_every_event_type_has_a_handler_or_is_history_only() -> None:

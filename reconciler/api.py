@@ -18,6 +18,7 @@ from reconciler.source import (
     MANIFEST_DIR,
     WorkTree,
     find_root,
+    has_head,
     is_dvc_file,
     open_source,
     repo_path,
@@ -50,11 +51,16 @@ class PinResult(NamedTuple):
 
 
 def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = None,
-             base: str | None = None, check_remote: bool = False) -> Result:
-    """Check the manifests of repo (working tree or rev); with paths, just those files."""
+             base: str | None = None, check_remote: bool = False,
+             no_base: bool = False) -> Result:
+    """Check the manifests of repo (working tree or rev); with paths, just those files. The
+    work tree is checked as a change from HEAD (immutability, promotion policy) unless
+    no_base, so pre-commit enforces the policy on every commit."""
     if check_remote:
         require("validate --check-remote", "dvc")
     root = find_root(repo)
+    if base is None and rev is None and not no_base and has_head(root):
+        base = "HEAD"
     with paused_gc():
         return _checked_catalog(root, _only(root, paths), rev, base, check_remote)[1]
 
@@ -65,7 +71,8 @@ def _checked_catalog(root: str, only: list[str] | None, rev: str | None, base: s
     from reconciler import rules
 
     current = catalog_mod.build(open_source(root, rev), only)
-    base_catalog = catalog_mod.build(open_source(root, base)) if base else None
+    # In paths mode the base needs only what the passed files are checked against.
+    base_catalog = catalog_mod.build(open_source(root, base), only) if base else None
     found = current.diagnostics + rules.check(current, base_catalog)
     found = [d for d in found if d.path in current.checked
              or (d.path in current.dependents and d.code in rules.REFERENCE_CODES)]

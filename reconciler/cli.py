@@ -39,7 +39,10 @@ def _validate_commands(commands: Any) -> None:
     _repo_option(validate)
     validate.add_argument("--rev", help="check this revision, read from git objects")
     validate.add_argument("--base", metavar="REF",
-                          help="also check the change from REF: immutability, promotion policy")
+                          help="check the change from REF: immutability, promotion policy "
+                               "(default for the work tree: HEAD)")
+    validate.add_argument("--no-base", action="store_true",
+                          help="check the manifests alone, not as a change from HEAD")
     validate.add_argument("--check-remote", action="store_true",
                           help="verify every pinned object exists in the DVC remote")
     _format_option(validate)
@@ -183,7 +186,7 @@ def _validate(args: argparse.Namespace) -> int:
     from reconciler import api
 
     result = api.validate(args.repo, args.paths or None, rev=args.rev, base=args.base,
-                          check_remote=args.check_remote)
+                          check_remote=args.check_remote, no_base=args.no_base)
     if result.note:
         print(f"validate: {result.note}", file=sys.stderr)
         if not result.diagnostics and args.format == "text":

@@ -264,6 +264,12 @@ def _span(since: str | None, until: str) -> str:
     return f"{since}..{until}" if since else until
 
 
+def has_head(root: str) -> bool:
+    """Whether the repository has a commit checked out (a new one has none yet)."""
+    return subprocess.run(["git", "-C", root, "rev-parse", "--verify", "--quiet", "HEAD"],
+                          capture_output=True, check=False).returncode == 0
+
+
 def resolve_commit(root: str, rev: str) -> str:
     """The commit sha a revision names (a ReconcilerError when it names none)."""
     done = subprocess.run(["git", "-C", root, "rev-parse", "--verify", "--quiet",

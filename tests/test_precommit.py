@@ -91,3 +91,26 @@ repos:
     done = _pre_commit(registry, pre_commit_home, "run", "--files", fraud,
                        "models/fraud.pkl.dvc")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_published_hook_refuses_a_commit_that_skips_staging(
+        registry: Registry, pre_commit_home: Path, project_sha: str) -> None:
+    registry.write(".pre-commit-config.yaml", f"""\
+repos:
+  - repo: {PROJECT}
+    rev: {project_sha}
+    hooks:
+      - id: reconciler-validate
+""")
+    registry.commit("Add pre-commit config")
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    fraud = "manifests/models/fraud.yaml"
+    registry.write(fraud, model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
+        stages='staging: {version: "1.0.0"}\nproduction: {version: "1.1.0"}'))
+    registry.repo.git.add(A=True)
+    done = _pre_commit(registry, pre_commit_home, "run", "--files", fraud,
+                       "models/fraud.pkl.dvc")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "POL001" in done.stdout and "staging" in done.stdout

@@ -54,7 +54,7 @@ def test_revision_is_read_from_git_objects_not_the_work_tree(registry: Registry)
 def test_retrain_then_add_version_then_pin(registry: Registry) -> None:
     old = registry.digest("models/fraud.pkl")
     new = retrain(registry)
-    result = api.validate(str(registry.root))
+    result = api.validate(str(registry.root), no_base=True)  # as --no-base: the file alone
     assert _codes(result) == ["ART004"]
     (mismatch,) = result.diagnostics
     assert new in mismatch.message and "add a new version" in mismatch.hint
@@ -64,7 +64,7 @@ def test_retrain_then_add_version_then_pin(registry: Registry) -> None:
     text = text.replace("    - version: \"1.1.0\"", "    # retrained on June data\n"
                                                    "    - version: \"1.1.0\"  # candidate")
     registry.write(FRAUD, text)
-    assert _codes(api.validate(str(registry.root))) == ["ART003"]
+    assert _codes(api.validate(str(registry.root), no_base=True)) == ["ART003"]
 
     done = run_cli(registry, "pin", FRAUD)
     assert done.returncode == 1, "pin fails once when it changed files, like formatters"
@@ -101,7 +101,8 @@ def test_base_immutability_and_removal(registry: Registry) -> None:
                                          stages='staging: {version: "1.1.0"}'))
     result = api.validate(str(registry.root), base="HEAD")
     assert _codes(result).count("IMM002") == 2  # served by staging and by production
-    assert api.validate(str(registry.root)).ok  # without --base there is no history to break
+    assert api.validate(str(registry.root), no_base=True).ok  # no history to break
+    assert "IMM002" in _codes(api.validate(str(registry.root)))  # by default: from HEAD
 
 
 def test_promotion_policy(registry: Registry) -> None:

@@ -84,8 +84,9 @@ def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.Ar
     return entry.manifest.spec.versions
 
 
-def build(source: Source, only: list[str] | None = None) -> Catalog:
-    """Load the catalog of source; with only, check just those files in full."""
+def build(source: Source, only: list[str] | None = None, *, rest: bool = True) -> Catalog:
+    """Load the catalog of source; with only, check just those files in full (and, unless
+    rest is False, load of the other files what checking them needs)."""
     catalog = Catalog(source)
     all_paths = source.manifest_paths()
     catalog.checked = set(all_paths if only is None else only)
@@ -95,7 +96,8 @@ def build(source: Source, only: list[str] | None = None) -> Catalog:
         return catalog
     for path in only:
         _load_passed(catalog, path)
-    _load_the_rest(catalog, all_paths)
+    if rest:
+        _load_the_rest(catalog, all_paths)
     return catalog
 
 

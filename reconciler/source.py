@@ -185,9 +185,10 @@ def _symlink(message: str) -> FileProblem:
 class GitRevision:
     """The files of one commit, read from git objects without touching the working tree."""
 
-    def __init__(self, root: str, rev: str):
+    def __init__(self, root: str, rev: str, only: list[str] | None = None):
         self.root = os.path.realpath(root)
         self.rev: str | None = resolve_commit(self.root, rev)
+        self._only = only  # the files the first read fetches with it (None: every one)
         # path -> (mode, blob sha, size): one ls-tree for the whole commit.
         self._entries = {entry.path: (entry.mode, entry.blob, entry.size)
                          for entry in ls_tree(self.root, self.rev)}
@@ -222,16 +223,19 @@ class GitRevision:
 
     def _blob(self, blob: str) -> bytes:
         if blob not in self._blobs:
-            # First read: fetch every small manifest and DVC file in one round trip.
+            # First read: fetch every small manifest and DVC file (or those of only) in one
+            # round trip.
             wanted = [b for p, (_, b, size) in self._entries.items()
-                      if size <= MAX_FILE_BYTES and is_registry_file(p)]
+                      if size <= MAX_FILE_BYTES and is_registry_file(p)
+                      and (self._only is None or p in self._only)]
             self._blobs.update(read_blobs(self.root, [*wanted, blob]))
         return self._blobs[blob]
 
 
-def open_source(root: str, rev: str | None) -> Source:
-    """The working tree of root, or root's commit rev when given."""
-    return WorkTree(root) if rev is None else GitRevision(root, rev)
+def open_source(root: str, rev: str | None, only: list[str] | None = None) -> Source:
+    """The working tree of root, or root's commit rev when given (only: the files that will
+    be read from it, when that is known to be few)."""
+    return WorkTree(root) if rev is None else GitRevision(root, rev, only)
 
 
 def repo_path(root: str, user_path: str) -> str:

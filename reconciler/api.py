@@ -16,12 +16,14 @@ from reconciler.files import write_atomically
 from reconciler.gcpause import paused_gc
 from reconciler.source import (
     MANIFEST_DIR,
+    GitHistory,
     WorkTree,
     find_root,
     has_head,
     is_dvc_file,
     open_source,
     repo_path,
+    resolve_commit,
 )
 
 if TYPE_CHECKING:
@@ -229,6 +231,66 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
             return ApplyOutcome(checked, applied, [], [_unsafe(root, unsafe)])
     applied.seconds = time.perf_counter() - started  # all of it: validate, sync, render
     return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
+
+
+def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
+         worktree: bool = False) -> Any:
+    """What merging head (or the work tree) into base does: the change from their merge base
+    as apply will record it, every violation, the approvals it needs, the config diffs."""
+    require("plan", "render")
+    from reconciler import catalog as catalog_mod
+    from reconciler import plan as plan_mod
+    from reconciler import render as render_mod
+    from reconciler.diff import diff
+
+    root = find_root(repo)
+    history = GitHistory(root)
+    base_ref = base or _default_base(root)
+    head_commit = None if worktree else history.resolve(head)
+    merge_base = history.merge_base(history.resolve(base_ref), head_commit or "HEAD")
+    if merge_base is None:
+        raise ReconcilerError(f"{base_ref} and {head_commit or 'the work tree'} share no "
+                              "history: nothing to plan against")
+    with paused_gc():
+        current, checked = _checked_catalog(root, None, head_commit, merge_base)
+        before = catalog_mod.build(open_source(root, merge_base))
+        events = diff(catalog_mod.snapshot(before), catalog_mod.snapshot(current))
+        new, problems = render_mod.render_catalog(current)
+        old, _ = render_mod.render_catalog(before)  # problems at base are not this change's
+    approvers = {name: list(e.manifest.spec.approvers)
+                 for catalog in (before, current) for name, e in catalog.environments.items()}
+    return plan_mod.Plan(merge_base, head_commit or "the work tree",
+                         sorted(set(checked.diagnostics + problems), key=sort_key), events,
+                         plan_mod.approvals(events, approvers), _config_diffs(old, new))
+
+
+def _default_base(root: str) -> str:
+    """The upstream of the current branch, else origin/main, else main (as `plan` documents)."""
+    for candidate in ("@{upstream}", "origin/main"):
+        try:
+            resolve_commit(root, candidate)
+            return candidate
+        except ReconcilerError:
+            continue
+    return "main"
+
+
+def _config_diffs(old: list[Any], new: list[Any]) -> dict[str, list[str]]:
+    """Per environment, unified diffs of the configs that change (headers aside)."""
+    import difflib
+
+    from reconciler.render import body
+
+    before = {r.path: body(r.text) for r in old}
+    after = {r.path: body(r.text) for r in new}
+    diffs: dict[str, list[str]] = {}
+    for path in sorted(before.keys() | after.keys()):
+        if before.get(path) != after.get(path):
+            diffs.setdefault(path.split("/", 1)[0], []).append("".join(difflib.unified_diff(
+                (before.get(path) or "").splitlines(True), (after.get(path) or "").splitlines(True),
+                f"a/{path}" if path in before else "/dev/null",
+                f"b/{path}" if path in after else "/dev/null")))
+    return diffs
 
 
 def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:

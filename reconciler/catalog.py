@@ -230,3 +230,16 @@ class Snapshot:
 
 
 EMPTY = Snapshot({}, {}, {}, {})
+
+
+def snapshot(catalog: Catalog) -> Snapshot:
+    """The catalog's desired state as plain data, what diff compares (as replay makes it)."""
+    outputs: dict[str, Output] = {}
+    for entry in catalog.versioned():
+        for version in versions(entry):
+            output = catalog.output(version.artifact)
+            if output is not None:
+                outputs[version.artifact] = output
+    return Snapshot({name: e.manifest for name, e in catalog.models.items()},
+                    {name: e.manifest for name, e in catalog.datasets.items()},
+                    {name: e.manifest for name, e in catalog.environments.items()}, outputs)

@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler import __version__, report
 from reconciler.diagnostics import Diagnostic, ReconcilerError, printable
+from reconciler.files import write_atomically
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _validate_commands(commands)
     _render_command(commands)
+    _plan_command(commands)
     _database_commands(commands)
     return parser
 
@@ -54,6 +56,21 @@ def _validate_commands(commands: Any) -> None:
 
     schema = commands.add_parser("schema", help="print the JSON Schema of manifests")
     schema.add_argument("--indent", type=_indent, default=2, help="0 to 16 (default: 2)")
+
+
+def _plan_command(commands: Any) -> None:
+    plan = commands.add_parser(
+        "plan", help="what merging a pull request does: changes, violations, approvals")
+    _repo_option(plan)
+    plan.add_argument("--base", metavar="REF",
+                      help="the branch it merges into (default: the current branch's upstream, "
+                           "else origin/main, else main)")
+    plan.add_argument("--head", default="HEAD", metavar="REF", help="default: HEAD")
+    plan.add_argument("--worktree", action="store_true", help="plan the work tree, not a commit")
+    plan.add_argument("--format", choices=("text", "markdown", "json", "github"), default="text")
+    plan.add_argument("--detailed-exitcode", action="store_true",
+                      help="exit 2 when the plan is valid and changes something")
+    plan.add_argument("--out", metavar="FILE", help="also write the output to FILE")
 
 
 def _render_command(commands: Any) -> None:
@@ -165,6 +182,28 @@ def _run(args: argparse.Namespace) -> int:
         print(printable(f"reconciler: error:{where}: {error.strerror or error}"),
               file=sys.stderr)
         return EXIT_USAGE
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from reconciler import api
+    from reconciler import plan as plan_mod
+
+    planned = api.plan(args.repo, args.base, args.head, args.worktree)
+    if args.format == "json":
+        shown = plan_mod.as_json(planned)
+    elif args.format == "markdown":
+        shown = plan_mod.markdown(planned)
+    elif args.format == "github":
+        shown = report.github(planned.diagnostics, 0) + "\n" + plan_mod.text(planned)
+        _append_step_summary(plan_mod.markdown(planned))
+    else:
+        shown = plan_mod.text(planned)
+    print(shown)
+    if args.out:
+        write_atomically(os.path.abspath(args.out), shown + "\n")
+    if not planned.ok:
+        return EXIT_FAILED
+    return 2 if args.detailed_exitcode and planned.changed else EXIT_OK
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -309,7 +348,7 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
-    "db": _db, "audit": _audit_verify}
+    "plan": _plan, "db": _db, "audit": _audit_verify}
 
 
 def _append_step_summary(markdown: str) -> None:

@@ -217,6 +217,14 @@ def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Mode
     return _validated(rendered) or rendered
 
 
+HEADER_LINES = 2  # the comment every rendered file starts with: where it came from
+
+
+def body(text: str) -> str:
+    """A rendered file without its header (which names the commit it was rendered at)."""
+    return text.split("\n", HEADER_LINES)[-1]
+
+
 def _template_path(filename: str | None, name: str) -> str:
     return filename or f"templates/{name}"
 

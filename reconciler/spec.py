@@ -233,6 +233,9 @@ class EnvironmentSpec(_Spec):
     """Free values the templates read as `values` (e.g. image for kubernetes)."""
     promotion: Promotion | None = None
     """The policy a version must satisfy before this environment serves it."""
+    approvers: list[ShortText] = []
+    """Who must approve a change to what it serves: GitHub users or teams (@org/team), or
+    emails; `plan` lists them, CODEOWNERS enforces them."""
 
 
 class Environment(_Spec):

@@ -1,0 +1,205 @@
+"""`plan`: what merging a pull request will do, as a reviewer reads it. Pure: no I/O.
+
+The changes are apply's own events (`diff` between the merge base and the head), grouped per
+model and environment; the violations are validate's own diagnostics; the approvals are what
+each changed environment names in `spec.approvers`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from reconciler.diagnostics import Diagnostic, printable
+from reconciler.diff import Event
+
+FORMAT_VERSION = 1
+MARKDOWN_LIMIT = 60 * 1024  # GitHub refuses comments over 65,536 characters
+# Events a reviewer needs to see; the rest (lineage, metadata) are in the JSON.
+_HEADLINE = {"model.created", "model.retired", "version.added", "version.deprecated",
+             "version.undeprecated", "version.removed", "version.updated", "stage.assigned",
+             "stage.removed", "canary.changed", "stage.updated", "policy.violated"}
+
+
+class Plan(NamedTuple):
+    """A pull request's effect: base and head, violations, changes, approvals, config diffs."""
+
+    base: str
+    head: str  # a commit, or "the work tree"
+    diagnostics: list[Diagnostic]
+    events: list[Event]
+    approvals: dict[str, list[str]]  # environment -> who must approve
+    render_diffs: dict[str, list[str]]  # environment -> unified diffs of its configs
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings allowed)."""
+        return not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def changed(self) -> bool:
+        """Whether merging changes anything in the registry or in what is deployed."""
+        return bool(self.events or any(self.render_diffs.values()))
+
+
+def approvals(events: Sequence[Event], approvers: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per environment whose serving the events change, who must approve (may be nobody)."""
+    touched = sorted({e.environment for e in events if e.environment is not None}
+                     | {e.name for e in events if e.kind == "Environment"})
+    return {env: list(approvers.get(env, [])) for env in touched}
+
+
+def summary(plan: Plan) -> str:
+    """One line: how many changes, errors and approvals."""
+    errors = sum(d.is_error for d in plan.diagnostics)
+    models = len({e.name for e in plan.events if e.kind == "Model"})
+    needed = sorted({who for names in plan.approvals.values() for who in names})
+    parts = [f"{len(plan.events)} change{'s' * (len(plan.events) != 1)} to {models} "
+             f"model{'s' * (models != 1)}"]
+    parts.append(f"{errors} error{'s' * (errors != 1)}" if errors else "valid")
+    if needed:
+        parts.append("needs approval from " + ", ".join(needed))
+    return f"plan {plan.base[:12]}..{plan.head[:12]}: " + "; ".join(parts)
+
+
+def describe(event: Event) -> str:
+    """An event as one line a reviewer reads."""
+    payload, version = event.payload, event.version or ""
+    if event.type == "stage.assigned":
+        return (f"{payload.get('kind', 'promotion')}: {payload.get('from') or '(none)'} -> "
+                f"{payload.get('to')}")
+    if event.type == "stage.removed":
+        return f"no longer serves {payload.get('from')}"
+    if event.type == "canary.changed":
+        before, after = payload.get("from"), payload.get("to")
+        return f"canary {_canary(before)} -> {_canary(after)}"
+    if event.type == "version.added":
+        metrics = ", ".join(f"{k} {v:g}" for k, v in sorted(payload.get("metrics", {}).items()))
+        digest = payload.get("digest", "unpinned")
+        return f"version {version} added ({digest}{', ' + metrics if metrics else ''})"
+    if event.type == "policy.violated":
+        return f"violates {payload.get('rule')} for {version}"
+    if event.type == "version.updated":
+        return f"version {version} edited: {', '.join(sorted(payload))} (not allowed)"
+    return f"{event.type} {version}".strip()
+
+
+def _canary(state: Any) -> str:
+    return "(none)" if not state else f"{state.get('version')} at {state.get('traffic')}%"
+
+
+def text(plan: Plan) -> str:
+    """For a terminal: violations first, then changes per model."""
+    lines = [summary(plan)]
+    for d in plan.diagnostics:
+        lines.append(printable(f"  {d.path}:{d.line}:{d.col}: {d.code} {d.message}"))
+    for model, events in _by_model(plan.events).items():
+        lines.append(f"  {model}:")
+        for event in events:
+            where = f"[{event.environment}] " if event.environment else ""
+            lines.append(printable(f"    {where}{describe(event)}"))
+    for env, names in plan.approvals.items():
+        if names:
+            lines.append(f"  {env} needs approval from {', '.join(names)}")
+    return "\n".join(lines)
+
+
+def as_json(plan: Plan) -> str:
+    """A documented, stable structure (format_version) for CI checks."""
+    return json.dumps({
+        "format_version": FORMAT_VERSION, "command": "plan", "ok": plan.ok,
+        "changed": plan.changed, "base": plan.base, "head": plan.head,
+        "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code,
+                         "severity": d.severity, "message": d.message, "hint": d.hint}
+                        for d in plan.diagnostics],
+        "changes": [{"type": e.type, "kind": e.kind, "name": e.name, "version": e.version,
+                     "environment": e.environment, "payload": e.payload}
+                    for e in plan.events],
+        "approvals": plan.approvals,
+        "render_diffs": plan.render_diffs,
+    }, indent=2)
+
+
+def markdown(plan: Plan) -> str:
+    """A pull-request comment: summary, violations, a table per environment, lineage as a
+    Mermaid diagram, config diffs folded; cut to MARKDOWN_LIMIT with a note of what was left."""
+    parts = [f"### reconciler plan\n\n{_md(summary(plan))}\n"]
+    if plan.diagnostics:
+        parts.append("| where | code | message |\n| --- | --- | --- |\n" + "".join(
+            f"| `{_md(d.path)}:{d.line}` | {d.code} | {_md(d.message)} |\n"
+            for d in plan.diagnostics))
+    for env, events in _by_environment(plan.events).items():
+        rows = "".join(f"| {_md(e.name)} | {_md(describe(e))} |\n" for e in events)
+        needed = plan.approvals.get(env) or []
+        approval = f"\nNeeds approval from {_md(', '.join(needed))}.\n" if needed else ""
+        parts.append(f"#### {_md(env)}\n\n| model | change |\n| --- | --- |\n{rows}{approval}")
+    other = [e for e in plan.events if e.environment is None and e.type in _HEADLINE]
+    if other:
+        parts.append("#### versions and models\n\n| model | change |\n| --- | --- |\n" + "".join(
+            f"| {_md(e.name)} | {_md(describe(e))} |\n" for e in other))
+    lineage = mermaid(plan.events)
+    if lineage:
+        parts.append(f"<details><summary>lineage</summary>\n\n```mermaid\n{lineage}```\n\n"
+                     "</details>\n")
+    for env, diffs in plan.render_diffs.items():
+        if diffs:
+            body = "".join(diffs).replace("```", "` ` `")
+            parts.append(f"<details><summary>{_md(env)}: deployment configs</summary>\n\n"
+                         f"```diff\n{body}```\n\n</details>\n")
+    return _bounded(parts)
+
+
+def _bounded(parts: list[str]) -> str:
+    kept, size = [], 0
+    for index, part in enumerate(parts):
+        if size + len(part) > MARKDOWN_LIMIT - 200:
+            left = len(parts) - index
+            kept.append(f"\n*{left} more section{'s' * (left != 1)} left out: the comment "
+                        f"would pass GitHub's limit. `reconciler plan --format json` has all.*\n")
+            break
+        kept.append(part)
+        size += len(part)
+    return "\n".join(kept)
+
+
+_NODE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def mermaid(events: Sequence[Event]) -> str:
+    """A flowchart of the lineage the change adds: each source version -> model version."""
+    edges = sorted({(f"{e.payload.get('source')}@{e.payload.get('sourceVersion')}",
+                     f"{e.name}@{e.version}") for e in events if e.type == "lineage.added"})
+    if not edges:
+        return ""
+    nodes = sorted({node for edge in edges for node in edge})
+    ids = {node: f"n{index}_{_NODE.sub('_', node)[:40]}" for index, node in enumerate(nodes)}
+    lines = ["flowchart LR"]
+    lines += [f'  {ids[node]}["{_label(node)}"]' for node in nodes]
+    lines += [f"  {ids[source]} --> {ids[target]}" for source, target in edges]
+    return "\n".join(lines) + "\n"
+
+
+def _label(node: str) -> str:
+    return re.sub(r'["\\\[\]<>`]', "_", printable(node))
+
+
+def _md(value: str) -> str:
+    return printable(value).replace("|", "&#124;").replace("<", "&lt;").replace("`", "'")
+
+
+def _by_model(events: Sequence[Event]) -> dict[str, list[Event]]:
+    grouped: dict[str, list[Event]] = {}
+    for event in events:
+        if event.kind == "Model" and event.type in _HEADLINE:
+            grouped.setdefault(event.name, []).append(event)
+    return grouped
+
+
+def _by_environment(events: Sequence[Event]) -> dict[str, list[Event]]:
+    grouped: dict[str, list[Event]] = {}
+    for event in events:
+        if event.environment is not None and event.type in _HEADLINE:
+            grouped.setdefault(event.environment, []).append(event)
+    return dict(sorted(grouped.items()))

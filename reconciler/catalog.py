@@ -60,6 +60,10 @@ class Catalog:
     dependents: set[str] = field(default_factory=set)
     # (path, bytes) -> manifests of every file that loaded cleanly: replay.History reuses them.
     parsed_files: dict[tuple[str, bytes], list[spec.Manifest]] = field(default_factory=dict)
+    # The same files with their documents, so another catalog of the same bytes (the base of
+    # a plan) registers them without parsing them again.
+    loaded_files: dict[tuple[str, bytes], list[tuple[Document, spec.Manifest]]] = field(
+        default_factory=dict)
     dvc: DvcIndex = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,10 +88,14 @@ def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.Ar
     return entry.manifest.spec.versions
 
 
-def build(source: Source, only: list[str] | None = None, *, rest: bool = True) -> Catalog:
+def build(source: Source, only: list[str] | None = None, *, rest: bool = True,
+          known: Catalog | None = None) -> Catalog:
     """Load the catalog of source; with only, check just those files in full (and, unless
-    rest is False, load of the other files what checking them needs)."""
+    rest is False, load of the other files what checking them needs). Files whose bytes known
+    (a catalog of another revision) loaded cleanly are taken from it, not parsed again."""
     catalog = Catalog(source)
+    if known is not None:
+        catalog.loaded_files = known.loaded_files
     all_paths = source.manifest_paths()
     catalog.checked = set(all_paths if only is None else only)
     if only is None:
@@ -151,18 +159,25 @@ def _load_file(catalog: Catalog, path: str, raw: bytes | None = None) -> None:
             catalog.diagnostics.append(Diagnostic(path, 1, 1, problem.code, problem.message,
                                                   problem.hint))
             return
+    reused = catalog.loaded_files.get((path, raw))
+    if reused is not None:
+        for doc, manifest in reused:
+            _register(catalog, doc, manifest)
+        catalog.parsed_files[(path, raw)] = [manifest for _, manifest in reused]
+        return
     loaded = loader.load(path, raw)
     catalog.diagnostics.extend(loaded.diagnostics)
-    clean: list[spec.Manifest] = []
+    clean: list[tuple[Document, spec.Manifest]] = []
     for doc in loaded.documents:
         parsed = spec.parse(doc.data)
         if isinstance(parsed, list):
             catalog.diagnostics.extend(_located(doc, error) for error in parsed)
         else:
-            clean.append(parsed)
+            clean.append((doc, parsed))
             _register(catalog, doc, parsed)
     if not loaded.diagnostics and len(clean) == len(loaded.documents):
-        catalog.parsed_files[(path, raw)] = clean
+        catalog.parsed_files[(path, raw)] = [manifest for _, manifest in clean]
+        catalog.loaded_files[(path, raw)] = clean
 
 
 def _located(doc: Document, error: spec.SpecError) -> Diagnostic:

@@ -89,9 +89,11 @@ def _repository_templates(folder: str) -> Any:
     return RepositoryTemplates(folder, followlinks=False)
 
 
-def render_catalog(catalog: Catalog, only_env: str | None = None
+def render_catalog(catalog: Catalog, only_env: str | None = None,
+                   only_models: set[str] | None = None
                    ) -> tuple[list[Rendered], list[Diagnostic]]:
-    """Every output file of the catalog (or of one environment), or the reasons it cannot be."""
+    """Every output file of the catalog (or of one environment, or of some models), or the
+    reasons it cannot be."""
     jinja = _environment(catalog.source.root)
     outputs: list[Rendered] = []
     problems: list[Diagnostic] = []
@@ -108,6 +110,8 @@ def render_catalog(catalog: Catalog, only_env: str | None = None
         env = catalog.environments[env_name]
         remote = remote_table.get(env.manifest.spec.remote or default_remote or "")
         for model_name in sorted(catalog.models):
+            if only_models is not None and model_name not in only_models:
+                continue
             entry = catalog.models[model_name]
             stage = entry.manifest.spec.stages.get(env_name)
             if stage is None:

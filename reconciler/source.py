@@ -268,6 +268,12 @@ def _span(since: str | None, until: str) -> str:
     return f"{since}..{until}" if since else until
 
 
+def changed_paths(root: str, base: str, head: str | None) -> list[str]:
+    """The paths that differ between base and head (None: the work tree, staged or not)."""
+    args = ["diff", "--name-only", "-z", "--no-renames", base] + ([head] if head else [])
+    return nul_separated(run_git(root, *args))
+
+
 def has_head(root: str) -> bool:
     """Whether the repository has a commit checked out (a new one has none yet)."""
     return subprocess.run(["git", "-C", root, "rev-parse", "--verify", "--quiet", "HEAD"],

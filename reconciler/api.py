@@ -277,9 +277,12 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
         old, _ = render_mod.render_catalog(before, only_models=touched)  # not this change's
     approvers = {name: list(e.manifest.spec.approvers)
                  for catalog in (before, current) for name, e in catalog.environments.items()}
+    metrics = {name: {v.version: dict(v.metrics) for v in entry.manifest.spec.versions}
+               for name, entry in current.models.items()
+               if name in {e.name for e in events if e.kind == "Model"}}
     return plan_mod.Plan(merge_base, head_commit or "the work tree",
                          sorted(set(checked.diagnostics + problems), key=sort_key), events,
-                         plan_mod.approvals(events, approvers), _config_diffs(old, new))
+                         plan_mod.approvals(events, approvers), _config_diffs(old, new), metrics)
 
 
 def _touched_models(root: str, base: str, head: str | None, events: list[Any],

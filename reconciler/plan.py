@@ -32,6 +32,7 @@ class Plan(NamedTuple):
     events: list[Event]
     approvals: dict[str, list[str]]  # environment -> who must approve
     render_diffs: dict[str, list[str]]  # environment -> unified diffs of its configs
+    metrics: dict[str, dict[str, dict[str, float]]]  # model -> version -> metrics, at head
 
     @property
     def ok(self) -> bool:
@@ -64,26 +65,40 @@ def summary(plan: Plan) -> str:
     return f"plan {plan.base[:12]}..{plan.head[:12]}: " + "; ".join(parts)
 
 
-def describe(event: Event) -> str:
-    """An event as one line a reviewer reads."""
+def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | None = None
+             ) -> str:
+    """An event as one line a reviewer reads (metrics: to show a move's metric deltas)."""
     payload, version = event.payload, event.version or ""
     if event.type == "stage.assigned":
+        known = (metrics or {}).get(event.name, {})
         return (f"{payload.get('kind', 'promotion')}: {payload.get('from') or '(none)'} -> "
-                f"{payload.get('to')}")
+                f"{payload.get('to')}"
+                + _deltas(known.get(str(payload.get("from"))), known.get(str(payload.get("to")))))
     if event.type == "stage.removed":
         return f"no longer serves {payload.get('from')}"
     if event.type == "canary.changed":
         before, after = payload.get("from"), payload.get("to")
         return f"canary {_canary(before)} -> {_canary(after)}"
     if event.type == "version.added":
-        metrics = ", ".join(f"{k} {v:g}" for k, v in sorted(payload.get("metrics", {}).items()))
+        numbers = ", ".join(f"{k} {v:g}" for k, v in sorted(payload.get("metrics", {}).items()))
         digest = payload.get("digest", "unpinned")
-        return f"version {version} added ({digest}{', ' + metrics if metrics else ''})"
+        size = f", {payload['size']:,} bytes" if isinstance(payload.get("size"), int) else ""
+        return f"version {version} added ({digest}{size}{', ' + numbers if numbers else ''})"
     if event.type == "policy.violated":
         return f"violates {payload.get('rule')} for {version}"
     if event.type == "version.updated":
         return f"version {version} edited: {', '.join(sorted(payload))} (not allowed)"
     return f"{event.type} {version}".strip()
+
+
+def _deltas(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
+    """' (auc 0.91 -> 0.94, +0.03)' for each metric both versions have."""
+    if not before or not after:
+        return ""
+    shared = sorted(before.keys() & after.keys())
+    shown = [f"{name} {before[name]:g} -> {after[name]:g}, {after[name] - before[name]:+.4g}"
+             for name in shared]
+    return f" ({'; '.join(shown)})" if shown else ""
 
 
 def _canary(state: Any) -> str:
@@ -99,7 +114,7 @@ def text(plan: Plan) -> str:
         lines.append(f"  {model}:")
         for event in events:
             where = f"[{event.environment}] " if event.environment else ""
-            lines.append(printable(f"    {where}{describe(event)}"))
+            lines.append(printable(f"    {where}{describe(event, plan.metrics)}"))
     for env, names in plan.approvals.items():
         if names:
             lines.append(f"  {env} needs approval from {', '.join(names)}")
@@ -131,7 +146,8 @@ def markdown(plan: Plan) -> str:
             f"| `{_md(d.path)}:{d.line}` | {d.code} | {_md(d.message)} |\n"
             for d in plan.diagnostics))
     for env, events in _by_environment(plan.events).items():
-        rows = "".join(f"| {_md(e.name)} | {_md(describe(e))} |\n" for e in events)
+        rows = "".join(f"| {_md(e.name)} | {_md(describe(e, plan.metrics))} |\n"
+                       for e in events)
         needed = plan.approvals.get(env) or []
         approval = f"\nNeeds approval from {_md(', '.join(needed))}.\n" if needed else ""
         parts.append(f"#### {_md(env)}\n\n| model | change |\n| --- | --- |\n{rows}{approval}")

@@ -43,7 +43,8 @@ def test_a_version_added_to_staging(registry: Registry) -> None:
     assert ("version.added", None) in types and ("stage.assigned", "staging") in types
     assert planned.approvals["staging"] == [] and "staging" in planned.render_diffs
     text = plan_mod.text(planned)
-    assert "promotion: 1.0.0 -> 1.1.0" in text
+    assert "promotion: 1.0.0 -> 1.1.0 (auc 0.93 -> 0.93, +0)" in text
+    assert "version 1.1.0 added (md5:" in text and " bytes, auc 0.93)" in text
     assert _run(registry, "--base", "main").returncode == 0
     assert _run(registry, "--base", "main", "--detailed-exitcode").returncode == 2
 

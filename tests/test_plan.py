@@ -85,3 +85,24 @@ def test_the_work_tree_can_be_planned(registry: Registry) -> None:
     assert planned.head == "the work tree"
     assert [(e.type, e.environment) for e in planned.events] == [
         ("stage.removed", "production")]
+
+
+def test_a_rollback_and_an_edited_version(registry: Registry) -> None:
+    old, new = _branch(registry)
+    registry.write(FRAUD, model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
+        stages='staging: {version: "1.1.0"}\nproduction: {version: "1.1.0"}'))
+    registry.commit("Promote 1.1.0")
+    registry.repo.git.branch("-f", "main", "HEAD")  # it has landed
+    registry.write(FRAUD, model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
+        stages='staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}'))
+    registry.commit("Roll production back")
+    planned = api.plan(str(registry.root), base="main")
+    assert planned.ok, planned.diagnostics  # a rollback needs no earlier stage
+    assert "[production] rollback: 1.1.0 -> 1.0.0" in plan_mod.text(planned)
+    fraud = registry.root / FRAUD
+    fraud.write_text(fraud.read_text().replace("auc: 0.93", "auc: 0.99", 1))
+    registry.commit("Better numbers for 1.0.0")
+    done = _run(registry, "--base", "main", "--detailed-exitcode")
+    assert done.returncode == 1 and "IMM003" in done.stdout

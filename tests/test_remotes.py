@@ -33,9 +33,11 @@ def test_remotes_agree_with_dvc(registry: Registry) -> None:
     (registry.root / ".dvc" / "config").write_text(CONFIG)
     found, default = remotes(CONFIG)
     assert default == _dvc(registry, "remote", "default").strip() == "store"
-    # `dvc remote list` prints: name, spaces, url[, spaces, (default)]
-    listed = dict(line.removesuffix("(default)").strip().split(None, 1)
-                  for line in _dvc(registry, "remote", "list").splitlines())
+    # `dvc config --list` prints one `remote.NAME.url=URL` a line (`dvc remote list` wraps
+    # long lines to the terminal's width).
+    listed = {key.split(".")[1]: value for key, _, value in (
+        line.partition("=") for line in _dvc(registry, "config", "--list", "--project")
+        .splitlines()) if key.startswith("remote.") and key.endswith(".url")}
     assert set(found) == set(listed)
     assert {name: remote.url for name, remote in found.items() if not remote.is_local} == {
         name: url for name, url in listed.items() if "://" in url}

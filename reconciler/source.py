@@ -189,6 +189,7 @@ class GitRevision:
         self.root = os.path.realpath(root)
         self.rev: str | None = resolve_commit(self.root, rev)
         self._only = only  # the files the first read fetches with it (None: every one)
+        self._prefetched = False
         # path -> (mode, blob sha, size): one ls-tree for the whole commit.
         self._entries = {entry.path: (entry.mode, entry.blob, entry.size)
                          for entry in ls_tree(self.root, self.rev)}
@@ -224,10 +225,12 @@ class GitRevision:
     def _blob(self, blob: str) -> bytes:
         if blob not in self._blobs:
             # First read: fetch every small manifest and DVC file (or those of only) in one
-            # round trip.
-            wanted = [b for p, (_, b, size) in self._entries.items()
-                      if size <= MAX_FILE_BYTES and is_registry_file(p)
-                      and (self._only is None or p in self._only)]
+            # round trip; later, only what is missing (.dvc/config, say).
+            wanted = [] if self._prefetched else [
+                b for p, (_, b, size) in self._entries.items()
+                if size <= MAX_FILE_BYTES and is_registry_file(p)
+                and (self._only is None or p in self._only)]
+            self._prefetched = True
             self._blobs.update(read_blobs(self.root, [*wanted, blob]))
         return self._blobs[blob]
 

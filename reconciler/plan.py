@@ -20,7 +20,8 @@ MARKDOWN_LIMIT = 60 * 1024  # GitHub refuses comments over 65,536 characters
 # Events a reviewer needs to see; the rest (lineage, metadata) are in the JSON.
 _HEADLINE = {"model.created", "model.retired", "version.added", "version.deprecated",
              "version.undeprecated", "version.removed", "version.updated", "stage.assigned",
-             "stage.removed", "canary.changed", "stage.updated", "policy.violated"}
+             "stage.removed", "canary.changed", "stage.updated", "policy.violated",
+             "environment.created", "environment.updated", "environment.retired"}
 
 
 class Plan(NamedTuple):
@@ -86,6 +87,10 @@ def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | Non
         return f"version {version} added ({digest}{size}{', ' + numbers if numbers else ''})"
     if event.type == "policy.violated":
         return f"violates {payload.get('rule')} for {version}"
+    if event.type == "environment.updated":
+        return f"environment {event.name}: {', '.join(sorted(payload))} changed"
+    if event.type in ("environment.created", "environment.retired"):
+        return f"environment {event.name} {event.type.split('.')[1]}"
     if event.type == "version.updated":
         return f"version {version} edited: {', '.join(sorted(payload))} (not allowed)"
     return f"{event.type} {version}".strip()
@@ -115,6 +120,9 @@ def text(plan: Plan) -> str:
         for event in events:
             where = f"[{event.environment}] " if event.environment else ""
             lines.append(printable(f"    {where}{describe(event, plan.metrics)}"))
+    for event in plan.events:
+        if event.kind == "Environment" and event.type in _HEADLINE:
+            lines.append(printable(f"  {describe(event)}"))
     for env, names in plan.approvals.items():
         if names:
             lines.append(f"  {env} needs approval from {', '.join(names)}")
@@ -153,7 +161,8 @@ def markdown(plan: Plan) -> str:
         parts.append(f"#### {_md(env)}\n\n| model | change |\n| --- | --- |\n{rows}{approval}")
     other = [e for e in plan.events if e.environment is None and e.type in _HEADLINE]
     if other:
-        parts.append("#### versions and models\n\n| model | change |\n| --- | --- |\n" + "".join(
+        parts.append("#### versions, models and environments\n\n| name | change |\n"
+                     "| --- | --- |\n" + "".join(
             f"| {_md(e.name)} | {_md(describe(e))} |\n" for e in other))
     lineage = mermaid(plan.events)
     if lineage:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from reconciler import api
 from reconciler import plan as plan_mod
 from tests.conftest import Registry, model_manifest
 from tests.test_validate import retrain
 
+GOLDEN = Path(__file__).parent / "golden"
 FRAUD = "manifests/models/fraud.yaml"
 PRODUCTION = "manifests/environments/production.yaml"
 
@@ -106,3 +109,21 @@ def test_a_rollback_and_an_edited_version(registry: Registry) -> None:
     registry.commit("Better numbers for 1.0.0")
     done = _run(registry, "--base", "main", "--detailed-exitcode")
     assert done.returncode == 1 and "IMM003" in done.stdout
+
+
+def _normalised(text: str) -> str:
+    """Commit shas and digests vary with how a test repository was made: masked."""
+    text = re.sub(r"\b[0-9a-f]{40}\b", "<sha>", text)
+    text = re.sub(r"\b[0-9a-f]{12}\b", "<sha12>", text)
+    return re.sub(r"md5:[0-9a-f]{32}", "md5:<digest>", text)
+
+
+def test_markdown_and_json_match_their_golden_files(registry: Registry) -> None:
+    _branch(registry)
+    planned = api.plan(str(registry.root), base="main")
+    for name, rendered in (("plan.md", plan_mod.markdown(planned)),
+                           ("plan.json", plan_mod.as_json(planned))):
+        golden = GOLDEN / name
+        if os.environ.get("UPDATE_GOLDEN"):
+            golden.write_text(_normalised(rendered))
+        assert _normalised(rendered) == golden.read_text(), name

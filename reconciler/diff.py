@@ -218,32 +218,17 @@ def _model(name: str, before: spec.Model | None, after: spec.Model | None,
 def _violations(name: str, before: spec.Model | None, after: spec.Model | None,
                 environments: dict[str, spec.Environment]) -> Iterator[Event]:
     """policy.violated for each version that arrives in an environment against its promotion
-    policy (a commit validate would have refused, pushed anyway): judged by policy, as
-    validate judges it (POL001, POL002)."""
+    policy (a commit validate would have refused, pushed anyway), as policy judges it."""
     if after is None:
         return
-    served_before = policy.served_in(before)
-    order = [v.version for v in after.spec.versions]
-    metrics = policy.landed_metrics(before.spec.versions if before else [], after.spec.versions)
-    for env_name, stage in sorted(after.spec.stages.items()):
-        env = environments.get(env_name)
-        promotion = env.spec.promotion if env else None
-        if promotion is None:
-            continue
-        old = before.spec.stages.get(env_name) if before else None
-        for version in (stage.version, stage.canary.version if stage.canary else None):
-            if version is None or env_name in served_before.get(version, set()):
-                continue
-            kind = policy.assignment_kind(order, old.version if old else None, version)
-            if policy.skips_required_stage(promotion.from_, kind,
-                                           served_before.get(version, set())):
-                yield Event("policy.violated", "Model", name, version, env_name, payload={
-                    "rule": "POL001", "requires": promotion.from_})
-            for wanted, value in policy.unmet(promotion.require_metrics,
-                                              metrics.get(version, {})):
-                yield Event("policy.violated", "Model", name, version, env_name, payload={
-                    "rule": "POL002", "metric": wanted.metric,
-                    "requires": f"{wanted.op} {wanted.threshold:g}", "value": value})
+    for found in policy.violations(before, after, environments):
+        payload: dict[str, Any] = {"rule": found.rule, "requires": found.required_stage}
+        if found.requirement is not None:
+            wanted = found.requirement
+            payload = {"rule": found.rule, "metric": wanted.metric,
+                       "requires": f"{wanted.op} {wanted.threshold:g}", "value": found.value}
+        yield Event("policy.violated", "Model", name, found.version, found.environment,
+                    payload=payload)
 
 
 def _metadata(metadata: spec.Metadata) -> dict[str, Any]:

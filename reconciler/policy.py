@@ -85,6 +85,49 @@ def landed_metrics(landed: Sequence[spec.ModelVersion], current: Sequence[spec.M
     return {v.version: before.get(v.version, v.metrics) for v in current}
 
 
+class Violation(NamedTuple):
+    """A version arriving in an environment against its promotion policy."""
+
+    environment: str
+    version: str
+    canary: bool  # it arrives as the stage's canary (else as the stage's version)
+    rule: str  # POL001: skips the required environment; POL002: a metric falls short
+    required_stage: str | None = None  # POL001
+    requirement: Requirement | None = None  # POL002
+    value: float | None = None  # POL002: what the version has (None: missing)
+
+
+def violations(before: spec.Model | None, after: spec.Model,
+               environments: dict[str, spec.Environment]) -> list[Violation]:
+    """Every version the change from before to after brings into an environment whose
+    promotion policy it breaks; a version that already served there is not judged again."""
+    served_before = served_in(before)
+    order = [v.version for v in after.spec.versions]
+    metrics = landed_metrics(before.spec.versions if before else [], after.spec.versions)
+    found = []
+    for env_name, stage in sorted(after.spec.stages.items()):
+        env = environments.get(env_name)
+        promotion = env.spec.promotion if env else None
+        if promotion is None:
+            continue
+        old = before.spec.stages.get(env_name) if before else None
+        arriving = [(stage.version, False)] + ([(stage.canary.version, True)]
+                                               if stage.canary else [])
+        for version, canary in arriving:
+            served = served_before.get(version, set())
+            if env_name in served:
+                continue  # already served here before this change
+            kind = assignment_kind(order, old.version if old else None, version)
+            if skips_required_stage(promotion.from_, kind, served):
+                found.append(Violation(env_name, version, canary, "POL001",
+                                       required_stage=promotion.from_))
+            found += [Violation(env_name, version, canary, "POL002", requirement=wanted,
+                                value=value)
+                      for wanted, value in unmet(promotion.require_metrics,
+                                                 metrics.get(version, {}))]
+    return found
+
+
 def content_changes(landed: spec.ArtifactVersion, now: spec.ArtifactVersion
                     ) -> dict[str, dict[str, Any]]:
     """{field: {"from": landed, "to": now}} for each field of what a version is (its digest,

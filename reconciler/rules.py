@@ -258,43 +258,29 @@ def _short(value: Any) -> str:
 
 
 def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
+    environments = {name: env.manifest for name, env in catalog.environments.items()}
     for entry in catalog.models.values():
         old = base.models.get(entry.name)
-        old_served = policy.served_in(old.manifest if old else None)
-        order = [v.version for v in entry.manifest.spec.versions]
-        metrics = policy.landed_metrics(old.manifest.spec.versions if old else [],
-                                        entry.manifest.spec.versions)
-        for env_name, stage in entry.manifest.spec.stages.items():
-            env = catalog.environments.get(env_name)
-            promotion = env.manifest.spec.promotion if env else None
-            if promotion is None:
-                continue
-            old_stage = old.manifest.spec.stages.get(env_name) if old else None
-            targets: list[tuple[str, tuple[str | int, ...]]] = [
-                (stage.version, ("spec", "stages", env_name, "version"))]
-            if stage.canary is not None:
-                targets.append((stage.canary.version,
-                                ("spec", "stages", env_name, "canary", "version")))
-            for version, loc in targets:
-                if env_name in old_served.get(version, set()):
-                    continue  # already served here before this change
-                kind = policy.assignment_kind(order, old_stage.version if old_stage else None,
-                                              version)
-                if policy.skips_required_stage(promotion.from_, kind,
-                                               old_served.get(version, set())):
-                    yield entry.at(loc, "POL001",
-                                   f"version '{version}' goes to {env_name} without having "
-                                   f"served in {promotion.from_}",
-                                   f"environment {env_name} requires promotion from "
-                                   f"{promotion.from_}: land it in {promotion.from_} first")
-                for wanted, value in policy.unmet(promotion.require_metrics,
-                                                  metrics.get(version, {})):
-                    shown = "is missing" if value is None else f"is {value}"
-                    yield entry.at(loc, "POL002",
-                                   f"{env_name} requires {wanted.metric} {wanted.op} "
-                                   f"{wanted.threshold:g}; version '{version}' {shown}",
-                                   "promote a version whose metrics meet the environment's "
-                                   "requirement")
+        for found in policy.violations(old.manifest if old else None, entry.manifest,
+                                       environments):
+            env_name, version = found.environment, found.version
+            loc = ("spec", "stages", env_name, *(("canary",) if found.canary else ()),
+                   "version")
+            if found.rule == "POL001":
+                yield entry.at(loc, "POL001",
+                               f"version '{version}' goes to {env_name} without having "
+                               f"served in {found.required_stage}",
+                               f"environment {env_name} requires promotion from "
+                               f"{found.required_stage}: land it in {found.required_stage} "
+                               "first")
+            elif found.requirement is not None:
+                wanted = found.requirement
+                shown = "is missing" if found.value is None else f"is {found.value}"
+                yield entry.at(loc, "POL002",
+                               f"{env_name} requires {wanted.metric} {wanted.op} "
+                               f"{wanted.threshold:g}; version '{version}' {shown}",
+                               "promote a version whose metrics meet the environment's "
+                               "requirement")
 
 
 def _known(what: str, names: Any) -> str:

@@ -313,8 +313,7 @@ def _default_base(root: str) -> str:
 
 def _config_diffs(old: list[Any], new: list[Any]) -> dict[str, list[str]]:
     """Per environment, unified diffs of the configs that change (headers aside)."""
-    import difflib
-
+    from reconciler.output import unified_diff
     from reconciler.render import body
 
     before = {r.path: body(r.text) for r in old}
@@ -322,10 +321,8 @@ def _config_diffs(old: list[Any], new: list[Any]) -> dict[str, list[str]]:
     diffs: dict[str, list[str]] = {}
     for path in sorted(before.keys() | after.keys()):
         if before.get(path) != after.get(path):
-            diffs.setdefault(path.split("/", 1)[0], []).append("".join(difflib.unified_diff(
-                (before.get(path) or "").splitlines(True), (after.get(path) or "").splitlines(True),
-                f"a/{path}" if path in before else "/dev/null",
-                f"b/{path}" if path in after else "/dev/null")))
+            diffs.setdefault(path.split("/", 1)[0], []).append(
+                unified_diff(before.get(path), after.get(path), path))
     return diffs
 
 

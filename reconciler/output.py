@@ -62,11 +62,11 @@ class Plan:
         for item in self.rendered:
             current = self._read(item.path)
             if current != item.text:
-                diffs.append(_diff(current, item.text, item.path))
+                diffs.append(unified_diff(current, item.text, item.path))
         for path in self.stale:
             current = self._read(path)
             if current is not None:
-                diffs.append(_diff(current, None, path))
+                diffs.append(unified_diff(current, None, path))
         if self._index_changed():
             diffs.append(f"--- a/{INDEX}\n+++ b/{INDEX}\n(index out of date)\n")
         return diffs
@@ -156,7 +156,7 @@ def _index_text(index: dict[str, str]) -> str:
                        "files": dict(sorted(index.items()))}, indent=2) + "\n"
 
 
-def _diff(current: str | None, new: str | None, path: str) -> str:
+def unified_diff(current: str | None, new: str | None, path: str) -> str:
     """A unified diff, every line escaped (committed output must not inject into a CI log)."""
     lines = difflib.unified_diff(
         (current or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,32 +105,35 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
                                f"unreadable DVC config: {error.message}",
                                "fix it with `dvc remote` / `dvc config`")]
     broken: set[str] = set()  # targets whose template failed: one message each, not per model
+    for env, entry, stage in _served(catalog, only_env, only_models):
+        remote = remote_table.get(env.manifest.spec.remote or default_remote or "")
+        context, missing = _context(catalog, env, entry, stage, remote)
+        if missing:
+            problems.append(missing)
+            continue
+        if env.manifest.spec.target in broken:
+            continue
+        result = _render_one(jinja, env, entry, context)
+        if isinstance(result, Diagnostic):
+            problems.append(result)
+            if result.code == "RND001":
+                broken.add(env.manifest.spec.target)
+        else:
+            outputs.append(result)
+    return outputs, problems
+
+
+def _served(catalog: Catalog, only_env: str | None, only_models: set[str] | None
+            ) -> Iterator[tuple[Entry[spec.Environment], Entry[spec.Model], spec.Stage]]:
+    """(environment, model, stage) for each model an environment serves, sorted by both."""
     for env_name in sorted(catalog.environments):
         if only_env is not None and env_name != only_env:
             continue
-        env = catalog.environments[env_name]
-        remote = remote_table.get(env.manifest.spec.remote or default_remote or "")
         for model_name in sorted(catalog.models):
-            if only_models is not None and model_name not in only_models:
-                continue
             entry = catalog.models[model_name]
             stage = entry.manifest.spec.stages.get(env_name)
-            if stage is None:
-                continue
-            context, missing = _context(catalog, env, entry, stage, remote)
-            if missing:
-                problems.append(missing)
-                continue
-            if env.manifest.spec.target in broken:
-                continue
-            result = _render_one(jinja, env, entry, context)
-            if isinstance(result, Diagnostic):
-                problems.append(result)
-                if result.code == "RND001":
-                    broken.add(env.manifest.spec.target)
-            else:
-                outputs.append(result)
-    return outputs, problems
+            if stage is not None and (only_models is None or model_name in only_models):
+                yield catalog.environments[env_name], entry, stage
 
 
 def _remotes(catalog: Catalog) -> tuple[dict[str, Remote], str | None]:

@@ -149,9 +149,9 @@ def snapshot_at(history: GitHistory, sha: str | None,
     if sha is not None:
         files = history.files_at(sha)
         blobs = history.read_blobs([c.blob for c in files if c.blob is not None
-                                    and not c.is_link and not unreadable_name(c.path)])
+                                    and _readable(c)])
         for change in files:
-            if change.is_link or unreadable_name(change.path):
+            if not _readable(change):
                 state.refuse(change.path, sha)
             elif change.blob is not None:
                 state.update(change.path, blobs[change.blob], sha)
@@ -254,12 +254,12 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
     for batch in _prefetch_batches(commits):
         infos, blobs = history.read_commits_and_blobs(
             [sha for sha, _ in batch],
-            [c.blob for _, cs in batch for c in cs if c.blob is not None and not c.is_link])
+            [c.blob for _, cs in batch for c in cs if c.blob is not None and _readable(c)])
         for sha, changes in batch:
             info = infos[sha]
             number += 1
             for change in changes:
-                if change.is_link or unreadable_name(change.path):
+                if not _readable(change):
                     state.refuse(change.path, info.sha)
                 else:
                     state.update(change.path,
@@ -276,6 +276,12 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
                             max(estimate or 0, number))
                 pending, rows, counted = [], 0, number
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
+
+
+def _readable(change: Change) -> bool:
+    """Whether a changed file is read at all: a symlink or a name that is not UTF-8 is
+    refused, as validate refuses it (FIL001, FIL003)."""
+    return not change.is_link and not unreadable_name(change.path)
 
 
 def _prefetch_batches(commits: Iterator[tuple[str, list[Change]]]

@@ -148,10 +148,10 @@ class WorkTree:
     def read(self, path: str) -> bytes:
         """The bytes of the regular file at path: never through a symlink (git replays a link
         as its own text, so apply could not audit what it leads to), never a FIFO or device."""
-        if escapes(path) and not unreadable_name(path):
-            raise FileProblem("FIL004", "path leaves the repository")
-        if unreadable_name(path):
+        if unreadable_name(path):  # before escapes(), which a backslash also trips
             raise _bad_name()
+        if escapes(path):
+            raise FileProblem("FIL004", "path leaves the repository")
         full = os.path.join(self.root, path)
         folder = os.path.dirname(full)
         real_folder = self._real_dirs.get(folder)

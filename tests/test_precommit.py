@@ -38,16 +38,16 @@ def _pre_commit(registry: Registry, home: Path, *args: str) -> subprocess.Comple
                           capture_output=True, text=True, check=False, env=env, timeout=900)
 
 
-def test_published_hooks(registry: Registry, pre_commit_home: Path, project_sha: str) -> None:
-    registry.write(".pre-commit-config.yaml", f"""\
-repos:
-  - repo: {PROJECT}
-    rev: {project_sha}
-    hooks:
-      - id: reconciler-pin
-      - id: reconciler-validate
-""")
+def _use_hooks(registry: Registry, project_sha: str, *hooks: str) -> None:
+    """Commit a .pre-commit-config.yaml using this repository's published hooks."""
+    listed = "".join(f"      - id: {hook}\n" for hook in hooks)
+    registry.write(".pre-commit-config.yaml",
+                   f"repos:\n  - repo: {PROJECT}\n    rev: {project_sha}\n    hooks:\n{listed}")
     registry.commit("Add pre-commit config")
+
+
+def test_published_hooks(registry: Registry, pre_commit_home: Path, project_sha: str) -> None:
+    _use_hooks(registry, project_sha, "reconciler-pin", "reconciler-validate")
 
     # A good manifest passes.
     done = _pre_commit(registry, pre_commit_home, "run", "--all-files")
@@ -95,14 +95,7 @@ repos:
 
 def test_the_published_hook_refuses_a_commit_that_skips_staging(
         registry: Registry, pre_commit_home: Path, project_sha: str) -> None:
-    registry.write(".pre-commit-config.yaml", f"""\
-repos:
-  - repo: {PROJECT}
-    rev: {project_sha}
-    hooks:
-      - id: reconciler-validate
-""")
-    registry.commit("Add pre-commit config")
+    _use_hooks(registry, project_sha, "reconciler-validate")
     old = registry.digest("models/fraud.pkl")
     new = retrain(registry)
     fraud = "manifests/models/fraud.yaml"

@@ -109,8 +109,12 @@ def open_database(root: str, url: str | None, *, dry_run: bool = False) -> Itera
 def plan(database: Database, to: str, *, reset_history: bool = False) -> Plan:
     """Read the cursor and decide the walk from it to `to` (None when there is nothing to do).
     Only then is the history reader imported: a no-op apply never loads the manifest parser."""
-    target = database.history.resolve(to)
-    cursor = _cursor_or_empty(database)
+    return _plan_from(database, _cursor_or_empty(database), database.history.resolve(to),
+                      reset_history)
+
+
+def _plan_from(database: Database, cursor: store.Cursor, target: str,
+               reset_history: bool) -> Plan:
     if cursor.commit_sha == target:
         return Plan(target, cursor, None, 0)
     from reconciler import replay
@@ -204,14 +208,7 @@ def _replanned(database: Database, planned: Plan, reset_history: bool) -> Plan:
     cursor = store.read_cursor(database.engine, database.repo_id)
     if cursor.commit_sha == planned.cursor.commit_sha:
         return planned._replace(cursor=cursor)  # the same walk; its generation may be newer
-    if cursor.commit_sha == planned.target:
-        return Plan(planned.target, cursor, None, 0)
-    from reconciler import replay
-
-    walk = replay.walk_from(database.history, cursor.commit_sha, planned.target,
-                            _recorded_if_lost(database, cursor), reset_history)
-    return Plan(planned.target, cursor, walk,
-                database.history.count_first_parent(walk.start, planned.target))
+    return _plan_from(database, cursor, planned.target, reset_history)
 
 
 def _write_all(database: Database, cursor: store.Cursor, chunks: Iterable[Chunk],

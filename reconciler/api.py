@@ -17,10 +17,14 @@ from reconciler.gcpause import paused_gc
 from reconciler.source import (
     MANIFEST_DIR,
     GitHistory,
+    GitRevision,
+    Source,
     WorkTree,
+    changed_paths,
     find_root,
     has_head,
     is_dvc_file,
+    is_manifest_path,
     open_source,
     repo_path,
     resolve_commit,
@@ -266,15 +270,16 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
         raise ReconcilerError(f"{base_ref} and {head_commit or 'the work tree'} share no "
                               "history: nothing to plan against")
     with paused_gc():
-        current, before = _catalogs(root, None, head_commit, merge_base)
-        assert before is not None, "a base was given"
-        checked = _checks(root, current, before, None, head_commit, False)
+        head_source = open_source(root, head_commit)
+        base_source = GitRevision(root, merge_base)
+        changed = _changed_paths(root, head_source, base_source)
+        current, before, only = _plan_catalogs(head_source, base_source, changed)
+        checked = _checks(root, current, before, only, head_commit, False)
         events = diff(catalog_mod.snapshot(before), catalog_mod.snapshot(current))
-        # Configs change only where a model or an environment it is served in changed (or the
-        # repository's templates and DVC config, which change every config: all are rendered).
-        touched = _touched_models(root, merge_base, head_commit, events, current)
+        touched = _touched_models(changed, events, current)
         new, problems = render_mod.render_catalog(current, only_models=touched)
-        old, _ = render_mod.render_catalog(before, only_models=touched)  # not this change's
+        # The base's configs are only compared, and their problems are not this change's.
+        old, _ = render_mod.render_catalog(before, only_models=touched, validate=False)
     approvers = {name: list(e.manifest.spec.approvers)
                  for catalog in (before, current) for name, e in catalog.environments.items()}
     metrics = {name: {v.version: dict(v.metrics) for v in entry.manifest.spec.versions}
@@ -285,13 +290,68 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
                          plan_mod.approvals(events, approvers), _config_diffs(old, new), metrics)
 
 
-def _touched_models(root: str, base: str, head: str | None, events: list[Any],
-                    current: Catalog) -> set[str] | None:
-    """The models whose configs may differ between base and head; None: all of them."""
-    from reconciler.source import changed_paths
+def _changed_paths(root: str, head: Source, base: GitRevision) -> set[str]:
+    """The files that differ between base and head (a commit, or the work tree)."""
+    assert base.rev is not None, "a commit"
+    changed = set(changed_paths(root, base.rev, head.rev))
+    # An untracked file in the work tree is part of the change, which git diff omits.
+    changed |= set(head.manifest_paths()) ^ set(base.manifest_paths())
+    return changed | (set(head.dvc_paths()) ^ set(base.dvc_paths()))
 
-    paths = changed_paths(root, base, head)
-    if any(p.startswith("templates/") or p == ".dvc/config" or is_dvc_file(p) for p in paths):
+
+def _changes_every_config(path: str) -> bool:
+    """Whether a change to path may change any model's pins or configs: a DVC file, the DVC
+    config (remotes) or a template."""
+    return path.startswith("templates/") or path == ".dvc/config" or is_dvc_file(path)
+
+
+def _plan_catalogs(head: Source, base: GitRevision, changed: set[str]
+                   ) -> tuple[Catalog, Catalog, list[str] | None]:
+    """The catalogs at head and base, read as far as the change can matter, and the manifests
+    checked in full (None: all of them).
+
+    A change to manifests only is checked as pre-commit checks it: the changed files in full,
+    with every Dataset and Environment and, when one of those changed, every model that may
+    refer to it. Files the change leaves alone hold at base what they hold at head, so they
+    add no change and no error of this change's. A DVC file, template or DVC config may change
+    any model, and a Dataset or Environment removed may leave any model dangling: then every
+    manifest is read at both, as it is when a model is defined twice.
+
+    Measured on bench/plan.py (1,000 models, packed), interleaved with every manifest read:
+    a PR touching one model 0.81 s against 1.78 s, touching 50 0.92 s against 1.93 s; the
+    imports alone take 0.51 s there."""
+    from reconciler import catalog as catalog_mod
+
+    if any(_changes_every_config(p) for p in changed):
+        return *_full_catalogs(head, base), None
+    only = sorted(p for p in changed if is_manifest_path(p) and head.exists(p))
+    current = catalog_mod.build(head, only)
+    at_base = sorted(p for p in current.read_in_full | changed
+                     if is_manifest_path(p) and base.exists(p))
+    base.prefetch(at_base)
+    before = catalog_mod.build(base, at_base, rest=False, known=current)
+    before.dvc = current.dvc  # no DVC file changed: what DVC records is the same at both
+    # A model also defined in a file left unread (a duplicate) would be compared with the
+    # wrong one of its definitions.
+    if (current.scanned_models.keys() & (before.models.keys() | current.models.keys())
+            or before.datasets.keys() - current.datasets.keys()
+            or before.environments.keys() - current.environments.keys()):
+        base.prefetch(None)
+        return *_full_catalogs(head, base), None
+    return current, before, only
+
+
+def _full_catalogs(head: Source, base: Source) -> tuple[Catalog, Catalog]:
+    from reconciler import catalog as catalog_mod
+
+    current = catalog_mod.build(head)
+    return current, catalog_mod.build(base, known=current)
+
+
+def _touched_models(changed: set[str], events: list[Any], current: Catalog) -> set[str] | None:
+    """The models whose configs may differ between base and head (None: all of them): those
+    that changed and those served in an environment that changed."""
+    if any(_changes_every_config(p) for p in changed):
         return None
     envs = {e.name for e in events if e.kind == "Environment"}
     models = {e.name for e in events if e.kind == "Model"}

@@ -58,6 +58,9 @@ class Catalog:
     checked: set[str] = field(default_factory=set)
     # Files loaded in full only because a checked Dataset/Environment may break their references.
     dependents: set[str] = field(default_factory=set)
+    read_in_full: set[str] = field(default_factory=set)
+    # In paths mode, the models of the files only scanned for their names: name -> path.
+    scanned_models: dict[str, str] = field(default_factory=dict)
     # (path, bytes) -> manifests of every file that loaded cleanly: replay.History reuses them.
     parsed_files: dict[tuple[str, bytes], list[spec.Manifest]] = field(default_factory=dict)
     # The same files with their documents, so another catalog of the same bytes (the base of
@@ -128,7 +131,7 @@ def _load_the_rest(catalog: Catalog, all_paths: list[str]) -> None:
     shared = [e.path for e in catalog.datasets.values()] + [
         e.path for e in catalog.environments.values()]
     shared_changed = any(path in catalog.checked for path in shared)
-    model_names: dict[str, str] = {}
+    model_names = catalog.scanned_models
     for path in all_paths:
         if path in catalog.checked:
             continue
@@ -138,9 +141,9 @@ def _load_the_rest(catalog: Catalog, all_paths: list[str]) -> None:
             raw = None  # _load_file reads it again and records why
         kinds = _scan(raw) if raw is not None else None
         only_models = kinds is not None and all(kind == "Model" for kind, _ in kinds)
-        if only_models:
+        if only_models and not shared_changed:
             model_names.update((name, path) for _, name in kinds or [])
-        if not only_models or shared_changed:
+        else:
             _load_file(catalog, path, raw)
             if shared_changed:
                 catalog.dependents.add(path)
@@ -152,6 +155,7 @@ def _load_the_rest(catalog: Catalog, all_paths: list[str]) -> None:
 
 
 def _load_file(catalog: Catalog, path: str, raw: bytes | None = None) -> None:
+    catalog.read_in_full.add(path)
     if raw is None:
         try:
             raw = catalog.source.read(path)

@@ -177,16 +177,45 @@ def markdown(plan: Plan) -> str:
 
 
 def _bounded(parts: list[str]) -> str:
+    """The parts that fit in MARKDOWN_LIMIT, in order: a table that does not fit keeps the rows
+    that do, and a note counts what was left out."""
     kept, size = [], 0
     for index, part in enumerate(parts):
-        if size + len(part) > MARKDOWN_LIMIT - 200:
-            left = len(parts) - index
-            kept.append(f"\n*{left} more section{'s' * (left != 1)} left out: the comment "
-                        f"would pass GitHub's limit. `reconciler plan --format json` has all.*\n")
+        room = MARKDOWN_LIMIT - 400 - size  # what the notes need is kept free
+        if len(part) > room:
+            rows = _rows_that_fit(part, room)
+            if rows:
+                kept.append(rows)
+            left = len(parts) - index - (1 if rows else 0)
+            if left:
+                kept.append(f"\n*{left} more section{'s' * (left != 1)} left out: the comment "
+                            "would pass GitHub's limit. `reconciler plan --format json` has "
+                            "all.*\n")
             break
         kept.append(part)
         size += len(part)
     return "\n".join(kept)
+
+
+def _rows_that_fit(part: str, room: int) -> str:
+    """As many rows of a table part as fit in room, with a count of the rows left out; "" for
+    a part that is not a table or whose header does not fit."""
+    lines = part.splitlines(keepends=True)
+    header = next((i for i, line in enumerate(lines) if line.startswith("| --- ")), None)
+    if header is None:
+        return ""
+    text, size = lines[:header + 1], sum(map(len, lines[:header + 1]))
+    rows = [line for line in lines[header + 1:] if line.startswith("| ")]
+    fitted = 0
+    for row in rows:
+        if size + len(row) > room - 100:
+            break
+        text.append(row)
+        size += len(row)
+        fitted += 1
+    if size > room - 100:
+        return ""
+    return "".join(text) + f"\n*{len(rows) - fitted} more rows left out.*\n"
 
 
 _NODE = re.compile(r"[^A-Za-z0-9_]")

@@ -91,10 +91,10 @@ def _repository_templates(folder: str) -> Any:
 
 
 def render_catalog(catalog: Catalog, only_env: str | None = None,
-                   only_models: set[str] | None = None
+                   only_models: set[str] | None = None, *, validate: bool = True
                    ) -> tuple[list[Rendered], list[Diagnostic]]:
     """Every output file of the catalog (or of one environment, or of some models), or the
-    reasons it cannot be."""
+    reasons it cannot be; validate=False skips checking them against their schemas."""
     jinja = _environment(catalog.source.root)
     outputs: list[Rendered] = []
     problems: list[Diagnostic] = []
@@ -113,7 +113,7 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
             continue
         if env.manifest.spec.target in broken:
             continue
-        result = _render_one(jinja, env, entry, context)
+        result = _render_one(jinja, env, entry, context, validate)
         if isinstance(result, Diagnostic):
             problems.append(result)
             if result.code == "RND001":
@@ -194,7 +194,7 @@ def _context(catalog: Catalog, env: Entry[spec.Environment], entry: Entry[spec.M
 
 
 def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Model],
-                context: dict[str, Any]) -> Rendered | Diagnostic:
+                context: dict[str, Any], validate: bool) -> Rendered | Diagnostic:
     from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError
 
     target = env.manifest.spec.target
@@ -222,7 +222,7 @@ def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Mode
               f"templates/{name}, then run `reconciler render`.\n")
     rendered = Rendered(env.name, entry.name, f"{env.name}/{entry.name}.yaml",
                         header + body.strip("\n") + "\n")
-    return _validated(rendered) or rendered
+    return (_validated(rendered) if validate else None) or rendered
 
 
 HEADER_LINES = 2  # the comment every rendered file starts with: where it came from

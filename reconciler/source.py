@@ -188,7 +188,8 @@ class GitRevision:
     def __init__(self, root: str, rev: str, only: list[str] | None = None):
         self.root = os.path.realpath(root)
         self.rev: str | None = resolve_commit(self.root, rev)
-        self._only = only  # the files the first read fetches with it (None: every one)
+        # The files the first read fetches with it (None: every one).
+        self._only = None if only is None else set(only)
         self._prefetched = False
         # path -> (mode, blob sha, size): one ls-tree for the whole commit.
         self._entries = {entry.path: (entry.mode, entry.blob, entry.size)
@@ -221,6 +222,14 @@ class GitRevision:
             raise FileProblem("FIL002", f"file is {size} bytes; the limit is "
                               f"{MAX_FILE_BYTES}", "split it into several manifests")
         return self._blob(blob)
+
+    def prefetch(self, paths: list[str] | None) -> None:
+        """Fetch the blobs of paths (None: of every manifest and DVC file) now, in one round
+        trip; later reads fetch what is missing one by one."""
+        self._only, self._prefetched = None if paths is None else set(paths), False
+        wanted = [p for p in self._entries if is_registry_file(p)] if paths is None else paths
+        if wanted:
+            self._blob(self._entries[wanted[0]][1])
 
     def _blob(self, blob: str) -> bytes:
         if blob not in self._blobs:

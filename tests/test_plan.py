@@ -8,6 +8,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from reconciler import api
 from reconciler import plan as plan_mod
@@ -127,3 +130,135 @@ def test_markdown_and_json_match_their_golden_files(registry: Registry) -> None:
         if os.environ.get("UPDATE_GOLDEN"):
             golden.write_text(_normalised(rendered))
         assert _normalised(rendered) == golden.read_text(), name
+
+
+CHURN = "manifests/models/churn.yaml"
+DATASET = "manifests/datasets/transactions.yaml"
+
+
+def _churn(registry: Registry, stages: str = 'staging: {version: "1.0.0"}') -> str:
+    """A second model, trained on the dataset: a file a change to fraud leaves alone."""
+    digest = registry.digest("models/fraud.pkl")
+    return (model_manifest("churn", [("1.0.0", "models/fraud.pkl", digest)], stages=stages)
+            .replace("      metrics: {auc: 0.93}\n", "      metrics: {auc: 0.93}\n      trainedOn: "
+                     '[{dataset: transactions, version: "2024-06"}]\n'))
+
+
+def _read_everything(registry: Registry, base: str, head: str | None
+                     ) -> tuple[list[Any], list[Any]]:
+    """The events and diagnostics of a plan that reads every manifest at both revisions."""
+    from reconciler import catalog, rules
+    from reconciler.diff import diff
+    from reconciler.source import open_source
+
+    root = str(registry.root)
+    current = catalog.build(open_source(root, head))
+    before = catalog.build(open_source(root, base))
+    found = current.diagnostics + rules.check(current, before) + current.dvc.diagnostics
+    return diff(catalog.snapshot(before), catalog.snapshot(current)), found
+
+
+def _stage_removed(text: str) -> str:
+    return text.replace('staging: {version: "1.0.0"}', "")
+
+
+SCOPED_CHANGES = {
+    # A change to models alone: only their files are read in full.
+    "a model's stage": lambda r: r.write(FRAUD, _stage_removed((r.root / FRAUD).read_text())),
+    "a model deleted": lambda r: (r.root / FRAUD).unlink(),
+    "a duplicate name": lambda r: r.write("manifests/models/copy.yaml", _churn(r)),
+    # A dataset or environment changed: every model that may refer to it is read.
+    "a dataset version edited": lambda r: r.write(DATASET, (r.root / DATASET).read_text()
+                                                  .replace('"2024-06"', '"2024-07"')),
+    "an environment's namespace": lambda r: r.write(
+        "manifests/environments/staging.yaml",
+        (r.root / "manifests/environments/staging.yaml").read_text().replace(
+            "ml-staging", "ml-stage")),
+    # Removed: models left referring to it are found by reading everything.
+    "a dataset deleted": lambda r: (r.root / DATASET).unlink(),
+    "a dataset renamed": lambda r: r.write(DATASET, (r.root / DATASET).read_text()
+                                           .replace("name: transactions", "name: txns")),
+    "an environment deleted": lambda r: (r.root / "manifests/environments/staging.yaml")
+    .unlink(),
+    # A DVC file may change any model's pins: everything is read.
+    "a retrain": lambda r: r.write(FRAUD, (r.root / FRAUD).read_text().replace(
+        "  stages:", f'    - version: "1.1.0"\n      artifact: models/fraud.pkl\n      digest: '
+        f"{retrain(r)}\n  stages:")),
+}
+
+
+READ_EVERYTHING = {"a dataset deleted", "a dataset renamed", "an environment deleted",
+                   "a retrain", "a duplicate name"}
+
+
+@pytest.mark.parametrize("change", sorted(SCOPED_CHANGES))
+@pytest.mark.parametrize("worktree", [False, True], ids=["commit", "worktree"])
+def test_a_plan_that_reads_only_the_change_finds_what_reading_everything_finds(
+        registry: Registry, change: str, worktree: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry.write(CHURN, _churn(registry))
+    registry.commit("churn 1.0.0")
+    registry.repo.git.checkout("-q", "-b", "feature")
+    SCOPED_CHANGES[change](registry)
+    if not worktree:
+        registry.commit(change)
+    read_everything = []
+    full_catalogs = api._full_catalogs
+    monkeypatch.setattr(api, "_full_catalogs",
+                        lambda *a: read_everything.append(1) or full_catalogs(*a))
+    planned = api.plan(str(registry.root), base="main", worktree=worktree)
+    assert bool(read_everything) == (change in READ_EVERYTHING)
+    events, found = _read_everything(registry, "main", None if worktree else "HEAD")
+    assert planned.events == events
+    assert events or change == "a duplicate name"  # the first definition still wins
+    changed = {d.path for d in planned.diagnostics}
+    # Errors in files the change left alone are not this change's; the rest are all found.
+    assert set(planned.diagnostics) <= set(found)
+    assert {d for d in found if d.path in changed or d.code.startswith(("REF", "NAM"))} <= set(
+        planned.diagnostics)
+
+
+def test_an_untracked_manifest_is_part_of_a_work_tree_plan(registry: Registry) -> None:
+    registry.repo.git.checkout("-q", "-b", "feature")
+    registry.write(CHURN, _churn(registry, stages='production: {version: "1.0.0"}'))
+    planned = api.plan(str(registry.root), base="main", worktree=True)
+    assert ("model.created", "churn") in [(e.type, e.name) for e in planned.events]
+    assert [d.code for d in planned.diagnostics] == ["POL001"]  # never in staging
+    assert "production" in planned.render_diffs
+
+
+def _pointer(md5: str) -> str:
+    """A .dvc file as `dvc add` writes it for one output."""
+    return f"outs:\n- md5: {md5}\n  size: 2048\n  hash: md5\n  path: weights.pkl\n"
+
+
+def test_a_pull_request_touching_50_models_stays_bounded_and_useful(registry: Registry) -> None:
+    digests = [f"{index:02d}{'ab' * 15}" for index in range(60)]
+    for index, md5 in enumerate(digests):
+        registry.write(f"models/m{index:02d}/weights.pkl.dvc", _pointer(md5))
+        registry.write(f"manifests/models/m{index:02d}.yaml", model_manifest(
+            f"model-{index:02d}", [("1.0.0", f"models/m{index:02d}/weights.pkl", f"md5:{md5}")],
+            stages='staging: {version: "1.0.0"}'))
+    registry.commit("60 models")
+    registry.repo.git.checkout("-q", "-b", "feature")
+    for index in range(50):
+        path = registry.root / f"manifests/models/m{index:02d}.yaml"
+        path.write_text(path.read_text().replace(
+            'staging: {version: "1.0.0"}',
+            'staging: {version: "1.0.0"}\n    production: {version: "1.0.0"}'))
+    registry.commit("50 models to production")
+    planned = api.plan(str(registry.root), base="main")
+    assert planned.ok, planned.diagnostics
+    promoted = {e.name for e in planned.events if e.environment == "production"}
+    assert promoted == {f"model-{index:02d}" for index in range(50)}
+    text = plan_mod.markdown(planned)
+    assert len(text) <= plan_mod.MARKDOWN_LIMIT
+    assert "50 changes to 50 models" in text.splitlines()[2]
+    table = text[text.index("#### production"):]
+    assert all(f"| model-{index:02d} |" in table for index in range(50))  # every row is kept
+    assert planned.render_diffs["production"] and len(planned.render_diffs["production"]) == 50
+    many = planned._replace(events=planned.events * 40)  # 2,000 rows: the table itself is cut
+    cut = plan_mod.markdown(many)
+    assert len(cut) <= plan_mod.MARKDOWN_LIMIT and "more rows left out" in cut
+    kept = cut.count("\n| model-")
+    assert kept > 1000 and f"{2000 - kept} more rows left out" in cut  # the room is used
+    assert json.loads(plan_mod.as_json(planned))["changes"].__len__() == 50

@@ -10,7 +10,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
+from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, sort_key
 from reconciler.extras import require
 from reconciler.files import write_atomically
 from reconciler.gcpause import paused_gc
@@ -29,9 +29,13 @@ from reconciler.source import (
     repo_path,
     resolve_commit,
 )
+from reconciler.times import parse_moment, parse_zone
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from reconciler.catalog import Catalog, Entry
+    from reconciler.listing import Listing
     from reconciler.pin import Edit
 
 
@@ -406,6 +410,101 @@ def audit_verify(repo: str = ".", db: str | None = None, against_git: bool = Tru
     from reconciler import audit
 
     return audit.verify(find_root(repo), db, against_git)
+
+
+def show(repo: str = ".", db: str | None = None, model: str | None = None,
+         env: str | None = None, tz: str | None = None) -> Listing:
+    """The registry now, from the database: per model its versions and what each
+    environment serves; with model, that model's versions in full."""
+    require("show", "apply")
+    from reconciler import listing, queries
+
+    with queries.reading(find_root(repo), db) as (connection, repo_id):
+        rows = queries.show(connection, repo_id, model, env)
+    return listing.show_listing(rows, parse_zone(tz), model is not None)
+
+
+def audit_history(repo: str = ".", db: str | None = None, *, model: str,
+                  env: str | None = None, since: str | None = None, until: str | None = None,
+                  tz: str | None = None) -> Listing:
+    """Every event of a model in order: when, who, which commit, what changed."""
+    require("audit history", "apply")
+    from reconciler import listing, queries
+
+    first, last = _moment(since), _moment(until)
+    with queries.reading(find_root(repo), db) as (connection, repo_id):
+        rows = queries.history(connection, repo_id, model, env, first, last)
+    return listing.events_listing("audit history", rows, parse_zone(tz))
+
+
+def audit_who(repo: str = ".", db: str | None = None, *, author: str | None = None,
+              event: str | None = None, since: str | None = None, until: str | None = None,
+              tz: str | None = None) -> Listing:
+    """Who did what across models (by author email, event type, time)."""
+    require("audit who", "apply")
+    from reconciler import listing, queries
+
+    first, last = _moment(since), _moment(until)
+    with queries.reading(find_root(repo), db) as (connection, repo_id):
+        rows = queries.who(connection, repo_id, author, event, first, last)
+    return listing.events_listing("audit who", rows, parse_zone(tz))
+
+
+def audit_at(repo: str = ".", db: str | None = None, *, when: str, env: str | None = None,
+             model: str | None = None, tz: str | None = None) -> Listing:
+    """What each environment served at a moment."""
+    require("audit at", "apply")
+    from reconciler import listing, queries
+
+    moment = parse_moment(when)
+    with queries.reading(find_root(repo), db) as (connection, repo_id):
+        rows = queries.served_at(connection, repo_id, moment, env, model)
+    return listing.served_listing(rows, parse_zone(tz))
+
+
+def audit_diff(repo: str = ".", db: str | None = None, *, first: str, second: str,
+               env: str | None = None, tz: str | None = None) -> Listing:
+    """What changed in what was served between two moments."""
+    require("audit diff", "apply")
+    from reconciler import listing, queries
+
+    start, end = parse_moment(first), parse_moment(second)
+    with queries.reading(find_root(repo), db) as (connection, repo_id):
+        rows = queries.served_diff(connection, repo_id, start, end, env)
+    return listing.diff_listing(rows, parse_zone(tz))
+
+
+def audit_lineage(repo: str = ".", db: str | None = None, *, subject: str,
+                  downstream: bool = False, depth: int = 5, tz: str | None = None) -> Listing:
+    """The lineage of MODEL@VERSION (or DATASET@VERSION): upstream by default, transitive."""
+    require("audit lineage", "apply")
+    from reconciler import listing, queries
+
+    name, at, version = subject.rpartition("@")
+    if not at or not name or not version:
+        raise ReconcilerError(f"'{printable(subject)}' is not MODEL@VERSION")
+    if depth < 1:
+        raise ReconcilerError("--depth must be 1 or more")
+    with queries.reading(find_root(repo), db) as (connection, repo_id):
+        rows = queries.lineage(connection, repo_id, name, version, upstream=not downstream,
+                               depth=depth)
+    return listing.lineage_listing(rows, parse_zone(tz))
+
+
+def audit_compare(repo: str = ".", db: str | None = None, *, model: str,
+                  versions: list[str] | None = None, metric: str | None = None,
+                  tz: str | None = None) -> Listing:
+    """Metrics of a model's versions side by side, and where and when each served."""
+    require("audit compare", "apply")
+    from reconciler import listing, queries
+
+    with queries.reading(find_root(repo), db) as (connection, repo_id):
+        rows = queries.compare(connection, repo_id, model, versions or [], metric)
+    return listing.compare_listing(rows, parse_zone(tz))
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else parse_moment(text)
 
 
 class RenderResult(NamedTuple):

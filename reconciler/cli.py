@@ -107,7 +107,22 @@ def _database_commands(commands: Any) -> None:
     _repo_option(upgrade)
     _db_option(upgrade)
 
-    audit = commands.add_parser("audit", help="audit queries")
+    _query_commands(commands)
+
+
+TIME = ("ISO-8601, with or without an offset (no offset: UTC), e.g. 2024-05-14T16:00:00+02:00 "
+        "or 2024-05-14")
+
+
+def _query_commands(commands: Any) -> None:
+    """show and audit ...: questions answered from the database, not from git."""
+    show = _query_parser(commands, "show", "the registry now: versions, and what each "
+                         "environment serves")
+    show.add_argument("model", nargs="?", metavar="MODEL", help="one model, in full detail")
+    show.add_argument("--env", metavar="ENV", help="only what this environment serves")
+
+    audit = commands.add_parser("audit", help="audit queries: history, serving at a time, "
+                                "lineage, who, diff, compare, verify")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = audit_commands.add_parser(
         "verify", help="check the audit hash chain, and the database against git")
@@ -115,6 +130,62 @@ def _database_commands(commands: Any) -> None:
     _db_option(verify)
     verify.add_argument("--chain-only", action="store_true",
                         help="only the hash chain (skip the rebuild from git)")
+
+    history = _query_parser(audit_commands, "history", "every event of a model, in order")
+    history.add_argument("model", metavar="MODEL")
+    history.add_argument("--env", metavar="ENV")
+    _span_options(history)
+
+    at = _query_parser(audit_commands, "at", "what each environment served at a moment")
+    at.add_argument("when", metavar="TIME", help=TIME)
+    at.add_argument("--env", metavar="ENV")
+    at.add_argument("--model", metavar="MODEL")
+
+    lineage = _query_parser(audit_commands, "lineage", "what a version was trained on and "
+                            "derived from (or, --downstream, what derives from it)",
+                            formats=("text", "json", "csv", "mermaid", "dot"))
+    lineage.add_argument("subject", metavar="MODEL@VERSION")
+    direction = lineage.add_mutually_exclusive_group()
+    direction.add_argument("--upstream", action="store_true", help="(the default)")
+    direction.add_argument("--downstream", action="store_true")
+    lineage.add_argument("--depth", type=int, default=5, metavar="N", help="default: 5")
+
+    who = _query_parser(audit_commands, "who", "who did what, across models")
+    who.add_argument("--author", metavar="EMAIL")
+    who.add_argument("--event", metavar="TYPE", help="an event type, e.g. stage.assigned")
+    _span_options(who)
+
+    diff = _query_parser(audit_commands, "diff", "what changed in what was served between two "
+                         "moments")
+    diff.add_argument("first", metavar="TIME1", help=TIME)
+    diff.add_argument("second", metavar="TIME2", help=TIME)
+    diff.add_argument("--env", metavar="ENV")
+
+    compare = _query_parser(audit_commands, "compare", "metrics of versions side by side, and "
+                            "where each served")
+    compare.add_argument("model", metavar="MODEL")
+    compare.add_argument("versions", nargs="*", metavar="VERSION", help="default: all")
+    compare.add_argument("--metric", metavar="NAME", help="only this metric")
+
+
+def _query_parser(commands: Any, name: str, summary: str,
+                  formats: tuple[str, ...] = ("text", "json", "csv")) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary,
+                                                          description=summary + ".")
+    _repo_option(parser)
+    _db_option(parser)
+    parser.add_argument("--format", choices=formats, default="text",
+                        help="text is a table (plain columns when piped); json has "
+                             "format_version")
+    parser.add_argument("--tz", metavar="ZONE",
+                        help="print times in this zone: an offset (+02:00) or a name "
+                             "(Europe/Paris); default UTC")
+    return parser
+
+
+def _span_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="TIME", help=f"from this moment on; {TIME}")
+    parser.add_argument("--until", metavar="TIME", help="up to this moment (inclusive)")
 
 
 def _indent(text: str) -> int:
@@ -323,6 +394,51 @@ class _ProgressBar:
             self._progress.stop()
 
 
+def _show(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    return _print_listing(api.show(args.repo, args.db, args.model, args.env, args.tz),
+                          args.format)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    common = {"tz": args.tz}
+    command = args.audit_command
+    if command == "verify":
+        return _audit_verify(args)
+    if command == "history":
+        found = api.audit_history(args.repo, args.db, model=args.model, env=args.env,
+                                  since=args.since, until=args.until, **common)
+    elif command == "at":
+        found = api.audit_at(args.repo, args.db, when=args.when, env=args.env,
+                             model=args.model, **common)
+    elif command == "lineage":
+        found = api.audit_lineage(args.repo, args.db, subject=args.subject,
+                                  downstream=args.downstream, depth=args.depth, **common)
+    elif command == "who":
+        found = api.audit_who(args.repo, args.db, author=args.author, event=args.event,
+                              since=args.since, until=args.until, **common)
+    elif command == "diff":
+        found = api.audit_diff(args.repo, args.db, first=args.first, second=args.second,
+                               env=args.env, **common)
+    else:
+        found = api.audit_compare(args.repo, args.db, model=args.model, versions=args.versions,
+                                  metric=args.metric, **common)
+    return _print_listing(found, args.format)
+
+
+def _print_listing(found: Any, fmt: str) -> int:
+    from reconciler import listing
+
+    if fmt in ("mermaid", "dot"):
+        print(listing.lineage_graph(found.data, fmt))
+    else:
+        print(listing.formatted(found, fmt))
+    return EXIT_OK
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from reconciler import api
 
@@ -348,7 +464,7 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
-    "plan": _plan, "db": _db, "audit": _audit_verify}
+    "plan": _plan, "db": _db, "show": _show, "audit": _audit}
 
 
 def _append_step_summary(markdown: str) -> None:

@@ -30,7 +30,7 @@ RETRY_MYSQL_CODES = {1213, 1205, 8002, 8005, 8022, 8028, 9007}
 DROPPED_MYSQL_CODES = {2006, 2013, 2055}
 RETRY_SQLSTATES = {"40001", "40P01"}  # PostgreSQL serialization failure, deadlock
 MAX_ATTEMPTS = 8
-SCHEMA_HEAD = "0001"  # the newest migration in reconciler/migrations/versions (a test checks)
+SCHEMA_HEAD = "0002"  # the newest migration in reconciler/migrations/versions (a test checks)
 
 
 def database_url(root: str, url: str | None, *, create: bool = True) -> URL:
@@ -283,12 +283,14 @@ def create_at_head(engine: Engine) -> None:
     on every first apply of an embedded database (each CI run starts with one). A database that
     already has tables is migrated by Alembic instead."""
     from reconciler.tables import Base
+    from reconciler.views import create_views
 
     with engine.begin() as connection:
         if inspect(connection).get_table_names():  # not empty (or another apply got here first)
             upgrade_on(connection)
             return
         Base.metadata.create_all(connection)
+        create_views(connection)
         connection.execute(text(
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
             "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))

@@ -123,3 +123,9 @@ class ReconcilerError(Exception):
     """A usage or environment problem: reported in one line, exit code 2."""
 
     exit_code = 2
+
+
+class NotFound(ReconcilerError):
+    """An audit query named a model, version or environment the registry does not have."""
+
+    exit_code = 1

@@ -8,39 +8,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler import policy, spec
 from reconciler.catalog import Snapshot
 from reconciler.dvc import Output
-
-EVENT_TYPES = (
-    "environment.created", "environment.updated", "environment.retired",
-    "dataset.created", "dataset.updated", "dataset.retired",
-    "dataset.version.added", "dataset.version.deprecated", "dataset.version.undeprecated",
-    "dataset.version.updated", "dataset.version.removed",
-    "model.created", "model.updated", "model.retired",
-    "version.added", "version.deprecated", "version.undeprecated", "version.updated",
-    "version.removed",
-    "lineage.added",
-    "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
-    "history.rewritten",
-    "policy.violated",  # a change landed that validate refuses (pushed past it)
-    "render.recorded",  # written by store.record_renders, never by diff
-)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One change: what happened (type) to which subject, with its details in payload."""
-
-    type: str
-    kind: str                      # Model, Dataset, Environment (or Repository)
-    name: str
-    version: str | None = None
-    environment: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+from reconciler.events import Event
 
 
 @dataclass(frozen=True)

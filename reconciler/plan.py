@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from reconciler.diagnostics import Diagnostic, printable
-from reconciler.diff import Event
+from reconciler.events import Event, describe
 
 FORMAT_VERSION = 1
 MARKDOWN_LIMIT = 60 * 1024  # GitHub refuses comments over 65,536 characters
@@ -64,50 +64,6 @@ def summary(plan: Plan) -> str:
     if needed:
         parts.append("needs approval from " + ", ".join(needed))
     return f"plan {plan.base[:12]}..{plan.head[:12]}: " + "; ".join(parts)
-
-
-def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | None = None
-             ) -> str:
-    """An event as one line a reviewer reads (metrics: to show a move's metric deltas)."""
-    payload, version = event.payload, event.version or ""
-    if event.type == "stage.assigned":
-        known = (metrics or {}).get(event.name, {})
-        return (f"{payload.get('kind', 'promotion')}: {payload.get('from') or '(none)'} -> "
-                f"{payload.get('to')}"
-                + _deltas(known.get(str(payload.get("from"))), known.get(str(payload.get("to")))))
-    if event.type == "stage.removed":
-        return f"no longer serves {payload.get('from')}"
-    if event.type == "canary.changed":
-        before, after = payload.get("from"), payload.get("to")
-        return f"canary {_canary(before)} -> {_canary(after)}"
-    if event.type == "version.added":
-        numbers = ", ".join(f"{k} {v:g}" for k, v in sorted(payload.get("metrics", {}).items()))
-        digest = payload.get("digest", "unpinned")
-        size = f", {payload['size']:,} bytes" if isinstance(payload.get("size"), int) else ""
-        return f"version {version} added ({digest}{size}{', ' + numbers if numbers else ''})"
-    if event.type == "policy.violated":
-        return f"violates {payload.get('rule')} for {version}"
-    if event.type == "environment.updated":
-        return f"environment {event.name}: {', '.join(sorted(payload))} changed"
-    if event.type in ("environment.created", "environment.retired"):
-        return f"environment {event.name} {event.type.split('.')[1]}"
-    if event.type == "version.updated":
-        return f"version {version} edited: {', '.join(sorted(payload))} (not allowed)"
-    return f"{event.type} {version}".strip()
-
-
-def _deltas(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
-    """' (auc 0.91 -> 0.94, +0.03)' for each metric both versions have."""
-    if not before or not after:
-        return ""
-    shared = sorted(before.keys() & after.keys())
-    shown = [f"{name} {before[name]:g} -> {after[name]:g}, {after[name] - before[name]:+.4g}"
-             for name in shared]
-    return f" ({'; '.join(shown)})" if shown else ""
-
-
-def _canary(state: Any) -> str:
-    return "(none)" if not state else f"{state.get('version')} at {state.get('traffic')}%"
 
 
 def text(plan: Plan) -> str:

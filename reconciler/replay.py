@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 from reconciler import loader, spec, store
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
-from reconciler.diff import Event, Recorded, diff, undo
+from reconciler.diff import Recorded, diff, undo
 from reconciler.dvc import DvcFileError, Output, parse_dvc_file
+from reconciler.events import Event
 from reconciler.gitobjects import Change
 from reconciler.source import (
     GitHistory,

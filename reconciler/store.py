@@ -33,7 +33,8 @@ from reconciler.tables import table_of
 
 if TYPE_CHECKING:  # only names in annotations: importing them would load the parser and models
     from reconciler.catalog import Snapshot
-    from reconciler.diff import Event, Recorded
+    from reconciler.diff import Recorded
+    from reconciler.events import Event
     from reconciler.gitobjects import CommitInfo
 
 GENESIS = "0" * 64
@@ -470,7 +471,7 @@ def record_renders(engine: Engine, repo_id: str, info: CommitInfo,
     """Record (environment, model, path, sha256) of each config rendered at a commit, each
     also as a render.recorded event in the hash chain (so `audit verify` catches an edit or a
     deletion of a render). Recording the same render twice changes nothing."""
-    from reconciler.diff import Event
+    from reconciler.events import Event
 
     rows = [{"id": hashlib.sha256(f"{repo_id}\0{info.sha}\0{env}\0{model}".encode())
              .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha,

@@ -186,7 +186,9 @@ class StageAssignment(Base):
     __tablename__ = "stage_assignments"
     __table_args__ = (Index("ix_stage_env_time", "repository_id", "environment", "valid_from"),
                       Index("ix_stage_model_env", "repository_id", "model", "environment",
-                            "valid_to"), MYSQL)
+                            "valid_to"),
+                      Index("ix_stage_assignments_current", "repository_id", "valid_to",
+                            "environment"), MYSQL)
 
     id: Mapped[str] = mapped_column(Hash, primary_key=True)
     repository_id: Mapped[str] = mapped_column(Hash)

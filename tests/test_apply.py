@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, audit, db, reconcile, report, store
+from reconciler import api, audit, db, reconcile, report, store, views
 from tests.conftest import Registry, copy_registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"
@@ -485,7 +485,8 @@ def test_forked_replay_writes_the_same_rows(long_history: Registry, tmp_path: Pa
     assert _dump(long_history, forked) == _dump(long_history, serial)
 
 
-def test_the_tables_declared_match_what_the_migrations_build(db_url: str) -> None:
+def test_the_tables_declared_match_what_the_migrations_build(db_url: str, tmp_path: Path
+                                                              ) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -497,8 +498,17 @@ def test_the_tables_declared_match_what_the_migrations_build(db_url: str) -> Non
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
+            migrated = set(sqlalchemy.inspect(connection).get_view_names())
+        assert migrated == set(views.NAMES)
     finally:
         engine.dispose()
+    fresh = db.make_engine(sqlalchemy.make_url(f"sqlite:///{tmp_path / 'fresh.sqlite'}"))
+    try:
+        db.create_at_head(fresh)  # a new embedded database: tables and views without Alembic
+        with fresh.connect() as connection:
+            assert set(sqlalchemy.inspect(connection).get_view_names()) == set(views.NAMES)
+    finally:
+        fresh.dispose()
 
 
 def test_summary_counts_commits_walked_and_commits_that_changed_the_registry(

@@ -1,0 +1,81 @@
+"""Events: one change to the registry, as diff computes it, apply records it and the audit
+commands and plan show it. Plain data, imported without the manifest models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+EVENT_TYPES = (
+    "environment.created", "environment.updated", "environment.retired",
+    "dataset.created", "dataset.updated", "dataset.retired",
+    "dataset.version.added", "dataset.version.deprecated", "dataset.version.undeprecated",
+    "dataset.version.updated", "dataset.version.removed",
+    "model.created", "model.updated", "model.retired",
+    "version.added", "version.deprecated", "version.undeprecated", "version.updated",
+    "version.removed",
+    "lineage.added",
+    "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
+    "history.rewritten",
+    "policy.violated",  # a change landed that validate refuses (pushed past it)
+    "render.recorded",  # written by store.record_renders, never by diff
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change: what happened (type) to which subject, with its details in payload."""
+
+    type: str
+    kind: str                      # Model, Dataset, Environment (or Repository)
+    name: str
+    version: str | None = None
+    environment: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | None = None
+             ) -> str:
+    """An event as one line a reviewer reads (metrics: to show a move's metric deltas)."""
+    payload, version = event.payload, event.version or ""
+    if event.type == "stage.assigned":
+        known = (metrics or {}).get(event.name, {})
+        return (f"{payload.get('kind', 'promotion')}: {payload.get('from') or '(none)'} -> "
+                f"{payload.get('to')}"
+                + _deltas(known.get(str(payload.get("from"))), known.get(str(payload.get("to")))))
+    if event.type == "stage.removed":
+        return f"no longer serves {payload.get('from')}"
+    if event.type == "canary.changed":
+        before, after = payload.get("from"), payload.get("to")
+        return f"canary {_canary(before)} -> {_canary(after)}"
+    if event.type == "version.added":
+        numbers = ", ".join(f"{k} {v:g}" for k, v in sorted(payload.get("metrics", {}).items()))
+        digest = payload.get("digest", "unpinned")
+        size = f", {payload['size']:,} bytes" if isinstance(payload.get("size"), int) else ""
+        return f"version {version} added ({digest}{size}{', ' + numbers if numbers else ''})"
+    if event.type == "lineage.added":
+        return (f"{version} {'derived from' if payload.get('sourceKind') == 'Model' else 'trained on'} "
+                f"{payload.get('source')}@{payload.get('sourceVersion')}")
+    if event.type == "policy.violated":
+        return f"violates {payload.get('rule')} for {version}"
+    if event.type == "environment.updated":
+        return f"environment {event.name}: {', '.join(sorted(payload))} changed"
+    if event.type in ("environment.created", "environment.retired"):
+        return f"environment {event.name} {event.type.split('.')[1]}"
+    if event.type == "version.updated":
+        return f"version {version} edited: {', '.join(sorted(payload))} (not allowed)"
+    return f"{event.type} {version}".strip()
+
+
+def _deltas(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
+    """' (auc 0.91 -> 0.94, +0.03)' for each metric both versions have."""
+    if not before or not after:
+        return ""
+    shared = sorted(before.keys() & after.keys())
+    shown = [f"{name} {before[name]:g} -> {after[name]:g}, {after[name] - before[name]:+.4g}"
+             for name in shared]
+    return f" ({'; '.join(shown)})" if shown else ""
+
+
+def _canary(state: Any) -> str:
+    return "(none)" if not state else f"{state.get('version')} at {state.get('traffic')}%"

@@ -1,0 +1,218 @@
+"""How the audit commands print what `queries` found: a table on a terminal (rich), plain
+columns when piped, JSON (with format_version) or CSV.
+
+Each `*_listing` function turns one query's rows into a Listing: the columns of the table and
+CSV, and the JSON document. Everything printed as text is escaped (`printable`): names, author
+lines and messages come from commits anyone could have made.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import datetime, tzinfo
+from typing import Any, NamedTuple
+
+from reconciler.diagnostics import printable
+from reconciler.times import shown
+
+FORMAT_VERSION = 1
+FORMATS = ("text", "json", "csv")
+
+
+class Listing(NamedTuple):
+    """A command's answer: a table (columns and cells) and the same as JSON data."""
+
+    command: str
+    columns: list[str]
+    cells: list[list[str]]
+    data: Any
+    empty: str = "nothing found"  # what text says when there is no row
+
+
+def jsonable(value: Any, zone: tzinfo) -> Any:
+    """value with datetimes as ISO-8601 strings in zone, for JSON."""
+    if isinstance(value, datetime):
+        return shown(value, zone)
+    if isinstance(value, dict):
+        return {k: jsonable(v, zone) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, zone) for v in value]
+    return value
+
+
+def formatted(listing: Listing, fmt: str, *, terminal: bool | None = None) -> str:
+    """The listing as text, json or csv."""
+    if fmt == "json":
+        return json.dumps({"format_version": FORMAT_VERSION, "command": listing.command,
+                           "rows": listing.data}, indent=2, sort_keys=False)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(listing.columns)
+        writer.writerows([[_csv_cell(c) for c in row] for row in listing.cells])
+        return out.getvalue().rstrip("\n")
+    if not listing.cells:
+        return listing.empty
+    if terminal if terminal is not None else sys.stdout.isatty():
+        return _rich_table(listing)
+    return _plain_table(listing)
+
+
+def _csv_cell(cell: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP's CSV injection advice)."""
+    if cell[:1] in ("=", "+", "@", "\t", "\r") or (cell[:1] == "-" and not _number(cell)):
+        return "'" + cell
+    return cell
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _plain_table(listing: Listing) -> str:
+    rows = [listing.columns, *[[printable(c) for c in row] for row in listing.cells]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(listing.columns))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
+                                                                        strict=True)).rstrip()
+                     for row in rows)
+
+
+def _rich_table(listing: Listing) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*listing.columns, box=None, header_style="bold")
+    for row in listing.cells:
+        table.add_row(*[printable(c) for c in row], style=None)
+    console = Console(file=io.StringIO(), force_terminal=True, highlight=False, markup=False,
+                      width=max(80, Console().width))
+    console.print(table)
+    out = console.file
+    assert isinstance(out, io.StringIO)
+    return out.getvalue().rstrip("\n")
+
+
+def _metrics(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, int | float) else f"{k} {v}"
+                     for k, v in sorted(metrics.items()))
+
+
+def _serving(state: dict[str, Any]) -> str:
+    text = state["version"] or "(none)"
+    canary = state.get("canary")
+    if canary:
+        text += f" + canary {canary['version']} at {canary['traffic']}%"
+    return text
+
+
+def show_listing(rows: list[dict[str, Any]], zone: tzinfo, one_model: bool) -> Listing:
+    """`show`: a row per model, or for one model a row per version."""
+    data = jsonable(rows, zone)
+    if one_model:
+        model = rows[0]
+        served: dict[str, list[str]] = {}
+        for env, state in model["serving"].items():
+            if state["version"]:
+                served.setdefault(state["version"], []).append(env)
+            if state.get("canary"):
+                served.setdefault(state["canary"]["version"], []).append(
+                    f"{env} (canary {state['canary']['traffic']}%)")
+        cells = [[v["version"], v["digest"] or "", "" if v["size"] is None else str(v["size"]),
+                  _metrics(v["metrics"]), "deprecated" if v["deprecated"] else "",
+                  ", ".join(served.get(v["version"], []))] for v in model["versions"]]
+        return Listing("show", ["version", "digest", "size", "metrics", "status", "serving"],
+                       cells, data, f"model {model['model']} has no versions")
+    cells = [[r["model"], r["owner"] or "", str(len(r["versions"])),
+              r["versions"][-1]["version"] if r["versions"] else "",
+              "; ".join(f"{env}: {_serving(state)}" for env, state in r["serving"].items()),
+              "retired" if r["retired"] else ""] for r in rows]
+    return Listing("show", ["model", "owner", "versions", "latest", "serving", "status"],
+                   cells, data, "the registry has no models")
+
+
+def events_listing(command: str, rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
+    """`audit history` and `audit who`: a row per event."""
+    cells = [[shown(r["landed"], zone), shown(r["authored"], zone), r["model"],
+              r["environment"] or "", r["change"], f"{r['author']} <{r['author_email']}>",
+              r["committer"] or "", r["commit"][:12]] for r in rows]
+    return Listing(command, ["landed", "authored", "name", "environment", "change", "author",
+                             "committer", "commit"], cells, jsonable(rows, zone),
+                   "no events")
+
+
+def served_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
+    """`audit at`: a row per environment and model."""
+    cells = [[r["environment"], r["model"], r["version"] or "", r["digest"] or "",
+              _canary(r), shown(r["since"], zone), (r["commit"] or "")[:12]] for r in rows]
+    return Listing("audit at", ["environment", "model", "version", "digest", "canary",
+                                "since", "commit"], cells, jsonable(rows, zone),
+                   "nothing was served at that moment")
+
+
+def _canary(row: dict[str, Any]) -> str:
+    canary = row.get("canary")
+    return f"{canary['version']} at {canary['traffic']}%" if canary else ""
+
+
+def diff_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
+    """`audit diff`: a row per environment and model whose serving changed."""
+    cells = [[r["environment"], r["model"], r["before"], r["after"]] for r in rows]
+    data = [{"environment": r["environment"], "model": r["model"],
+             "before": jsonable(r["before_state"], zone),
+             "after": jsonable(r["after_state"], zone)} for r in rows]
+    return Listing("audit diff", ["environment", "model", "before", "after"], cells, data,
+                   "nothing served changed between those moments")
+
+
+def lineage_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
+    """`audit lineage`: a row per edge, nearest first."""
+    cells = [[str(r["depth"]), r["source"], r["target"], r["via"], r["commit"][:12]]
+             for r in rows]
+    return Listing("audit lineage", ["depth", "source", "target", "via", "commit"], cells,
+                   jsonable(rows, zone), "no lineage recorded")
+
+
+def compare_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
+    """`audit compare`: a row per version, metrics with deltas, where and when it served."""
+    cells = []
+    for r in rows:
+        metrics = ", ".join(
+            f"{k} {v:g}" + (f" ({r['deltas'][k]:+.4g})" if k in r["deltas"] else "")
+            if isinstance(v, int | float) else f"{k} {v}" for k, v in sorted(r["metrics"].items()))
+        served = "; ".join(f"{p['environment']}{' canary' if p['role'] == 'canary' else ''} "
+                           f"{shown(p['from'], zone)} .. {shown(p['until'], zone) or 'now'}"
+                           for p in r["served"])
+        cells.append([r["version"], r["digest"] or "", metrics, served])
+    return Listing("audit compare", ["version", "digest", "metrics", "served"], cells,
+                   jsonable(rows, zone), "no versions")
+
+
+def lineage_graph(rows: list[dict[str, Any]], fmt: str) -> str:
+    """`audit lineage` as a Mermaid flowchart or a Graphviz digraph."""
+    nodes = sorted({r["source"] for r in rows} | {r["target"] for r in rows})
+    ids = {node: f"n{index}" for index, node in enumerate(nodes)}
+    if fmt == "mermaid":
+        lines = ["flowchart LR", *(f'  {ids[n]}["{_mermaid_quoted(n)}"]' for n in nodes),
+                 *(f"  {ids[r['source']]} --> {ids[r['target']]}" for r in rows)]
+    else:
+        lines = ["digraph lineage {", "  rankdir=LR;",
+                 *(f'  {ids[n]} [label="{_dot_quoted(n)}"];' for n in nodes),
+                 *(f"  {ids[r['source']]} -> {ids[r['target']]};" for r in rows), "}"]
+    return "\n".join(lines)
+
+
+def _mermaid_quoted(text: str) -> str:
+    """A Mermaid label that cannot close its quotes (Mermaid's own entity for ")."""
+    return printable(text).replace('"', "#quot;")
+
+
+def _dot_quoted(text: str) -> str:
+    """A DOT label that cannot close its quotes."""
+    return printable(text).replace("\\", "\\\\").replace('"', '\\"')

@@ -1,0 +1,377 @@
+"""The audit commands' questions as SQL over what apply wrote: the registry now, a model's
+history, what served when, lineage, who did what, what changed between two moments, metrics
+side by side. Read-only; every query filters on an indexed prefix (see bench/audit.py).
+
+Times in and out are naive UTC datetimes (`times` converts what users type). Rows are plain
+dicts so that `listing` can print them as a table, JSON or CSV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, exc, or_, select
+
+from reconciler import db, store, tables
+from reconciler.diagnostics import NotFound, ReconcilerError
+from reconciler.events import Event, describe
+from reconciler.tables import table_of
+
+MODELS = table_of(tables.Model)
+VERSIONS = table_of(tables.ModelVersion)
+DATASETS = table_of(tables.Dataset)
+DATASET_VERSIONS = table_of(tables.DatasetVersion)
+ENVIRONMENTS = table_of(tables.Environment)
+ASSIGNMENTS = table_of(tables.StageAssignment)
+EVENTS = table_of(tables.AuditEvent)
+COMMITS = table_of(tables.Commit)
+EDGES = table_of(tables.LineageEdge)
+CURSOR = table_of(tables.ReconcileCursor)
+
+Row = dict[str, Any]
+
+
+@contextmanager
+def reading(root: str, url: str | None) -> Iterator[tuple[Connection, str]]:
+    """A connection to the database of root's registry and the repository's id in it; one
+    clear error when there is no database, its schema is behind, or apply never ran."""
+    from reconciler.reconcile import repository_name
+
+    database_url = db.database_url(root, url, create=False)
+    if db.is_embedded(database_url) and not db.exists(database_url):
+        raise ReconcilerError(f"no database at {db.shown(database_url)}: run `reconciler "
+                              "apply` first")
+    engine = db.make_engine(database_url)
+    try:
+        db.connect(engine, database_url)
+        current, head = db.schema_state(engine)
+        if current is None:
+            raise ReconcilerError(f"database {db.shown(database_url)} holds no registry: run "
+                                  "`reconciler apply` first")
+        if current != head:
+            raise ReconcilerError(f"database {db.shown(database_url)} is at schema {current}, "
+                                  f"this reconciler reads {head}: run `reconciler db upgrade`")
+        name = repository_name(root)
+        repo_id = store.repository_id(name)
+        with engine.connect() as connection:
+            reconciled = connection.execute(select(CURSOR.c.commit_sha).where(
+                CURSOR.c.repository_id == repo_id)).first()
+            if reconciled is None or reconciled[0] is None:
+                raise ReconcilerError(f"database {db.shown(database_url)} has no history of "
+                                      f"repository '{name}': run `reconciler apply` in it")
+            yield connection, repo_id
+    except exc.DBAPIError as error:
+        raise db.connect_error(database_url, error) from None
+    finally:
+        engine.dispose()
+
+
+def model_names(connection: Connection, repo_id: str, model: str | None) -> list[str]:
+    """The models the registry knows (or just model, which must be one of them)."""
+    query = select(MODELS.c.name).where(MODELS.c.repository_id == repo_id)
+    if model is not None:
+        query = query.where(MODELS.c.name == model)
+    names = list(connection.execute(query.order_by(MODELS.c.name)).scalars())
+    if model is not None and not names:
+        raise NotFound(f"no model '{model}' in the registry{_known(connection, MODELS, repo_id)}")
+    return names
+
+
+def check_environment(connection: Connection, repo_id: str, env: str | None) -> None:
+    """Raise NotFound unless env is None or an environment the registry has known."""
+    if env is None:
+        return
+    found = connection.execute(select(ENVIRONMENTS.c.name).where(
+        ENVIRONMENTS.c.repository_id == repo_id, ENVIRONMENTS.c.name == env)).first()
+    if found is None:
+        raise NotFound(f"no environment '{env}' in the registry"
+                       f"{_known(connection, ENVIRONMENTS, repo_id)}")
+
+
+def _known(connection: Connection, table: Any, repo_id: str) -> str:
+    names = list(connection.execute(select(table.c.name).where(
+        table.c.repository_id == repo_id).order_by(table.c.name).limit(11)).scalars())
+    if not names:
+        return " (it is empty)"
+    return f" (it has {', '.join(names[:10])}{', ...' if len(names) > 10 else ''})"
+
+
+def show(connection: Connection, repo_id: str, model: str | None, env: str | None
+         ) -> list[Row]:
+    """Per model: its versions (digest, size, metrics, deprecated) and what each environment
+    serves of it now (version, digest, canary and traffic)."""
+    names = model_names(connection, repo_id, model)
+    check_environment(connection, repo_id, env)
+    models = {row["name"]: row for row in connection.execute(
+        _one_or_all(select(MODELS), MODELS.c.name, repo_id, model)).mappings()}
+    versions: dict[str, list[Row]] = {name: [] for name in names}
+    for row in connection.execute(
+            _one_or_all(select(VERSIONS), VERSIONS.c.model, repo_id, model)
+            .where(VERSIONS.c.removed_commit.is_(None))
+            .order_by(VERSIONS.c.model, VERSIONS.c.version)).mappings():
+        versions[row["model"]].append({
+            "version": row["version"], "digest": row["digest"], "size": row["size"],
+            "metrics": row["metrics"] or {}, "deprecated": bool(row["deprecated"]),
+            "added_commit": row["added_commit"]})
+    serving = _serving_now(connection, repo_id, model, env)
+    return [{"model": name, "owner": models[name]["owner"],
+             "framework": models[name]["framework"],
+             "retired": models[name]["retired_commit"] is not None,
+             "versions": versions[name], "serving": serving.get(name, {})} for name in names]
+
+
+def _one_or_all(query: Select[Any], column: Any, repo_id: str, value: str | None
+                ) -> Select[Any]:
+    query = query.where(column.table.c.repository_id == repo_id)
+    return query if value is None else query.where(column == value)
+
+
+def _serving_now(connection: Connection, repo_id: str, model: str | None, env: str | None
+                 ) -> dict[str, dict[str, Row]]:
+    """model -> environment -> what it serves now."""
+    query = select(ASSIGNMENTS).where(ASSIGNMENTS.c.repository_id == repo_id,
+                                      ASSIGNMENTS.c.valid_to.is_(None))
+    if model is not None:
+        query = query.where(ASSIGNMENTS.c.model == model)
+    if env is not None:
+        query = query.where(ASSIGNMENTS.c.environment == env)
+    return _by_model_and_env(connection, repo_id, connection.execute(query).mappings().all())
+
+
+def _by_model_and_env(connection: Connection, repo_id: str, rows: Sequence[Any]
+                      ) -> dict[str, dict[str, Row]]:
+    """Assignment rows folded into model -> environment -> {version, digest, since, canary}."""
+    digests = _digests(connection, repo_id, {(r["model"], r["version"]) for r in rows})
+    served: dict[str, dict[str, Row]] = {}
+    for row in sorted(rows, key=lambda r: (r["model"], r["environment"], r["role"] != "primary")):
+        where = served.setdefault(row["model"], {}).setdefault(
+            row["environment"], {"version": None, "digest": None, "since": None,
+                                 "commit": None, "canary": None})
+        state = {"version": row["version"], "digest": digests.get((row["model"], row["version"])),
+                 "since": row["valid_from"], "commit": row["valid_from_commit"]}
+        if row["role"] == "primary":
+            where.update(state)
+        else:
+            where["canary"] = {**state, "traffic": row["traffic"]}
+    return served
+
+
+def _digests(connection: Connection, repo_id: str, keys: set[tuple[str, str]]
+             ) -> dict[tuple[str, str], str | None]:
+    """(model, version) -> digest, for the versions named (by primary key, in batches)."""
+    found: dict[tuple[str, str], str | None] = {}
+    wanted = sorted(keys)
+    for start in range(0, len(wanted), 500):
+        batch = wanted[start:start + 500]
+        for model, version, digest in connection.execute(
+                select(VERSIONS.c.model, VERSIONS.c.version, VERSIONS.c.digest).where(
+                    VERSIONS.c.repository_id == repo_id,
+                    or_(*(and_(VERSIONS.c.model == m, VERSIONS.c.version == v)
+                          for m, v in batch)))):
+            found[(model, version)] = digest
+    return found
+
+
+def history(connection: Connection, repo_id: str, model: str, env: str | None,
+            since: datetime | None, until: datetime | None) -> list[Row]:
+    """Every event of a model in order, with its commit: when it landed and was authored, who
+    authored and who committed it, and what changed."""
+    model_names(connection, repo_id, model)
+    check_environment(connection, repo_id, env)
+    query = _events().where(EVENTS.c.repository_id == repo_id, EVENTS.c.kind == "Model",
+                            EVENTS.c.name == model)
+    if env is not None:
+        query = query.where(EVENTS.c.environment == env)
+    return _event_rows(connection, _between(query, since, until).order_by(EVENTS.c.seq))
+
+
+def who(connection: Connection, repo_id: str, author: str | None, event_type: str | None,
+        since: datetime | None, until: datetime | None) -> list[Row]:
+    """Who did what across models: events by author email and type, in order."""
+    query = _events().where(EVENTS.c.repository_id == repo_id)
+    if author is not None:
+        query = query.where(EVENTS.c.actor_email == author)
+    if event_type is not None:
+        query = query.where(EVENTS.c.event_type == event_type)
+    return _event_rows(connection, _between(query, since, until).order_by(EVENTS.c.seq))
+
+
+def _events() -> Select[Any]:
+    return select(EVENTS, COMMITS.c.author_name, COMMITS.c.author_email, COMMITS.c.authored_at,
+                  COMMITS.c.committer_name, COMMITS.c.committer_email).outerjoin(
+        COMMITS, and_(COMMITS.c.repository_id == EVENTS.c.repository_id,
+                      COMMITS.c.sha == EVENTS.c.commit_sha))
+
+
+def _between(query: Select[Any], since: datetime | None, until: datetime | None
+             ) -> Select[Any]:
+    if since is not None:
+        query = query.where(EVENTS.c.occurred_at >= since)
+    if until is not None:
+        query = query.where(EVENTS.c.occurred_at <= until)
+    return query
+
+
+def _event_rows(connection: Connection, query: Select[Any]) -> list[Row]:
+    rows = []
+    for row in connection.execute(query).mappings():
+        event = Event(row["event_type"], row["kind"], row["name"], row["version"],
+                      row["environment"], row["payload"] or {})
+        rows.append({
+            "seq": row["seq"], "landed": row["occurred_at"], "authored": row["authored_at"],
+            "event": row["event_type"], "model": row["name"], "kind": row["kind"],
+            "version": row["version"], "environment": row["environment"],
+            "change": describe(event), "author": row["author_name"] or row["actor_name"],
+            "author_email": row["author_email"] or row["actor_email"],
+            "committer": row["committer_name"], "commit": row["commit_sha"],
+            "payload": row["payload"] or {}})
+    return rows
+
+
+def served_at(connection: Connection, repo_id: str, when: datetime, env: str | None,
+              model: str | None) -> list[Row]:
+    """What each environment served at a moment: one row per (environment, model)."""
+    if model is not None:
+        model_names(connection, repo_id, model)
+    check_environment(connection, repo_id, env)
+    query = select(ASSIGNMENTS).where(
+        ASSIGNMENTS.c.repository_id == repo_id, ASSIGNMENTS.c.valid_from <= when,
+        or_(ASSIGNMENTS.c.valid_to.is_(None), ASSIGNMENTS.c.valid_to > when))
+    if env is not None:
+        query = query.where(ASSIGNMENTS.c.environment == env)
+    if model is not None:
+        query = query.where(ASSIGNMENTS.c.model == model)
+    served = _by_model_and_env(connection, repo_id, connection.execute(query).mappings().all())
+    return [{"environment": e, "model": m, **state}
+            for m, by_env in served.items() for e, state in by_env.items()
+            if state["version"] is not None or state["canary"] is not None]
+
+
+def served_diff(connection: Connection, repo_id: str, first: datetime, second: datetime,
+                env: str | None) -> list[Row]:
+    """What changed in what was served between two moments: (environment, model) pairs whose
+    version or canary differ."""
+    before = {(r["environment"], r["model"]): r
+              for r in served_at(connection, repo_id, first, env, None)}
+    after = {(r["environment"], r["model"]): r
+             for r in served_at(connection, repo_id, second, env, None)}
+    rows = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if _served_state(old) != _served_state(new):
+            rows.append({"environment": key[0], "model": key[1],
+                         "before": _served_text(old), "after": _served_text(new),
+                         "before_state": old, "after_state": new})
+    return rows
+
+
+def _served_state(row: Row | None) -> tuple[Any, ...]:
+    if row is None:
+        return (None, None, None)
+    canary = row["canary"] or {}
+    return (row["version"], canary.get("version"), canary.get("traffic"))
+
+
+def _served_text(row: Row | None) -> str:
+    version, canary, traffic = _served_state(row)
+    if version is None and canary is None:
+        return "(nothing)"
+    return f"{version or '(none)'}" + (f" + canary {canary} at {traffic}%" if canary else "")
+
+
+def lineage(connection: Connection, repo_id: str, name: str, version: str, *,
+            upstream: bool, depth: int) -> list[Row]:
+    """The lineage edges reachable from name@version, breadth first, up to depth hops:
+    upstream (what it was trained on and derived from) or downstream (what derives from it)."""
+    kind = _subject_kind(connection, repo_id, name, version)
+    frontier, seen, rows = {(kind, name, version)}, {(kind, name, version)}, []
+    for hop in range(1, depth + 1):
+        if not frontier:
+            break
+        found = _edges(connection, repo_id, frontier, upstream)
+        frontier = set()
+        for edge in found:
+            nxt = ((edge["source_kind"], edge["source_name"], edge["source_version"]) if upstream
+                   else ("Model", edge["target_name"], edge["target_version"]))
+            rows.append({"depth": hop, "source_kind": edge["source_kind"],
+                         "source": f"{edge['source_name']}@{edge['source_version']}",
+                         "target": f"{edge['target_name']}@{edge['target_version']}",
+                         "via": edge["via"], "commit": edge["commit_sha"]})
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.add(nxt)
+    return rows
+
+
+def _subject_kind(connection: Connection, repo_id: str, name: str, version: str) -> str:
+    for kind, table, column in (("Model", VERSIONS, VERSIONS.c.model),
+                                ("Dataset", DATASET_VERSIONS, DATASET_VERSIONS.c.dataset)):
+        if connection.execute(select(table.c.version).where(
+                table.c.repository_id == repo_id, column == name,
+                table.c.version == version)).first() is not None:
+            return kind
+    raise NotFound(f"no version '{version}' of a model or dataset '{name}' in the registry")
+
+
+def _edges(connection: Connection, repo_id: str, nodes: set[tuple[str, str, str]],
+           upstream: bool) -> list[Row]:
+    """The edges into (upstream) or out of (downstream) the nodes, by index, in batches."""
+    found: list[Row] = []
+    wanted = sorted(nodes)
+    for start in range(0, len(wanted), 200):
+        batch = wanted[start:start + 200]
+        if upstream:
+            match = or_(*(and_(EDGES.c.target_name == n, EDGES.c.target_version == v)
+                          for k, n, v in batch if k == "Model"))
+        else:
+            match = or_(*(and_(EDGES.c.source_kind == k, EDGES.c.source_name == n,
+                               EDGES.c.source_version == v) for k, n, v in batch))
+        if upstream and not any(k == "Model" for k, _, _ in batch):
+            continue  # a dataset version has nothing upstream of it
+        found.extend(dict(row) for row in connection.execute(select(EDGES).where(
+            EDGES.c.repository_id == repo_id, match).order_by(
+            EDGES.c.source_kind, EDGES.c.source_name, EDGES.c.source_version,
+            EDGES.c.target_name, EDGES.c.target_version)).mappings())
+    return found
+
+
+def compare(connection: Connection, repo_id: str, model: str, versions: list[str],
+            metric: str | None) -> list[Row]:
+    """Metrics of a model's versions side by side (deltas against the previous row) and the
+    environments that served each, and when."""
+    model_names(connection, repo_id, model)
+    query = select(VERSIONS).where(VERSIONS.c.repository_id == repo_id, VERSIONS.c.model == model)
+    if versions:
+        query = query.where(VERSIONS.c.version.in_(versions))
+    rows = connection.execute(query.order_by(VERSIONS.c.version)).mappings().all()
+    missing = set(versions) - {r["version"] for r in rows}
+    if missing:
+        raise NotFound(f"model '{model}' has no version {', '.join(sorted(missing))}")
+    periods: dict[str, list[Row]] = {}
+    for row in connection.execute(select(ASSIGNMENTS).where(
+            ASSIGNMENTS.c.repository_id == repo_id, ASSIGNMENTS.c.model == model)
+            .order_by(ASSIGNMENTS.c.valid_from)).mappings():
+        periods.setdefault(row["version"], []).append({
+            "environment": row["environment"], "role": row["role"],
+            "from": row["valid_from"], "until": row["valid_to"]})
+    ordered = sorted(rows, key=lambda r: _version_key(r["version"]))
+    result: list[Row] = []
+    previous: dict[str, Any] = {}
+    for row in ordered:
+        metrics = {k: v for k, v in (row["metrics"] or {}).items()
+                   if metric is None or k == metric}
+        deltas = {k: v - previous[k] for k, v in metrics.items()
+                  if isinstance(v, int | float) and isinstance(previous.get(k), int | float)}
+        result.append({"version": row["version"], "digest": row["digest"], "metrics": metrics,
+                       "deltas": deltas, "served": periods.get(row["version"], [])})
+        previous = row["metrics"] or {}
+    return result
+
+
+def _version_key(version: str) -> tuple[Any, ...]:
+    """Versions in numeric order where they are dotted numbers (1.10.0 after 1.9.0)."""
+    parts = version.replace("-", ".").split(".")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)

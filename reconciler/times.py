@@ -1,0 +1,57 @@
+"""Moments as users type them (ISO-8601, any offset) and as the audit commands print them.
+
+The database stores naive UTC datetimes (git's times, converted when read): every moment a
+user gives is converted to that before it is compared, so `2024-05-14T16:00:00+02:00`,
+`2024-05-14T14:00:00Z` and `2024-05-14 14:00` name the same moment.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+
+from reconciler.diagnostics import ReconcilerError, printable
+
+HELP = ("an ISO-8601 time, e.g. 2024-05-14T16:00:00+02:00, 2024-05-14T14:00Z or 2024-05-14 "
+        "(no offset: UTC)")
+
+
+def parse_moment(text: str) -> datetime:
+    """The naive UTC datetime an ISO-8601 time names (no offset: UTC)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ReconcilerError(f"'{printable(text)}' is not {HELP}") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
+
+
+def parse_zone(text: str | None) -> tzinfo:
+    """A zone for printing: None or UTC, an offset (+02:00) or an IANA name (Europe/Paris)."""
+    if text is None or text.upper() in ("UTC", "Z"):
+        return UTC
+    if text[:1] in "+-":
+        try:
+            hours, _, minutes = text[1:].partition(":")
+            offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
+            return timezone(-offset if text[0] == "-" else offset)
+        except ValueError:
+            pass
+    else:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            return ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise ReconcilerError(f"--tz '{printable(text)}' is not a time zone: give UTC, an offset "
+                          "such as +02:00, or a name such as Europe/Paris")
+
+
+def shown(when: datetime | None, zone: tzinfo = UTC) -> str:
+    """A stored (naive UTC) datetime as ISO-8601 in zone; UTC is written with Z."""
+    if when is None:
+        return ""
+    moment = when.replace(tzinfo=UTC).astimezone(zone)
+    text = moment.isoformat(timespec="seconds")
+    return text[:-6] + "Z" if zone is UTC else text

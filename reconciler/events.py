@@ -54,8 +54,8 @@ def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | Non
         size = f", {payload['size']:,} bytes" if isinstance(payload.get("size"), int) else ""
         return f"version {version} added ({digest}{size}{', ' + numbers if numbers else ''})"
     if event.type == "lineage.added":
-        return (f"{version} {'derived from' if payload.get('sourceKind') == 'Model' else 'trained on'} "
-                f"{payload.get('source')}@{payload.get('sourceVersion')}")
+        how = "derived from" if payload.get("sourceKind") == "Model" else "trained on"
+        return f"{version} {how} {payload.get('source')}@{payload.get('sourceVersion')}"
     if event.type == "policy.violated":
         return f"violates {payload.get('rule')} for {version}"
     if event.type == "environment.updated":

@@ -404,10 +404,10 @@ def _show(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from reconciler import api
 
-    common = {"tz": args.tz}
     command = args.audit_command
     if command == "verify":
         return _audit_verify(args)
+    common = {"tz": args.tz}
     if command == "history":
         found = api.audit_history(args.repo, args.db, model=args.model, env=args.env,
                                   since=args.since, until=args.until, **common)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from reconciler import policy, spec
@@ -28,6 +29,7 @@ class Recorded:
     models: dict[str, dict[str, bool]]  # model -> its versions not removed -> deprecated
     serving: dict[tuple[str, str], tuple[str | None, tuple[str, int | None] | None]]
     # (model, environment) -> (primary version, (canary version, traffic))
+    landed: datetime | None = None  # when the newest event it holds took effect
 
 
 def undo(recorded: Recorded, base: Snapshot) -> list[Event]:

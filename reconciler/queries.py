@@ -224,8 +224,10 @@ def _event_rows(connection: Connection, query: Select[Any]) -> list[Row]:
             "seq": row["seq"], "landed": row["occurred_at"], "authored": row["authored_at"],
             "event": row["event_type"], "model": row["name"], "kind": row["kind"],
             "version": row["version"], "environment": row["environment"],
-            "change": describe(event), "author": row["author_name"] or row["actor_name"],
-            "author_email": row["author_email"] or row["actor_email"],
+            # Who the record credits: the commit's author, or for the events of a history
+            # rewrite the one who pushed it.
+            "change": describe(event), "author": row["actor_name"],
+            "author_email": row["actor_email"],
             "committer": row["committer_name"], "commit": row["commit_sha"],
             "payload": row["payload"] or {}})
     return rows

@@ -250,6 +250,7 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
               estimate: int | None) -> Iterator[Chunk]:
     """Replay commits onto state: each commit's events, grouped into transaction-sized chunks.
     The last chunk always ends at target (commits after the last change move the cursor)."""
+    not_before = pending[0].when if pending else None  # a history rewrite's batch
     rows = sum(len(b.events) * 2 + 1 for b in pending)
     number = counted = 0
     for batch in _prefetch_batches(commits):
@@ -270,7 +271,10 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             after = state.snapshot()
             events = diff(snapshot, after, touched)
             snapshot = after
-            pending.append(store.commit_batch(info, events, after))
+            # After a history rewrite, the new commits land with it, never before it.
+            late = not_before is not None and info.committed_at < not_before
+            pending.append(store.commit_batch(info, events, after,
+                                              landed_at=not_before if late else None))
             rows += len(events) * 2 + 1  # an audit row and about one entity row per event
             if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
                 yield Chunk(pending, info.sha, number - counted, list(state.skipped),
@@ -392,5 +396,12 @@ def _rewrite_batch(history: GitHistory, old: str | None, base: str | None, targe
         events += diff(before, after)
     elif recorded is not None:
         events += undo(recorded, after)
+    # The rewrite lands with the new history: at the target's time (the push is no earlier),
+    # and never before what the database recorded last (the lost cursor commit), else what
+    # the lost commits served would end before it began.
+    lost = (history.commit_info(old).committed_at if old is not None and history.has_commit(old)
+            else recorded.landed if recorded is not None else None)
+    landed = max(anchor.committed_at, pusher.committed_at, lost or anchor.committed_at)
     return store.commit_batch(anchor, events, after,
-                              actor=(pusher.committer_name, pusher.committer_email))
+                              actor=(pusher.committer_name, pusher.committer_email),
+                              landed_at=landed)

@@ -60,10 +60,18 @@ class CommitBatch:
     events: list[Event]
     entities: dict[tuple[str, str], dict[str, Any]]
     actor: tuple[str, str] | None = None  # who to attribute to, when not the commit's author
+    # When the events took effect, when not at the commit's own time (a history rewrite).
+    landed_at: datetime | None = None
+
+    @property
+    def when(self) -> datetime:
+        """When the events took effect: the commit's committer time unless landed_at."""
+        return self.landed_at or self.info.committed_at
 
 
 def commit_batch(info: CommitInfo, events: list[Event], snapshot: Snapshot,
-                 actor: tuple[str, str] | None = None) -> CommitBatch:
+                 actor: tuple[str, str] | None = None,
+                 landed_at: datetime | None = None) -> CommitBatch:
     """A commit's events plus the rows of the entities they create or update, read from the
     snapshot the commit leads to."""
     entities: dict[tuple[str, str], dict[str, Any]] = {}
@@ -83,7 +91,7 @@ def commit_batch(info: CommitInfo, events: list[Event], snapshot: Snapshot,
                 "framework": model.spec.framework, "owner": model.metadata.owner,
                 "description": model.metadata.description,
                 "labels": dict(model.metadata.labels) or None}
-    return CommitBatch(info, events, entities, actor)
+    return CommitBatch(info, events, entities, actor, landed_at)
 
 
 class CursorMoved(Exception):
@@ -134,6 +142,8 @@ def recorded_state(engine: Engine, repo_id: str) -> Recorded:
         commits = tuple(row[0] for row in connection.execute(
             select(t["events"].c.commit_sha, last_seen).where(mine["events"])
             .group_by(t["events"].c.commit_sha).order_by(last_seen.desc())))
+        landed = connection.execute(select(t["events"].c.occurred_at).where(mine["events"])
+                                    .order_by(t["events"].c.seq.desc()).limit(1)).scalar()
         models: dict[str, dict[str, bool]] = {
             name: {} for name in connection.execute(select(t["models"].c.name).where(
                 mine["models"], t["models"].c.retired_commit.is_(None))).scalars()}
@@ -162,7 +172,7 @@ def recorded_state(engine: Engine, repo_id: str) -> Recorded:
             else:
                 canary = (row.version, row.traffic)
             serving[(row.model, row.environment)] = (primary, canary)
-    return Recorded(commits, environments, datasets, models, serving)
+    return Recorded(commits, environments, datasets, models, serving, landed)
 
 
 def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -226,7 +236,7 @@ def _audit_rows(repo_id: str, seen: Cursor,
                 "event_type": event.type, "kind": event.kind, "name": event.name,
                 "version": event.version, "environment": event.environment,
                 "actor_name": actor[0][:255], "actor_email": actor[1][:255],
-                "occurred_at": batch.info.committed_at, "payload": event.payload,
+                "occurred_at": batch.when, "payload": event.payload,
                 "prev_hash": prev,
             }
             row["hash"] = prev = event_hash(prev, row)
@@ -281,8 +291,9 @@ class _Plan:
                 "authored_at": info.authored_at, "committer_name": info.committer_name[:255],
                 "committer_email": info.committer_email[:255],
                 "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS]}])
+        effective = info._replace(committed_at=batch.when)
         for event in batch.events:
-            self._event(event, info, batch.entities)
+            self._event(event, effective, batch.entities)
 
     def _event(self, event: Event, info: CommitInfo,
                entities: dict[tuple[str, str], dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy
 
-from reconciler import db, diff, store
+from reconciler import db, diff, events, store
 from reconciler.catalog import EMPTY
 from reconciler.gitobjects import CommitInfo
 
@@ -17,7 +17,7 @@ HISTORY_ONLY = {"version.updated", "dataset.version.updated", "stage.updated",
 
 
 def test_every_event_type_has_a_handler_or_is_history_only() -> None:
-    assert set(store.HANDLERS) | HISTORY_ONLY == set(diff.EVENT_TYPES)
+    assert set(store.HANDLERS) | HISTORY_ONLY == set(events.EVENT_TYPES)
     assert not set(store.HANDLERS) & HISTORY_ONLY
 
 

@@ -1,0 +1,338 @@
+"""show and audit ... on a real reconciled history, on every back end, with known answers.
+
+The history (tests/test_apply.build_history, then a merge and a force push), for fraud in
+production: 1.0.0 from 2024-06-01T10:00Z; a canary of 1.1.0 at 20% from 07-02 10:00; 1.1.0
+from 07-03 10:00; rolled back to 1.0.0 07-04 03:00; 1.1.0 again by a --no-ff merge landed
+07-09 10:00 (proposed by Frank, merged by Carol); that merge force-pushed away and replaced
+by 1.0.0 with a canary of 1.1.0 at 5%, landed 07-10 08:00. churn served staging from 07-05
+12:00 until its retirement 07-06 12:00.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+from reconciler import api, db, listing, reconcile
+from reconciler.diagnostics import NotFound, ReconcilerError
+from tests.conftest import Registry, _scratch_database, copy_registry, server_url
+from tests.test_apply import AUTHORS, FRAUD, build_history
+
+FRANK = "Frank Proposer <frank@example.com>"
+MERGE_DATE = "2024-07-09T10:00:00+00:00"
+
+
+def _fraud(registry: Registry, production: str, staging: str = "1.1.0",
+           extra_versions: str = "") -> None:
+    """fraud with 1.0.0 (deprecated) and 1.1.0, plus extra_versions, serving as given."""
+    old, new = _digests(registry)
+    registry.write(FRAUD, f"""\
+apiVersion: reconciler/v1
+kind: Model
+metadata:
+  name: fraud
+  owner: ml@example.com
+spec:
+  framework: sklearn
+  versions:
+    - version: "1.0.0"
+      deprecated: true
+      artifact: models/fraud.pkl
+      digest: {old}
+      metrics: {{auc: 0.93}}
+    - version: "1.1.0"
+      artifact: models/fraud.pkl
+      digest: {new}
+      metrics: {{auc: 0.93}}
+{extra_versions.format(digest=new)}  stages:
+    staging: {{version: "{staging}"}}
+    production:
+{production}      replicas: {{min: 2, max: 4}}
+""")
+
+
+def _digests(registry: Registry) -> tuple[str, str]:
+    text = (registry.root / FRAUD).read_text()
+    digests = [line.split("digest: ")[1] for line in text.splitlines() if "digest: " in line]
+    return digests[0], digests[1]
+
+
+CHAIN = """\
+    - version: "1.2.0"
+      artifact: models/fraud.pkl
+      digest: {digest}
+      parent: "1.1.0"
+      metrics: {{auc: 0.95}}
+    - version: "1.3.0"
+      artifact: models/fraud.pkl
+      digest: {digest}
+      parent: "1.2.0"
+      trainedOn: [{{dataset: transactions, version: "2024-06"}}]
+      metrics: {{auc: 0.97}}
+"""
+
+
+@pytest.fixture(scope="module")
+def merged_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """build_history, then a pull request by Frank merged with --no-ff by Carol."""
+    base = tmp_path_factory.mktemp("audited")
+    registry = copy_registry(registry_template, base)
+    build_history(registry)
+    registry.repo.git.checkout("-q", "-b", "feature")
+    _fraud(registry, '      version: "1.1.0"\n')
+    registry.commit("Promote fraud 1.1.0 again", FRANK, "2024-07-08T09:00:00+02:00")
+    registry.repo.git.checkout("-q", "main")
+    env = {**os.environ, "GIT_AUTHOR_DATE": MERGE_DATE, "GIT_COMMITTER_DATE": MERGE_DATE}
+    subprocess.run(["git", "-c", "user.name=Carol Ops", "-c", "user.email=carol@example.com",
+                    "merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #7"],
+                   cwd=registry.root, env=env, check=True)
+    registry.repo.close()
+    return base
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mariadb", "postgresql"])
+def audited(request: pytest.FixtureRequest, merged_template: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, str]]:
+    """The history applied up to the merge, then force-pushed over and applied again."""
+    registry = copy_registry(merged_template, tmp_path_factory.mktemp(request.param))
+    drop = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{registry.root.parent / 'registry.sqlite'}"
+    else:
+        url, drop = _scratch_database(server_url(request.param))
+    try:
+        api.db_upgrade(str(registry.root), url)
+        reconcile.apply(str(registry.root), url, "HEAD")
+        registry.repo.git.reset("--hard", "HEAD~1")  # the merge is force-pushed away
+        _fraud(registry, '      version: "1.0.0"\n      canary: {version: "1.1.0", traffic: 5}\n',
+               staging="1.3.0", extra_versions=CHAIN)
+        registry.commit("Canary 1.1.0 again; 1.2.0 and 1.3.0", AUTHORS["dave"],
+                        "2024-07-10T08:00:00+00:00")
+        assert reconcile.apply(str(registry.root), url, "HEAD").rewritten
+        yield registry, url
+    finally:
+        registry.repo.close()
+        if drop is not None:
+            drop()
+
+
+def _rows(found: listing.Listing) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(listing.formatted(found, "json"))["rows"]
+    return data
+
+
+def _served(registry: Registry, url: str, when: str, env: str = "production"
+            ) -> list[tuple[str, str | None, Any]]:
+    rows = _rows(api.audit_at(str(registry.root), url, when=when, env=env))
+    return [(r["model"], r["version"], r["canary"] and (r["canary"]["version"],
+                                                        r["canary"]["traffic"])) for r in rows]
+
+
+@pytest.mark.parametrize("when, expected", [
+    ("2024-06-15T00:00:00Z", [("fraud", "1.0.0", None)]),
+    ("2024-07-02T12:00:00Z", [("fraud", "1.0.0", ("1.1.0", 20))]),  # the canary
+    ("2024-07-03T10:00:00Z", [("fraud", "1.1.0", None)]),  # the moment it landed
+    ("2024-07-04T02:59:59Z", [("fraud", "1.1.0", None)]),
+    ("2024-07-04T03:00:00Z", [("fraud", "1.0.0", None)]),  # the rollback
+    ("2024-07-09T12:00:00Z", [("fraud", "1.1.0", None)]),  # the merge (force-pushed later)
+    ("2024-07-11T00:00:00Z", [("fraud", "1.0.0", ("1.1.0", 5))]),
+    ("2024-05-01T00:00:00Z", []),  # before the first commit
+])
+def test_audit_at_answers_what_served_production(audited: tuple[Registry, str], when: str,
+                                                 expected: list[Any]) -> None:
+    assert _served(*audited, when) == expected
+
+
+def test_three_offsets_of_one_moment_give_one_answer(audited: tuple[Registry, str]) -> None:
+    moments = ["2024-07-02T12:00:00", "2024-07-02T14:00:00+02:00", "2024-07-02T07:00:00-05:00",
+               "2024-07-02T12:00Z", "2024-07-02 12:00:00+00:00"]
+    answers = [_served(*audited, when) for when in moments]
+    assert answers == [answers[0]] * len(moments) and answers[0][0][2] == ("1.1.0", 20)
+
+
+def test_a_time_between_two_commits_and_a_retirement(audited: tuple[Registry, str]) -> None:
+    assert _served(*audited, "2024-07-05T18:00:00Z", "staging") == [
+        ("churn", "0.1.0", None), ("fraud", "1.1.0", None)]
+    assert _served(*audited, "2024-07-06T13:00:00Z", "staging") == [("fraud", "1.1.0", None)]
+
+
+def test_show_is_the_registry_now(audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+    rows = {r["model"]: r for r in _rows(api.show(str(registry.root), url))}
+    assert rows["churn"]["retired"] and rows["churn"]["serving"] == {}
+    fraud = rows["fraud"]
+    assert [v["version"] for v in fraud["versions"]] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    assert fraud["versions"][0]["deprecated"] and fraud["versions"][3]["metrics"] == {
+        "auc": 0.97}
+    production = fraud["serving"]["production"]
+    assert production["version"] == "1.0.0" and production["canary"]["traffic"] == 5
+    assert production["canary"]["version"] == "1.1.0"
+    assert production["digest"].startswith("md5:") and production["since"] == (
+        "2024-07-10T08:00:00Z")
+    assert fraud["serving"]["staging"]["version"] == "1.3.0"
+    one = api.show(str(registry.root), url, "fraud")
+    assert [c[0] for c in one.cells] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    assert one.cells[0][4] == "deprecated" and one.cells[0][5] == "production"
+    assert one.cells[1][5] == "production (canary 5%)" and one.cells[3][5] == "staging"
+    only = _rows(api.show(str(registry.root), url, env="staging"))
+    assert {r["model"]: list(r["serving"]) for r in only}["fraud"] == ["staging"]
+
+
+def test_history_is_every_event_with_who_and_when(audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+    rows = _rows(api.audit_history(str(registry.root), url, model="fraud", env="production"))
+    moves = [(r["event"], r["landed"], r["author_email"]) for r in rows
+             if r["event"] in ("stage.assigned", "canary.changed")]
+    assert moves == [
+        ("stage.assigned", "2024-06-01T10:00:00Z", "ada@example.com"),
+        ("canary.changed", "2024-07-02T10:00:00Z", "carol@example.com"),
+        ("stage.assigned", "2024-07-03T10:00:00Z", "carol@example.com"),
+        ("canary.changed", "2024-07-03T10:00:00Z", "carol@example.com"),
+        ("stage.assigned", "2024-07-04T03:00:00Z", "dave@example.com"),
+        ("stage.assigned", "2024-07-09T10:00:00Z", "carol@example.com"),  # the merge lands
+        ("stage.assigned", "2024-07-10T08:00:00Z", "dave@example.com"),  # after the force push
+        ("canary.changed", "2024-07-10T08:00:00Z", "dave@example.com")]
+    rollback = next(r for r in rows if r["landed"] == "2024-07-04T03:00:00Z")
+    assert rollback["change"] == "rollback: 1.1.0 -> 1.0.0"
+    assert rollback["payload"] == {"from": "1.1.0", "to": "1.0.0", "kind": "rollback"}
+    seqs = [r["seq"] for r in rows]
+    assert seqs == sorted(seqs)
+    window = _rows(api.audit_history(str(registry.root), url, model="fraud",
+                                     since="2024-07-03T12:00:00+02:00",
+                                     until="2024-07-04T05:00:00+02:00"))
+    assert [(r["event"], r["landed"]) for r in window] == [
+        ("stage.assigned", "2024-07-03T10:00:00Z"), ("canary.changed", "2024-07-03T10:00:00Z"),
+        ("stage.updated", "2024-07-03T10:00:00Z"), ("stage.assigned", "2024-07-04T03:00:00Z")]
+    shifted = _rows(api.audit_history(str(registry.root), url, model="fraud", tz="+02:00"))
+    assert shifted[0]["landed"] == "2024-06-01T12:00:00+02:00"
+
+
+def test_who_and_diff(audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+    dave = _rows(api.audit_who(str(registry.root), url, author="dave@example.com",
+                               event="stage.assigned"))
+    assert [(r["model"], r["environment"], r["change"]) for r in dave] == [
+        ("fraud", "production", "rollback: 1.1.0 -> 1.0.0"),
+        ("fraud", "production", "rollback: 1.1.0 -> 1.0.0"),
+        ("fraud", "staging", "promotion: 1.1.0 -> 1.3.0")]
+    changed = _rows(api.audit_diff(str(registry.root), url, first="2024-07-02T12:00:00Z",
+                                   second="2024-07-05T18:00:00Z"))
+    assert [(r["environment"], r["model"]) for r in changed] == [
+        ("production", "fraud"), ("staging", "churn")]
+    assert changed[0]["before"]["canary"]["traffic"] == 20 and changed[0]["after"][
+        "canary"] is None
+    assert changed[1]["before"] is None and changed[1]["after"]["version"] == "0.1.0"
+    text = listing.formatted(api.audit_diff(str(registry.root), url, first="2024-07-02T12:00Z",
+                                            second="2024-07-05T18:00Z", env="production"),
+                             "text", terminal=False)
+    assert text.splitlines()[1].split() == ["production", "fraud", "1.0.0", "+", "canary",
+                                            "1.1.0", "at", "20%", "1.0.0"]
+
+
+def test_lineage_is_transitive_and_bounded(audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+    up = _rows(api.audit_lineage(str(registry.root), url, subject="fraud@1.3.0"))
+    assert [(r["depth"], r["source"], r["target"]) for r in up] == [
+        (1, "transactions@2024-06", "fraud@1.3.0"), (1, "fraud@1.2.0", "fraud@1.3.0"),
+        (2, "fraud@1.1.0", "fraud@1.2.0")]
+    near = _rows(api.audit_lineage(str(registry.root), url, subject="fraud@1.3.0", depth=1))
+    assert [r["depth"] for r in near] == [1, 1]
+    down = _rows(api.audit_lineage(str(registry.root), url, subject="transactions@2024-06",
+                                   downstream=True))
+    assert sorted(r["target"] for r in down) == ["churn@0.1.0", "fraud@1.3.0"]
+    derived = _rows(api.audit_lineage(str(registry.root), url, subject="fraud@1.1.0",
+                                      downstream=True))
+    assert [(r["depth"], r["target"]) for r in derived] == [(1, "fraud@1.2.0"),
+                                                             (2, "fraud@1.3.0")]
+    graph = listing.lineage_graph(up, "mermaid")
+    assert graph.startswith("flowchart LR") and graph.count(" --> ") == 3
+    dot = listing.lineage_graph(up, "dot")
+    assert dot.startswith("digraph lineage {") and dot.count(" -> ") == 3
+
+
+def test_compare_puts_metrics_side_by_side(audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+    rows = _rows(api.audit_compare(str(registry.root), url, model="fraud",
+                                   versions=["1.1.0", "1.2.0", "1.3.0"], metric="auc"))
+    assert [(r["version"], r["metrics"]["auc"]) for r in rows] == [
+        ("1.1.0", 0.93), ("1.2.0", 0.95), ("1.3.0", 0.97)]
+    assert rows[0]["deltas"] == {} and round(rows[2]["deltas"]["auc"], 6) == 0.02
+    served = {(p["environment"], p["role"], p["from"]) for p in rows[0]["served"]}
+    assert ("production", "canary", "2024-07-02T10:00:00Z") in served
+    assert ("staging", "primary", "2024-07-01T07:00:00Z") in served
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda r, u: api.show(r, u, "nope"), "no model 'nope' in the registry (it has churn, "
+                                          "fraud)"),
+    (lambda r, u: api.audit_at(r, u, when="2024-07-01", env="prod"), "no environment 'prod'"),
+    (lambda r, u: api.audit_lineage(r, u, subject="fraud@9.9.9"), "no version '9.9.9'"),
+    (lambda r, u: api.audit_compare(r, u, model="fraud", versions=["9"]), "has no version 9"),
+])
+def test_unknown_names_are_one_clear_message(audited: tuple[Registry, str], call: Any,
+                                             message: str) -> None:
+    registry, url = audited
+    with pytest.raises(NotFound, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call(str(registry.root), url)
+
+
+def test_the_command_line_prints_text_json_and_csv(audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "reconciler", *args, "--db", url],
+                              cwd=registry.root, capture_output=True, text=True, check=False)
+
+    shown = run("show", "--format", "json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["format_version"] == 1
+    table = list(csv.reader(io.StringIO(run("audit", "at", "2024-07-02T14:00:00+02:00",
+                                            "--format", "csv").stdout)))
+    assert table[0] == ["environment", "model", "version", "digest", "canary", "since",
+                        "commit"]
+    assert [[*row[:3], row[4]] for row in table[1:]] == [
+        ["production", "fraud", "1.0.0", "1.1.0 at 20%"], ["staging", "fraud", "1.1.0", ""]]
+    text = run("audit", "history", "fraud", "--env", "production")
+    assert text.returncode == 0 and text.stdout.splitlines()[0].split()[:3] == [
+        "landed", "authored", "name"]
+    unknown = run("audit", "history", "nope")
+    assert unknown.returncode == 1 and unknown.stderr.startswith("reconciler: error: no model")
+    bad = run("audit", "at", "last tuesday")
+    assert bad.returncode == 2 and "is not an ISO-8601 time" in bad.stderr
+    mermaid = run("audit", "lineage", "fraud@1.3.0", "--format", "mermaid")
+    assert mermaid.stdout.startswith("flowchart LR")
+
+
+def test_no_database_and_an_empty_one_say_what_to_run(registry: Registry, tmp_path: Path
+                                                      ) -> None:
+    with pytest.raises(ReconcilerError, match="run `reconciler apply` first"):
+        api.show(str(registry.root))
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    sqlalchemy.create_engine(empty).connect().close()
+    with pytest.raises(ReconcilerError, match="holds no registry: run `reconciler apply`"):
+        api.show(str(registry.root), empty)
+    engine = db.make_engine(sqlalchemy.make_url(empty))
+    db.upgrade(engine)
+    engine.dispose()
+    with pytest.raises(ReconcilerError, match="has no history of repository 'repo'"):
+        api.show(str(registry.root), empty)
+
+
+def test_text_escapes_what_commits_hold_and_csv_defuses_formulas() -> None:
+    found = listing.Listing("t", ["who", "delta"], [["=HYPERLINK(\"x\")\x1b[2J", "-0.5"]],
+                            [])
+    plain = listing.formatted(found, "text", terminal=False)
+    assert "\x1b" not in plain and "\\x1b[2J" in plain
+    rich = listing.formatted(found, "text", terminal=True)
+    assert "\x1b[2J" not in rich
+    assert list(csv.reader(io.StringIO(listing.formatted(found, "csv"))))[1] == [
+        "'=HYPERLINK(\"x\")\x1b[2J", "-0.5"]

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -336,3 +337,70 @@ def test_text_escapes_what_commits_hold_and_csv_defuses_formulas() -> None:
     assert "\x1b[2J" not in rich
     assert list(csv.reader(io.StringIO(listing.formatted(found, "csv"))))[1] == [
         "'=HYPERLINK(\"x\")\x1b[2J", "-0.5"]
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def _documented_sql() -> list[str]:
+    """The ```sql blocks of the README's "SQL for BI tools", as written there."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("#### SQL for BI tools"):text.index("### pre-commit")]
+    return re.findall(r"```sql\n(.*?)```", section, re.S)
+
+
+def _moment_literal(backend: str, iso: str) -> str:
+    """:t written as the README's table says for backend, for the moment iso (with offset)."""
+    text = README.read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (SQLite|PostgreSQL|MySQL, MariaDB, TiDB) \| `(.*)` \|$", text,
+                           re.M))
+    template = rows[{"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(backend,
+                                                                        "MySQL, MariaDB, TiDB")]
+    example = "2024-05-14T16:00:00+02:00"
+    offset = iso[19:] if iso[19:] not in ("Z", "") else "+00:00"
+    return (template.replace(example, iso).replace(example[:10] + " " + example[11:19],
+                                                   iso[:10] + " " + iso[11:19])
+            .replace("'+02:00'", f"'{offset}'"))
+
+
+def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.connect() as connection:
+            return [tuple(_plain(v) for v in row) for row in connection.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    """A value as the same Python value on every back end (times as 'YYYY-MM-DD HH:MM:SS')."""
+    if hasattr(value, "isoformat"):
+        value = value.isoformat(sep=" ")
+    if isinstance(value, str):
+        value = value.rstrip()
+        if re.fullmatch(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?", value):
+            return value[:19].replace("T", " ")
+    return value
+
+
+@pytest.mark.parametrize("moment", ["2024-07-02T12:00:00Z", "2024-07-02T14:00:00+02:00",
+                                    "2024-07-02T07:00:00-05:00", "2024-07-04T03:00:00+00:00"])
+def test_the_readme_queries_answer_as_the_commands_do(audited: tuple[Registry, str],
+                                                      moment: str) -> None:
+    registry, url = audited
+    backend = sqlalchemy.make_url(url).get_backend_name()
+    backend = "mariadb" if backend == "mysql" else backend
+    at, moved, trained = _documented_sql()
+    served = _query(url, at.replace(":t", _moment_literal(backend, moment)))
+    expected = []
+    for row in _rows(api.audit_at(str(registry.root), url, when=moment, env="production")):
+        if row["canary"]:
+            expected.append((row["model"], "canary", row["canary"]["version"],
+                             row["canary"]["traffic"], row["canary"]["digest"]))
+        expected.append((row["model"], "primary", row["version"], None, row["digest"]))
+    assert served == sorted(expected, key=lambda r: (r[0], r[1])) and served
+    events = _rows(api.audit_who(str(registry.root), url, event="stage.assigned"))
+    assert _query(url, moved) == [
+        (e["landed"].replace("T", " ").rstrip("Z"), e["model"], e["version"], e["author_email"],
+         e["commit"]) for e in events if e["environment"] == "production"]
+    assert _query(url, trained) == [("staging", "fraud", "1.3.0", "transactions", "2024-06")]

@@ -78,4 +78,6 @@ def _deltas(before: dict[str, float] | None, after: dict[str, float] | None) -> 
 
 
 def _canary(state: Any) -> str:
-    return "(none)" if not state else f"{state.get('version')} at {state.get('traffic')}%"
+    if not isinstance(state, dict):
+        return "(none)" if not state else str(state)
+    return f"{state.get('version')} at {state.get('traffic')}%"

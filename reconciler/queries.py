@@ -132,47 +132,36 @@ def _one_or_all(query: Select[Any], column: Any, repo_id: str, value: str | None
 def _serving_now(connection: Connection, repo_id: str, model: str | None, env: str | None
                  ) -> dict[str, dict[str, Row]]:
     """model -> environment -> what it serves now."""
-    query = select(ASSIGNMENTS).where(ASSIGNMENTS.c.repository_id == repo_id,
-                                      ASSIGNMENTS.c.valid_to.is_(None))
+    query = _assignments().where(ASSIGNMENTS.c.repository_id == repo_id,
+                                 ASSIGNMENTS.c.valid_to.is_(None))
     if model is not None:
         query = query.where(ASSIGNMENTS.c.model == model)
     if env is not None:
         query = query.where(ASSIGNMENTS.c.environment == env)
-    return _by_model_and_env(connection, repo_id, connection.execute(query).mappings().all())
+    return _by_model_and_env(connection.execute(query).mappings().all())
 
 
-def _by_model_and_env(connection: Connection, repo_id: str, rows: Sequence[Any]
-                      ) -> dict[str, dict[str, Row]]:
+def _assignments() -> Select[Any]:
+    """Stage assignments with the digest of the version each names (by primary key)."""
+    return select(ASSIGNMENTS, VERSIONS.c.digest).outerjoin(VERSIONS, and_(
+        VERSIONS.c.repository_id == ASSIGNMENTS.c.repository_id,
+        VERSIONS.c.model == ASSIGNMENTS.c.model, VERSIONS.c.version == ASSIGNMENTS.c.version))
+
+
+def _by_model_and_env(rows: Sequence[Any]) -> dict[str, dict[str, Row]]:
     """Assignment rows folded into model -> environment -> {version, digest, since, canary}."""
-    digests = _digests(connection, repo_id, {(r["model"], r["version"]) for r in rows})
     served: dict[str, dict[str, Row]] = {}
     for row in sorted(rows, key=lambda r: (r["model"], r["environment"], r["role"] != "primary")):
         where = served.setdefault(row["model"], {}).setdefault(
             row["environment"], {"version": None, "digest": None, "since": None,
                                  "commit": None, "canary": None})
-        state = {"version": row["version"], "digest": digests.get((row["model"], row["version"])),
+        state = {"version": row["version"], "digest": row["digest"],
                  "since": row["valid_from"], "commit": row["valid_from_commit"]}
         if row["role"] == "primary":
             where.update(state)
         else:
             where["canary"] = {**state, "traffic": row["traffic"]}
     return served
-
-
-def _digests(connection: Connection, repo_id: str, keys: set[tuple[str, str]]
-             ) -> dict[tuple[str, str], str | None]:
-    """(model, version) -> digest, for the versions named (by primary key, in batches)."""
-    found: dict[tuple[str, str], str | None] = {}
-    wanted = sorted(keys)
-    for start in range(0, len(wanted), 500):
-        batch = wanted[start:start + 500]
-        for model, version, digest in connection.execute(
-                select(VERSIONS.c.model, VERSIONS.c.version, VERSIONS.c.digest).where(
-                    VERSIONS.c.repository_id == repo_id,
-                    or_(*(and_(VERSIONS.c.model == m, VERSIONS.c.version == v)
-                          for m, v in batch)))):
-            found[(model, version)] = digest
-    return found
 
 
 def history(connection: Connection, repo_id: str, model: str, env: str | None,
@@ -239,14 +228,14 @@ def served_at(connection: Connection, repo_id: str, when: datetime, env: str | N
     if model is not None:
         model_names(connection, repo_id, model)
     check_environment(connection, repo_id, env)
-    query = select(ASSIGNMENTS).where(
+    query = _assignments().where(
         ASSIGNMENTS.c.repository_id == repo_id, ASSIGNMENTS.c.valid_from <= when,
         or_(ASSIGNMENTS.c.valid_to.is_(None), ASSIGNMENTS.c.valid_to > when))
     if env is not None:
         query = query.where(ASSIGNMENTS.c.environment == env)
     if model is not None:
         query = query.where(ASSIGNMENTS.c.model == model)
-    served = _by_model_and_env(connection, repo_id, connection.execute(query).mappings().all())
+    served = _by_model_and_env(connection.execute(query).mappings().all())
     return [{"environment": e, "model": m, **state}
             for m, by_env in served.items() for e, state in by_env.items()
             if state["version"] is not None or state["canary"] is not None]

@@ -33,6 +33,7 @@ class Workload(NamedTuple):
     models: int
     versions: int
     events: int
+    canary_every: int = 5  # every nth production version goes through a canary (0: none)
 
 
 class Assignment(NamedTuple):
@@ -71,7 +72,8 @@ def assignments(workload: Workload) -> Iterator[Assignment]:
                 start = START + STEP * (v * workload.models * 4 + m * 4 + env_offset)
                 end = (START + STEP * ((v + 1) * workload.models * 4 + m * 4 + env_offset)
                        if v + 1 < workload.versions else None)
-                if env == "production" and v % 5 == 4:
+                every = workload.canary_every
+                if env == "production" and every and v % every == every - 1:
                     yield Assignment(name, env, "canary", version_name(v), 10, start - STEP,
                                      start)
                 yield Assignment(name, env, "primary", version_name(v), None, start, end)

@@ -53,6 +53,8 @@ def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | Non
         digest = payload.get("digest", "unpinned")
         size = f", {payload['size']:,} bytes" if isinstance(payload.get("size"), int) else ""
         return f"version {version} added ({digest}{size}{', ' + numbers if numbers else ''})"
+    if event.type == "stage.updated":
+        return f"{', '.join(sorted(payload))} changed"
     if event.type == "lineage.added":
         how = "derived from" if payload.get("sourceKind") == "Model" else "trained on"
         return f"{version} {how} {payload.get('source')}@{payload.get('sourceVersion')}"

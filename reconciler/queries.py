@@ -189,8 +189,12 @@ def who(connection: Connection, repo_id: str, author: str | None, event_type: st
 
 
 def _events() -> Select[Any]:
-    return select(EVENTS, COMMITS.c.author_name, COMMITS.c.author_email, COMMITS.c.authored_at,
-                  COMMITS.c.committer_name, COMMITS.c.committer_email).outerjoin(
+    # Only the columns shown: PyMySQL decodes every field in Python, and 500 events of a model
+    # with the chain's hashes took 73 ms p50 on MariaDB (bench/audit.py) against 12 on SQLite.
+    shown = [EVENTS.c[name] for name in ("seq", "occurred_at", "event_type", "kind", "name",
+                                         "version", "environment", "actor_name", "actor_email",
+                                         "commit_sha", "payload")]
+    return select(*shown, COMMITS.c.authored_at, COMMITS.c.committer_name).outerjoin(
         COMMITS, and_(COMMITS.c.repository_id == EVENTS.c.repository_id,
                       COMMITS.c.sha == EVENTS.c.commit_sha))
 

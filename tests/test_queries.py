@@ -404,3 +404,18 @@ def test_the_readme_queries_answer_as_the_commands_do(audited: tuple[Registry, s
         (e["landed"].replace("T", " ").rstrip("Z"), e["model"], e["version"], e["author_email"],
          e["commit"]) for e in events if e["environment"] == "production"]
     assert _query(url, trained) == [("staging", "fraud", "1.3.0", "transactions", "2024-06")]
+
+
+def test_text_output_matches_its_golden_file(audited: tuple[Registry, str]) -> None:
+    registry, url = audited  # every back end gives these same bytes
+    shown = [listing.formatted(found, "text", terminal=False) for found in (
+        api.show(str(registry.root), url), api.show(str(registry.root), url, "fraud"),
+        api.audit_history(str(registry.root), url, model="fraud", env="production"),
+        api.audit_at(str(registry.root), url, when="2024-07-02T14:00:00+02:00"),
+        api.audit_compare(str(registry.root), url, model="fraud"))]
+    text = re.sub(r"\b[0-9a-f]{12}\b", "<sha12>", "\n\n".join(shown) + "\n")
+    text = re.sub(r"md5:[0-9a-f]{32}", "md5:<digest>", text)
+    golden = Path(__file__).parent / "golden" / "audit.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()

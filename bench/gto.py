@@ -1,0 +1,137 @@
+"""`reconciler show` / `audit history` against `gto show` / `gto history`, on one workload
+written both ways: a GTO registry (a commit per version, annotated tags `name@vX.Y.Z` and
+`name#stage#N` as GTO writes them) and a reconciler database of the same versions and stage
+assignments (bench/auditdb.py). Whole processes, start-up included, interleaved (A B A B),
+best of --repeat.
+
+GTO comes with DVC's own dependencies (`pip install -e '.[dev]'`); it is never imported here.
+
+    python bench/gto.py [--sizes 100x10,300x10] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import sqlalchemy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from auditdb import Workload, assignments, fill, model_name
+
+from reconciler import db
+
+BIN = os.path.dirname(sys.executable)
+
+
+def _epoch(when: object) -> int:
+    import calendar
+
+    return calendar.timegm(when.timetuple())  # type: ignore[attr-defined]
+
+
+def gto_registry(root: str, workload: Workload) -> int:
+    """A git repository holding the workload as GTO tags (written by git fast-import)."""
+    subprocess.run(["git", "init", "-q", "-b", "main", root], check=True)
+    stream = bytearray()
+    commits: dict[tuple[str, str], int] = {}
+    opened = sorted(assignments(workload), key=lambda a: a.start)
+    first_seen: dict[tuple[str, str], object] = {}
+    for a in opened:
+        first_seen.setdefault((a.model, a.version), a.start)
+    versions_in_order = sorted(first_seen.items(), key=lambda item: item[1])
+    for mark, ((model, version), when) in enumerate(versions_in_order, start=1):
+        commits[(model, version)] = mark
+        data = f"{model} {version}\n".encode()
+        message = f"Retrain {model} {version}\n".encode()
+        stream += (b"commit refs/heads/main\nmark :%d\ncommitter Bench <bench@example.com> %d "
+                   b"+0000\ndata %d\n%s" % (mark, _epoch(when), len(message), message))
+        if mark > 1:
+            stream += b"from :%d\n" % (mark - 1)
+        stream += b"M 100644 inline models/%s.txt\ndata %d\n%s\n" % (
+            model.encode(), len(data), data)
+    tags = 0
+    counters: dict[str, int] = {}
+    for (model, version), when in versions_in_order:
+        tags += 1
+        stream += _tag(f"{model}@v{version}", commits[(model, version)], _epoch(when),
+                       f"Registering artifact {model} version v{version}")
+    for a in opened:
+        if a.role != "primary":
+            continue
+        counters[a.model] = counters.get(a.model, 0) + 1
+        tags += 1
+        stream += _tag(f"{a.model}#{a.environment}#{counters[a.model]}",
+                       commits[(a.model, a.version)], _epoch(a.start) + 1,
+                       f"Assigning stage {a.environment} to artifact {a.model} version "
+                       f"v{a.version}")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=bytes(stream), check=True)
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=root, check=True)
+    subprocess.run(["git", "gc", "-q"], cwd=root, check=True)
+    return tags
+
+
+def _tag(name: str, mark: int, when: int, message: str) -> bytes:
+    body = message.encode() + b"\n"
+    return (b"tag %s\nfrom :%d\ntagger Bench <bench@example.com> %d +0000\ndata %d\n%s"
+            % (name.encode(), mark, when, len(body), body))
+
+
+def _timed(argv: list[str], cwd: str) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False,
+                          env={**os.environ, "GTO_NO_VERSION_CHECK": "1"})
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:3])} exited {done.returncode}: "
+                         f"{done.stderr.decode()[-1500:]}")
+    return seconds
+
+
+def main() -> None:
+    """Build each size both ways; time the pairs interleaved."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100x10,300x10")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    for size in args.sizes.split(","):
+        models, versions = (int(n) for n in size.split("x"))
+        workload = Workload(models, versions, 0, canary_every=0)
+        folder = tempfile.mkdtemp(prefix="reconciler-bench-gto-")
+        try:
+            root = os.path.join(folder, "registry")
+            tags = gto_registry(root, workload)
+            url = f"sqlite:///{folder}/audit.sqlite"
+            engine = db.make_engine(sqlalchemy.make_url(url))
+            fill(engine, "registry", workload)
+            engine.dispose()
+            model = model_name(models // 2)
+            pairs = {
+                "show": (["gto", "show"], ["show", "--db", url]),
+                f"history {model}": (["gto", "history", model],
+                                     ["audit", "history", model, "--db", url]),
+            }
+            print(f"{models} models x {versions} versions: {tags:,} GTO tags "
+                  f"(best of {args.repeat}, wall, start-up included)")
+            for label, (theirs, ours) in pairs.items():
+                best = {"gto": float("inf"), "reconciler": float("inf")}
+                for _ in range(args.repeat):
+                    best["gto"] = min(best["gto"], _timed([os.path.join(BIN, theirs[0]),
+                                                           *theirs[1:]], root))
+                    best["reconciler"] = min(best["reconciler"], _timed(
+                        [os.path.join(BIN, "reconciler"), *ours], root))
+                print(f"  {label:22s} gto {best['gto']:7.2f} s   reconciler "
+                      f"{best['reconciler']:6.2f} s   ({best['gto'] / best['reconciler']:.0f}x)")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

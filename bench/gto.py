@@ -120,6 +120,9 @@ def main() -> None:
             }
             print(f"{models} models x {versions} versions: {tags:,} GTO tags "
                   f"(best of {args.repeat}, wall, start-up included)")
+            floor = min(_timed([sys.executable, "-c", "import sqlalchemy"], root)
+                        for _ in range(args.repeat))
+            print(f"  floor: a process that imports SQLAlchemy  {floor:.2f} s")
             for label, (theirs, ours) in pairs.items():
                 best = {"gto": float("inf"), "reconciler": float("inf")}
                 for _ in range(args.repeat):

@@ -139,10 +139,13 @@ def main() -> None:
     parser.add_argument("--mysql", metavar="URL")
     parser.add_argument("--postgres", metavar="URL")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true", help="only the servers given")
     args = parser.parse_args()
     workload = Workload(args.models, args.versions, args.events)
-    with tempfile.TemporaryDirectory(prefix="reconciler-bench-audit-") as folder:
-        bench("sqlite", f"sqlite:///{folder}/audit.sqlite", workload, args.runs, args.explain)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory(prefix="reconciler-bench-audit-") as folder:
+            bench("sqlite", f"sqlite:///{folder}/audit.sqlite", workload, args.runs,
+                  args.explain)
     for label, base in (("mariadb", args.mysql), ("postgresql", args.postgres)):
         if base:
             url, drop = _scratch(base)

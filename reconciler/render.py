@@ -214,12 +214,13 @@ def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Mode
         return Diagnostic(path, line, 1, "RND001",
                           f"template failed while rendering {entry.name} for {env.name}: "
                           f"{' '.join(str(error).split())}")
-    commit = context["source"]["commit"]
-    # The file name is the one thing here no schema checked: escaped, it stays inside the comment.
-    header = (f"# Rendered by reconciler from {printable(entry.path)}"
-              + (f" at commit {commit}" if commit else " (working tree)")
-              + f" for environment {env.name}.\n# Do not edit: change the manifest or "
-              f"templates/{name}, then run `reconciler render`.\n")
+    # The file name is the one thing here no schema checked: escaped, it stays inside the
+    # comment. The header names no commit: one revision gives one output, byte for byte,
+    # whether it is rendered from the work tree or from git (render --check --rev, the digests
+    # apply records in renders).
+    header = (f"# Rendered by reconciler from {printable(entry.path)} for environment "
+              f"{env.name}.\n# Do not edit: change the manifest or templates/{name}, then run "
+              "`reconciler render`.\n")
     rendered = Rendered(env.name, entry.name, f"{env.name}/{entry.name}.yaml",
                         header + body.strip("\n") + "\n")
     return (_validated(rendered) if validate else None) or rendered

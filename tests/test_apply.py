@@ -168,10 +168,15 @@ def test_apply_records_and_writes_renders(history: Registry, db_url: str) -> Non
         db_url, "SELECT environment, model, digest FROM renders WHERE commit_sha = :c", c=head)}
     written = (history.root / "deploy" / "production" / "fraud.yaml").read_bytes()
     assert rows[("production", "fraud")] == hashlib.sha256(written).hexdigest()
-    assert f"at commit {head}".encode() in written
     again = api.apply(str(history.root), db_url)
     assert again.applied.commits == 0
     assert _rows(db_url, "SELECT COUNT(*) FROM renders")[0][0] == 2
+    # One revision, one output, however it is rendered: from git, or committed and checked.
+    assert api.render(str(history.root), rev="HEAD", out="fresh").ok
+    assert (history.root / "fresh" / "production" / "fraud.yaml").read_bytes() == written
+    (history.root / "fresh" / "production" / "fraud.yaml").unlink()
+    history.commit("The rendered configs")
+    assert api.render(str(history.root), rev="HEAD", check=True).ok
 
 
 def test_apply_twice_writes_nothing_new(history: Registry, db_url: str) -> None:

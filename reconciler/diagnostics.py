@@ -46,6 +46,8 @@ CODES: dict[str, tuple[str, str]] = {
     "REF004": (ERROR, "unknown environment"),
     "REF005": (ERROR, "stage serves an unknown version"),
     "REF006": (ERROR, "canary serves an unknown version"),
+    "REF007": (ERROR, "an environment's target names no template (shipped, or the repository's "
+               "`templates/<target>/model.yaml.j2`)"),
     "STG001": (ERROR, "canary traffic outside 0-100"),
     "STG002": (ERROR, "replicas: min greater than max"),
     "SEC001": (WARNING, "value looks like a secret"),

@@ -26,7 +26,6 @@ from reconciler.remotes import ConfigError, Remote, object_path, remotes
 from reconciler.source import FileProblem
 from reconciler.yamlquote import quote
 
-TEMPLATE = "model.yaml.j2"
 KUBERNETES_VERSION = "1.30"
 _SCHEMAS = {("serving.kserve.io/v1beta1", "InferenceService"):
             "kserve-inferenceservice-v1beta1.schema.json",
@@ -198,7 +197,7 @@ def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Mode
     from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError
 
     target = env.manifest.spec.target
-    name = f"{target}/{TEMPLATE}"
+    name = f"{target}/{spec.TEMPLATE}"
     try:
         body = jinja.get_template(name).render(context)
     except TemplateNotFound:

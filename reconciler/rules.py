@@ -5,6 +5,7 @@ Each check is a plain function from catalogs to diagnostics; `check` runs them a
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ REFERENCE_CODES = frozenset({"REF001", "REF002", "REF004"})
 def check(catalog: Catalog, base: Catalog | None = None) -> list[Diagnostic]:
     """Every diagnostic for catalog; with base, also immutability and promotion policy."""
     found = [*_names(catalog), *_versions(catalog), *_references(catalog), *_stages(catalog),
-             *_requirements(catalog), *_secrets(catalog), *_artifacts(catalog, base)]
+             *_targets(catalog), *_requirements(catalog), *_secrets(catalog),
+             *_artifacts(catalog, base)]
     if base is not None:
         found += [*_immutability(catalog, base), *_promotions(catalog, base)]
     return found
@@ -118,6 +120,20 @@ def _stages(catalog: Catalog) -> Iterator[Diagnostic]:
             if stage.replicas is not None and stage.replicas.min > stage.replicas.max:
                 yield entry.at((*here, "replicas"), "STG002",
                                f"replicas min {stage.replicas.min} > max {stage.replicas.max}")
+
+
+def _targets(catalog: Catalog) -> Iterator[Diagnostic]:
+    """An environment's target names a template: shipped, or the repository's own (else
+    render fails, and only after apply has written the database)."""
+    for env in catalog.environments.values():
+        target = env.manifest.spec.target
+        if target in spec.TARGETS or catalog.source.exists(f"templates/{target}/{spec.TEMPLATE}"):
+            continue
+        close = difflib.get_close_matches(target, spec.TARGETS, n=1)
+        yield env.at(("spec", "target"), "REF007", f"no template for target '{target}'",
+                     (f"did you mean '{close[0]}'? " if close else "")
+                     + f"use one of {', '.join(spec.TARGETS)} or add "
+                       f"templates/{target}/{spec.TEMPLATE}")
 
 
 def _requirements(catalog: Catalog) -> Iterator[Diagnostic]:

@@ -27,6 +27,7 @@ KINDS = ("Model", "Dataset", "Environment")
 FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "triton",
               "huggingface", "mlflow", "pmml", "paddle", "custom")
 TARGETS = ("kserve", "seldon", "kubernetes")
+TEMPLATE = "model.yaml.j2"  # a target is templates/<target>/model.yaml.j2 (shipped or own)
 
 Version = Annotated[str, Field(min_length=1, max_length=128,
                                pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")]

@@ -342,3 +342,22 @@ def test_a_landed_version_cannot_be_edited_to_pass_a_gate(registry: Registry) ->
         ("POL002", "production requires auc >= 0.9"),  # judged on what it landed with
     ]
     assert all(d.path == FRAUD for d in found)
+
+
+def test_a_target_must_name_a_template(registry: Registry) -> None:
+    staging = "manifests/environments/staging.yaml"
+    registry.write(staging, (registry.root / staging).read_text().replace(
+        "target: kserve", "target: kserv"))
+    result = api.validate(str(registry.root), no_base=True)
+    [found] = result.diagnostics
+    assert (found.path, found.line, found.code) == (staging, 6, "REF007")
+    assert "did you mean 'kserve'?" in found.hint
+    registry.write(staging, (registry.root / staging).read_text().replace(
+        "target: kserv", "target: triton"))
+    assert api.validate(str(registry.root), no_base=True).diagnostics[0].code == "REF007"
+    registry.write("templates/triton/model.yaml.j2", "kind: ConfigMap\n")  # the repository's own
+    assert api.validate(str(registry.root), no_base=True).ok
+    registry.commit("A template for triton")
+    (registry.root / "templates/triton/model.yaml.j2").unlink()
+    assert api.validate(str(registry.root), rev="HEAD").ok  # read at the revision checked
+    assert not api.validate(str(registry.root), no_base=True).ok

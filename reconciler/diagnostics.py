@@ -50,6 +50,8 @@ CODES: dict[str, tuple[str, str]] = {
                "`templates/<target>/model.yaml.j2`)"),
     "STG001": (ERROR, "canary traffic outside 0-100"),
     "STG002": (ERROR, "replicas: min greater than max"),
+    "STG003": (ERROR, "a canary in a KServe environment in RawDeployment mode (KServe splits "
+               "traffic only in Serverless mode)"),
     "SEC001": (WARNING, "value looks like a secret"),
     # artifacts and DVC
     "ART001": (ERROR, "artifact path is absolute or leaves the repository"),

@@ -37,24 +37,14 @@ class Event:
 def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | None = None
              ) -> str:
     """An event as one line a reviewer reads (metrics: to show a move's metric deltas)."""
+    if event.type.startswith(("stage.", "canary.")):
+        return _serving_change(event, metrics)
     payload, version = event.payload, event.version or ""
-    if event.type == "stage.assigned":
-        known = (metrics or {}).get(event.name, {})
-        return (f"{payload.get('kind', 'promotion')}: {payload.get('from') or '(none)'} -> "
-                f"{payload.get('to')}"
-                + _deltas(known.get(str(payload.get("from"))), known.get(str(payload.get("to")))))
-    if event.type == "stage.removed":
-        return f"no longer serves {payload.get('from')}"
-    if event.type == "canary.changed":
-        before, after = payload.get("from"), payload.get("to")
-        return f"canary {_canary(before)} -> {_canary(after)}"
     if event.type == "version.added":
         numbers = ", ".join(f"{k} {v:g}" for k, v in sorted(payload.get("metrics", {}).items()))
         digest = payload.get("digest", "unpinned")
         size = f", {payload['size']:,} bytes" if isinstance(payload.get("size"), int) else ""
         return f"version {version} added ({digest}{size}{', ' + numbers if numbers else ''})"
-    if event.type == "stage.updated":
-        return f"{', '.join(sorted(payload))} changed"
     if event.type == "lineage.added":
         how = "derived from" if payload.get("sourceKind") == "Model" else "trained on"
         return f"{version} {how} {payload.get('source')}@{payload.get('sourceVersion')}"
@@ -67,6 +57,22 @@ def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | Non
     if event.type == "version.updated":
         return f"version {version} edited: {', '.join(sorted(payload))} (not allowed)"
     return f"{event.type} {version}".strip()
+
+
+def _serving_change(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | None
+                    ) -> str:
+    """stage.assigned, stage.removed, stage.updated, canary.changed as one line."""
+    payload = event.payload
+    if event.type == "stage.assigned":
+        known = (metrics or {}).get(event.name, {})
+        return (f"{payload.get('kind', 'promotion')}: {payload.get('from') or '(none)'} -> "
+                f"{payload.get('to')}"
+                + _deltas(known.get(str(payload.get("from"))), known.get(str(payload.get("to")))))
+    if event.type == "stage.removed":
+        return f"no longer serves {payload.get('from')}"
+    if event.type == "canary.changed":
+        return f"canary {_canary(payload.get('from'))} -> {_canary(payload.get('to'))}"
+    return f"{', '.join(sorted(payload))} changed"
 
 
 def _deltas(before: dict[str, float] | None, after: dict[str, float] | None) -> str:

@@ -177,7 +177,8 @@ def _context(catalog: Catalog, env: Entry[spec.Environment], entry: Entry[spec.M
     replicas = stage.replicas or spec.Replicas()
     context = {
         "env": {"name": env.name, "namespace": env.manifest.spec.namespace,
-                "target": env.manifest.spec.target},
+                "target": env.manifest.spec.target,
+                "deploymentMode": env.manifest.spec.deployment_mode},
         "values": dict(env.manifest.spec.values),
         "model": {"name": entry.name, "framework": entry.manifest.spec.framework,
                   "owner": entry.manifest.metadata.owner,

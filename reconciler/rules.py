@@ -117,6 +117,15 @@ def _stages(catalog: Catalog) -> Iterator[Diagnostic]:
                     yield entry.at((*here, "canary", "traffic"), "STG001",
                                    f"canary traffic {stage.canary.traffic} is not a percentage",
                                    "use 0 to 100")
+                env = catalog.environments.get(env_name)
+                if (env is not None and env.manifest.spec.target == "kserve"
+                        and env.manifest.spec.deployment_mode == "RawDeployment"):
+                    yield entry.at((*here, "canary"), "STG003",
+                                   f"environment '{env_name}' runs KServe in RawDeployment "
+                                   "mode, where a canary splits no traffic",
+                                   "KServe honours canaryTrafficPercent only in Serverless "
+                                   "mode: set deploymentMode: Serverless on the Environment, "
+                                   "or remove the canary")
             if stage.replicas is not None and stage.replicas.min > stage.replicas.max:
                 yield entry.at((*here, "replicas"), "STG002",
                                f"replicas min {stage.replicas.min} > max {stage.replicas.max}")

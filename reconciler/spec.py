@@ -237,6 +237,10 @@ class EnvironmentSpec(_Spec):
     approvers: list[ShortText] = []
     """Who must approve a change to what it serves: GitHub users or teams (@org/team), or
     emails; `plan` lists them, CODEOWNERS enforces them."""
+    deployment_mode: Literal["Serverless", "RawDeployment"] = Field(
+        "Serverless", alias="deploymentMode")
+    """KServe's deployment mode (the kserve target): canaries split traffic only in
+    Serverless."""
 
 
 class Environment(_Spec):

@@ -361,3 +361,19 @@ def test_a_target_must_name_a_template(registry: Registry) -> None:
     (registry.root / "templates/triton/model.yaml.j2").unlink()
     assert api.validate(str(registry.root), rev="HEAD").ok  # read at the revision checked
     assert not api.validate(str(registry.root), no_base=True).ok
+
+
+def test_a_canary_needs_kserve_serverless(registry: Registry) -> None:
+    production = "manifests/environments/production.yaml"
+    registry.write(production, (registry.root / production).read_text().replace(
+        "target: kserve", "target: kserve\n  deploymentMode: RawDeployment"))
+    digest = registry.digest("models/fraud.pkl")
+    registry.write(FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", digest)],
+                                         stages='staging: {version: "1.0.0"}\nproduction:\n'
+                                                '  version: "1.0.0"\n'
+                                                '  canary: {version: "1.0.0", traffic: 10}'))
+    [found] = api.validate(str(registry.root), no_base=True).diagnostics
+    assert (found.path, found.code) == (FRAUD, "STG003") and "Serverless" in found.hint
+    registry.write(production, (registry.root / production).read_text().replace(
+        "RawDeployment", "Serverless"))
+    assert api.validate(str(registry.root), no_base=True).ok

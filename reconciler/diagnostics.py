@@ -40,6 +40,7 @@ CODES: dict[str, tuple[str, str]] = {
     "NAM001": (ERROR, "name is not a DNS-1123 label"),
     "NAM002": (ERROR, "duplicate name"),
     "VER001": (ERROR, "duplicate version"),
+    "VER002": (WARNING, "two versions have the same digest (identical bytes)"),
     "REF001": (ERROR, "unknown dataset"),
     "REF002": (ERROR, "unknown dataset version"),
     "REF003": (ERROR, "unknown parent version"),

@@ -54,12 +54,20 @@ def _names(catalog: Catalog) -> Iterator[Diagnostic]:
 def _versions(catalog: Catalog) -> Iterator[Diagnostic]:
     for entry in catalog.versioned():
         seen: dict[str, int] = {}
+        digests: dict[str, str] = {}
         for index, version in enumerate(versions(entry)):
             if version.version in seen:
                 yield entry.at(("spec", "versions", index, "version"), "VER001",
                                f"version '{version.version}' is listed twice",
                                f"first at spec.versions[{seen[version.version]}]")
             seen.setdefault(version.version, index)
+            if version.digest is not None and version.digest in digests:
+                yield entry.at(("spec", "versions", index, "digest"), "VER002",
+                               f"version '{version.version}' has the same bytes as "
+                               f"'{digests[version.digest]}' ({version.digest})",
+                               "a retrain that produced identical bytes: register it once, or "
+                               "check that the right artifact was pinned")
+            digests.setdefault(version.digest or "", version.version)
 
 
 def _references(catalog: Catalog) -> Iterator[Diagnostic]:

@@ -377,3 +377,14 @@ def test_a_canary_needs_kserve_serverless(registry: Registry) -> None:
     registry.write(production, (registry.root / production).read_text().replace(
         "RawDeployment", "Serverless"))
     assert api.validate(str(registry.root), no_base=True).ok
+
+
+def test_two_versions_with_the_same_bytes_are_a_warning(registry: Registry) -> None:
+    digest = registry.digest("models/fraud.pkl")
+    registry.write(FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", digest),
+                                                   ("1.0.1", "models/fraud.pkl", digest)],
+                                         stages='staging: {version: "1.0.1"}'))
+    result = api.validate(str(registry.root), no_base=True)
+    [found] = result.diagnostics
+    assert (found.code, found.severity, found.line) == ("VER002", "warning", 15)
+    assert "'1.0.0'" in found.message and result.ok

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from reconciler import catalog, rules
 from reconciler.diagnostics import Diagnostic
 from reconciler.source import FileProblem
@@ -49,12 +51,17 @@ def _model(stages: str, versions: str = "") -> tuple[str, str]:
 
 
 def _version(version: str, auc: float) -> str:
-    return (f'    - {{version: "{version}", artifact: m.pkl, digest: {DIGEST}, '
+    """Another version, of other bytes: a retrain into the same path (what DVC records now is
+    the first version's, and only the newest pin is compared with it)."""
+    digest = "md5:" + hashlib.md5(version.encode()).hexdigest()
+    return (f'    - {{version: "{version}", artifact: m.pkl, digest: {digest}, '
             f'metrics: {{auc: {auc}}}}}\n')
 
 
-def _dvc() -> tuple[str, str]:
-    return ("m.pkl.dvc", f"outs:\n- md5: {DIGEST[4:]}\n  size: 3\n  hash: md5\n  path: m.pkl\n")
+def _dvc(newest: str | None = None) -> tuple[str, str]:
+    """m.pkl.dvc as DVC writes it, recording the first version's bytes or those of newest."""
+    md5 = DIGEST[4:] if newest is None else hashlib.md5(newest.encode()).hexdigest()
+    return ("m.pkl.dvc", f"outs:\n- md5: {md5}\n  size: 3\n  hash: md5\n  path: m.pkl\n")
 
 
 def _check(files: list[tuple[str, str]], base: list[tuple[str, str]] | None = None
@@ -73,7 +80,7 @@ def test_a_clean_registry_has_no_findings() -> None:
 def test_promotion_that_skips_staging() -> None:
     base = [STAGING, PRODUCTION, _dvc(), _model('    staging: {version: "1.0.0"}\n')]
     second = _version("1.1.0", 0.5)
-    head = [STAGING, PRODUCTION, _dvc(),
+    head = [STAGING, PRODUCTION, _dvc("1.1.0"),
             _model('    staging: {version: "1.0.0"}\n    production: {version: "1.1.0"}\n',
                    second)]
     assert [code for code, _ in _check(head, base)] == ["POL001", "POL002"]

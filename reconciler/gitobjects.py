@@ -35,6 +35,8 @@ class CommitInfo(NamedTuple):
     committer_email: str
     committed_at: datetime
     message: str
+    author_offset: int = 0  # the author's time zone, minutes east of UTC, as git recorded it
+    committer_offset: int = 0
 
 
 class Change(NamedTuple):
@@ -51,6 +53,7 @@ class Ident(NamedTuple):
     name: str
     email: str
     when: datetime
+    offset: int = 0  # minutes east of UTC: the zone the time was written in
 
 
 def parse_commit(sha: str, raw: bytes) -> CommitInfo:
@@ -71,7 +74,8 @@ def parse_commit(sha: str, raw: bytes) -> CommitInfo:
     committer = parse_ident(headers.get(b"committer", [b""])[0], encoding)
     parents = tuple(p.decode("ascii", "replace") for p in headers.get(b"parent", []))
     return CommitInfo(sha, parents, author.name, author.email, author.when, committer.name,
-                      committer.email, committer.when, _text(body, encoding).strip("\n"))
+                      committer.email, committer.when, _text(body, encoding).strip("\n"),
+                      author.offset, committer.offset)
 
 
 def parse_ident(value: bytes, encoding: str = "utf-8") -> Ident:
@@ -82,7 +86,19 @@ def parse_ident(value: bytes, encoding: str = "utf-8") -> Ident:
         return Ident(_text(value, encoding).strip(), "", _utc(b""))
     stamp = value[end + 1:].split()
     return Ident(_text(value[:start], encoding).strip(), _text(value[start + 1:end], encoding),
-                 _utc(stamp[0] if stamp else b""))
+                 _utc(stamp[0] if stamp else b""), _offset(stamp[1] if len(stamp) > 1 else b""))
+
+
+_ZONE = re.compile(rb"([+-])(\d\d)(\d\d)")
+
+
+def _offset(zone: bytes) -> int:
+    """git's `+0200` as minutes east of UTC; anything else (git accepts junk) reads as 0."""
+    match = _ZONE.fullmatch(zone)
+    if match is None:
+        return 0
+    minutes = int(match[2]) * 60 + int(match[3])
+    return min(minutes, 24 * 60 - 1) * (-1 if match[1] == b"-" else 1)
 
 
 def _encoding(name: bytes) -> str:

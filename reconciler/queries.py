@@ -194,7 +194,8 @@ def _events() -> Select[Any]:
     shown = [EVENTS.c[name] for name in ("seq", "occurred_at", "event_type", "kind", "name",
                                          "version", "environment", "actor_name", "actor_email",
                                          "commit_sha", "payload")]
-    return select(*shown, COMMITS.c.authored_at, COMMITS.c.committer_name).outerjoin(
+    return select(*shown, COMMITS.c.authored_at, COMMITS.c.author_tz_offset,
+                  COMMITS.c.committer_name).outerjoin(
         COMMITS, and_(COMMITS.c.repository_id == EVENTS.c.repository_id,
                       COMMITS.c.sha == EVENTS.c.commit_sha))
 
@@ -215,6 +216,7 @@ def _event_rows(connection: Connection, query: Select[Any]) -> list[Row]:
                       row["environment"], row["payload"] or {})
         rows.append({
             "seq": row["seq"], "landed": row["occurred_at"], "authored": row["authored_at"],
+            "author_tz": _zone(row["author_tz_offset"]),
             "event": row["event_type"], "model": row["name"], "kind": row["kind"],
             "version": row["version"], "environment": row["environment"],
             # Who the record credits: the commit's author, or for the events of a history
@@ -224,6 +226,14 @@ def _event_rows(connection: Connection, query: Select[Any]) -> list[Row]:
             "committer": row["committer_name"], "commit": row["commit_sha"],
             "payload": row["payload"] or {}})
     return rows
+
+
+def _zone(minutes: int | None) -> str | None:
+    """Minutes east of UTC as git writes a zone, +02:00 (None: not recorded)."""
+    if minutes is None:
+        return None
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def served_at(connection: Connection, repo_id: str, when: datetime, env: str | None,

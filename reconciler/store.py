@@ -290,7 +290,9 @@ class _Plan:
                 "author_name": info.author_name[:255], "author_email": info.author_email[:255],
                 "authored_at": info.authored_at, "committer_name": info.committer_name[:255],
                 "committer_email": info.committer_email[:255],
-                "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS]}])
+                "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS],
+                "author_tz_offset": info.author_offset,
+                "committer_tz_offset": info.committer_offset}])
         effective = info._replace(committed_at=batch.when)
         for event in batch.events:
             self._event(event, effective, batch.entities)

@@ -38,8 +38,9 @@ LEFT JOIN commits c ON c.repository_id = e.repository_id AND c.sha = e.commit_sh
     "event_log": """
 SELECT r.name AS repository, a.seq, a.event_type, a.kind, a.name, a.version, a.environment,
        {occurred_at} AS occurred_at, a.commit_sha, a.actor_name, a.actor_email,
-       c.author_name, c.author_email, {authored_at} AS authored_at,
-       c.committer_name, c.committer_email, {committed_at} AS committed_at
+       c.author_name, c.author_email, {authored_at} AS authored_at, c.author_tz_offset,
+       c.committer_name, c.committer_email, {committed_at} AS committed_at,
+       c.committer_tz_offset
 FROM audit_events a
 JOIN repositories r ON r.id = a.repository_id
 LEFT JOIN commits c ON c.repository_id = a.repository_id AND c.sha = a.commit_sha""",

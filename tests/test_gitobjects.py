@@ -72,3 +72,12 @@ def test_parse_commit_never_fails_and_keeps_the_sha(message: bytes, name: bytes,
     info = gitobjects.parse_commit(SHA, _commit(author, message))
     assert info.sha == SHA and info.parents == (PARENT,)
     assert "\x00" not in info.message + info.author_name + info.author_email
+
+
+def test_the_zone_a_time_was_written_in_is_kept() -> None:
+    zones = {b"+0200": 120, b"-0530": -330, b"+0000": 0, b"+9999": 24 * 60 - 1, b"junk": 0,
+             b"": 0, b"+02:00": 0}
+    for zone, minutes in zones.items():
+        info = gitobjects.parse_commit(SHA, _commit(b"A <a@x> 1718000000 " + zone, b"m"))
+        assert (info.author_offset, info.committer_offset) == (minutes, minutes), zone
+        assert info.authored_at.isoformat() == "2024-06-10T06:13:20"  # the moment, in UTC

@@ -214,6 +214,11 @@ def test_history_is_every_event_with_who_and_when(audited: tuple[Registry, str])
     assert [(r["event"], r["landed"]) for r in window] == [
         ("stage.assigned", "2024-07-03T10:00:00Z"), ("canary.changed", "2024-07-03T10:00:00Z"),
         ("stage.updated", "2024-07-03T10:00:00Z"), ("stage.assigned", "2024-07-04T03:00:00Z")]
+    staged = next(r for r in _rows(api.audit_history(str(registry.root), url, model="fraud",
+                                                     env="staging"))
+                  if r["author_email"] == "bob@example.com")
+    assert (staged["authored"], staged["author_tz"]) == ("2024-07-01T07:00:00Z", "+02:00")
+    assert rows[0]["author_tz"] == "+00:00"
     shifted = _rows(api.audit_history(str(registry.root), url, model="fraud", tz="+02:00"))
     assert shifted[0]["landed"] == "2024-06-01T12:00:00+02:00"
 

@@ -29,7 +29,8 @@ from reconciler.yamlquote import quote
 KUBERNETES_VERSION = "1.30"
 _SCHEMAS = {("serving.kserve.io/v1beta1", "InferenceService"):
             "kserve-inferenceservice-v1beta1.schema.json",
-            ("mlops.seldon.io/v1alpha1", "Model"): "seldon-model-v1alpha1.schema.json"}
+            ("mlops.seldon.io/v1alpha1", "Model"): "seldon-model-v1alpha1.schema.json",
+            ("mlops.seldon.io/v1alpha1", "Experiment"): "seldon-experiment-v1alpha1.schema.json"}
 
 
 @dataclass(frozen=True)

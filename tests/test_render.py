@@ -69,8 +69,9 @@ def test_every_rendered_document_is_valid(registry: Registry) -> None:
     assert api.render(str(registry.root)).ok
     kserve = jsonschema.Draft7Validator(json.loads(
         (SCHEMAS / "kserve-inferenceservice-v1beta1.schema.json").read_text()))
-    seldon = jsonschema.Draft7Validator(json.loads(
-        (SCHEMAS / "seldon-model-v1alpha1.schema.json").read_text()))
+    seldon = {kind: jsonschema.Draft7Validator(json.loads(
+        (SCHEMAS / f"seldon-{kind.lower()}-v1alpha1.schema.json").read_text()))
+        for kind in ("Model", "Experiment")}
     kinds = []
     for path in sorted((registry.root / "deploy").rglob("*.yaml")):
         for document in _documents(path):
@@ -78,10 +79,16 @@ def test_every_rendered_document_is_valid(registry: Registry) -> None:
             if document["kind"] == "InferenceService":
                 kserve.validate(document)
             elif document["apiVersion"] == "mlops.seldon.io/v1alpha1":
-                seldon.validate(document)
+                seldon[document["kind"]].validate(document)
             else:
                 kubernetes_validate.validate(document, "1.30", strict=True)
-    assert sorted(set(kinds)) == ["Deployment", "InferenceService", "Model", "Service"]
+    assert sorted(set(kinds)) == ["Deployment", "Experiment", "InferenceService", "Model",
+                                  "Service"]
+    # Seldon splits the canary's traffic with an Experiment between the two Models.
+    model, canary, experiment = _documents(registry.root / "deploy" / "on-seldon" / "fraud.yaml")
+    assert [model["kind"], canary["kind"]] == ["Model", "Model"]
+    assert experiment["spec"] == {"default": "fraud", "candidates": [
+        {"name": "fraud", "weight": 75}, {"name": "fraud-canary", "weight": 25}]}
 
 
 def test_storage_uri_is_where_dvc_keeps_the_bytes(registry: Registry) -> None:

@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from auditdb import START, STEP, Workload, fill, model_name, version_name
 
 from reconciler import db, queries, store
+from tests.conftest import _scratch_database  # the scratch databases the tests use
 
 REPOSITORY = "bench"
 
@@ -53,22 +53,6 @@ def _queries(workload: Workload) -> dict[str, Callable[[Connection, str, random.
             c, r, model(g), version_name(workload.versions - 1), upstream=True, depth=5),
         "show all models": lambda c, r, g: queries.show(c, r, None, None),
     }
-
-
-def _scratch(base_url: str) -> tuple[str, Callable[[], None]]:
-    name = f"reconciler_bench_{uuid.uuid4().hex[:8]}"
-    base = sqlalchemy.make_url(base_url)
-    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            force = " WITH (FORCE)" if base.get_backend_name() == "postgresql" else ""
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
 
 
 def _explain(engine: Engine, connection: Connection, run: Callable[..., Any], repo_id: str,
@@ -148,7 +132,7 @@ def main() -> None:
                   args.explain)
     for label, base in (("mariadb", args.mysql), ("postgresql", args.postgres)):
         if base:
-            url, drop = _scratch(base)
+            url, drop = _scratch_database(base)
             try:
                 bench(label, url, workload, args.runs, args.explain)
             finally:

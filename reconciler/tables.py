@@ -73,7 +73,7 @@ class Commit(Base):
     committer_email: Mapped[str] = mapped_column(Name)
     committed_at: Mapped[datetime]
     message: Mapped[str] = mapped_column(Text)
-    # The zones the times were written in (minutes east of UTC); None: written before 0002.
+    # The zones the times were written in (minutes east of UTC); None: written before 0003.
     author_tz_offset: Mapped[int | None] = mapped_column(SmallInteger)
     committer_tz_offset: Mapped[int | None] = mapped_column(SmallInteger)
 

@@ -1,5 +1,5 @@
 """SQL views for BI tools and hand-written queries: serving now and over time, lineage with
-names, events with their commit and author. Created by migration 0002 (and with the tables
+names, events with their commit and author. Created by migration 0003 (and with the tables
 of a new embedded database); a later change to a view is a new migration that replaces it.
 
 No JSON functions (DESIGN.md rule 7): every fact a view offers is a column. Times are UTC.

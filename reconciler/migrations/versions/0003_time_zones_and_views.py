@@ -1,8 +1,12 @@
-"""audit views, an index for what serves now, the time zones of commits
+"""the time zones of commits, and the audit views
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-02 05:00:00
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02 06:30:00
+
+The views are created from reconciler/views.py, which holds their newest definitions: a change
+to a view comes with a new migration that drops and recreates them, and this one must then
+keep a copy of the definitions it created.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from alembic import op
 
 from reconciler.views import create_views, drop_views
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -22,14 +26,12 @@ def upgrade() -> None:
     op.add_column("commits", sa.Column("author_tz_offset", sa.SmallInteger(), nullable=True))
     op.add_column("commits", sa.Column("committer_tz_offset", sa.SmallInteger(),
                                        nullable=True))
-    op.create_index("ix_stage_assignments_current", "stage_assignments",
-                    ["repository_id", "valid_to", "environment"])
+    drop_views(op.get_bind())  # IF EXISTS: a no-op on a database that never had them
     create_views(op.get_bind())
 
 
 def downgrade() -> None:
     drop_views(op.get_bind())
-    op.drop_index("ix_stage_assignments_current", table_name="stage_assignments")
     with op.batch_alter_table("commits") as batch:
         batch.drop_column("committer_tz_offset")
         batch.drop_column("author_tz_offset")

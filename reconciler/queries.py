@@ -69,26 +69,25 @@ def reading(root: str, url: str | None) -> Iterator[tuple[Connection, str]]:
         engine.dispose()
 
 
-def model_names(connection: Connection, repo_id: str, model: str | None) -> list[str]:
-    """The models the registry knows (or just model, which must be one of them)."""
-    query = select(MODELS.c.name).where(MODELS.c.repository_id == repo_id)
-    if model is not None:
-        query = query.where(MODELS.c.name == model)
-    names = list(connection.execute(query.order_by(MODELS.c.name)).scalars())
-    if model is not None and not names:
-        raise NotFound(f"no model '{model}' in the registry{_known(connection, MODELS, repo_id)}")
-    return names
+def check_model(connection: Connection, repo_id: str, model: str | None) -> None:
+    """Raise NotFound unless model is None or a model the registry has known."""
+    _check_name(connection, MODELS, repo_id, "model", model)
 
 
 def check_environment(connection: Connection, repo_id: str, env: str | None) -> None:
     """Raise NotFound unless env is None or an environment the registry has known."""
-    if env is None:
+    _check_name(connection, ENVIRONMENTS, repo_id, "environment", env)
+
+
+def _check_name(connection: Connection, table: Any, repo_id: str, what: str,
+                name: str | None) -> None:
+    if name is None:
         return
-    found = connection.execute(select(ENVIRONMENTS.c.name).where(
-        ENVIRONMENTS.c.repository_id == repo_id, ENVIRONMENTS.c.name == env)).first()
+    found = connection.execute(select(table.c.name).where(
+        table.c.repository_id == repo_id, table.c.name == name)).first()
     if found is None:
-        raise NotFound(f"no environment '{env}' in the registry"
-                       f"{_known(connection, ENVIRONMENTS, repo_id)}")
+        raise NotFound(f"no {what} '{name}' in the registry"
+                       f"{_known(connection, table, repo_id)}")
 
 
 def _known(connection: Connection, table: Any, repo_id: str) -> str:
@@ -103,11 +102,12 @@ def show(connection: Connection, repo_id: str, model: str | None, env: str | Non
          ) -> list[Row]:
     """Per model: its versions (digest, size, metrics, deprecated) and what each environment
     serves of it now (version, digest, canary and traffic)."""
-    names = model_names(connection, repo_id, model)
+    check_model(connection, repo_id, model)
     check_environment(connection, repo_id, env)
     models = {row["name"]: row for row in connection.execute(
-        _one_or_all(select(MODELS), MODELS.c.name, repo_id, model)).mappings()}
-    versions: dict[str, list[Row]] = {name: [] for name in names}
+        _one_or_all(select(MODELS), MODELS.c.name, repo_id, model)
+        .order_by(MODELS.c.name)).mappings()}
+    versions: dict[str, list[Row]] = {name: [] for name in models}
     for row in connection.execute(
             _one_or_all(select(VERSIONS), VERSIONS.c.model, repo_id, model)
             .where(VERSIONS.c.removed_commit.is_(None))
@@ -120,7 +120,7 @@ def show(connection: Connection, repo_id: str, model: str | None, env: str | Non
     return [{"model": name, "owner": models[name]["owner"],
              "framework": models[name]["framework"],
              "retired": models[name]["retired_commit"] is not None,
-             "versions": versions[name], "serving": serving.get(name, {})} for name in names]
+             "versions": versions[name], "serving": serving.get(name, {})} for name in models]
 
 
 def _one_or_all(query: Select[Any], column: Any, repo_id: str, value: str | None
@@ -168,7 +168,7 @@ def history(connection: Connection, repo_id: str, model: str, env: str | None,
             since: datetime | None, until: datetime | None) -> list[Row]:
     """Every event of a model in order, with its commit: when it landed and was authored, who
     authored and who committed it, and what changed."""
-    model_names(connection, repo_id, model)
+    check_model(connection, repo_id, model)
     check_environment(connection, repo_id, env)
     query = _events().where(EVENTS.c.repository_id == repo_id, EVENTS.c.kind == "Model",
                             EVENTS.c.name == model)
@@ -239,8 +239,7 @@ def _zone(minutes: int | None) -> str | None:
 def served_at(connection: Connection, repo_id: str, when: datetime, env: str | None,
               model: str | None) -> list[Row]:
     """What each environment served at a moment: one row per (environment, model)."""
-    if model is not None:
-        model_names(connection, repo_id, model)
+    check_model(connection, repo_id, model)
     check_environment(connection, repo_id, env)
     query = _assignments().where(
         ASSIGNMENTS.c.repository_id == repo_id, ASSIGNMENTS.c.valid_from <= when,
@@ -347,7 +346,7 @@ def compare(connection: Connection, repo_id: str, model: str, versions: list[str
             metric: str | None) -> list[Row]:
     """Metrics of a model's versions side by side (deltas against the previous row) and the
     environments that served each, and when."""
-    model_names(connection, repo_id, model)
+    check_model(connection, repo_id, model)
     query = select(VERSIONS).where(VERSIONS.c.repository_id == repo_id, VERSIONS.c.model == model)
     if versions:
         query = query.where(VERSIONS.c.version.in_(versions))

@@ -104,12 +104,12 @@ def _metrics(metrics: dict[str, Any]) -> str:
                      for k, v in sorted(metrics.items()))
 
 
-def _serving(state: dict[str, Any]) -> str:
-    text = state["version"] or "(none)"
-    canary = state.get("canary")
-    if canary:
-        text += f" + canary {canary['version']} at {canary['traffic']}%"
-    return text
+def _serving(state: dict[str, Any] | None) -> str:
+    """What an environment serves of a model: `1.0.0 + canary 1.1.0 at 20%`."""
+    if state is None or (state["version"] is None and not state.get("canary")):
+        return "(nothing)"
+    canary = _canary(state)
+    return (state["version"] or "(none)") + (f" + canary {canary}" if canary else "")
 
 
 def show_listing(rows: list[dict[str, Any]], zone: tzinfo, one_model: bool) -> Listing:
@@ -156,18 +156,17 @@ def served_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
                    "nothing was served at that moment")
 
 
-def _canary(row: dict[str, Any]) -> str:
-    canary = row.get("canary")
+def _canary(state: dict[str, Any]) -> str:
+    canary = state.get("canary")
     return f"{canary['version']} at {canary['traffic']}%" if canary else ""
 
 
 def diff_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
     """`audit diff`: a row per environment and model whose serving changed."""
-    cells = [[r["environment"], r["model"], r["before"], r["after"]] for r in rows]
-    data = [{"environment": r["environment"], "model": r["model"],
-             "before": jsonable(r["before_state"], zone),
-             "after": jsonable(r["after_state"], zone)} for r in rows]
-    return Listing("audit diff", ["environment", "model", "before", "after"], cells, data,
+    cells = [[r["environment"], r["model"], _serving(r["before"]), _serving(r["after"])]
+             for r in rows]
+    return Listing("audit diff", ["environment", "model", "before", "after"], cells,
+                   jsonable(rows, zone),
                    "nothing served changed between those moments")
 
 

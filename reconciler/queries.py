@@ -266,9 +266,7 @@ def served_diff(connection: Connection, repo_id: str, first: datetime, second: d
     for key in sorted(before.keys() | after.keys()):
         old, new = before.get(key), after.get(key)
         if _served_state(old) != _served_state(new):
-            rows.append({"environment": key[0], "model": key[1],
-                         "before": _served_text(old), "after": _served_text(new),
-                         "before_state": old, "after_state": new})
+            rows.append({"environment": key[0], "model": key[1], "before": old, "after": new})
     return rows
 
 
@@ -277,13 +275,6 @@ def _served_state(row: Row | None) -> tuple[Any, ...]:
         return (None, None, None)
     canary = row["canary"] or {}
     return (row["version"], canary.get("version"), canary.get("traffic"))
-
-
-def _served_text(row: Row | None) -> str:
-    version, canary, traffic = _served_state(row)
-    if version is None and canary is None:
-        return "(nothing)"
-    return f"{version or '(none)'}" + (f" + canary {canary} at {traffic}%" if canary else "")
 
 
 def lineage(connection: Connection, repo_id: str, name: str, version: str, *,

@@ -58,6 +58,7 @@ class Catalog:
     checked: set[str] = field(default_factory=set)
     # Files loaded in full only because a checked Dataset/Environment may break their references.
     dependents: set[str] = field(default_factory=set)
+    # Every file loaded in full (parsed, or tried): what a plan reads again at its base.
     read_in_full: set[str] = field(default_factory=set)
     # In paths mode, the models of the files only scanned for their names: name -> path.
     scanned_models: dict[str, str] = field(default_factory=dict)

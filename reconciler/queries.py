@@ -315,17 +315,16 @@ def _edges(connection: Connection, repo_id: str, nodes: set[tuple[str, str, str]
            upstream: bool) -> list[Row]:
     """The edges into (upstream) or out of (downstream) the nodes, by index, in batches."""
     found: list[Row] = []
-    wanted = sorted(nodes)
+    # A dataset version has nothing upstream of it: only model versions are looked up there.
+    wanted = sorted(n for n in nodes if n[0] == "Model" or not upstream)
     for start in range(0, len(wanted), 200):
         batch = wanted[start:start + 200]
         if upstream:
             match = or_(*(and_(EDGES.c.target_name == n, EDGES.c.target_version == v)
-                          for k, n, v in batch if k == "Model"))
+                          for _, n, v in batch))
         else:
             match = or_(*(and_(EDGES.c.source_kind == k, EDGES.c.source_name == n,
                                EDGES.c.source_version == v) for k, n, v in batch))
-        if upstream and not any(k == "Model" for k, _, _ in batch):
-            continue  # a dataset version has nothing upstream of it
         found.extend(dict(row) for row in connection.execute(select(EDGES).where(
             EDGES.c.repository_id == repo_id, match).order_by(
             EDGES.c.source_kind, EDGES.c.source_name, EDGES.c.source_version,

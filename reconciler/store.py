@@ -293,6 +293,8 @@ class _Plan:
                 "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS],
                 "author_tz_offset": info.author_offset,
                 "committer_tz_offset": info.committer_offset}])
+        # The handlers date what they open and close by committed_at: after a history
+        # rewrite that is when the batch took effect, not the commit's own time.
         effective = info._replace(committed_at=batch.when)
         for event in batch.events:
             self._event(event, effective, batch.entities)

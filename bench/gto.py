@@ -12,12 +12,14 @@ GTO comes with DVC's own dependencies (`pip install -e '.[dev]'`); it is never i
 from __future__ import annotations
 
 import argparse
+import calendar
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 
 import sqlalchemy
 
@@ -30,10 +32,9 @@ from reconciler import db
 BIN = os.path.dirname(sys.executable)
 
 
-def _epoch(when: object) -> int:
-    import calendar
-
-    return calendar.timegm(when.timetuple())  # type: ignore[attr-defined]
+def _epoch(when: datetime) -> int:
+    """A naive UTC datetime as git's seconds since the epoch."""
+    return calendar.timegm(when.timetuple())
 
 
 def gto_registry(root: str, workload: Workload) -> int:
@@ -42,7 +43,7 @@ def gto_registry(root: str, workload: Workload) -> int:
     stream = bytearray()
     commits: dict[tuple[str, str], int] = {}
     opened = sorted(assignments(workload), key=lambda a: a.start)
-    first_seen: dict[tuple[str, str], object] = {}
+    first_seen: dict[tuple[str, str], datetime] = {}
     for a in opened:
         first_seen.setdefault((a.model, a.version), a.start)
     versions_in_order = sorted(first_seen.items(), key=lambda item: item[1])

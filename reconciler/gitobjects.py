@@ -37,6 +37,7 @@ class CommitInfo(NamedTuple):
     message: str
     author_offset: int = 0  # the author's time zone, minutes east of UTC, as git recorded it
     committer_offset: int = 0
+    trailers: tuple[tuple[str, str], ...] = ()  # (token, value) as git reads them
 
 
 class Change(NamedTuple):
@@ -73,9 +74,10 @@ def parse_commit(sha: str, raw: bytes) -> CommitInfo:
     author = parse_ident(headers.get(b"author", [b""])[0], encoding)
     committer = parse_ident(headers.get(b"committer", [b""])[0], encoding)
     parents = tuple(p.decode("ascii", "replace") for p in headers.get(b"parent", []))
+    message = _text(body, encoding)
     return CommitInfo(sha, parents, author.name, author.email, author.when, committer.name,
-                      committer.email, committer.when, _text(body, encoding).strip("\n"),
-                      author.offset, committer.offset)
+                      committer.email, committer.when, message.strip("\n"),
+                      author.offset, committer.offset, tuple(trailers(message)))
 
 
 def parse_ident(value: bytes, encoding: str = "utf-8") -> Ident:
@@ -156,3 +158,103 @@ def log_changes(tokens: Iterable[str]) -> Iterator[tuple[str, list[tuple[str, st
             raise ValueError(f"unexpected git log output {token[:80]!r}")
     if sha is not None:
         yield sha, changes
+
+
+# Trailers git itself writes, which make a mostly-prose last paragraph count as trailers.
+_GIT_GENERATED = ("Signed-off-by: ", "(cherry picked from commit ")
+_COMMENT = "#"  # core.commentChar's default
+_SPACE = " \t\r"  # what git's isspace() takes for blank, in a line (no newline left)
+_FOLD = re.compile(r"\n[ \t\r]*")
+
+
+def trailers(message: str) -> list[tuple[str, str]]:
+    """(token, value) of each trailer of a commit message, as `git log --format=%(trailers:
+    only,unfold)` finds them: the last paragraph (never the title) when it is all trailers,
+    or at least a quarter trailers with one that git generates; folded values unfolded."""
+    lines = message.split("\n")
+    while lines and not lines[0].strip(_SPACE):  # the subject is the first line with text
+        lines.pop(0)
+    end = _end_of_message(lines)
+    grouped: list[str] = []  # the block's lines, each continuation joined to its trailer
+    folds = False
+    for line in lines[_trailer_block_start(lines, end):end]:
+        if folds and _indented(line):
+            grouped[-1] += "\n" + line
+            continue
+        grouped.append(line)
+        folds = _separator(line) >= 1
+    found = []
+    for text in grouped:
+        separator = _separator(text)
+        if separator >= 1 and not text.startswith(_COMMENT):
+            value = _FOLD.sub(" ", text[separator + 1:].strip(_SPACE)).strip(_SPACE)
+            found.append((text[:separator].strip(_SPACE), value))
+    return found
+
+
+def _end_of_message(lines: list[str]) -> int:
+    """The lines before the trailing comments and blank lines git ignores."""
+    end = len(lines)
+    while end > 0 and (not lines[end - 1].strip(_SPACE) or lines[end - 1].startswith(_COMMENT)):
+        end -= 1
+    return end
+
+
+def _trailer_block_start(lines: list[str], end: int) -> int:
+    """Where the trailer block starts; end when the message has none (git's trailer.c)."""
+    title_end = next((number for number, line in enumerate(lines)
+                      if not line.startswith(_COMMENT) and not line.strip(_SPACE)), len(lines))
+    trailer_lines = non_trailer_lines = continuation_lines = 0
+    recognized = False
+    only_spaces = True
+    for number in range(end - 1, title_end - 1, -1):
+        line = lines[number]
+        if line.startswith(_COMMENT):
+            non_trailer_lines += continuation_lines
+            continuation_lines = 0
+            continue
+        if not line.strip(_SPACE):
+            if only_spaces:
+                continue
+            non_trailer_lines += continuation_lines
+            if (recognized and trailer_lines * 3 >= non_trailer_lines) or (
+                    trailer_lines and not non_trailer_lines):
+                return number + 1
+            return end
+        only_spaces = False
+        if line.startswith(_GIT_GENERATED):
+            trailer_lines += 1
+            continuation_lines = 0
+            recognized = True
+        elif _separator(line) >= 1:
+            trailer_lines += 1
+            continuation_lines = 0
+        elif _indented(line):
+            continuation_lines += 1
+        else:
+            non_trailer_lines += 1 + continuation_lines
+            continuation_lines = 0
+    return end
+
+
+def _indented(line: str) -> bool:
+    return line[:1] in (" ", "\t", "\r")
+
+
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def _separator(line: str) -> int:
+    """The index of the ':' after a trailer token (letters, digits, '-', then optional spaces
+    or tabs), or -1 (git's find_separator)."""
+    spaced = False
+    for index, char in enumerate(line):
+        if char == ":":
+            return index
+        if not spaced and char in _TOKEN_CHARS:
+            continue
+        if index > 0 and char in " \t":
+            spaced = True
+            continue
+        break
+    return -1

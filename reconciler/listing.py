@@ -140,11 +140,30 @@ def show_listing(rows: list[dict[str, Any]], zone: tzinfo, one_model: bool) -> L
 def events_listing(command: str, rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
     """`audit history` and `audit who`: a row per event."""
     cells = [[shown(r["landed"], zone), shown(r["authored"], zone), r["model"],
-              r["environment"] or "", r["change"], f"{r['author']} <{r['author_email']}>",
-              r["committer"] or "", r["commit"][:12]] for r in rows]
-    return Listing(command, ["landed", "authored", "name", "environment", "change", "author",
-                             "committer", "commit"], cells, jsonable(rows, zone),
-                   "no events")
+              r["environment"] or "", r["change"], *_credited(r), r["commit"][:12]]
+             for r in rows]
+    return Listing(command, ["landed", "authored", "name", "environment", "change",
+                             "proposed by", "merged by", "reviewed by", "commit"],
+                   cells, jsonable(rows, zone), "no events")
+
+
+def _credited(row: dict[str, Any]) -> list[str]:
+    """Who proposed, merged and reviewed (or approved) an event's change: a history rewrite's
+    are the pusher's; events recorded before schema 0004 credit the commit's author."""
+    people = row["people"]
+    if "pusher" in people:
+        pusher = _who(people["pusher"][0]["name"], people["pusher"][0]["email"])
+        return [pusher, pusher, ""]
+    if not people:
+        return [_who(row["author"], row["author_email"]), row["committer"] or "", ""]
+    return [", ".join(_who(p["name"], p["email"]) for p in people.get(role, []))
+            for role in ("proposer", "merger")] + [", ".join(
+                _who(p["name"], p["email"]) for role in ("reviewer", "approver")
+                for p in people.get(role, []))]
+
+
+def _who(name: str, email: str) -> str:
+    return f"{name} <{email}>" if name and email else name or f"<{email}>"
 
 
 def served_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:

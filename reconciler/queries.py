@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exc, or_, select
+from sqlalchemy import Connection, Select, and_, exc, func, or_, select
 
 from reconciler import db, store, tables
 from reconciler.diagnostics import NotFound, ReconcilerError
@@ -29,6 +29,7 @@ ASSIGNMENTS = table_of(tables.StageAssignment)
 EVENTS = table_of(tables.AuditEvent)
 COMMITS = table_of(tables.Commit)
 EDGES = table_of(tables.LineageEdge)
+PEOPLE = table_of(tables.CommitPerson)
 CURSOR = table_of(tables.ReconcileCursor)
 
 Row = dict[str, Any]
@@ -174,18 +175,23 @@ def history(connection: Connection, repo_id: str, model: str, env: str | None,
                             EVENTS.c.name == model)
     if env is not None:
         query = query.where(EVENTS.c.environment == env)
-    return _event_rows(connection, _between(query, since, until).order_by(EVENTS.c.seq))
+    return _event_rows(connection, repo_id,
+                       _between(query, since, until).order_by(EVENTS.c.seq))
 
 
 def who(connection: Connection, repo_id: str, author: str | None, event_type: str | None,
         since: datetime | None, until: datetime | None) -> list[Row]:
     """Who did what across models: events by author email and type, in order."""
     query = _events().where(EVENTS.c.repository_id == repo_id)
-    if author is not None:
-        query = query.where(EVENTS.c.actor_email == author)
+    if author is not None:  # the author of record, or anyone credited with the commit
+        credited = select(PEOPLE.c.commit_sha).where(PEOPLE.c.repository_id == repo_id,
+                                                     PEOPLE.c.email == author)
+        query = query.where(or_(EVENTS.c.actor_email == author,
+                                EVENTS.c.commit_sha.in_(credited)))
     if event_type is not None:
         query = query.where(EVENTS.c.event_type == event_type)
-    return _event_rows(connection, _between(query, since, until).order_by(EVENTS.c.seq))
+    return _event_rows(connection, repo_id,
+                       _between(query, since, until).order_by(EVENTS.c.seq))
 
 
 def _events() -> Select[Any]:
@@ -209,9 +215,13 @@ def _between(query: Select[Any], since: datetime | None, until: datetime | None
     return query
 
 
-def _event_rows(connection: Connection, query: Select[Any]) -> list[Row]:
+def _event_rows(connection: Connection, repo_id: str, query: Select[Any]) -> list[Row]:
     rows = []
-    for row in connection.execute(query).mappings():
+    results = connection.execute(query).mappings().all()
+    commits = {row["commit_sha"] for row in results}
+    credited = _people(connection, repo_id, commits)
+    rewrites = _rewrites(connection, repo_id, commits)
+    for row in results:
         event = Event(row["event_type"], row["kind"], row["name"], row["version"],
                       row["environment"], row["payload"] or {})
         rows.append({
@@ -224,8 +234,44 @@ def _event_rows(connection: Connection, query: Select[Any]) -> list[Row]:
             "change": describe(event), "author": row["actor_name"],
             "author_email": row["actor_email"],
             "committer": row["committer_name"], "commit": row["commit_sha"],
+            # A history rewrite's events are recorded at the commit the database rewound to,
+            # but are the pusher's (the author of record), not that commit's people.
+            "people": {"pusher": [{"name": row["actor_name"], "email": row["actor_email"]}]}
+            if row["seq"] >= rewrites.get(row["commit_sha"], row["seq"] + 1)
+            else credited.get(row["commit_sha"], {}),
             "payload": row["payload"] or {}})
     return rows
+
+
+def _rewrites(connection: Connection, repo_id: str, commits: set[str]) -> dict[str, int]:
+    """commit -> seq of the first history rewrite recorded at it (events from there on at
+    that commit are the rewrite's)."""
+    first = func.min(EVENTS.c.seq)
+    ordered = sorted(commits)
+    found: dict[str, int] = {}
+    for start in range(0, len(ordered), store.BATCH_ROWS):
+        found.update((sha.rstrip(" "), seq) for sha, seq in connection.execute(
+            select(EVENTS.c.commit_sha, first).where(
+                EVENTS.c.repository_id == repo_id, EVENTS.c.event_type == "history.rewritten",
+                EVENTS.c.commit_sha.in_(ordered[start:start + store.BATCH_ROWS]))
+            .group_by(EVENTS.c.commit_sha)))
+    return found
+
+
+def _people(connection: Connection, repo_id: str, commits: set[str]
+            ) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """commit -> role -> [{name, email}] in the order they were credited (people.credited)."""
+    found: dict[str, dict[str, list[dict[str, str]]]] = {}
+    ordered = sorted(commits)
+    for start in range(0, len(ordered), store.BATCH_ROWS):
+        for row in connection.execute(
+                select(PEOPLE.c.commit_sha, PEOPLE.c.role, PEOPLE.c.name, PEOPLE.c.email)
+                .where(PEOPLE.c.repository_id == repo_id,
+                       PEOPLE.c.commit_sha.in_(ordered[start:start + store.BATCH_ROWS]))
+                .order_by(PEOPLE.c.commit_sha, PEOPLE.c.position)):
+            roles = found.setdefault(row.commit_sha.rstrip(" "), {})
+            roles.setdefault(row.role, []).append({"name": row.name, "email": row.email})
+    return found
 
 
 def _zone(minutes: int | None) -> str | None:

@@ -7,6 +7,7 @@ runs in a forked process (ChildReplay) while `reconcile` writes what it sends.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from reconciler import loader, spec, store
+from reconciler import loader, people, spec, store
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Recorded, diff, undo
@@ -221,7 +222,7 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
                                       walk.recorded))
         commits = history.first_parent_changes(walk.base, target)
         yield from _replayed(history, state, snapshot, commits, target, pending, chunk_rows,
-                             estimate)
+                             estimate, history.merged_in(walk.base, target))
         return
     state, snapshot = snapshot_at(history, walk.cursor, known)
     if walk.rewritten and walk.cursor is not None:
@@ -231,7 +232,7 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
         snapshot = rewound
     commits = history.first_parent_changes(walk.start, target)
     yield from _replayed(history, state, snapshot, commits, target, pending, chunk_rows,
-                         estimate)
+                         estimate, history.merged_in(walk.start, target))
 
 
 class Chunk(NamedTuple):
@@ -247,7 +248,7 @@ class Chunk(NamedTuple):
 def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
               commits: Iterator[tuple[str, list[Change]]], target: str,
               pending: list[store.CommitBatch], chunk_rows: int,
-              estimate: int | None) -> Iterator[Chunk]:
+              estimate: int | None, merged: dict[str, list[str]]) -> Iterator[Chunk]:
     """Replay commits onto state: each commit's events, grouped into transaction-sized chunks.
     The last chunk always ends at target (commits after the last change move the cursor)."""
     not_before = pending[0].when if pending else None  # a history rewrite's batch
@@ -257,9 +258,9 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
         infos, blobs = history.read_commits_and_blobs(
             [sha for sha, _ in batch],
             [c.blob for _, cs in batch for c in cs if c.blob is not None and _readable(c)])
+        replayed = []
         for sha, changes in batch:
             info = infos[sha]
-            number += 1
             for change in changes:
                 if not _readable(change):
                     state.refuse(change.path, info.sha)
@@ -273,14 +274,28 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             snapshot = after
             # After a history rewrite, the new commits land with it, never before it.
             late = not_before is not None and info.committed_at < not_before
-            pending.append(store.commit_batch(info, events, after,
-                                              landed_at=not_before if late else None))
-            rows += len(events) * 2 + 1  # an audit row and about one entity row per event
+            replayed.append(store.commit_batch(info, events, after,
+                                               landed_at=not_before if late else None))
+        for commit_batch in _credited(history, replayed, merged):
+            number += 1
+            pending.append(commit_batch)
+            rows += len(commit_batch.events) * 2 + 1  # an audit row and about one entity row
             if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
-                yield Chunk(pending, info.sha, number - counted, list(state.skipped),
-                            max(estimate or 0, number))
+                yield Chunk(pending, commit_batch.info.sha, number - counted,
+                            list(state.skipped), max(estimate or 0, number))
                 pending, rows, counted = [], 0, number
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
+
+
+def _credited(history: GitHistory, batches: list[store.CommitBatch],
+              merged: dict[str, list[str]]) -> list[store.CommitBatch]:
+    """The batches with who proposed, merged and reviewed each change (people.credited); the
+    commits merges brought in are read in one round trip, and only for commits with events."""
+    wanted = [sha for batch in batches if batch.events for sha in merged.get(batch.info.sha, [])]
+    brought = history.commit_infos(wanted) if wanted else {}
+    return [dataclasses.replace(batch, people=people.credited(
+                batch.info, [brought[sha] for sha in merged.get(batch.info.sha, [])]))
+            if batch.events else batch for batch in batches]
 
 
 def _readable(change: Change) -> bool:

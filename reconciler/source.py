@@ -449,6 +449,37 @@ class GitHistory:
         if process.returncode != 0:
             raise git_failure("log", errors)
 
+    def merged_in(self, since: str | None, until: str) -> dict[str, list[str]]:
+        """For each first-parent commit after since up to until that is a merge, the commits
+        it brought in (reachable from its other parents, not from its first parent)."""
+        parents: dict[str, list[str]] = {}
+        for line in run_git(self.root, "rev-list", "--parents", _span(since, until)).split(b"\n"):
+            shas = line.decode("ascii").split()
+            if shas:
+                parents[shas[0]] = shas[1:]
+        chain = []  # the first-parent chain, newest first
+        sha: str | None = self.resolve(until)
+        while sha is not None and sha in parents:
+            chain.append(sha)
+            sha = parents[sha][0] if parents[sha] else None
+        # Everything reachable from a chain commit, within the range: what the next commit's
+        # first parent already has. One pass over the graph, however many merges there are.
+        reached: set[str] = set()
+        brought: dict[str, list[str]] = {}
+        for landing in reversed(chain):
+            reached.add(landing)
+            pending, found = list(parents[landing][1:]), []
+            while pending:
+                commit = pending.pop()
+                if commit in reached or commit not in parents:  # not in parents: before since
+                    continue
+                reached.add(commit)
+                found.append(commit)
+                pending += parents[commit]
+            if found:
+                brought[landing] = found
+        return brought
+
     def files_at(self, sha: str) -> list[Change]:
         """Every manifest and DVC file at a commit (the full state to start from)."""
         # ls-tree takes path prefixes, not globs: list everything, keep what apply reads.

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # only names in annotations: importing them would load the pa
     from reconciler.diff import Recorded
     from reconciler.events import Event
     from reconciler.gitobjects import CommitInfo
+    from reconciler.people import Person
 
 GENESIS = "0" * 64
 BATCH_ROWS = 500
@@ -62,6 +63,7 @@ class CommitBatch:
     actor: tuple[str, str] | None = None  # who to attribute to, when not the commit's author
     # When the events took effect, when not at the commit's own time (a history rewrite).
     landed_at: datetime | None = None
+    people: tuple[Person, ...] = ()  # who proposed, merged and reviewed it (people.credited)
 
     @property
     def when(self) -> datetime:
@@ -293,6 +295,11 @@ class _Plan:
                 "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS],
                 "author_tz_offset": info.author_offset,
                 "committer_tz_offset": info.committer_offset}])
+            self.add_insert(table_of(tables.CommitPerson), [{
+                "id": hashlib.sha256("\0".join((self.repo_id, info.sha, *person)).encode())
+                .hexdigest(), "repository_id": self.repo_id, "commit_sha": info.sha,
+                "position": position, "role": person.role, "name": person.name,
+                "email": person.email} for position, person in enumerate(batch.people)])
         # The handlers date what they open and close by committed_at: after a history
         # rewrite that is when the batch took effect, not the commit's own time.
         effective = info._replace(committed_at=batch.when)

@@ -78,6 +78,23 @@ class Commit(Base):
     committer_tz_offset: Mapped[int | None] = mapped_column(SmallInteger)
 
 
+class CommitPerson(Base):
+    """Who a commit's change is credited to: proposer, merger, reviewer, approver, coauthor
+    (see reconciler/people.py); position keeps the order they were found in."""
+
+    __tablename__ = "commit_people"
+    __table_args__ = (Index("ix_commit_people_commit", "repository_id", "commit_sha"),
+                      Index("ix_commit_people_email", "repository_id", "email"), MYSQL)
+
+    id: Mapped[str] = mapped_column(Hash, primary_key=True)
+    repository_id: Mapped[str] = mapped_column(Hash)
+    commit_sha: Mapped[str] = mapped_column(Sha)
+    position: Mapped[int] = mapped_column(SmallInteger)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Name)
+    email: Mapped[str] = mapped_column(Name)
+
+
 class Model(Base):
     """A model as its manifest last described it; retired models keep their row."""
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import datetime
+from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler import gitobjects
@@ -81,3 +84,55 @@ def test_the_zone_a_time_was_written_in_is_kept() -> None:
         info = gitobjects.parse_commit(SHA, _commit(b"A <a@x> 1718000000 " + zone, b"m"))
         assert (info.author_offset, info.committer_offset) == (minutes, minutes), zone
         assert info.authored_at.isoformat() == "2024-06-10T06:13:20"  # the moment, in UTC
+
+
+TRAILER_CASES = [
+    "Title\n\nReviewed-by: A <a@x>\n",
+    "Title\n\nbody text\n\nReviewed-by: A <a@x>\nApproved-by: B <b@x>\n",
+    "Reviewed-by: A <a@x>\n",  # a title is never a trailer
+    "Title\n\nSome prose\nReviewed-by: A <a@x>\n",  # not all trailers, none git's own
+    "Title\n\nprose\nmore prose\nSigned-off-by: S <s@x>\nReviewed-by: A <a@x>\n",  # 25%
+    "Title\n\n(cherry picked from commit abc)\np1\np2\np3\np4\nReviewed-by: Z <z@x>\n",
+    "Title\n\nReviewed-by: A\n  continued here\nCo-authored-by: C <c@x>\n",
+    "Title\n\nKey : spaced\nOther:\tTab\n",
+    "Title\n\nReviewed-by: A <a@x>\n# a comment\n\n\n",
+    "Title\n\nbody\n---\nReviewed-by: D <d@x>\n",  # no divider in commit messages
+    "Title\n\n Reviewed-by: indented\n",
+    "Title\n\nhttp://example.com: nope\nReviewed-by: Q\n",
+    "Title\n\nReviewed-by: A <a@x>  \n   more  \n",
+    "Title\n\nReviewed-by: A\n# c\n  cont\n",
+    "T\n\nReviewed-by:\n",
+    "T\n\nReviewed-by: \u00c4 <\u00e4@x>\n",
+    "T\n\nReviewed-by: a\r\n",
+    "T\n# comment\n\nReviewed-by: a\n",
+    "\n\nReviewed-by: leading blank lines\n",
+]
+TRAILER_TEXT = st.lists(st.sampled_from([
+    "Reviewed-by: A <a@x>", "Approved-by: b@x", "Co-authored-by: C <c@x>", "  folded",
+    "\tfolded", "prose line", "", " ", "# comment", "Signed-off-by: S <s@x>", "Key : v",
+    "(cherry picked from commit 1234)", "---", "x-y:z", "-: dash", "a b: c", "Title",
+    "Reviewed-by: \u00e9 <\u00e9@x>"]), max_size=12).map("\n".join)
+
+
+@given(st.lists(TRAILER_TEXT, min_size=20, max_size=20))
+@settings(max_examples=3, deadline=None)
+def test_trailers_are_read_as_git_reads_them(tmp_path_factory: Any, generated: list[str]
+                                             ) -> None:
+    root = tmp_path_factory.mktemp("trailers")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x",
+           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x"}
+    tree = subprocess.run(["git", "-C", str(root), "mktree"], input=b"", capture_output=True,
+                          check=True).stdout.decode().strip()
+    for message in [*TRAILER_CASES, *generated]:
+        sha = subprocess.run(["git", "-C", str(root), "commit-tree", tree],
+                             input=message.encode(), capture_output=True, env=env,
+                             check=True).stdout.decode().strip()
+        expected = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%(trailers:only,unfold)", sha],
+            capture_output=True, check=True).stdout.decode()
+        raw = subprocess.run(["git", "-C", str(root), "cat-file", "commit", sha],
+                             capture_output=True, check=True).stdout
+        info = gitobjects.parse_commit(sha, raw)
+        assert [f"{token}: {value}" for token, value in info.trailers] == [
+            line for line in expected.split("\n") if line], message

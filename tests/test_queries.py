@@ -31,6 +31,7 @@ from tests.test_apply import AUTHORS, FRAUD, build_history
 
 FRANK = "Frank Proposer <frank@example.com>"
 MERGE_DATE = "2024-07-09T10:00:00+00:00"
+REVIEWER = "Erin Review <erin@example.com>"
 
 
 def _fraud(registry: Registry, production: str, staging: str = "1.1.0",
@@ -95,7 +96,8 @@ def merged_template(registry_template: Path, tmp_path_factory: pytest.TempPathFa
     registry.repo.git.checkout("-q", "main")
     env = {**os.environ, "GIT_AUTHOR_DATE": MERGE_DATE, "GIT_COMMITTER_DATE": MERGE_DATE}
     subprocess.run(["git", "-c", "user.name=Carol Ops", "-c", "user.email=carol@example.com",
-                    "merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #7"],
+                    "merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #7", "-m",
+                    f"Reviewed-by: {REVIEWER}\nApproved-by: grace@example.com"],
                    cwd=registry.root, env=env, check=True)
     registry.repo.close()
     return base
@@ -203,6 +205,16 @@ def test_history_is_every_event_with_who_and_when(audited: tuple[Registry, str])
         ("stage.assigned", "2024-07-09T10:00:00Z", "carol@example.com"),  # the merge lands
         ("stage.assigned", "2024-07-10T08:00:00Z", "dave@example.com"),  # after the force push
         ("canary.changed", "2024-07-10T08:00:00Z", "dave@example.com")]
+    merge = next(r for r in rows if r["landed"] == "2024-07-09T10:00:00Z")
+    assert merge["people"] == {
+        "proposer": [{"name": "Frank Proposer", "email": "frank@example.com"}],
+        "merger": [{"name": "Carol Ops", "email": "carol@example.com"}],
+        "reviewer": [{"name": "Erin Review", "email": "erin@example.com"}],
+        "approver": [{"name": "", "email": "grace@example.com"}]}
+    assert merge["authored"] == "2024-07-09T10:00:00Z"  # the merge commit's own
+    direct = next(r for r in rows if r["landed"] == "2024-07-04T03:00:00Z")
+    assert direct["people"] == {"proposer": [{"name": "Dave Oncall", "email": "dave@example.com"}],
+                                "merger": [{"name": "Dave Oncall", "email": "dave@example.com"}]}
     rollback = next(r for r in rows if r["landed"] == "2024-07-04T03:00:00Z")
     assert rollback["change"] == "rollback: 1.1.0 -> 1.0.0"
     assert rollback["payload"] == {"from": "1.1.0", "to": "1.0.0", "kind": "rollback"}
@@ -231,6 +243,9 @@ def test_who_and_diff(audited: tuple[Registry, str]) -> None:
         ("fraud", "production", "rollback: 1.1.0 -> 1.0.0"),
         ("fraud", "production", "rollback: 1.1.0 -> 1.0.0"),
         ("fraud", "staging", "promotion: 1.1.0 -> 1.3.0")]
+    frank = _rows(api.audit_who(str(registry.root), url, author="frank@example.com"))
+    assert [(r["event"], r["landed"]) for r in frank] == [
+        ("stage.assigned", "2024-07-09T10:00:00Z")]  # proposed, not authored, by Frank
     changed = _rows(api.audit_diff(str(registry.root), url, first="2024-07-02T12:00:00Z",
                                    second="2024-07-05T18:00:00Z"))
     assert [(r["environment"], r["model"]) for r in changed] == [

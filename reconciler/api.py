@@ -21,6 +21,7 @@ from reconciler.source import (
     Source,
     WorkTree,
     changed_paths,
+    escapes,
     find_root,
     has_head,
     is_dvc_file,
@@ -178,7 +179,8 @@ def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[Edit]:
     from reconciler.catalog import versions
 
     listed = versions(entry)
-    newest = {version.artifact: index for index, version in enumerate(listed)}
+    newest = {version.artifact: index for index, version in enumerate(listed)
+              if version.rev is None}
     edits = []
     for path, index in newest.items():
         output = current.output(path)
@@ -186,6 +188,17 @@ def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[Edit]:
             edit = pin_mod.digest_edit(entry.doc, index, "versions", output.digest)
             if edit is not None:
                 edits.append(edit)
+    for index, version in enumerate(listed):  # older versions, from the revision each names
+        if version.rev is not None and version.digest is None and not escapes(version.artifact):
+            try:
+                _, output = current.output_at(version.rev, version.artifact)
+            except ReconcilerError:
+                continue  # validate says so (ART008)
+            if output is not None:
+                edit = pin_mod.digest_edit(entry.doc, index, "versions", output.digest,
+                                           None if version.size is not None else output.size)
+                if edit is not None:
+                    edits.append(edit)
     return edits
 
 

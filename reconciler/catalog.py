@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from reconciler import loader, spec
+from reconciler import lineage, loader, spec
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import DvcIndex, Output
 from reconciler.loader import Document, Loc
@@ -81,6 +81,25 @@ class Catalog:
     def output(self, artifact: str) -> Output | None:
         """What DVC records for an artifact path at this revision."""
         return self.dvc.resolve(artifact)
+
+    def output_at(self, rev: str, artifact: str) -> tuple[str, Output | None]:
+        """(the commit rev names, what DVC recorded for artifact there); ReconcilerError
+        when rev names no commit."""
+        from reconciler import dvchistory
+
+        return dvchistory.at_revision(self.source.root, rev, artifact)
+
+    def recorded_digests(self, artifact: str, recorded_in: str) -> set[str]:
+        """Every digest DVC recorded for artifact in the history that leads here (in
+        artifact.dvc, in recorded_in, or in the top-level dvc.lock)."""
+        from reconciler import dvchistory
+        from reconciler.source import has_head
+
+        if self.rev is None and not has_head(self.source.root):
+            return set()
+        return set(dvchistory.over_history(
+            self.source.root, self.rev or "HEAD", artifact,
+            [f"{artifact}.dvc", recorded_in, "dvc.lock"]))
 
     def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
         """Every manifest that has versions pinned to artifacts: models, then datasets."""
@@ -252,6 +271,20 @@ class Snapshot:
 EMPTY = Snapshot({}, {}, {}, {})
 
 
+def _add_upstream(catalog: Catalog, output: Output, outputs: dict[str, Output]) -> None:
+    """The outputs of the stages before output's, so diff can follow lineage through them
+    (read only when there is a stage: a repository of `dvc add`ed files reads nothing more)."""
+    pending = [output]
+    while pending:
+        current = pending.pop()
+        for dep in current.lineage.deps if current.lineage is not None else ():
+            producer = lineage.producer_of(dep.path,
+                                           lambda path: outputs.get(path) or catalog.output(path))
+            if producer is not None and producer.path not in outputs:
+                outputs[producer.path] = producer
+                pending.append(producer)
+
+
 def snapshot(catalog: Catalog) -> Snapshot:
     """The catalog's desired state as plain data, what diff compares (as replay makes it)."""
     outputs: dict[str, Output] = {}
@@ -260,6 +293,7 @@ def snapshot(catalog: Catalog) -> Snapshot:
             output = catalog.output(version.artifact)
             if output is not None:
                 outputs[version.artifact] = output
+                _add_upstream(catalog, output, outputs)
     return Snapshot({name: e.manifest for name, e in catalog.models.items()},
                     {name: e.manifest for name, e in catalog.datasets.items()},
                     {name: e.manifest for name, e in catalog.environments.items()}, outputs)

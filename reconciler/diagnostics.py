@@ -61,6 +61,10 @@ CODES: dict[str, tuple[str, str]] = {
     "ART004": (ERROR, "digest does not match what DVC records"),
     "ART005": (ERROR, "unreadable DVC file"),
     "ART006": (ERROR, "object missing from the DVC remote"),
+    "ART007": (ERROR, "digest or size does not match what DVC recorded at the version's rev"),
+    "ART008": (ERROR, "a version's rev names no commit of this repository"),
+    "ART009": (ERROR, "a version being added pins a digest DVC never recorded for its path in "
+               "the history checked (made up, or name its commit with rev)"),
     # history and policy (with --base)
     "IMM001": (ERROR, "digest of an existing version changed"),
     "IMM002": (ERROR, "served version removed"),

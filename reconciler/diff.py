@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler import policy, spec
+from reconciler import lineage, policy, spec
 from reconciler.catalog import Snapshot
 from reconciler.dvc import Output
 from reconciler.events import Event
@@ -247,6 +247,9 @@ def _version_payload(version: spec.ArtifactVersion, outputs: dict[str, Output]) 
         payload["size"] = output.size
         if output.nfiles is not None:
             payload["nfiles"] = output.nfiles
+        record = lineage.reproduction(output)
+        if record is not None and isinstance(version, spec.ModelVersion):
+            payload["reproduction"] = record
     return payload
 
 
@@ -272,27 +275,34 @@ def _lineage(name: str, before: Sequence[spec.ModelVersion], after: Sequence[spe
         edges = set(_edges(name, version, outputs, dataset_digests, is_new=previous is None))
         if previous is not None:
             edges -= set(_edges(name, previous, outputs, dataset_digests, is_new=False))
-        for source_kind, source_name, source_version, via in sorted(edges):
-            yield Event("lineage.added", "Model", name, version.version,
-                        payload={"sourceKind": source_kind, "source": source_name,
-                                 "sourceVersion": source_version, "via": via})
+        for source_kind, source_name, source_version, via, imported in sorted(
+                edges, key=lambda edge: edge[:4]):
+            payload: dict[str, Any] = {"sourceKind": source_kind, "source": source_name,
+                                       "sourceVersion": source_version, "via": via}
+            if imported is not None:  # the dataset's bytes came in by `dvc import`
+                payload["import"] = {"url": imported[0], "path": imported[1],
+                                     "revLock": imported[2] or None}
+            yield Event("lineage.added", "Model", name, version.version, payload=payload)
 
 
 def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
            dataset_digests: Callable[[], dict[str, tuple[str, str]]],
-           is_new: bool) -> Iterator[tuple[str, str, str, str]]:
+           is_new: bool) -> Iterator[tuple[str, str, str, str, tuple[str, ...] | None]]:
     for ref in version.trained_on:
-        yield ("Dataset", ref.dataset, ref.version, "trainedOn")
+        yield ("Dataset", ref.dataset, ref.version, "trainedOn", None)
     if version.parent:
-        yield ("Model", name, version.parent, "parent")
+        yield ("Model", name, version.parent, "parent", None)
     output = outputs.get(version.artifact)
     # dvc.lock lineage describes the bytes DVC records now: it belongs to the version added now.
     if is_new and output is not None and output.lineage is not None and (
             version.digest in (None, output.digest)):
-        for dep in output.lineage.deps:
-            match = dataset_digests().get(dep.digest or "")
+        for found in lineage.upstream(output, outputs):
+            match = dataset_digests().get(found.digest or "")
             if match:
-                yield ("Dataset", match[0], match[1], f"dvc.lock:{output.lineage.stage}")
+                source = found.source
+                yield ("Dataset", match[0], match[1],
+                       lineage.via(output.lineage.lock_path, found.stages),
+                       (source.url, source.path, source.rev_lock or "") if source else None)
 
 
 def _stages(name: str, before: spec.Model | None, after: spec.Model) -> Iterator[Event]:

@@ -43,6 +43,17 @@ class StageLineage:
     stage: str
     deps: tuple[Dependency, ...]
     params: dict[str, Any]
+    cmd: str | list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    """Where `dvc import` took an output from: the source repository, the path in it, and
+    the revision it is frozen at (`rev_lock`)."""
+
+    url: str
+    path: str
+    rev_lock: str | None
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class Output:
     nfiles: int | None
     recorded_in: str
     lineage: StageLineage | None = None
+    source: ImportSource | None = None  # a `dvc import`: where its bytes came from
 
     @property
     def hash_name(self) -> str:
@@ -175,8 +187,25 @@ def _as_dvc_writes_it(raw: bytes) -> dict[str, Any] | None:
 def _dvcfile_outputs(dvc_path: str, data: Any) -> list[Output]:
     if not isinstance(data, dict) or not isinstance(data.get("outs", []), list):
         raise DvcFileError("expected a mapping with an 'outs' list")
-    return [_output(dvc_path, out, None) for out in data.get("outs", [])
+    source = _import_source(data.get("deps"))
+    return [_output(dvc_path, out, None, source) for out in data.get("outs", [])
             if _in_repo(dvc_path, out)]
+
+
+SOURCE_CHARS = 2048  # a URL or path recorded with lineage (JSON payload, not an index)
+
+
+def _import_source(deps: Any) -> ImportSource | None:
+    """The source of a `dvc import` (.dvc deps with `repo: {url, rev_lock}`), else None."""
+    if not isinstance(deps, list) or len(deps) != 1 or not isinstance(deps[0], dict):
+        return None
+    repo, path = deps[0].get("repo"), deps[0].get("path")
+    if not isinstance(repo, dict) or not isinstance(repo.get("url"), str) or not isinstance(
+            path, str):
+        return None
+    rev_lock = repo.get("rev_lock")
+    return ImportSource(repo["url"][:SOURCE_CHARS], path[:SOURCE_CHARS],
+                        rev_lock[:64] if isinstance(rev_lock, str) else None)
 
 
 def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
@@ -192,12 +221,16 @@ def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
         if len(str(stage_name)) > MAX_STAGE_NAME:  # recorded in lineage, a VARCHAR(255)
             raise DvcFileError(f"stage name is {len(str(stage_name))} characters; the limit is "
                                f"{MAX_STAGE_NAME}")
+        params = stage.get("params") or {}
+        if not isinstance(params, dict):
+            raise DvcFileError(f"stage '{stage_name}': params must be a mapping")
         lineage = StageLineage(
             lock_path=lock_path,
             stage=str(stage_name),
             deps=tuple(Dependency(_relative(lock_path, dep["path"]), _digest(dep))
                        for dep in stage.get("deps", []) if _in_repo(lock_path, dep)),
-            params=dict(stage.get("params") or {}),
+            params=dict(params),
+            cmd=_command(stage.get("cmd")),
         )
         outputs.extend(_output(lock_path, out, lineage) for out in stage.get("outs", [])
                        if _in_repo(lock_path, out))
@@ -221,13 +254,23 @@ def _digest(entry: dict[str, Any]) -> str | None:
     return f"{MD5 if entry.get('hash') == MD5 else LEGACY_MD5}:{value}"
 
 
-def _output(dvc_path: str, out: dict[str, Any], lineage: StageLineage | None) -> Output:
+def _command(cmd: Any) -> str | list[str] | None:
+    """A stage's cmd as DVC writes it (one string or a list of them), else None."""
+    if isinstance(cmd, str):
+        return cmd[:SOURCE_CHARS]
+    if isinstance(cmd, list) and all(isinstance(part, str) for part in cmd):
+        return [part[:SOURCE_CHARS] for part in cmd[:32]]
+    return None
+
+
+def _output(dvc_path: str, out: dict[str, Any], lineage: StageLineage | None,
+            source: ImportSource | None = None) -> Output:
     digest = _digest(out)
     if digest is None:
         raise DvcFileError(f"out '{out['path']}' has no md5 (only md5 outputs are supported)")
     return Output(path=_relative(dvc_path, out["path"]), digest=digest,
                   size=_count(out, "size", 2**63), nfiles=_count(out, "nfiles", 2**31),
-                  recorded_in=dvc_path, lineage=lineage)
+                  recorded_in=dvc_path, lineage=lineage, source=source)
 
 
 def _count(out: dict[str, Any], key: str, limit: int) -> int | None:

@@ -18,15 +18,18 @@ class Edit(NamedTuple):
     text: str
 
 
-def digest_edit(doc: Document, version_index: int, section: str, digest: str) -> Edit | None:
-    """The edit that adds `digest: ...` to spec.versions[version_index] of doc."""
+def digest_edit(doc: Document, version_index: int, section: str, digest: str,
+                size: int | None = None) -> Edit | None:
+    """The edit that adds `digest: ...` (and `size: ...` when given) to
+    spec.versions[version_index] of doc."""
     node = doc.node_at(("spec", section, version_index))
     if not isinstance(node, yaml.MappingNode):
         return None
     if node.flow_style:
         # `{version: "1", artifact: a}`: add before the closing brace, quoted for flow context.
         end = node.end_mark
-        return Edit(end.line, end.column - 1, f", digest: \"{digest}\"")
+        sized = "" if size is None else f", size: {size}"
+        return Edit(end.line, end.column - 1, f", digest: \"{digest}\"{sized}")
     artifact = next(((k, v) for k, v in node.value if k.value == "artifact"), None)
     anchor_key, anchor_value = artifact if artifact else node.value[-1]
     indent = anchor_key.start_mark.column
@@ -34,7 +37,8 @@ def digest_edit(doc: Document, version_index: int, section: str, digest: str) ->
     # A block value ends at the start of the next line; the insertion goes after its last line.
     ends_at_line_start = end.column == 0 and end.line > anchor_key.start_mark.line
     last_line = end.line - 1 if ends_at_line_start else end.line
-    return Edit(last_line + 1, 0, " " * indent + f"digest: {digest}\n")
+    sized = "" if size is None else " " * indent + f"size: {size}\n"
+    return Edit(last_line + 1, 0, " " * indent + f"digest: {digest}\n" + sized)
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:

@@ -116,7 +116,7 @@ def show(connection: Connection, repo_id: str, model: str | None, env: str | Non
         versions[row["model"]].append({
             "version": row["version"], "digest": row["digest"], "size": row["size"],
             "metrics": row["metrics"] or {}, "deprecated": bool(row["deprecated"]),
-            "added_commit": row["added_commit"]})
+            "added_commit": row["added_commit"], "reproduction": row["reproduction"]})
     for listed in versions.values():  # 1.10.0 after 1.9.0, as compare orders them
         listed.sort(key=lambda v: _version_key(v["version"]))
     serving = _serving_now(connection, repo_id, model, env)

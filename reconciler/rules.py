@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler import policy, spec
 from reconciler.catalog import Catalog, Entry, versions
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, ReconcilerError
 from reconciler.source import escapes
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # always fullmatch
@@ -220,7 +220,9 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
         return
     for index in indices:
         version, loc = listed[index], ("spec", "versions", index)
-        if index == newest_added and version.digest is None:
+        if version.rev is not None:
+            yield from _pinned_at_rev(catalog, entry, path, index)
+        elif index == newest_added and version.digest is None:
             yield entry.at((*loc, "version"), "ART003",
                            f"version '{version.version}' has no digest; DVC records "
                            f"{output.digest} for {path}",
@@ -235,8 +237,57 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
             yield entry.at((*loc, "version"), "ART003",
                            f"version '{version.version}' has no digest pinned",
                            f"only the newest version of {path} can be pinned from DVC's current "
-                           "record; find this one's in the git history of "
-                           f"{output.recorded_in}")
+                           "record; name the commit whose DVC record holds its bytes with "
+                           "`rev:` and run `reconciler pin`")
+        elif (old is not None and index in added and version.digest != output.digest
+              and not _recorded_once(catalog, path, version.digest, output)):
+            yield entry.at((*loc, "digest"), "ART009",
+                           f"version '{version.version}' pins {version.digest}, which DVC never "
+                           f"recorded for {path} in this history",
+                           "name the commit whose DVC record holds its bytes with `rev:` (pin "
+                           "fills digest and size from it), or pin what DVC records")
+        elif (version.size is not None and version.digest == output.digest
+              and output.size is not None and version.size != output.size):
+            yield entry.at((*loc, "size"), "ART004",
+                           f"version '{version.version}' gives size {version.size} but DVC "
+                           f"records {output.size} for {path}", "remove size; pin writes it")
+
+
+def _recorded_once(catalog: Catalog, path: str, digest: str | None, output: Any) -> bool:
+    """Whether DVC recorded digest for path at some commit of the history being checked."""
+    return digest is not None and digest in catalog.recorded_digests(path, output.recorded_in)
+
+
+def _pinned_at_rev(catalog: Catalog, entry: Versioned, path: str, index: int
+                   ) -> Iterator[Diagnostic]:
+    """A version that names the revision whose DVC record holds its bytes: pinned as
+    recorded there (ART007), or the revision is unknown (ART008)."""
+    version, loc = versions(entry)[index], ("spec", "versions", index)
+    try:
+        commit, output = catalog.output_at(version.rev or "", path)
+    except ReconcilerError:
+        yield entry.at((*loc, "rev"), "ART008",
+                       f"rev '{version.rev}' names no commit of this repository",
+                       "a commit sha or a tag that git knows here (fetch tags in CI)")
+        return
+    if output is None:
+        yield entry.at((*loc, "rev"), "ART007",
+                       f"DVC records nothing for {path} at rev '{version.rev}' "
+                       f"({commit[:12]})", "name the commit whose .dvc file or dvc.lock "
+                       "recorded this version's bytes")
+    elif version.digest is None:
+        yield entry.at((*loc, "version"), "ART003",
+                       f"version '{version.version}' has no digest; DVC recorded "
+                       f"{output.digest} for {path} at rev '{version.rev}'",
+                       "run `reconciler pin` to write it")
+    elif version.digest != output.digest or (
+            version.size is not None and output.size is not None
+            and version.size != output.size):
+        yield entry.at((*loc, "digest"), "ART007",
+                       f"version '{version.version}' pins {version.digest} (size "
+                       f"{version.size}) but DVC recorded {output.digest} (size {output.size}) "
+                       f"for {path} at rev '{version.rev}' ({commit[:12]})",
+                       "remove digest and size and run `reconciler pin`")
 
 
 def _at_base(base: Catalog, entry: Versioned) -> Any:

@@ -32,6 +32,8 @@ TEMPLATE = "model.yaml.j2"  # a target is templates/<target>/model.yaml.j2 (ship
 Version = Annotated[str, Field(min_length=1, max_length=128,
                                pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")]
 Digest = Annotated[str, Field(pattern=r"^(md5|md5-dos2unix):[0-9a-f]{32}(\.dir)?$")]
+# A commit or tag name: never an option, a range or a reflog expression (git rev-parse checks it).
+GitRev = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")]
 Quantity = Annotated[str, Field(pattern=r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
                                         r"([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
 Metric = float | int
@@ -92,6 +94,11 @@ class ArtifactVersion(_Spec):
     """Repository-relative path DVC tracks (a .dvc file or a dvc.lock output)."""
     digest: Digest | None = None
     """md5:<32 hex> of the version's bytes as DVC records them; `reconciler pin` writes it."""
+    size: int | None = Field(default=None, ge=0, lt=2**63)
+    """Bytes, as DVC records them with the digest; `reconciler pin` writes it."""
+    rev: GitRev | None = None
+    """A git commit or tag whose DVC record holds this version's bytes (for a version older
+    than what DVC records now): `pin` reads digest and size there, validate checks them."""
     deprecated: bool = False
     """Marks a version that should no longer be promoted."""
     description: Text | None = None

@@ -333,7 +333,8 @@ class _Plan:
                   "deprecated": bool(payload.get("deprecated", False)), "removed_commit": None}
         if event.kind == "Model":
             values |= {"parent": payload.get("parent"), "metrics": payload.get("metrics"),
-                       "params": payload.get("params")}
+                       "params": payload.get("params"),
+                       "reproduction": payload.get("reproduction")}
         self._upsert(*_version_row(event), values,
                      {"added_commit": info.sha, "deprecated_commit": None})
 

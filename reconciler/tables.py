@@ -131,6 +131,8 @@ class ModelVersion(Base):
     added_commit: Mapped[str] = mapped_column(Sha)
     deprecated_commit: Mapped[str | None] = mapped_column(Sha)
     removed_commit: Mapped[str | None] = mapped_column(Sha)
+    # How to reproduce it, as dvc.lock recorded when it landed (lineage.reproduction).
+    reproduction: Mapped[dict[str, Any] | None]
 
 
 class Dataset(Base):

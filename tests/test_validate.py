@@ -388,3 +388,68 @@ def test_two_versions_with_the_same_bytes_are_a_warning(registry: Registry) -> N
     [found] = result.diagnostics
     assert (found.code, found.severity, found.line) == ("VER002", "warning", 15)
     assert "'1.0.0'" in found.message and result.ok
+
+
+def _retrained_twice(registry: Registry) -> tuple[str, str, str, str]:
+    """fraud.pkl retrained and committed (tagged trained-v2), then retrained again and
+    committed: the digests of the three trainings and the commit of the second."""
+    first = registry.digest("models/fraud.pkl")
+    second = retrain(registry, b"fraud weights v2\n")
+    second_commit = registry.commit("retrain fraud")
+    registry.repo.create_tag("trained-v2")
+    third = retrain(registry, b"fraud weights v3\n")
+    registry.commit("retrain fraud again")
+    return first, second, third, second_commit
+
+
+def _with_middle_version(registry: Registry, fields: str, first: str, third: str) -> None:
+    """fraud 1.0.0 (as landed), 1.1.0 with fields (the second training), 1.2.0 (the third)."""
+    registry.write(FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", first),
+                                                   ("1.2.0", "models/fraud.pkl", third)],
+                                         stages=STAGES).replace(
+        '    - version: "1.2.0"\n', '    - version: "1.1.0"\n      artifact: models/fraud.pkl\n'
+        f'{fields}    - version: "1.2.0"\n'))
+
+
+def test_pin_fills_an_older_version_from_the_revision_it_names(registry: Registry) -> None:
+    first, second, third, commit = _retrained_twice(registry)
+    size = len(b"fraud weights v2\n")
+    for rev in ("trained-v2", commit, commit[:10]):
+        _with_middle_version(registry, f"      rev: {rev}\n", first, third)
+        assert _codes(api.validate(str(registry.root))) == ["ART003"]
+        result = api.pin(str(registry.root))
+        assert result.changed == [FRAUD] and result.diagnostics == []
+        text = (registry.root / FRAUD).read_text()
+        assert ("      artifact: models/fraud.pkl\n"
+                f"      digest: {second}\n      size: {size}\n      rev: {rev}\n") in text
+        assert api.validate(str(registry.root)).diagnostics == []
+
+
+def test_an_older_digest_is_checked_against_history(registry: Registry) -> None:
+    first, second, third, _ = _retrained_twice(registry)
+    _with_middle_version(registry, f"      digest: {second}\n", first, third)  # recorded once
+    assert api.validate(str(registry.root)).diagnostics == []
+    made_up = "md5:" + "0" * 32
+    _with_middle_version(registry, f"      digest: {made_up}\n", first, third)
+    result = api.validate(str(registry.root))
+    assert _codes(result) == ["ART009"]
+    assert made_up in result.diagnostics[0].message and "rev:" in result.diagnostics[0].hint
+    _with_middle_version(registry, f"      rev: trained-v2\n      digest: {first}\n",
+                         first, third)
+    assert "ART007" in _codes(api.validate(str(registry.root)))  # (and VER002: first twice)
+    _with_middle_version(registry, f"      rev: trained-v2\n      digest: {second}\n"
+                         "      size: 1\n", first, third)
+    assert _codes(api.validate(str(registry.root))) == ["ART007"]
+
+
+@pytest.mark.parametrize("rev, code", [
+    ("no-such-tag", "ART008"), ("HEAD..HEAD", "ART008"), ("a" * 40, "ART008"),
+    ("--output=/tmp/owned", "SPC007"), ("HEAD@{1}", "SPC007"), ("trained-v2 HEAD", "SPC007"),
+    ("-n1", "SPC007")])
+def test_a_hostile_rev_is_one_clear_error_and_never_an_option(registry: Registry, rev: str,
+                                                                code: str) -> None:
+    first, _, third, _ = _retrained_twice(registry)
+    _with_middle_version(registry, f"      rev: \"{rev}\"\n", first, third)
+    assert _codes(api.validate(str(registry.root))) == [code]
+    assert api.pin(str(registry.root)).changed == []
+    assert not Path("/tmp/owned").exists()

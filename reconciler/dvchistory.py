@@ -1,0 +1,59 @@
+"""What DVC recorded for an artifact at other revisions: at the revision a version names
+(`rev:`), and over the history of the files that record it, so a digest DVC really recorded
+once can be told from a made-up one. Reads git through `source`; every blob of a DVC file is
+parsed at most once per process (the cache is keyed by blob id, which is its content)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
+from reconciler.gitobjects import NULL_SHA, log_changes
+from reconciler.source import GitRevision, nul_separated, read_blobs, resolve_commit, run_git
+
+# (DVC file path, blob id) -> its outputs ([] when it does not parse): outputs are read
+# relative to the file's folder, so the same bytes elsewhere record other paths.
+_PARSED: dict[tuple[str, str], list[Output]] = {}
+
+
+class Recorded(NamedTuple):
+    """A digest DVC recorded for a path, its size, and the newest commit that recorded it."""
+
+    digest: str
+    size: int | None
+    commit: str
+
+
+def at_revision(root: str, rev: str, path: str) -> tuple[str, Output | None]:
+    """(the commit rev names, what DVC records for path there); ReconcilerError when rev
+    names no commit."""
+    commit = resolve_commit(root, rev)
+    return commit, DvcIndex(GitRevision(root, commit)).resolve(path)
+
+
+def over_history(root: str, until: str, path: str, recorders: list[str]) -> dict[str, Recorded]:
+    """digest -> Recorded for every digest that any of the recorder files (.dvc files,
+    dvc.lock) recorded for path in the history reachable from until."""
+    output = run_git(root, "log", "--format=%H", "--raw", "-z", "--no-renames", "--no-abbrev",
+                     "--end-of-options", until, "--",
+                     *[f":(literal){recorder}" for recorder in sorted(set(recorders))])
+    touched = [(sha, dvc_path, blob) for sha, changes in log_changes(nul_separated(output))
+               for dvc_path, _, blob, status in changes if status != "D" and blob != NULL_SHA]
+    missing = sorted({blob for _, dvc_path, blob in touched if (dvc_path, blob) not in _PARSED})
+    blobs = read_blobs(root, missing) if missing else {}
+    found: dict[str, Recorded] = {}
+    for sha, dvc_path, blob in touched:  # newest first, as git log lists them
+        for recorded in _outputs(dvc_path, blob, blobs.get(blob)):
+            if recorded.path == path and recorded.digest not in found:
+                found[recorded.digest] = Recorded(recorded.digest, recorded.size, sha)
+    return found
+
+
+def _outputs(dvc_path: str, blob: str, raw: bytes | None) -> list[Output]:
+    key = (dvc_path, blob)
+    if key not in _PARSED:
+        try:
+            _PARSED[key] = parse_dvc_file(dvc_path, raw) if raw is not None else []
+        except DvcFileError:
+            _PARSED[key] = []
+    return _PARSED[key]

@@ -125,6 +125,37 @@ def diff(old: Snapshot, new: Snapshot,
                               new.environments)
         events += _model(name, old.models.get(name), new.models.get(name), new.outputs,
                          dataset_digests)
+    events += _late_lineage(old, new, touched)
+    return events
+
+
+def _late_lineage(old: Snapshot, new: Snapshot,
+                  touched: Collection[tuple[str, str]] | None) -> list[Event]:
+    """lineage.added for versions that landed before a dataset version they were made from
+    was registered: at the commit that registers it. Found from the dvc.lock of that commit,
+    so only for versions whose bytes DVC still records there (an older training's lock is
+    history)."""
+    registered: dict[str, tuple[str, str]] = {}
+    for name in _changed(old.datasets, new.datasets, touched, "Dataset"):
+        before, after = old.datasets.get(name), new.datasets.get(name)
+        known = {v.version for v in before.spec.versions} if before else set()
+        for added in after.spec.versions if after else []:
+            if added.version not in known and added.digest:
+                registered.setdefault(added.digest, (name, added.version))
+    events: list[Event] = []
+    if not registered:
+        return events
+    for name in sorted(new.models):
+        earlier = old.models.get(name)
+        landed = {v.version for v in earlier.spec.versions} if earlier else set()
+        for version in new.models[name].spec.versions:
+            output = new.outputs.get(version.artifact)
+            if (version.version not in landed or output is None or output.lineage is None
+                    or version.digest != output.digest):
+                continue
+            edges = _pipeline_edges(output, new.outputs, registered)
+            events += [_lineage_event(name, version.version, edge)
+                       for edge in sorted(set(edges), key=lambda edge: edge[:4])]
     return events
 
 
@@ -275,19 +306,13 @@ def _lineage(name: str, before: Sequence[spec.ModelVersion], after: Sequence[spe
         edges = set(_edges(name, version, outputs, dataset_digests, is_new=previous is None))
         if previous is not None:
             edges -= set(_edges(name, previous, outputs, dataset_digests, is_new=False))
-        for source_kind, source_name, source_version, via, imported in sorted(
-                edges, key=lambda edge: edge[:4]):
-            payload: dict[str, Any] = {"sourceKind": source_kind, "source": source_name,
-                                       "sourceVersion": source_version, "via": via}
-            if imported is not None:  # the dataset's bytes came in by `dvc import`
-                payload["import"] = {"url": imported[0], "path": imported[1],
-                                     "revLock": imported[2] or None}
-            yield Event("lineage.added", "Model", name, version.version, payload=payload)
+        for edge in sorted(edges, key=lambda edge: edge[:4]):
+            yield _lineage_event(name, version.version, edge)
 
 
 def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
            dataset_digests: Callable[[], dict[str, tuple[str, str]]],
-           is_new: bool) -> Iterator[tuple[str, str, str, str, tuple[str, ...] | None]]:
+           is_new: bool) -> Iterator[Edge]:
     for ref in version.trained_on:
         yield ("Dataset", ref.dataset, ref.version, "trainedOn", None)
     if version.parent:
@@ -296,13 +321,35 @@ def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
     # dvc.lock lineage describes the bytes DVC records now: it belongs to the version added now.
     if is_new and output is not None and output.lineage is not None and (
             version.digest in (None, output.digest)):
-        for found in lineage.upstream(output, outputs):
-            match = dataset_digests().get(found.digest or "")
-            if match:
-                source = found.source
-                yield ("Dataset", match[0], match[1],
-                       lineage.via(output.lineage.lock_path, found.stages),
-                       (source.url, source.path, source.rev_lock or "") if source else None)
+        yield from _pipeline_edges(output, outputs, dataset_digests())
+
+
+Edge = tuple[str, str, str, str, tuple[str, str, str] | None]
+# (source kind, name, version, via, the import source (url, path, rev_lock) of its bytes)
+
+
+def _pipeline_edges(output: Output, outputs: dict[str, Output],
+                    datasets: dict[str, tuple[str, str]]) -> Iterator[Edge]:
+    """Edges to the dataset versions (digest -> (dataset, version)) that output was made from,
+    through its dvc.lock stages."""
+    assert output.lineage is not None
+    for found in lineage.upstream(output, outputs):
+        match = datasets.get(found.digest or "")
+        if match:
+            source = found.source
+            yield ("Dataset", match[0], match[1],
+                   lineage.via(output.lineage.lock_path, found.stages),
+                   (source.url, source.path, source.rev_lock or "") if source else None)
+
+
+def _lineage_event(name: str, version: str, edge: Edge) -> Event:
+    source_kind, source_name, source_version, via, imported = edge
+    payload: dict[str, Any] = {"sourceKind": source_kind, "source": source_name,
+                               "sourceVersion": source_version, "via": via}
+    if imported is not None:  # the dataset's bytes came in by `dvc import`
+        payload["import"] = {"url": imported[0], "path": imported[1],
+                             "revLock": imported[2] or None}
+    return Event("lineage.added", "Model", name, version, payload=payload)
 
 
 def _stages(name: str, before: spec.Model | None, after: spec.Model) -> Iterator[Event]:

@@ -221,3 +221,20 @@ def test_undo_brings_what_a_database_holds_back_to_the_base() -> None:
     assert undo(Recorded((), frozenset(), {"tx": {"v1": False}},
                          {"fraud": {"1.0.0": False}},
                          {("fraud", "production"): ("1.0.0", None)}), base) == []
+
+
+def test_a_dataset_registered_after_the_version_still_gets_its_dvc_lock_edge() -> None:
+    stage = StageLineage("dvc.lock", "train", (Dependency("feat", "md5:" + "f" * 32),), {})
+    prepare = StageLineage("dvc.lock", "featurize", (Dependency("data/tx", DATA),), {})
+    outputs = {"m.pkl": Output("m.pkl", D2, 10, None, "dvc.lock", stage),
+               "feat": Output("feat", "md5:" + "f" * 32, 5, None, "dvc.lock", prepare)}
+    landed = snap(model([V1, V2]), outputs=outputs)
+    events = diff(landed, snap(model([V1, V2]), datasets=(dataset(),), outputs=outputs))
+    assert [(e.type, e.name, e.version) for e in events] == [
+        ("dataset.created", "tx", None), ("dataset.version.added", "tx", "v1"),
+        ("lineage.added", "fraud", "1.1.0")]  # 1.0.0's bytes are no longer what DVC records
+    assert events[-1].payload == {"sourceKind": "Dataset", "source": "tx", "sourceVersion": "v1",
+                                  "via": "dvc.lock:featurize>train"}
+    # The same, replayed as apply does (only the dataset's file touched).
+    assert diff(landed, snap(model([V1, V2]), datasets=(dataset(),), outputs=outputs),
+                touched={("Dataset", "tx")}) == events

@@ -27,10 +27,11 @@ def _step(src: str, out: str, tag: str) -> str:
     return f"{sys.executable} -c \"{STEP}\" {src} {out} {tag}"
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Registry:
+@pytest.fixture(params=["together", "dataset later"])
+def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
     """A source repository with raw data, imported into a project whose three-stage pipeline
-    trains models/model.pkl; the raw import is registered as a Dataset, the model as a Model."""
+    trains models/model.pkl; the raw import is registered as a Dataset, the model as a Model
+    (in one commit, or the Dataset in the next one)."""
     source = Registry(tmp_path / "source", git.Repo.init(tmp_path / "source",
                                                          initial_branch="main"))
     source.dvc("init", "-q")
@@ -55,7 +56,7 @@ def pipeline(tmp_path: Path) -> Registry:
     project.dvc("repro", "-q")
     raw = project.digest("data/raw.csv")
     model = project.digest("models/model.pkl")
-    project.write("manifests/raw.yaml", f"""\
+    dataset = f"""\
 apiVersion: reconciler/v1
 kind: Dataset
 metadata: {{name: raw}}
@@ -64,7 +65,9 @@ spec:
     - version: "v1"
       artifact: data/raw.csv
       digest: {raw}
-""")
+"""
+    if request.param == "together":
+        project.write("manifests/raw.yaml", dataset)
     project.write("manifests/model.yaml", f"""\
 apiVersion: reconciler/v1
 kind: Model
@@ -76,7 +79,10 @@ spec:
       artifact: models/model.pkl
       digest: {model}
 """)
-    project.commit("register the pipeline's data and model")
+    project.commit("register the pipeline's model")
+    if request.param == "dataset later":
+        project.write("manifests/raw.yaml", dataset)
+        project.commit("register the raw data", date="2024-06-02T10:00:00+00:00")
     source.repo.close()
     return project
 
@@ -90,6 +96,8 @@ def test_lineage_reaches_the_imported_raw_data_through_three_stages(pipeline: Re
         edges = connection.exec_driver_sql(
             "SELECT source_name, source_version, target_name, target_version, via "
             "FROM lineage_edges").all()
+        landed = connection.exec_driver_sql(
+            "SELECT e.commit_sha FROM lineage_edges e").scalar()
         payload, reproduction = connection.exec_driver_sql(
             "SELECT a.payload, v.reproduction FROM audit_events a JOIN model_versions v "
             "ON v.model = a.name AND v.version = a.version "
@@ -97,6 +105,7 @@ def test_lineage_reaches_the_imported_raw_data_through_three_stages(pipeline: Re
     engine.dispose()
     assert [tuple(e) for e in edges] == [
         ("raw", "v1", "scorer", "1.0.0", "dvc.lock:prepare>featurize>train")]
+    assert landed == pipeline.repo.head.commit.hexsha  # the commit that registered the data
     imported = (payload if isinstance(payload, dict) else json.loads(payload))["import"]
     assert imported["path"] == "raw.csv" and imported["url"].endswith("source")
     assert len(imported["revLock"]) == 40

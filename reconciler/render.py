@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.remotes import ConfigError, Remote, object_path, remotes
-from reconciler.source import FileProblem
+from reconciler.source import FileProblem, Source
 from reconciler.yamlquote import quote
 
 KUBERNETES_VERSION = "1.30"
@@ -57,37 +56,45 @@ def builtin_templates() -> Path:
     raise FileNotFoundError("reconciler's templates are missing from this installation")
 
 
-def _environment(root: str) -> Any:
+def _environment(source: Source) -> Any:
     from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    loaders = [_repository_templates(os.path.join(root, "templates")),
-               FileSystemLoader(str(builtin_templates()))]
+    loaders = [_repository_templates(source), FileSystemLoader(str(builtin_templates()))]
     return SandboxedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
                                 finalize=quote, autoescape=False, trim_blocks=True,
                                 lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def _repository_templates(folder: str) -> Any:
-    """A loader for the repository's own templates/: a pull request controls it, so a template
-    (or an include) is only ever a regular file inside it, never read through a symlink or
-    from a FIFO; such a file is an error, not a fall-back to the shipped template."""
-    from jinja2 import FileSystemLoader, TemplateError
+def _repository_templates(source: Source) -> Any:
+    """A loader for the repository's own templates/, read from the revision being rendered
+    (the work tree, or git objects for --rev and apply), so one revision renders one output.
+    A pull request controls it: a template (or an include) is only ever a regular file, never
+    read through a symlink or from a FIFO; such a file is an error, not a fall-back to the
+    shipped template."""
+    from jinja2 import BaseLoader, TemplateError, TemplateNotFound
     from jinja2.loaders import split_template_path
 
-    class RepositoryTemplates(FileSystemLoader):
+    class RepositoryTemplates(BaseLoader):
         def get_source(self, environment: Any, template: str) -> Any:
-            path = folder
-            for part in ["", *split_template_path(template)]:  # refuses '..', as Jinja does
-                path = os.path.join(path, part) if part else path
-                if os.path.islink(path):
-                    raise TemplateError(f"templates/{template}: a symlink in templates/ is "
-                                        "never followed")
-            if os.path.exists(path) and not os.path.isfile(path):
-                raise TemplateError(f"templates/{template} is not a regular file")
-            return super().get_source(environment, template)
+            parts = split_template_path(template)  # refuses '..', as Jinja does
+            path = "/".join(["templates", *parts])
+            for depth in range(len(parts)):  # a folder that is a file (a link) in git
+                if source.exists("/".join(["templates", *parts[:depth]])):
+                    raise TemplateError(f"{path}: a symlink in templates/ is never followed")
+            if not source.exists(path):
+                raise TemplateNotFound(template)
+            try:
+                raw = source.read(path)
+            except FileProblem as problem:
+                raise TemplateError(f"{path}: {problem.message}") from None
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise TemplateError(f"{path} is not UTF-8 text") from None
+            return text, path, lambda: True
 
-    return RepositoryTemplates(folder, followlinks=False)
+    return RepositoryTemplates()
 
 
 def render_catalog(catalog: Catalog, only_env: str | None = None,
@@ -95,7 +102,7 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
                    ) -> tuple[list[Rendered], list[Diagnostic]]:
     """Every output file of the catalog (or of one environment, or of some models), or the
     reasons it cannot be; validate=False skips checking them against their schemas."""
-    jinja = _environment(catalog.source.root)
+    jinja = _environment(catalog.source)
     outputs: list[Rendered] = []
     problems: list[Diagnostic] = []
     try:

@@ -117,7 +117,8 @@ def test_templates_are_never_read_through_a_symlink(registry: Registry, victim: 
               "templates/kserve": outside, "templates": outside.parent}[link]
     (registry.root / link).parent.mkdir(parents=True, exist_ok=True)
     os.symlink(target, registry.root / link)
-    for args in (["render"], ["render", "--check"]):
+    registry.commit("a link in templates/")  # git keeps the link: --rev must refuse it too
+    for args in (["render"], ["render", "--check"], ["render", "--rev", "HEAD"]):
         done = _reconciler(registry, *args)
         assert done.returncode == 1, done.stdout + done.stderr
         assert "RND001" in done.stdout and "symlink" in done.stdout

@@ -203,6 +203,20 @@ def test_user_template_overrides_the_shipped_one(registry: Registry) -> None:
     assert "team.example.com/owner" not in seldon["metadata"]["labels"]
 
 
+def test_a_revision_renders_with_its_own_templates(registry: Registry, tmp_path: Path) -> None:
+    _serve_everywhere(registry)
+    shipped = (PROJECT / "templates" / "kserve" / "model.yaml.j2").read_text()
+    registry.write("templates/kserve/model.yaml.j2", shipped.replace(
+        "    app.kubernetes.io/managed-by:", "    committed: \"yes\"\n"
+                                            "    app.kubernetes.io/managed-by:"))
+    registry.commit("our own kserve template")
+    registry.write("templates/kserve/model.yaml.j2", "kind: {{ broken.in.the.work.tree }}\n")
+    assert api.render(str(registry.root), rev="HEAD", out=str(tmp_path / "at-head")).ok
+    (document,) = _documents(tmp_path / "at-head" / "on-kserve" / "fraud.yaml")
+    assert document["metadata"]["labels"]["committed"] == "yes"
+    assert not api.render(str(registry.root), out=str(tmp_path / "work-tree")).ok
+
+
 @pytest.mark.parametrize(("template", "expected"), [
     ("kind: {{ nothing.here }}\n", "'nothing' is undefined"),
     ("kind: {{ ''.__class__.__mro__ }}\n", "unsafe"),

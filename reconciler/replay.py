@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from reconciler import loader, people, spec, store
+from reconciler import dvchistory, loader, people, spec, store
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Recorded, diff, undo
@@ -270,7 +270,7 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
                                  info.sha)
             touched = state.touched()
             after = state.snapshot()
-            events = diff(snapshot, after, touched)
+            events = _with_sizes(history, sha, diff(snapshot, after, touched), after)
             snapshot = after
             # After a history rewrite, the new commits land with it, never before it.
             late = not_before is not None and info.committed_at < not_before
@@ -285,6 +285,28 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
                             list(state.skipped), max(estimate or 0, number))
                 pending, rows, counted = [], 0, number
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
+
+
+def _with_sizes(history: GitHistory, sha: str, events: list[Event],
+                snapshot: Snapshot) -> list[Event]:
+    """Versions added with the digest of an older training (DVC records newer bytes now) and
+    no size pinned get the size DVC recorded with that digest in the history up to sha (a
+    function of git alone, so a rebuild finds the same)."""
+    sized = []
+    for event in events:
+        payload = event.payload
+        if (event.type in ("version.added", "dataset.version.added") and "size" not in payload
+                and payload.get("digest")):
+            artifact = payload["artifact"]
+            current = snapshot.outputs.get(artifact)
+            recorders = [f"{artifact}.dvc", "dvc.lock", *([current.recorded_in] if current
+                                                          else [])]
+            found = dvchistory.over_history(history.root, sha, artifact, recorders).get(
+                payload["digest"])
+            if found is not None and found.size is not None:
+                event = dataclasses.replace(event, payload={**payload, "size": found.size})
+        sized.append(event)
+    return sized
 
 
 def _credited(history: GitHistory, batches: list[store.CommitBatch],

@@ -209,8 +209,9 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
                    old: set[str] | None) -> Iterator[Diagnostic]:
     listed = versions(entry)
     added = [i for i in indices if old is None or listed[i].version not in old]
-    # Without a base, the newest version of a path is the one DVC's current record must match.
-    newest_added = indices[-1] if old is None else (added[-1] if added else None)
+    # The newest version of a path is the one DVC's current record must match (under a base:
+    # when it is being added; an older training added later is checked against history).
+    newest_added = indices[-1] if old is None or indices[-1] in added else None
     output = catalog.output(path)
     if output is None:
         yield entry.at(("spec", "versions", indices[-1], "artifact"), "ART002",

@@ -25,6 +25,7 @@ from reconciler.events import Event
 from reconciler.gitobjects import Change
 from reconciler.source import (
     GitHistory,
+    escapes,
     is_dvc_file,
     is_manifest_path,
     is_registry_file,
@@ -301,8 +302,10 @@ def _with_sizes(history: GitHistory, sha: str, events: list[Event],
             current = snapshot.outputs.get(artifact)
             recorders = [f"{artifact}.dvc", "dvc.lock", *([current.recorded_in] if current
                                                           else [])]
-            found = dvchistory.over_history(history.root, sha, artifact, recorders).get(
-                payload["digest"])
+            # A path validate refuses (ART001) is history all the same: it never blocks apply.
+            found = None if escapes(artifact) else (
+                dvchistory.over_history(history.root, sha, artifact, recorders).get(
+                    payload["digest"]))
             if found is not None and found.size is not None:
                 event = dataclasses.replace(event, payload={**payload, "size": found.size})
         sized.append(event)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler import replay
+from pathlib import Path
+
+from reconciler import reconcile, replay
 from reconciler.source import GitHistory
-from tests.conftest import Registry
+from tests.conftest import Registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"
 
@@ -68,3 +70,15 @@ def test_a_file_over_the_size_limit_in_history_is_skipped_unread(registry: Regis
     chunks = _chunks(registry, start)
     assert (huge, FRAUD) in chunks[-1].skipped
     assert [e.type for c in chunks for b in c.batches for e in b.events] == []
+
+
+def test_an_older_digest_on_a_path_outside_the_repository_never_blocks_apply(
+        registry: Registry, tmp_path: Path) -> None:
+    # Pushed past validate (ART001): apply records it, and the size lookup in DVC's history
+    # (a git log limited to the artifact's DVC files) is never asked about such a path.
+    for artifact in ("../outside.pkl", "/etc/passwd", ":(glob)**"):
+        registry.write("manifests/models/odd.yaml", model_manifest(
+            "odd", [("1.0.0", artifact, "md5:" + "0" * 32)]))
+        registry.commit(f"odd artifact {artifact}")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert reconcile.apply(str(registry.root), url, "HEAD").commits > 0

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from reconciler.catalog import Catalog, Entry
     from reconciler.listing import Listing
     from reconciler.pin import Edit
+    from reconciler.scaffold import InitResult
 
 
 class Result(NamedTuple):
@@ -200,6 +201,14 @@ def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[Edit]:
                 if edit is not None:
                     edits.append(edit)
     return edits
+
+
+def init(folder: str = ".", *, ci: str = "github", target: str = "kserve",
+         force: bool = False, templates: bool = False) -> InitResult:
+    """Scaffold a model repository: example manifests, hooks, CI recipes, CODEOWNERS."""
+    from reconciler import scaffold as scaffold_mod
+
+    return scaffold_mod.init(folder, ci=ci, target=target, force=force, templates=templates)
 
 
 def schema() -> dict[str, Any]:

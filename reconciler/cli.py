@@ -26,11 +26,26 @@ def _parser() -> argparse.ArgumentParser:
         prog="reconciler", description="A git repository as a model registry, GitOps-style.")
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _init_command(commands)
     _validate_commands(commands)
     _render_command(commands)
     _plan_command(commands)
     _database_commands(commands)
     return parser
+
+
+def _init_command(commands: Any) -> None:
+    init = commands.add_parser(
+        "init", help="scaffold a model repository: manifests, hooks, CI, CODEOWNERS")
+    init.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                      help="the repository's folder (default: here)")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
+                      help="CI recipe: plan on pull requests, apply on pushes (default: github)")
+    init.add_argument("--target", choices=("kserve", "seldon", "kubernetes"), default="kserve",
+                      help="what the example environments deploy to (default: kserve)")
+    init.add_argument("--templates", action="store_true",
+                      help="copy the shipped templates into templates/ to edit them")
 
 
 def _validate_commands(commands: Any) -> None:
@@ -277,6 +292,22 @@ def _plan(args: argparse.Namespace) -> int:
     return 2 if args.detailed_exitcode and planned.changed else EXIT_OK
 
 
+def _init(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    done = api.init(args.folder, ci=args.ci, target=args.target, force=args.force,
+                    templates=args.templates)
+    for path in done.written:
+        print(f"wrote {printable(path)}")
+    for path in done.appended:
+        print(f"appended to {path}")
+    for owner in done.skipped_owners:
+        print(printable(f"note: approver {owner!r} is not a CODEOWNERS owner (@user, "
+                        "@org/team or an email): left out"))
+    print("next: git add . && git commit; see manifests/models/example.yaml for a first model")
+    return EXIT_OK
+
+
 def _db(args: argparse.Namespace) -> int:
     from reconciler import api
 
@@ -464,7 +495,7 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
-    "plan": _plan, "db": _db, "show": _show, "audit": _audit}
+    "plan": _plan, "db": _db, "show": _show, "audit": _audit, "init": _init}
 
 
 def _append_step_summary(markdown: str) -> None:

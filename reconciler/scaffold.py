@@ -1,0 +1,173 @@
+"""`reconciler init`: the files of a new model repository, from the starters in
+reconciler/starter/. Nothing is written until every file has been checked: an existing file
+is refused (without --force) before any other is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from importlib import resources
+from typing import NamedTuple
+
+from reconciler.diagnostics import ReconcilerError
+from reconciler.files import write_atomically
+
+CI_CHOICES = ("github", "gitlab", "none")
+PACKAGE = "reconciler"  # what the generated CI installs from the package index
+HOOKS_REPO = "https://github.com/reconciler-dev/reconciler"  # the published pre-commit hooks
+IGNORED = (".reconciler/",)
+# GitHub and GitLab read CODEOWNERS from these places (both also accept the root).
+CODEOWNERS = {"github": ".github/CODEOWNERS", "gitlab": ".gitlab/CODEOWNERS",
+              "none": "CODEOWNERS"}
+CI_FILES = {"github": (".github/workflows/reconciler.yml", "github-workflow.yml"),
+            "gitlab": (".gitlab-ci.yml", "gitlab-ci.yml")}
+# A CODEOWNERS owner: @user, @org/team (GitHub, GitLab groups nest) or an email address.
+_OWNER = re.compile(r"@[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*|[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class Planned(NamedTuple):
+    """A file init writes: its path (relative to the folder) and its text."""
+
+    path: str
+    text: str
+
+
+class InitResult(NamedTuple):
+    """What init wrote, what it appended to, and the approvers it could not use."""
+
+    written: list[str]
+    appended: list[str]
+    skipped_owners: list[str]
+
+
+def plan_files(ci: str, target: str, branch: str = "main", templates: bool = False
+               ) -> list[Planned]:
+    """Every file a new repository gets, in the order they are written."""
+    from reconciler import spec
+
+    if ci not in CI_CHOICES:
+        raise ReconcilerError(f"--ci must be one of {', '.join(CI_CHOICES)}")
+    if target not in spec.TARGETS:
+        raise ReconcilerError(f"--target must be one of {', '.join(spec.TARGETS)}")
+    files = [Planned("manifests/environments.yaml",
+                     _starter("environments.yaml").replace("{target}", target)),
+             Planned("manifests/models/example.yaml", _starter("model.yaml")),
+             Planned("manifests/datasets/example.yaml", _starter("dataset.yaml")),
+             Planned(".pre-commit-config.yaml", _pre_commit_config())]
+    if ci in CI_FILES:
+        path, starter = CI_FILES[ci]
+        files.append(Planned(path, _starter(starter).replace("{branch}", branch)
+                             .replace("{package}", PACKAGE)))
+    if templates:
+        files += _templates()
+    return files
+
+
+def init(folder: str, *, ci: str = "github", target: str = "kserve", force: bool = False,
+         templates: bool = False) -> InitResult:
+    """Scaffold a model repository in folder (see plan_files); CODEOWNERS from the approvers
+    of every Environment then under manifests/, and .gitignore entries appended."""
+    root = os.path.abspath(folder)
+    if not os.path.isdir(root):
+        raise ReconcilerError(f"{folder}: no such folder")
+    files = plan_files(ci, target, _branch(root), templates)
+    paths = [*(f.path for f in files), CODEOWNERS[ci]]
+    existing = [path for path in paths if os.path.lexists(os.path.join(root, path))]
+    if existing and not force:
+        raise ReconcilerError(f"{', '.join(existing)} already exist: nothing written "
+                              "(--force overwrites them)")
+    for planned in files:
+        _write(root, planned)
+    owners, skipped = _codeowners(root)
+    written = [f.path for f in files]
+    if owners:
+        _write(root, Planned(CODEOWNERS[ci], owners))
+        written.append(CODEOWNERS[ci])
+    appended = [".gitignore"] if _ignore(root, IGNORED) else []
+    return InitResult(written, appended, skipped)
+
+
+def _starter(name: str) -> str:
+    return resources.files("reconciler").joinpath("starter", name).read_text("utf-8")
+
+
+def _pre_commit_config() -> str:
+    from reconciler import __version__
+
+    return ("# reconciler's hooks: pin writes missing digests (and fails once, like a formatter),\n"
+            "# validate checks every manifest change; both also run when a .dvc file or\n"
+            "# dvc.lock changes.\n"
+            "repos:\n"
+            f"  - repo: {HOOKS_REPO}\n"
+            f"    rev: v{__version__}\n"
+            "    hooks:\n"
+            "      - id: reconciler-pin\n"
+            "      - id: reconciler-validate\n")
+
+
+def _templates() -> list[Planned]:
+    from reconciler.render import builtin_templates
+
+    shipped = builtin_templates()
+    return [Planned(f"templates/{path.parent.name}/{path.name}", path.read_text("utf-8"))
+            for path in sorted(shipped.glob("*/*.j2"))]
+
+
+def _branch(root: str) -> str:
+    """The branch CI applies on: the current branch of root's repository, else main."""
+    head = os.path.join(root, ".git", "HEAD")
+    try:
+        with open(head, encoding="utf-8") as handle:
+            ref = handle.read().strip()
+    except OSError:
+        return "main"
+    name = ref.removeprefix("ref: refs/heads/")
+    return name if name != ref and re.fullmatch(r"[A-Za-z0-9._/-]+", name) else "main"
+
+
+def _codeowners(root: str) -> tuple[str, list[str]]:
+    """CODEOWNERS lines for the Environment manifests under root, from their approvers."""
+    from reconciler import catalog
+    from reconciler.source import WorkTree
+
+    found = catalog.build(WorkTree(root))
+    lines, skipped = [], []
+    for path in sorted({entry.path for entry in found.environments.values()}):
+        approvers = [a for entry in found.environments.values() if entry.path == path
+                     for a in entry.manifest.spec.approvers]
+        usable = [a for a in dict.fromkeys(approvers) if _OWNER.fullmatch(a)]
+        skipped += [a for a in approvers if not _OWNER.fullmatch(a)]
+        if usable and not re.search(r"\s", path):
+            lines.append(f"/{path} {' '.join(usable)}")
+    if not lines:
+        return "", skipped
+    header = ("# Written by `reconciler init` from the approvers of each Environment: a change to\n"
+              "# an environment needs their review (as `reconciler plan` lists).\n")
+    return header + "\n".join(lines) + "\n", skipped
+
+
+def _write(root: str, planned: Planned) -> None:
+    full = os.path.join(root, planned.path)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(os.path.dirname(full))]) != real_root:
+        raise ReconcilerError(f"{planned.path}: a folder on the way is a link out of "
+                              f"{root}: nothing written there")
+    write_atomically(full, planned.text)
+
+
+def _ignore(root: str, entries: Iterable[str]) -> bool:
+    """Append the entries .gitignore lacks; whether anything was added."""
+    path = os.path.join(root, ".gitignore")
+    text = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    missing = [e for e in entries if e not in text.splitlines()]
+    if not missing:
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    write_atomically(path, text + separator + "\n".join(missing) + "\n")
+    return True

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, sort_key
 from reconciler.extras import require
-from reconciler.files import write_atomically
+from reconciler.files import check_inside, write_all, write_atomically
 from reconciler.gcpause import paused_gc
 from reconciler.source import (
     MANIFEST_DIR,
@@ -209,6 +209,50 @@ def init(folder: str = ".", *, ci: str = "github", target: str = "kserve",
     from reconciler import scaffold as scaffold_mod
 
     return scaffold_mod.init(folder, ci=ci, target=target, force=force, templates=templates)
+
+
+class GtoImport(NamedTuple):
+    """What `import gto` found and did: manifests (written, or to write), what it left out,
+    names it changed to DNS-1123 labels, and the events it imported into the database."""
+
+    manifests: dict[str, str]
+    written: list[str]
+    skipped: list[str]
+    renamed: dict[str, str]
+    events: int | None
+
+
+def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,
+               target: str = "kserve", force: bool = False, history: bool = False
+               ) -> GtoImport:
+    """Turn the GTO registry of repo into manifests (written with write) and, with history,
+    its whole history into the database at db (before the first apply)."""
+    if history:
+        require("import gto --db", "apply")
+    from reconciler import gtoimport
+
+    root = find_root(repo)
+    imported = gtoimport.read_registry(root, target=target)
+    problems = gtoimport.checked(imported)
+    if problems:
+        raise ReconcilerError(f"the imported manifests would not validate: {problems[0]}")
+    written: list[str] = []
+    if write:
+        existing = [p for p in imported.manifests if os.path.lexists(os.path.join(root, p))]
+        if existing and not force:
+            raise ReconcilerError(f"{', '.join(existing)} already exist: nothing written "
+                                  "(--force overwrites them)")
+        for path in imported.manifests:
+            check_inside(root, path)
+        write_all([(os.path.join(root, path), text)
+                   for path, text in sorted(imported.manifests.items())])
+        written = sorted(imported.manifests)
+    events = None
+    if history:
+        from reconciler import reconcile
+
+        events = reconcile.import_history(root, db, imported)
+    return GtoImport(imported.manifests, written, imported.skipped, imported.renamed, events)
 
 
 def schema() -> dict[str, Any]:

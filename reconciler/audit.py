@@ -115,6 +115,12 @@ def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]
     actual = canonical_dump(engine, repo_id)
     with tempfile.TemporaryDirectory(prefix="reconciler-verify-") as scratch:
         url = f"sqlite:///{os.path.join(scratch, 'rebuild.sqlite')}"
+        imported_at = _imported_at(engine, repo_id)
+        if imported_at is not None:  # the history imported from GTO, derived again from tags
+            from reconciler import gtoimport
+            from reconciler.reconcile import import_history
+
+            import_history(root, url, gtoimport.read_registry(root, at=imported_at))
         for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
             apply(root, url, to=stop)
         rebuilt_engine = db.make_engine(db.database_url(root, url))
@@ -133,6 +139,17 @@ def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]
             problems.append(Problem(table, f"{len(missing)} rows missing and {len(extra)} "
                                            "unexpected, compared with a rebuild from git"))
     return problems + _verify_renders(engine, repo_id)
+
+
+def _imported_at(engine: Engine, repo_id: str) -> str | None:
+    """The commit a GTO import read its registry at, when the history begins with one."""
+    events = table_of(tables.AuditEvent)
+    with engine.connect() as connection:
+        payload = connection.execute(select(events.c.payload).where(
+            events.c.repository_id == repo_id, events.c.seq == 1)).scalar()
+    data = json.loads(payload) if isinstance(payload, str) else payload or {}
+    at = data.get("at") if data.get("imported") == "gto" else None
+    return at if isinstance(at, str) else None
 
 
 def _stops(root: str, engine: Engine, repo_id: str) -> list[str]:

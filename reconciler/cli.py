@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _init_command(commands)
+    _import_command(commands)
     _validate_commands(commands)
     _render_command(commands)
     _plan_command(commands)
@@ -46,6 +47,23 @@ def _init_command(commands: Any) -> None:
                       help="what the example environments deploy to (default: kserve)")
     init.add_argument("--templates", action="store_true",
                       help="copy the shipped templates into templates/ to edit them")
+
+
+def _import_command(commands: Any) -> None:
+    imports = commands.add_parser("import", help="adopt another registry: gto")
+    sources = imports.add_subparsers(dest="import_source", required=True, metavar="SOURCE")
+    gto = sources.add_parser(
+        "gto", help="turn a GTO registry (dvc.yaml artifacts, git tags) into manifests; "
+                    "prints what it would write unless --write")
+    _repo_option(gto)
+    gto.add_argument("--write", action="store_true", help="write the manifests")
+    gto.add_argument("--force", action="store_true", help="with --write: overwrite them")
+    gto.add_argument("--db", metavar="URL",
+                     help="also import the registry's history (every registration, assignment, "
+                          "unassignment, deprecation) into this database, before the first "
+                          "apply")
+    gto.add_argument("--target", choices=("kserve", "seldon", "kubernetes"), default="kserve",
+                     help="what the imported stages' environments deploy to (default: kserve)")
 
 
 def _validate_commands(commands: Any) -> None:
@@ -308,6 +326,29 @@ def _init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    done = api.import_gto(args.repo, args.db, write=args.write, target=args.target,
+                          force=args.force, history=args.db is not None)
+    if not done.written:
+        for path, text in sorted(done.manifests.items()):
+            print(f"--- {path} (dry run: --write writes it)")
+            print("\n".join(printable(line) for line in text.rstrip().splitlines()))
+    for path in done.written:
+        print(f"wrote {path}")
+    for gto_name, name in sorted(done.renamed.items()):
+        print(printable(f"renamed: {gto_name} -> {name} (a DNS-1123 label)"))
+    if done.skipped:
+        print(f"skipped {len(done.skipped)}:")
+        for reason in done.skipped:
+            print(printable(f"  {reason}"))
+    if done.events is not None:
+        print(f"imported {done.events} events of the registry's history; run "
+              "`reconciler apply` next")
+    return EXIT_OK
+
+
 def _db(args: argparse.Namespace) -> int:
     from reconciler import api
 
@@ -495,7 +536,8 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
-    "plan": _plan, "db": _db, "show": _show, "audit": _audit, "init": _init}
+    "plan": _plan, "db": _db, "show": _show, "audit": _audit, "init": _init,
+    "import": _import}
 
 
 def _append_step_summary(markdown: str) -> None:

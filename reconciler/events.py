@@ -16,6 +16,7 @@ EVENT_TYPES = (
     "version.removed",
     "lineage.added",
     "stage.assigned", "stage.updated", "stage.removed", "canary.changed",
+    "stage.unassigned",  # imported from GTO: an unassignment that changed what served nothing
     "history.rewritten",
     "policy.violated",  # a change landed that validate refuses (pushed past it)
     "render.recorded",  # written by store.record_renders, never by diff
@@ -37,6 +38,12 @@ class Event:
 def describe(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | None = None
              ) -> str:
     """An event as one line a reviewer reads (metrics: to show a move's metric deltas)."""
+    line = _described(event, metrics)
+    imported = event.payload.get("imported")
+    return f"{line} [{imported} tag {event.payload.get('tag')}]" if imported else line
+
+
+def _described(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | None) -> str:
     if event.type.startswith(("stage.", "canary.")):
         return _serving_change(event, metrics)
     payload, version = event.payload, event.version or ""
@@ -70,6 +77,8 @@ def _serving_change(event: Event, metrics: dict[str, dict[str, dict[str, float]]
                 + _deltas(known.get(str(payload.get("from"))), known.get(str(payload.get("to")))))
     if event.type == "stage.removed":
         return f"no longer serves {payload.get('from')}"
+    if event.type == "stage.unassigned":
+        return "unassigned a version it no longer served"
     if event.type == "canary.changed":
         return f"canary {_canary(payload.get('from'))} -> {_canary(payload.get('to'))}"
     return f"{', '.join(sorted(payload))} changed"

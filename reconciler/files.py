@@ -67,3 +67,16 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def check_inside(root: str, relative: str) -> None:
+    """Refuse to write relative under root when a folder on the way is a link out of root."""
+    from reconciler.diagnostics import ReconcilerError
+
+    real_root = os.path.realpath(root)
+    folder = os.path.dirname(os.path.join(root, relative))
+    while not os.path.lexists(folder) and len(folder) > len(root):
+        folder = os.path.dirname(folder)  # what will be made cannot be a link yet
+    if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
+        raise ReconcilerError(f"{relative}: a folder on the way is a link out of {root}: "
+                              "nothing written")

@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import URL, Engine, exc, inspect
 
 from reconciler import db, store, tables
+from reconciler.diagnostics import ReconcilerError
 from reconciler.source import GitHistory
 from reconciler.tables import table_of
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
     from reconciler.diff import Recorded
+    from reconciler.gtoimport import Imported
     from reconciler.replay import Chunk, Walk
 
 CHUNK_ROWS = 500  # TiDB's transaction limits (DESIGN.md rule 5)
@@ -285,3 +287,45 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
             close_history(chunks)
     result.seconds = time.perf_counter() - started
     return result
+
+
+IMPORT_CHUNK = 200  # tags per transaction (each a few rows: well inside TiDB's limits)
+
+
+def import_history(root: str, url: str | None, imported: Imported) -> int:
+    """Write a GTO registry's history (gtoimport.history_events) into the database before
+    the first apply: each event at its tag's time, by its tagger, marked imported. The
+    cursor stays before every commit, so the first apply then replays the repository from
+    the beginning, adoption commit included. Returns how many events were written."""
+    from reconciler import gtoimport
+    from reconciler.events import Event
+
+    with open_database(root, url) as database:
+        db.ensure_schema(database.engine, database.url, migrate=False)
+        db.with_retries(lambda: store.ensure_repository(
+            database.engine, database.repo_id, repository_name(database.root)))
+        cursor = store.read_cursor(database.engine, database.repo_id)
+        if cursor.commit_sha is not None or cursor.event_seq:
+            raise ReconcilerError(
+                f"{db.shown(database.url)} already holds history of this repository: a GTO "
+                "registry is imported before the first apply (into a new database)")
+        steps = list(gtoimport.history_events(imported))
+        infos = database.history.commit_infos(sorted({action.commit for action, _ in steps}))
+        batches = [store.CommitBatch(
+            infos[action.commit],
+            [Event(kind, "Model", fields["name"], fields.get("version"),
+                   fields.get("environment"), fields["payload"])],
+            {}, actor=(action.who_name, action.who_email), landed_at=action.when)
+            for action, (kind, fields) in steps]
+        opened: store.OpenAssignments | None = None
+        for start in range(0, len(batches), IMPORT_CHUNK):
+            cursor, opened = _write_imported(database, cursor,
+                                             batches[start:start + IMPORT_CHUNK], opened)
+        return sum(len(batch.events) for batch in batches)
+
+
+def _write_imported(database: Database, cursor: store.Cursor, batches: list[store.CommitBatch],
+                    opened: store.OpenAssignments | None
+                    ) -> tuple[store.Cursor, store.OpenAssignments]:
+    return db.with_retries(lambda: store.write_chunk(database.engine, database.repo_id, cursor,
+                                                     batches, None, opened))

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import NamedTuple
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.files import write_atomically
+from reconciler.files import check_inside, write_atomically
 
 CI_CHOICES = ("github", "gitlab", "none")
 PACKAGE = "reconciler"  # what the generated CI installs from the package index
@@ -149,12 +149,9 @@ def _codeowners(root: str) -> tuple[str, list[str]]:
 
 
 def _write(root: str, planned: Planned) -> None:
+    check_inside(root, planned.path)
     full = os.path.join(root, planned.path)
     os.makedirs(os.path.dirname(full), exist_ok=True)
-    real_root = os.path.realpath(root)
-    if os.path.commonpath([real_root, os.path.realpath(os.path.dirname(full))]) != real_root:
-        raise ReconcilerError(f"{planned.path}: a folder on the way is a link out of "
-                              f"{root}: nothing written there")
     write_atomically(full, planned.text)
 
 

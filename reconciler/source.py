@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import re
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -330,6 +331,36 @@ def read_objects(root: str, shas: list[str], kinds: set[str]) -> dict[str, tuple
         size = int(header[2])
         found[header[0]] = (header[1], out[end + 1:end + 1 + size])
         position = end + 1 + size + 1
+    return found
+
+
+def read_at(root: str, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+    """The blobs of (commit, path) pairs in one `git cat-file --batch` round trip; a pair
+    whose path is missing at that commit, or is not a file, is left out. Paths must be plain
+    repository paths (no control characters: each request is one line)."""
+    requests = sorted(set(wanted))
+    if any(escapes(path) or not path or any(ord(c) < 32 for c in path)
+           or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)
+           for commit, path in requests):
+        raise ValueError("read_at takes a commit sha and a plain repository path")
+    if not requests:
+        return {}
+    done = subprocess.run(["git", "-C", root, "cat-file", "--batch"], check=False,
+                          input=b"".join(f"{commit}:{path}\n".encode()
+                                         for commit, path in requests), capture_output=True)
+    if done.returncode != 0:
+        raise git_failure("cat-file", done.stderr)
+    found, out, position = {}, done.stdout, 0
+    for request in requests:
+        end = out.index(b"\n", position)
+        line = out[position:end]
+        if line.endswith((b" missing", b" ambiguous")):  # nothing follows such a line
+            position = end + 1
+            continue
+        _, kind, size = line.split(b" ")
+        if kind == b"blob":
+            found[request] = out[end + 1:end + 1 + int(size)]
+        position = end + 1 + int(size) + 1
     return found
 
 

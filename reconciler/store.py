@@ -191,7 +191,7 @@ OpenAssignments = dict[tuple[str, str, str], str]
 
 
 def write_chunk(engine: Engine, repo_id: str, seen: Cursor, batches: Sequence[CommitBatch],
-                to_commit: str, open_assignments: OpenAssignments | None = None
+                to_commit: str | None, open_assignments: OpenAssignments | None = None
                 ) -> tuple[Cursor, OpenAssignments]:
     """Write whole commits and move the cursor from seen to to_commit, atomically.
 

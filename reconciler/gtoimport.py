@@ -1,0 +1,389 @@
+"""`reconciler import gto`: a GTO registry (artifacts in dvc.yaml, actions in git tags) turned
+into manifests, and its history into the audit database, so `audit history` covers a model's
+whole life. Reads git through `source`, DVC records through `dvc`; GTO itself is never imported.
+
+Each registered version becomes a version pinned to what DVC recorded for the artifact's path
+at the tag's commit (digest, size, and `rev:` that commit), with metrics and params from that
+commit's DVC metrics/params files; each stage becomes an Environment; what each stage serves
+now becomes `stages:`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from reconciler import gtoregistry, spec
+from reconciler.diagnostics import ReconcilerError
+from reconciler.dvc import DvcFileError, Output, parse_dvc_file
+from reconciler.gitobjects import parse_commit, parse_ident
+from reconciler.gtoregistry import Action, ArtifactState
+from reconciler.loader import MAX_FILE_BYTES, too_deep
+from reconciler.source import escapes, read_at, read_objects, resolve_commit, run_git
+
+IMPORTED = "gto"  # payload["imported"] of every event an import writes
+_DNS = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@dataclass
+class Artifact:
+    """An artifact of dvc.yaml's `artifacts:` (or artifacts.yaml)."""
+
+    name: str
+    path: str
+    type: str | None
+    desc: str | None = None
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Version:
+    """A GTO version as a manifest pins it (digest None: its bytes cannot be pinned)."""
+
+    version: str
+    commit: str
+    digest: str | None
+    size: int | None
+    metrics: dict[str, float]
+    params: dict[str, Any]
+
+
+@dataclass
+class Imported:
+    """What an import found: manifests to write (path -> text), and what it left out."""
+
+    manifests: dict[str, str]
+    skipped: list[str]
+    renamed: dict[str, str]
+    actions: list[Action]
+    versions: dict[tuple[str, str], Version]  # (artifact, version) -> how it is pinned
+    names: dict[str, str]  # GTO artifact or stage name -> manifest name
+    models: dict[str, Artifact]  # the artifacts imported as models
+    at: str  # the commit whose dvc.yaml declared the artifacts
+
+
+def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD") -> Imported:
+    """Read the GTO registry of root as declared at commit `at`: artifacts, tags, and each
+    version's record."""
+    if target not in spec.TARGETS:
+        raise ReconcilerError(f"--target must be one of {', '.join(spec.TARGETS)}")
+    head = resolve_commit(root, at)
+    artifacts = read_artifacts(root, head)
+    actions = read_actions(root)
+    states = gtoregistry.fold(actions)
+    skipped: list[str] = []
+    models: dict[str, Artifact] = {}
+    for name in sorted(set(artifacts) | set(states)):
+        artifact = artifacts.get(name)
+        if artifact is None:
+            skipped.append(f"{name}: has tags but is not in dvc.yaml's artifacts (no path)")
+        elif artifact.type != "model":
+            skipped.append(f"{name}: type {artifact.type or '(none)'}, not a model")
+        elif _URL.match(artifact.path) or escapes(artifact.path) or _unsafe(artifact.path):
+            skipped.append(f"{name}: path {artifact.path!r} is outside the repository, so no "
+                           "version can be pinned")
+        else:
+            models[name] = artifact
+    names, renamed = _manifest_names([*models, *{s for n in models
+                                                 for s in states.get(n, ArtifactState()).assigned}])
+    versions = _pinned_versions(root, models, states)
+    unpinned = sorted(f"{a}@{v}" for (a, v), pinned in versions.items() if pinned.digest is None)
+    if unpinned:
+        skipped.append(f"{len(unpinned)} versions whose artifact DVC did not record at their "
+                       f"commit: {', '.join(unpinned[:10])}{' ...' if len(unpinned) > 10 else ''}")
+    manifests = _manifests(models, states, versions, names, target)
+    return Imported(manifests, skipped, renamed, actions, versions, names, models, head)
+
+
+def _unsafe(path: str) -> bool:
+    return not path or any(ord(c) < 32 for c in path) or path.startswith("/")
+
+
+def read_artifacts(root: str, commit: str) -> dict[str, Artifact]:
+    """Artifacts declared in dvc.yaml's `artifacts:` (DVC 3) and the older artifacts.yaml."""
+    found: dict[str, Artifact] = {}
+    files = read_at(root, [(commit, "artifacts.yaml"), (commit, "dvc.yaml")])
+    for path in ("artifacts.yaml", "dvc.yaml"):  # dvc.yaml wins where both declare one
+        data = _yaml(path, files.get((commit, path)))
+        declared = data if path == "artifacts.yaml" else data.get("artifacts", {})
+        for name, entry in (declared or {}).items() if isinstance(declared, dict) else []:
+            if isinstance(name, str) and isinstance(entry, dict) and isinstance(
+                    entry.get("path"), str):
+                labels = entry.get("labels")
+                found[name] = Artifact(
+                    name, entry["path"], entry.get("type") if isinstance(entry.get("type"), str)
+                    else None, entry.get("desc") if isinstance(entry.get("desc"), str) else None,
+                    [str(label) for label in labels] if isinstance(labels, list) else [])
+    return found
+
+
+def _yaml(path: str, raw: bytes | None) -> dict[str, Any]:
+    """A small YAML mapping as read by DVC (PyYAML's safe loader), refusing what could hurt."""
+    if raw is None or len(raw) > MAX_FILE_BYTES or too_deep(raw) is not None:
+        return {}
+    try:
+        data = yaml.load(raw, Loader=yaml.CSafeLoader)
+    except (yaml.YAMLError, ValueError):
+        raise ReconcilerError(f"{path}: not valid YAML") from None
+    return data if isinstance(data, dict) else {}
+
+
+def read_actions(root: str) -> list[Action]:
+    """Every GTO tag of root as an action, from the raw tag and commit objects."""
+    listed = run_git(root, "for-each-ref", "--format=%(objectname) %(refname)", "refs/tags")
+    refs: list[tuple[str, str]] = []
+    for line in listed.decode("utf-8", "replace").splitlines():
+        sha, _, ref = line.partition(" ")
+        tag = ref.removeprefix("refs/tags/")
+        if gtoregistry.parse_tag(tag) is not None:
+            refs.append((sha, tag))
+    objects = read_objects(root, [sha for sha, _ in refs], {"tag", "commit"})
+    actions = []
+    commits: dict[str, tuple[str, str]] = {}  # lightweight tags: tag -> its commit
+    for sha, tag in refs:
+        kind, raw = objects[sha]
+        name = gtoregistry.parse_tag(tag)
+        assert name is not None
+        if kind == "commit":
+            commits[tag] = (sha, tag)
+            continue
+        head = raw.partition(b"\n\n")[0]
+        fields = dict(line.split(b" ", 1) for line in head.split(b"\n") if b" " in line)
+        target = fields.get(b"object", b"").decode("ascii", "replace")
+        tagger = parse_ident(fields.get(b"tagger", b""))
+        if fields.get(b"type") == b"commit":
+            actions.append(Action(tag, name, target, tagger.name, tagger.email, tagger.when))
+    infos = {sha: parse_commit(sha, raw) for sha, (kind, raw) in read_objects(
+        root, [sha for sha, _ in commits.values()], {"commit"}).items()}
+    for sha, tag in commits.values():
+        info, name = infos[sha], gtoregistry.parse_tag(tag)
+        assert name is not None
+        actions.append(Action(tag, name, sha, info.author_name, info.author_email,
+                              info.committed_at))
+    return gtoregistry.ordered(actions)
+
+
+def _manifest_names(names: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """GTO names (letters, digits, '_', '/', ':') as DNS-1123 labels; the ones that change."""
+    mapped: dict[str, str] = {}
+    renamed: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+        if not _DNS.fullmatch(label):
+            raise ReconcilerError(f"GTO name {name!r} has no DNS-1123 form")
+        if label in mapped.values():
+            raise ReconcilerError(f"GTO names {name!r} and "
+                                  f"{next(k for k, v in mapped.items() if v == label)!r} would "
+                                  f"both be named {label!r}")
+        mapped[name] = label
+        if label != name:
+            renamed[name] = label
+    return mapped, renamed
+
+
+def _pinned_versions(root: str, models: dict[str, Artifact],
+                     states: dict[str, ArtifactState]) -> dict[tuple[str, str], Version]:
+    """Every registered version of the models, pinned to DVC's record at its commit; the
+    DVC files, metrics and params of all commits are read in one round trip."""
+    wanted: list[tuple[str, str]] = []
+    for name, artifact in models.items():
+        for commit in states.get(name, ArtifactState()).versions.values():
+            wanted += [(commit, f"{artifact.path}.dvc"), (commit, "dvc.lock"),
+                       (commit, "dvc.yaml"), (commit, "params.yaml")]
+    files = read_at(root, wanted)
+    # dvc.yaml and params.yaml rarely change between commits (and dvc.yaml declares every
+    # artifact): each distinct content is parsed once, not once per version.
+    parsed: dict[tuple[str, bytes | None], dict[str, Any]] = {}
+
+    def data_at(commit: str, path: str) -> dict[str, Any]:
+        raw = files.get((commit, path))
+        if (path, raw) not in parsed:
+            parsed[(path, raw)] = _data(path, raw)
+        return parsed[(path, raw)]
+
+    commits = {commit for commit, path in wanted if path == "dvc.yaml"}
+    files.update(read_at(root, [(commit, path) for commit in commits
+                                for path in _metric_files(data_at(commit, "dvc.yaml"))]))
+    pinned = {}
+    for name, artifact in models.items():
+        for version, commit in states.get(name, ArtifactState()).versions.items():
+            digest, size = _recorded(files, commit, artifact.path)
+            metrics: dict[str, float] = {}
+            for path in _metric_files(data_at(commit, "dvc.yaml")):
+                metrics.update({k: float(v) for k, v in _flat(data_at(commit, path)).items()
+                                if isinstance(v, int | float) and not isinstance(v, bool)
+                                and abs(v) != float("inf") and v == v})
+            params = _flat(data_at(commit, "params.yaml"))
+            pinned[(name, version)] = Version(version, commit, digest, size, metrics, params)
+    return pinned
+
+
+def _recorded(files: dict[tuple[str, str], bytes], commit: str, path: str
+              ) -> tuple[str | None, int | None]:
+    """What DVC recorded for path at commit: in path.dvc, else in the top dvc.lock."""
+    for dvc_path in (f"{path}.dvc", "dvc.lock"):
+        raw = files.get((commit, dvc_path))
+        for output in _outputs(dvc_path, raw) if raw is not None else ():
+            if output.path == path:
+                return output.digest, output.size
+    return None, None
+
+
+@functools.lru_cache(maxsize=4096)
+def _outputs(dvc_path: str, raw: bytes) -> tuple[Output, ...]:
+    """A DVC file's outputs, parsed once per content (a dvc.lock is the same at most of the
+    commits that register versions)."""
+    try:
+        return tuple(parse_dvc_file(dvc_path, raw))
+    except DvcFileError:
+        return ()
+
+
+def _metric_files(dvc_yaml: dict[str, Any]) -> list[str]:
+    listed = dvc_yaml.get("metrics")
+    return [p for p in listed if isinstance(p, str) and not escapes(p) and not _unsafe(p)
+            ] if isinstance(listed, list) else []
+
+
+def _data(path: str, raw: bytes | None) -> dict[str, Any]:
+    if raw is not None and path.endswith(".json") and len(raw) <= MAX_FILE_BYTES:
+        try:
+            loaded = json.loads(raw)
+        except (ValueError, RecursionError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return _yaml(path, raw)
+
+
+def _flat(data: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """Nested mappings as dotted keys (`train.depth`), as DVC shows params and metrics."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and depth < 8:
+            flat.update(_flat(value, f"{name}.", depth + 1))
+        elif isinstance(value, str | int | float | bool) or value is None:
+            flat[name] = value
+    return flat
+
+
+def _manifests(models: dict[str, Artifact], states: dict[str, ArtifactState],
+               versions: dict[tuple[str, str], Version], names: dict[str, str],
+               target: str) -> dict[str, str]:
+    files: dict[str, str] = {}
+    stages = sorted({s for n in models for s in states.get(n, ArtifactState()).assigned})
+    for stage in stages:
+        files[f"manifests/environments/{names[stage]}.yaml"] = _dump({
+            "apiVersion": spec.API_VERSION, "kind": "Environment",
+            "metadata": {"name": names[stage],
+                         "annotations": {"gto.stage": stage, "imported-from": "gto"}},
+            "spec": {"namespace": names[stage], "target": target}})
+    for name, artifact in sorted(models.items()):
+        state = states.get(name, ArtifactState())
+        listed = [versions[(name, v)] for v in state.versions
+                  if v not in state.deregistered and versions[(name, v)].digest is not None]
+        if not listed:
+            continue
+        metadata: dict[str, Any] = {"name": names[name]}
+        if artifact.desc:
+            metadata["description"] = artifact.desc
+        metadata["labels"] = {label: "true" for label in artifact.labels
+                              if re.fullmatch(r"[A-Za-z0-9._/-]{1,63}", label)}
+        metadata["annotations"] = {"gto.artifact": name, "imported-from": "gto"}
+        served = {} if state.deprecated else {
+            names[stage]: {"version": version} for stage, version in state.stages().items()
+            if (name, version) in versions and versions[(name, version)].digest is not None}
+        files[f"manifests/models/{names[name]}.yaml"] = _dump({
+            "apiVersion": spec.API_VERSION, "kind": "Model", "metadata": metadata,
+            "spec": {"framework": "custom",
+                     "versions": [_version(artifact.path, v, state.deprecated) for v in listed],
+                     **({"stages": served} if served else {})}})
+    return files
+
+
+def _version(path: str, version: Version, deprecated: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"version": version.version, "artifact": path,
+                             "digest": version.digest, "size": version.size,
+                             "rev": version.commit}
+    if version.metrics:
+        entry["metrics"] = version.metrics
+    if version.params:
+        entry["params"] = version.params
+    if deprecated:
+        entry["deprecated"] = True
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def _dump(document: dict[str, Any]) -> str:
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False,
+                          allow_unicode=True, width=100)
+    return "# imported from GTO by `reconciler import gto`\n" + text
+
+
+def checked(imported: Imported) -> list[str]:
+    """Problems the written manifests would have (each must load and parse as written)."""
+    from reconciler import loader
+
+    problems = []
+    for path, text in sorted(imported.manifests.items()):
+        loaded = loader.load(path, text.encode("utf-8"))
+        problems += [f"{d.path}:{d.line}:{d.col}: {d.code} {d.message}"
+                     for d in loaded.diagnostics]
+        for document in loaded.documents:
+            parsed = spec.parse(document.data)
+            if isinstance(parsed, list):
+                problems += [f"{path}: {error.code} {error.message}" for error in parsed]
+    return problems
+
+
+def history_events(imported: Imported) -> Iterator[tuple[Action, tuple[str, dict[str, Any]]]]:
+    """Per tag of an imported model, in order, the one audit event it becomes: (type, fields)
+    with name, version, environment and payload; every payload marked imported, with the tag
+    and GTO's name for the action (`gto`)."""
+    states: dict[str, ArtifactState] = {}
+    for action in imported.actions:
+        artifact, kind = action.name.artifact, action.name.action
+        if artifact not in imported.models:
+            continue  # not a model that was imported
+        state = states.setdefault(artifact, ArtifactState())
+        stage = action.name.stage
+        before = state.serving(stage) if stage is not None else None
+        gtoregistry.apply_action(state, action)
+        mark = {"imported": IMPORTED, "tag": action.tag, "gto": kind, "at": imported.at}
+        name, version = imported.names[artifact], action.name.version
+        if kind == gtoregistry.REGISTER and version is not None:
+            pinned = imported.versions.get((artifact, version))
+            path = imported.models[artifact].path
+            record = _version(path, pinned, False) if pinned else {"artifact": path}
+            yield action, ("version.added", {"name": name, "version": version,
+                                             "payload": {**record, **mark}})
+        elif kind == gtoregistry.DEREGISTER:
+            yield action, ("version.removed", {"name": name, "version": version,
+                                               "payload": mark})
+        elif kind == gtoregistry.DEPRECATE:
+            yield action, ("model.retired", {"name": name, "version": None, "payload": mark})
+        elif stage is not None:
+            yield action, _stage_event(name, imported.names[stage], before,
+                                       state.serving(stage), mark)
+
+
+def _stage_event(name: str, env: str, before: str | None, after: str | None,
+                 mark: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An assignment or unassignment as what the stage serves before and after it."""
+    if after is not None and (after != before or mark["gto"] == gtoregistry.ASSIGN):
+        return ("stage.assigned", {"name": name, "version": after, "environment": env,
+                                   "payload": {"from": before, "to": after, "kind": "imported",
+                                               **mark}})
+    if after is None and before is not None:
+        return ("stage.removed", {"name": name, "version": None, "environment": env,
+                                  "payload": {"from": before, **mark}})
+    # An unassignment of a version the stage no longer served: history only.
+    return ("stage.unassigned", {"name": name, "version": None, "environment": env,
+                                 "payload": mark})

@@ -97,6 +97,26 @@ def dvc_env() -> dict[str, str]:
     return env
 
 
+def dvc_project(root: Path, user: tuple[str, str] = ("Test", "test@example.com")) -> Registry:
+    """`git init` (branch main, user as committer) and `dvc init` in a new folder root."""
+    project = Registry(root, git.Repo.init(root, initial_branch="main"))
+    with project.repo.config_writer() as config:
+        config.set_value("user", "name", user[0])
+        config.set_value("user", "email", user[1])
+    project.dvc("init", "-q")
+    return project
+
+
+def raw_data_source(root: Path) -> Registry:
+    """A repository whose raw.csv is DVC-tracked: what `dvc import` brings data from."""
+    source = dvc_project(root)
+    source.write("raw.csv", "id,amount\n1,10\n2,20\n")
+    source.dvc("add", "-q", "raw.csv")
+    source.commit("raw data")
+    source.repo.close()
+    return source
+
+
 def model_manifest(name: str, versions: list[tuple[str, str, str | None]],
                    stages: str = "", extra: str = "") -> str:
     """A Model manifest; versions are (version, artifact, digest or None)."""

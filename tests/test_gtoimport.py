@@ -17,7 +17,7 @@ import pytest
 
 from reconciler import api, gtoregistry, listing, reconcile
 from reconciler.diagnostics import ReconcilerError
-from tests.conftest import Registry
+from tests.conftest import Registry, dvc_project
 
 GTO = str(Path(sys.executable).parent / "gto")
 ARTIFACTS = """\
@@ -67,12 +67,7 @@ def _retrain(project: Registry, path: str, content: str, author: str) -> None:
 
 @pytest.fixture(scope="module")
 def gto_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    root = tmp_path_factory.mktemp("gto") / "repo"
-    project = Registry(root, git.Repo.init(root, initial_branch="main"))
-    with project.repo.config_writer() as config:
-        config.set_value("user", "name", "Ada")
-        config.set_value("user", "email", "ada@x.org")
-    project.dvc("init", "-q")
+    project = dvc_project(tmp_path_factory.mktemp("gto") / "repo", ("Ada", "ada@x.org"))
     project.write("dvc.yaml", ARTIFACTS)
     project.write("metrics.json", '{"auc": 0.91, "eval": {"loss": 0.3}}')
     project.write("params.yaml", "train:\n  depth: 3\n")

@@ -7,13 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-import git
 import pytest
 import sqlalchemy
 
 from reconciler import db, lineage, reconcile
 from reconciler.dvc import Dependency, Output, StageLineage
-from tests.conftest import Registry
+from tests.conftest import Registry, dvc_project, raw_data_source
 
 STEP = ("import os, sys; os.makedirs(os.path.dirname(sys.argv[2]) or '.', exist_ok=True); "
         "open(sys.argv[2], 'wb').write(sys.argv[3].encode() + open(sys.argv[1], 'rb').read())")
@@ -32,15 +31,8 @@ def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
     """A source repository with raw data, imported into a project whose three-stage pipeline
     trains models/model.pkl; the raw import is registered as a Dataset, the model as a Model
     (in one commit, or the Dataset in the next one)."""
-    source = Registry(tmp_path / "source", git.Repo.init(tmp_path / "source",
-                                                         initial_branch="main"))
-    source.dvc("init", "-q")
-    source.write("raw.csv", "id,amount\n1,10\n2,20\n")
-    source.dvc("add", "-q", "raw.csv")
-    source.commit("raw data")
-    project = Registry(tmp_path / "project", git.Repo.init(tmp_path / "project",
-                                                           initial_branch="main"))
-    project.dvc("init", "-q")
+    source = raw_data_source(tmp_path / "source")
+    project = dvc_project(tmp_path / "project")
     (project.root / "data").mkdir()
     project.dvc("import", "-q", str(source.root), "raw.csv", "-o", "data/raw.csv")
     project.write("params.yaml", "train:\n  depth: 3\n")
@@ -83,7 +75,6 @@ spec:
     if request.param == "dataset later":
         project.write("manifests/raw.yaml", dataset)
         project.commit("register the raw data", date="2024-06-02T10:00:00+00:00")
-    source.repo.close()
     return project
 
 

@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import git
 import pytest
 import sqlalchemy
 import yaml
 
 from reconciler import api, db
-from tests.conftest import Registry
+from tests.conftest import Registry, dvc_project, raw_data_source
 
 STEP = ("import os, sys; os.makedirs(os.path.dirname(sys.argv[2]) or '.', exist_ok=True); "
         "open(sys.argv[2], 'wb').write(open(sys.argv[1], 'rb').read() + open(sys.argv[3], "
@@ -65,19 +64,8 @@ def _retrain(project: Registry, depth: int) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Registry:
-    source = Registry(tmp_path / "source", git.Repo.init(tmp_path / "source",
-                                                         initial_branch="main"))
-    source.dvc("init", "-q")
-    source.write("raw.csv", "id,amount\n1,10\n2,20\n")
-    source.dvc("add", "-q", "raw.csv")
-    source.commit("raw data")
-    source.repo.close()
-    project = Registry(tmp_path / "project", git.Repo.init(tmp_path / "project",
-                                                           initial_branch="main"))
-    with project.repo.config_writer() as config:
-        config.set_value("user", "name", "Carol")
-        config.set_value("user", "email", "carol@x.org")
-    project.dvc("init", "-q")
+    source = raw_data_source(tmp_path / "source")
+    project = dvc_project(tmp_path / "project", ("Carol", "carol@x.org"))
     project.dvc("remote", "add", "-d", "local", str(tmp_path / "remote"))
     (project.root / "data").mkdir()
     project.dvc("import", "-q", str(source.root), "raw.csv", "-o", "data/raw.csv")

@@ -9,14 +9,13 @@ import re
 import sys
 from pathlib import Path
 
-import git
 import jsonschema
 import pytest
 import yaml
 
 from reconciler import api, reconcile
 from reconciler.diagnostics import ReconcilerError
-from tests.conftest import Registry
+from tests.conftest import Registry, dvc_project
 from tests.test_validate import run_cli
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -37,12 +36,7 @@ _Yaml12.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|fa
 @pytest.fixture
 def fresh(tmp_path: Path) -> Registry:
     """`git init && dvc init` and a local DVC remote: where a team starts."""
-    project = Registry(tmp_path / "models", git.Repo.init(tmp_path / "models",
-                                                          initial_branch="main"))
-    with project.repo.config_writer() as config:
-        config.set_value("user", "name", "Ada")
-        config.set_value("user", "email", "ada@example.com")
-    project.dvc("init", "-q")
+    project = dvc_project(tmp_path / "models", ("Ada", "ada@example.com"))
     project.dvc("remote", "add", "-d", "store", str(tmp_path / "remote"))
     return project
 

@@ -262,16 +262,25 @@ def _data(path: str, raw: bytes | None) -> dict[str, Any]:
     return _yaml(path, raw)
 
 
-def _flat(data: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
-    """Nested mappings as dotted keys (`train.depth`), as DVC shows params and metrics."""
+MAX_KEYS = 1000  # metrics or params of one version: an alias bomb must not run for ever
+
+
+def _flat(data: dict[str, Any]) -> dict[str, Any]:
+    """Nested mappings as dotted keys (`train.depth`), as DVC shows params and metrics; at
+    most MAX_KEYS of them, at most 8 levels deep."""
     flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and depth < 8:
-            flat.update(_flat(value, f"{name}.", depth + 1))
-        elif isinstance(value, str | int | float | bool) or value is None:
-            flat[name] = value
-    return flat
+    pending: list[tuple[str, Any, int]] = [("", data, 0)]
+    while pending and len(flat) < MAX_KEYS:
+        prefix, mapping, depth = pending.pop(0)
+        for key, value in mapping.items():
+            if len(flat) + len(pending) >= MAX_KEYS:
+                break
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and depth < 8:
+                pending.append((f"{name}.", value, depth + 1))
+            elif isinstance(value, str | int | float | bool) or value is None:
+                flat[name] = value
+    return dict(sorted(flat.items()))
 
 
 def _manifests(models: dict[str, Artifact], states: dict[str, ArtifactState],

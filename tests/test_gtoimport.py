@@ -206,3 +206,15 @@ def test_the_command_line_prints_a_dry_run(gto_registry: Registry) -> None:
     assert "renamed: fraud_model -> fraud-model" in done.stdout
     assert "skipped 2:" in done.stdout
     assert not (gto_registry.root / "manifests").exists()
+
+
+def test_params_that_are_an_alias_bomb_are_cut_short() -> None:
+    from reconciler import gtoimport
+
+    bomb = "a: &a {x: 1, y: 2, z: 3, w: 4, v: 5, u: 6, t: 7, s: 8, r: 9, q: 10}\n"
+    for level in "bcdefghij":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} {{" + ", ".join(f"k{n}: *{previous}" for n in range(10)) + "}\n"
+    started = time.perf_counter()
+    flat = gtoimport._flat(gtoimport._data("params.yaml", bomb.encode()))
+    assert len(flat) <= gtoimport.MAX_KEYS and time.perf_counter() - started < 5

@@ -441,7 +441,8 @@ def _version_row(event: Event) -> tuple[Table, dict[str, Any]]:
 
 Handler = Callable[[_Plan, "Event", "CommitInfo", dict[tuple[str, str], dict[str, Any]]], None]
 # What each event type writes to the entity tables. Not listed, history only: version.updated
-# (a version's row keeps what it landed as), stage.updated, history.rewritten, render.recorded.
+# (a version's row keeps what it landed as), stage.updated, history.rewritten, render.recorded,
+# stage.unassigned (imported from GTO: it changed nothing served).
 HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(["model.created", "model.updated", "dataset.created", "dataset.updated",
                      "environment.created", "environment.updated"], _Plan._entity),

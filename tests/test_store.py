@@ -13,7 +13,8 @@ from reconciler.catalog import EMPTY
 from reconciler.gitobjects import CommitInfo
 
 HISTORY_ONLY = {"version.updated", "dataset.version.updated", "stage.updated",
-                "history.rewritten", "render.recorded", "policy.violated"}
+                "history.rewritten", "render.recorded", "policy.violated",
+                "stage.unassigned"}
 
 
 def test_every_event_type_has_a_handler_or_is_history_only() -> None:

@@ -121,6 +121,7 @@ def _tables(repo_id: str, workload: Workload) -> Iterator[tuple[Any, Iterator[di
     yield table_of(tables.StageAssignment), _assignment_rows(repo_id, workload)
     yield table_of(tables.LineageEdge), _edges(repo_id, workload)
     yield table_of(tables.Commit), _commits(repo_id, workload)
+    yield table_of(tables.CommitPerson), _people(repo_id, workload)
     yield table_of(tables.AuditEvent), _events(repo_id, workload)
 
 
@@ -178,6 +179,19 @@ def _commits(repo_id: str, workload: Workload) -> Iterator[dict[str, Any]]:
                    "committed_at": when, "message": f"Retrain {model_name(m)}"}
 
 
+def _people(repo_id: str, workload: Workload) -> Iterator[dict[str, Any]]:
+    """Each commit a merge: its proposer, its merger and a reviewer (people.credited)."""
+    for m in range(workload.models):
+        for v in range(workload.versions):
+            sha = _sha("v", m, v)
+            for position, (role, person) in enumerate((
+                    ("proposer", m % 37), ("merger", 100 + m % 5), ("reviewer", 200 + v % 7))):
+                yield {"id": hashlib.sha256(f"{sha}/{role}".encode()).hexdigest(),
+                       "repository_id": repo_id, "commit_sha": sha, "position": position,
+                       "role": role, "name": f"Person {person}",
+                       "email": f"p{person}@example.com"}
+
+
 def _events(repo_id: str, workload: Workload) -> Iterator[dict[str, Any]]:
     """The lifecycle's events in time order, then metadata edits to reach workload.events."""
     lifecycle = []
@@ -202,8 +216,11 @@ def _events(repo_id: str, workload: Workload) -> Iterator[dict[str, Any]]:
                           "model.updated", None, None, {"description": {"from": "a", "to": "b"}}))
     lifecycle.sort(key=lambda e: (e[0], e[1]))
     for seq, (when, m, kind, version, env, payload) in enumerate(lifecycle, start=1):
+        # A version's events came with the commit that added it; other edits, with one of
+        # the model's commits: so a model's history names up to `versions` commits.
+        v = int(version.split(".")[1]) if version else seq % workload.versions
         yield {"id": hashlib.sha256(f"e{seq}".encode()).hexdigest(), "repository_id": repo_id,
-               "seq": seq, "commit_sha": _sha("v", m, 0), "event_type": kind, "kind": "Model",
+               "seq": seq, "commit_sha": _sha("v", m, v), "event_type": kind, "kind": "Model",
                "name": model_name(m), "version": version, "environment": env,
                "actor_name": f"Author {m % 37}", "actor_email": f"a{m % 37}@example.com",
                "occurred_at": when, "payload": payload, "prev_hash": "0" * 64,

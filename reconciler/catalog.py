@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from reconciler import lineage, loader, spec
+from reconciler import dvc, lineage, loader, spec
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import DvcIndex, Output
 from reconciler.loader import Document, Loc
@@ -69,6 +69,7 @@ class Catalog:
     loaded_files: dict[tuple[str, bytes], list[tuple[Document, spec.Manifest]]] = field(
         default_factory=dict)
     dvc: DvcIndex = field(init=False)
+    _committed: dict[str, Output | None] = field(default_factory=dict)  # artifacts in git
 
     def __post_init__(self) -> None:
         self.dvc = DvcIndex(self.source)
@@ -79,8 +80,13 @@ class Catalog:
         return self.source.rev
 
     def output(self, artifact: str) -> Output | None:
-        """What DVC records for an artifact path at this revision."""
-        return self.dvc.resolve(artifact)
+        """What DVC records for an artifact path at this revision, or for a file committed
+        to git itself, its bytes' digest (recorded_in dvc.IN_GIT)."""
+        found = self.dvc.resolve(artifact)
+        if found is None and artifact not in self._committed:
+            self._committed[artifact] = dvc.committed(
+                artifact, self.source.committed_digest(artifact))
+        return found or self._committed.get(artifact)
 
     def output_at(self, rev: str, artifact: str) -> tuple[str, Output | None]:
         """(the commit rev names, what DVC recorded for artifact there); ReconcilerError
@@ -97,6 +103,9 @@ class Catalog:
 
         if self.rev is None and not has_head(self.source.root):
             return set()
+        if recorded_in == dvc.IN_GIT:
+            return dvchistory.committed_over_history(self.source.root, self.rev or "HEAD",
+                                                     artifact)
         return set(dvchistory.over_history(
             self.source.root, self.rev or "HEAD", artifact,
             [f"{artifact}.dvc", recorded_in, "dvc.lock"]))
@@ -278,8 +287,8 @@ def _add_upstream(catalog: Catalog, output: Output, outputs: dict[str, Output]) 
     while pending:
         current = pending.pop()
         for dep in current.lineage.deps if current.lineage is not None else ():
-            producer = lineage.producer_of(dep.path,
-                                           lambda path: outputs.get(path) or catalog.output(path))
+            producer = lineage.producer_of(
+                dep.path, lambda path: outputs.get(path) or catalog.dvc.resolve(path))
             if producer is not None and producer.path not in outputs:
                 outputs[producer.path] = producer
                 pending.append(producer)

@@ -56,7 +56,7 @@ CODES: dict[str, tuple[str, str]] = {
     "SEC001": (WARNING, "value looks like a secret"),
     # artifacts and DVC
     "ART001": (ERROR, "artifact path is absolute or leaves the repository"),
-    "ART002": (ERROR, "artifact is not tracked by DVC"),
+    "ART002": (ERROR, "artifact is neither tracked by DVC nor committed to git"),
     "ART003": (ERROR, "digest not pinned"),
     "ART004": (ERROR, "digest does not match what DVC records"),
     "ART005": (ERROR, "unreadable DVC file"),

@@ -23,6 +23,10 @@ from reconciler.loader import MAX_DEPTH, plain_scalar, too_deep
 from reconciler.source import FileProblem, Source, escapes
 
 MD5 = "md5"
+# Output.recorded_in of an artifact committed to git itself rather than tracked by DVC. Its
+# digest is what `dvc add` would record (DVC 3 hashes a file's bytes with md5), so it stays the
+# same once the file moves to DVC; until then no DVC remote holds it.
+IN_GIT = "(committed to git)"
 LEGACY_MD5 = "md5-dos2unix"
 MAX_STAGE_NAME = 200  # lineage records the stage a dependency came through
 
@@ -282,6 +286,14 @@ def _count(out: dict[str, Any], key: str, limit: int) -> int | None:
         raise DvcFileError(f"out '{out['path']}': {key} {str(value)[:40]!r} is not a whole "
                            f"number from 0 to {limit - 1}")
     return value
+
+
+def committed(path: str, found: tuple[str, int] | None) -> Output | None:
+    """The record of an artifact committed to git (found: md5 hex and size of its bytes)."""
+    if found is None:
+        return None
+    return Output(path=path, digest=f"{MD5}:{found[0]}", size=found[1], nfiles=None,
+                  recorded_in=IN_GIT)
 
 
 def split_digest(digest: str) -> tuple[str, str]:

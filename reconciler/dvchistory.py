@@ -5,9 +5,10 @@ parsed at most once per process (the cache is keyed by blob id, which is its con
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
-from reconciler.dvc import DvcFileError, DvcIndex, Output, parse_dvc_file
+from reconciler.dvc import MD5, DvcFileError, DvcIndex, Output, committed, parse_dvc_file
 from reconciler.gitobjects import NULL_SHA, log_changes
 from reconciler.source import GitRevision, nul_separated, read_blobs, resolve_commit, run_git
 
@@ -28,7 +29,9 @@ def at_revision(root: str, rev: str, path: str) -> tuple[str, Output | None]:
     """(the commit rev names, what DVC records for path there); ReconcilerError when rev
     names no commit."""
     commit = resolve_commit(root, rev)
-    return commit, DvcIndex(GitRevision(root, commit)).resolve(path)
+    source = GitRevision(root, commit)
+    return commit, DvcIndex(source).resolve(path) or committed(path,
+                                                               source.committed_digest(path))
 
 
 def over_history(root: str, until: str, path: str, recorders: list[str]) -> dict[str, Recorded]:
@@ -47,6 +50,17 @@ def over_history(root: str, until: str, path: str, recorders: list[str]) -> dict
             if recorded.path == path and recorded.digest not in found:
                 found[recorded.digest] = Recorded(recorded.digest, recorded.size, sha)
     return found
+
+
+def committed_over_history(root: str, until: str, path: str) -> set[str]:
+    """The digests (md5 of its bytes, as `dvc add` would record them) of every content a file
+    committed to git itself had in the history reachable from until."""
+    output = run_git(root, "log", "--format=%H", "--raw", "-z", "--no-renames", "--no-abbrev",
+                     "--end-of-options", until, "--", f":(literal){path}")
+    blobs = sorted({blob for _, changes in log_changes(nul_separated(output))
+                    for _, _, blob, status in changes if status != "D" and blob != NULL_SHA})
+    return {f"{MD5}:{hashlib.md5(raw, usedforsecurity=False).hexdigest()}"
+            for raw in read_blobs(root, blobs).values()}
 
 
 def _outputs(dvc_path: str, blob: str, raw: bytes | None) -> list[Output]:

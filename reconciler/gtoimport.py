@@ -11,6 +11,7 @@ now becomes `stages:`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import yaml
 
 from reconciler import gtoregistry, spec
 from reconciler.diagnostics import ReconcilerError
-from reconciler.dvc import DvcFileError, Output, parse_dvc_file
+from reconciler.dvc import MD5, DvcFileError, Output, parse_dvc_file
 from reconciler.gitobjects import parse_commit, parse_ident
 from reconciler.gtoregistry import Action, ArtifactState
 from reconciler.loader import MAX_FILE_BYTES, too_deep
@@ -96,8 +97,9 @@ def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD") -> Imp
     versions = _pinned_versions(root, models, states)
     unpinned = sorted(f"{a}@{v}" for (a, v), pinned in versions.items() if pinned.digest is None)
     if unpinned:
-        skipped.append(f"{len(unpinned)} versions whose artifact DVC did not record at their "
-                       f"commit: {', '.join(unpinned[:10])}{' ...' if len(unpinned) > 10 else ''}")
+        skipped.append(f"{len(unpinned)} versions whose artifact neither DVC nor git holds at "
+                       f"their commit: {', '.join(unpinned[:10])}"
+                       f"{' ...' if len(unpinned) > 10 else ''}")
     manifests = _manifests(models, states, versions, names, target)
     return Imported(manifests, skipped, renamed, actions, versions, names, models, head)
 
@@ -211,10 +213,20 @@ def _pinned_versions(root: str, models: dict[str, Artifact],
     commits = {commit for commit, path in wanted if path == "dvc.yaml"}
     files.update(read_at(root, [(commit, path) for commit in commits
                                 for path in _metric_files(data_at(commit, "dvc.yaml"))]))
+    # Artifacts committed to git itself: the bytes at the commit, read only where DVC has no
+    # record (a model file can be large).
+    unrecorded = [(commit, artifact.path) for name, artifact in models.items()
+                  for commit in states.get(name, ArtifactState()).versions.values()
+                  if _recorded(files, commit, artifact.path) == (None, None)]
+    committed = {key: (hashlib.md5(raw, usedforsecurity=False).hexdigest(), len(raw))
+                 for key, raw in read_at(root, unrecorded).items()}
     pinned = {}
     for name, artifact in models.items():
         for version, commit in states.get(name, ArtifactState()).versions.items():
             digest, size = _recorded(files, commit, artifact.path)
+            if digest is None and (commit, artifact.path) in committed:
+                md5, size = committed[(commit, artifact.path)]
+                digest = f"{MD5}:{md5}"
             metrics: dict[str, float] = {}
             for path in _metric_files(data_at(commit, "dvc.yaml")):
                 metrics.update({k: float(v) for k, v in _flat(data_at(commit, path)).items()

@@ -21,6 +21,7 @@ from typing import Any
 from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic, printable
+from reconciler.dvc import IN_GIT
 from reconciler.remotes import ConfigError, Remote, object_path, remotes
 from reconciler.source import FileProblem, Source
 from reconciler.yamlquote import quote
@@ -165,6 +166,14 @@ def _context(catalog: Catalog, env: Entry[spec.Environment], entry: Entry[spec.M
     for version_name, traffic in [(stage.version, None)] + (
             [(stage.canary.version, stage.canary.traffic)] if stage.canary else []):
         version = versions[version_name]
+        recorded = catalog.output(version.artifact)
+        if recorded is not None and recorded.recorded_in == IN_GIT:
+            return {}, entry.at(stage_loc, "RND002",
+                                f"version {version_name} of {entry.name} cannot be served by "
+                                f"content address: {version.artifact} is committed to git, so "
+                                "no DVC remote holds its bytes",
+                                f"`git rm --cached {version.artifact}`, `dvc add` it and "
+                                "`dvc push`: the digest stays the same", key=True)
         if version.digest is None or version.digest.endswith(".dir"):
             return {}, entry.at(stage_loc, "RND002",
                                 f"version {version_name} of {entry.name} cannot be served by "

@@ -215,7 +215,8 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
     output = catalog.output(path)
     if output is None:
         yield entry.at(("spec", "versions", indices[-1], "artifact"), "ART002",
-                       f"'{path}' is not tracked by DVC at this revision",
+                       f"'{path}' is neither tracked by DVC nor committed to git at this "
+                       "revision",
                        f"run `dvc add {path}` (or make it a dvc.yaml stage output) and commit "
                        "the .dvc file / dvc.lock")
         return

@@ -7,6 +7,7 @@ processes per run (ls-tree, log, one `cat-file --batch` for many blobs), no libr
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import posixpath
 import re
@@ -61,6 +62,10 @@ class Source(Protocol):
 
     def read(self, path: str) -> bytes:
         """The bytes of the file at path; raises FileProblem for what must not be read."""
+        ...
+
+    def committed_digest(self, path: str) -> tuple[str, int] | None:
+        """(md5 hex, size) of a regular file git tracks at path, of any size; else None."""
         ...
 
 
@@ -177,6 +182,37 @@ class WorkTree:
                                   f"{MAX_FILE_BYTES}", "split it into several manifests")
             return opened.read()
 
+    def committed_digest(self, path: str) -> tuple[str, int] | None:
+        """(md5 hex, size) of a regular file git tracks at path, of any size; else None."""
+        return _md5_of_tracked(self.root, path)
+
+
+def _md5_of_tracked(root: str, path: str) -> tuple[str, int] | None:
+    """(md5, size) of a regular file in the work tree that git tracks (never a link)."""
+    if unreadable_name(path) or escapes(path) or not path:
+        return None
+    listed = subprocess.run(["git", "-C", root, "ls-files", "--error-unmatch", "--",
+                             f":(literal){path}"], capture_output=True, check=False)
+    if listed.returncode != 0:
+        return None
+    real_root = os.path.realpath(root)
+    full = os.path.join(real_root, path)
+    if os.path.realpath(os.path.dirname(full)) != os.path.dirname(full):
+        return None  # a folder on the way is a link
+    try:
+        handle = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    digest = hashlib.md5(usedforsecurity=False)
+    with os.fdopen(handle, "rb") as opened:
+        if not stat.S_ISREG(os.fstat(opened.fileno()).st_mode):
+            return None
+        size = 0
+        for block in iter(lambda: opened.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
 
 def _symlink(message: str) -> FileProblem:
     return FileProblem("FIL001", f"symlink: {message}",
@@ -223,6 +259,14 @@ class GitRevision:
             raise FileProblem("FIL002", f"file is {size} bytes; the limit is "
                               f"{MAX_FILE_BYTES}", "split it into several manifests")
         return self._blob(blob)
+
+    def committed_digest(self, path: str) -> tuple[str, int] | None:
+        """(md5 hex, size) of the regular file at path in this commit, of any size."""
+        entry = self._entries.get(path)
+        if entry is None or entry[0] not in (0o100644, 0o100755) or unreadable_name(path):
+            return None
+        raw = read_blobs(self.root, [entry[1]])[entry[1]]
+        return hashlib.md5(raw, usedforsecurity=False).hexdigest(), len(raw)
 
     def prefetch(self, paths: list[str] | None) -> None:
         """Fetch the blobs of paths (None: of every manifest and DVC file) now, in one round

@@ -4,6 +4,7 @@ assign` and `gto deprecate`, imported, and compared with `gto show --json` and `
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -37,6 +38,9 @@ artifacts:
     type: dataset
   remote-model:
     path: s3://bucket/model.pkl
+    type: model
+  tiny:
+    path: models/tiny.bin
     type: model
 """
 
@@ -92,6 +96,9 @@ def gto_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     _gto(project, "Bob <bob@x.org>", "register", "churn")                      # v0.1.1
     _gto(project, "Bob <bob@x.org>", "deprecate", "churn", "v0.1.1")           # deregister
     _gto(project, "Dave <dave@x.org>", "deprecate", "fraud_model")             # the artifact
+    project.write("models/tiny.bin", "tiny weights")  # committed to git itself, not DVC
+    project.commit("tiny model", "Eve <eve@x.org>", "2024-06-02T10:00:00+00:00")
+    _gto(project, "Eve <eve@x.org>", "register", "tiny")
     project.repo.close()
     return project
 
@@ -103,14 +110,17 @@ def test_import_agrees_with_gtos_own_view(gto_registry: Registry, tmp_path: Path
     assert dry.written == [] and not (project.root / "manifests").exists()
     assert sorted(dry.manifests) == [
         "manifests/environments/prod.yaml", "manifests/environments/staging.yaml",
-        "manifests/models/churn.yaml", "manifests/models/fraud-model.yaml"]
+        "manifests/models/churn.yaml", "manifests/models/fraud-model.yaml",
+        "manifests/models/tiny.yaml"]
+    tiny_digest = "md5:" + hashlib.md5(b"tiny weights").hexdigest()
+    assert f"digest: {tiny_digest}" in dry.manifests["manifests/models/tiny.yaml"]
     assert dry.renamed == {"fraud_model": "fraud-model"}
     assert any("customers: type dataset" in s for s in dry.skipped)
     assert any("remote-model" in s and "outside the repository" in s for s in dry.skipped)
 
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
     done = api.import_gto(str(project.root), url, write=True, history=True)
-    assert done.events == 11  # one per tag of the two models
+    assert done.events == 12  # one per tag of the three models
     assert api.validate(str(project.root)).diagnostics == []
     project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
     reconcile.apply(str(project.root), url, "HEAD")

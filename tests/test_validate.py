@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -453,3 +454,25 @@ def test_a_hostile_rev_is_one_clear_error_and_never_an_option(registry: Registry
     assert _codes(api.validate(str(registry.root))) == [code]
     assert api.pin(str(registry.root)).changed == []
     assert not Path("/tmp/owned").exists()
+
+
+def test_an_artifact_committed_to_git_is_pinned_by_its_bytes_but_not_served(
+        registry: Registry) -> None:
+    # DVC 3 hashes a file's bytes with md5: the digest a version pins now is the one `dvc add`
+    # records once the file moves to DVC.
+    registry.write("models/small.bin", b"small weights\n")
+    digest = "md5:" + hashlib.md5(b"small weights\n").hexdigest()
+    registry.write("manifests/models/small.yaml", model_manifest(
+        "small", [("1.0.0", "models/small.bin", None)], stages='staging: {version: "1.0.0"}'))
+    assert _codes(api.validate(str(registry.root))) == ["ART002"]  # not committed yet
+    registry.commit("a small model, committed to git")
+    assert _codes(api.validate(str(registry.root))) == ["ART003"]
+    assert api.pin(str(registry.root)).changed == ["manifests/models/small.yaml"]
+    assert f"digest: {digest}" in (registry.root / "manifests/models/small.yaml").read_text()
+    assert api.validate(str(registry.root)).diagnostics == []
+    registry.commit("pinned")
+    assert api.validate(str(registry.root), rev="HEAD").diagnostics == []
+    rendered = api.render(str(registry.root))
+    (problem,) = rendered.diagnostics
+    assert problem.code == "RND002" and "committed to git" in problem.message
+    assert "dvc add" in problem.hint

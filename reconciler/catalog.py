@@ -106,9 +106,8 @@ class Catalog:
         if recorded_in == dvc.IN_GIT:
             return dvchistory.committed_over_history(self.source.root, self.rev or "HEAD",
                                                      artifact)
-        return set(dvchistory.over_history(
-            self.source.root, self.rev or "HEAD", artifact,
-            [f"{artifact}.dvc", recorded_in, "dvc.lock"]))
+        return set(dvchistory.over_history(self.source.root, self.rev or "HEAD", artifact,
+                                           dvchistory.recorders(artifact, recorded_in)))
 
     def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
         """Every manifest that has versions pinned to artifacts: models, then datasets."""

@@ -8,7 +8,15 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-from reconciler.dvc import MD5, DvcFileError, DvcIndex, Output, committed, parse_dvc_file
+from reconciler.dvc import (
+    IN_GIT,
+    MD5,
+    DvcFileError,
+    DvcIndex,
+    Output,
+    committed,
+    parse_dvc_file,
+)
 from reconciler.gitobjects import NULL_SHA, log_changes
 from reconciler.source import GitRevision, nul_separated, read_blobs, resolve_commit, run_git
 
@@ -34,14 +42,19 @@ def at_revision(root: str, rev: str, path: str) -> tuple[str, Output | None]:
                                                                source.committed_digest(path))
 
 
+def recorders(artifact: str, recorded_in: str | None) -> list[str]:
+    """The files whose history holds DVC's records of artifact: artifact.dvc, the top-level
+    dvc.lock, and the file that records it now (recorded_in, when it is a DVC file)."""
+    found = [f"{artifact}.dvc", "dvc.lock"]
+    if recorded_in is not None and recorded_in != IN_GIT:
+        found.append(recorded_in)
+    return sorted(set(found))
+
+
 def over_history(root: str, until: str, path: str, recorders: list[str]) -> dict[str, Recorded]:
     """digest -> Recorded for every digest that any of the recorder files (.dvc files,
     dvc.lock) recorded for path in the history reachable from until."""
-    output = run_git(root, "log", "--format=%H", "--raw", "-z", "--no-renames", "--no-abbrev",
-                     "--end-of-options", until, "--",
-                     *[f":(literal){recorder}" for recorder in sorted(set(recorders))])
-    touched = [(sha, dvc_path, blob) for sha, changes in log_changes(nul_separated(output))
-               for dvc_path, _, blob, status in changes if status != "D" and blob != NULL_SHA]
+    touched = _changed_blobs(root, until, recorders)
     missing = sorted({blob for _, dvc_path, blob in touched if (dvc_path, blob) not in _PARSED})
     blobs = read_blobs(root, missing) if missing else {}
     found: dict[str, Recorded] = {}
@@ -55,12 +68,19 @@ def over_history(root: str, until: str, path: str, recorders: list[str]) -> dict
 def committed_over_history(root: str, until: str, path: str) -> set[str]:
     """The digests (md5 of its bytes, as `dvc add` would record them) of every content a file
     committed to git itself had in the history reachable from until."""
-    output = run_git(root, "log", "--format=%H", "--raw", "-z", "--no-renames", "--no-abbrev",
-                     "--end-of-options", until, "--", f":(literal){path}")
-    blobs = sorted({blob for _, changes in log_changes(nul_separated(output))
-                    for _, _, blob, status in changes if status != "D" and blob != NULL_SHA})
+    blobs = sorted({blob for _, _, blob in _changed_blobs(root, until, [path])})
     return {f"{MD5}:{hashlib.md5(raw, usedforsecurity=False).hexdigest()}"
             for raw in read_blobs(root, blobs).values()}
+
+
+def _changed_blobs(root: str, until: str, paths: list[str]) -> list[tuple[str, str, str]]:
+    """(commit, path, new blob) of every change to paths (literal, never globs) in the
+    history reachable from until, newest first; deletions left out."""
+    output = run_git(root, "log", "--format=%H", "--raw", "-z", "--no-renames", "--no-abbrev",
+                     "--end-of-options", until, "--",
+                     *[f":(literal){path}" for path in sorted(set(paths))])
+    return [(sha, path, blob) for sha, changes in log_changes(nul_separated(output))
+            for path, _, blob, status in changes if status != "D" and blob != NULL_SHA]
 
 
 def _outputs(dvc_path: str, blob: str, raw: bytes | None) -> list[Output]:

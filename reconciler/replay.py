@@ -300,8 +300,7 @@ def _with_sizes(history: GitHistory, sha: str, events: list[Event],
                 and payload.get("digest")):
             artifact = payload["artifact"]
             current = snapshot.outputs.get(artifact)
-            recorders = [f"{artifact}.dvc", "dvc.lock", *([current.recorded_in] if current
-                                                          else [])]
+            recorders = dvchistory.recorders(artifact, current.recorded_in if current else None)
             # A path validate refuses (ART001) is history all the same: it never blocks apply.
             found = None if escapes(artifact) else (
                 dvchistory.over_history(history.root, sha, artifact, recorders).get(

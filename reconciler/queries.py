@@ -250,14 +250,12 @@ def _event_rows(connection: Connection, repo_id: str, query: Select[Any]) -> lis
 def _commits(connection: Connection, repo_id: str, commits: set[str]
              ) -> dict[str, tuple[datetime, int | None, str]]:
     """commit -> (authored_at, author_tz_offset, committer_name), by primary key."""
-    ordered = sorted(commits)
     found = {}
-    for start in range(0, len(ordered), store.BATCH_ROWS):
+    for batch in _batches(commits):
         for row in connection.execute(
                 select(COMMITS.c.sha, COMMITS.c.authored_at, COMMITS.c.author_tz_offset,
                        COMMITS.c.committer_name)
-                .where(COMMITS.c.repository_id == repo_id,
-                       COMMITS.c.sha.in_(ordered[start:start + store.BATCH_ROWS]))):
+                .where(COMMITS.c.repository_id == repo_id, COMMITS.c.sha.in_(batch))):
             found[row.sha.rstrip(" ")] = (row.authored_at, row.author_tz_offset,
                                           row.committer_name)
     return found
@@ -267,13 +265,12 @@ def _rewrites(connection: Connection, repo_id: str, commits: set[str]) -> dict[s
     """commit -> seq of the first history rewrite recorded at it (events from there on at
     that commit are the rewrite's)."""
     first = func.min(EVENTS.c.seq)
-    ordered = sorted(commits)
     found: dict[str, int] = {}
-    for start in range(0, len(ordered), store.BATCH_ROWS):
+    for batch in _batches(commits):
         found.update((sha.rstrip(" "), seq) for sha, seq in connection.execute(
             select(EVENTS.c.commit_sha, first).where(
                 EVENTS.c.repository_id == repo_id, EVENTS.c.event_type == "history.rewritten",
-                EVENTS.c.commit_sha.in_(ordered[start:start + store.BATCH_ROWS]))
+                EVENTS.c.commit_sha.in_(batch))
             .group_by(EVENTS.c.commit_sha)))
     return found
 
@@ -282,16 +279,21 @@ def _people(connection: Connection, repo_id: str, commits: set[str]
             ) -> dict[str, dict[str, list[dict[str, str]]]]:
     """commit -> role -> [{name, email}] in the order they were credited (people.credited)."""
     found: dict[str, dict[str, list[dict[str, str]]]] = {}
-    ordered = sorted(commits)
-    for start in range(0, len(ordered), store.BATCH_ROWS):
+    for batch in _batches(commits):
         for row in connection.execute(
                 select(PEOPLE.c.commit_sha, PEOPLE.c.role, PEOPLE.c.name, PEOPLE.c.email)
-                .where(PEOPLE.c.repository_id == repo_id,
-                       PEOPLE.c.commit_sha.in_(ordered[start:start + store.BATCH_ROWS]))
+                .where(PEOPLE.c.repository_id == repo_id, PEOPLE.c.commit_sha.in_(batch))
                 .order_by(PEOPLE.c.commit_sha, PEOPLE.c.position)):
             roles = found.setdefault(row.commit_sha.rstrip(" "), {})
             roles.setdefault(row.role, []).append({"name": row.name, "email": row.email})
     return found
+
+
+def _batches(keys: set[str]) -> Iterator[list[str]]:
+    """keys, sorted, in lists small enough for one IN (DESIGN.md rule 5)."""
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), store.BATCH_ROWS):
+        yield ordered[start:start + store.BATCH_ROWS]
 
 
 def _zone(minutes: int | None) -> str | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, sort_key
 from reconciler.extras import require
-from reconciler.files import check_inside, write_all, write_atomically
+from reconciler.files import check_writable, write_all, write_atomically
 from reconciler.gcpause import paused_gc
 from reconciler.source import (
     MANIFEST_DIR,
@@ -238,12 +238,7 @@ def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,
         raise ReconcilerError(f"the imported manifests would not validate: {problems[0]}")
     written: list[str] = []
     if write:
-        existing = [p for p in imported.manifests if os.path.lexists(os.path.join(root, p))]
-        if existing and not force:
-            raise ReconcilerError(f"{', '.join(existing)} already exist: nothing written "
-                                  "(--force overwrites them)")
-        for path in imported.manifests:
-            check_inside(root, path)
+        check_writable(root, list(imported.manifests), force=force)
         write_all([(os.path.join(root, path), text)
                    for path, text in sorted(imported.manifests.items())])
         written = sorted(imported.manifests)

@@ -69,14 +69,20 @@ def _umask() -> int:
     return current
 
 
-def check_inside(root: str, relative: str) -> None:
-    """Refuse to write relative under root when a folder on the way is a link out of root."""
+def check_writable(root: str, paths: Sequence[str], *, force: bool) -> None:
+    """Before anything is written: refuse paths (relative to root) that exist, unless force,
+    and any whose folder on the way is a link out of root."""
     from reconciler.diagnostics import ReconcilerError
 
+    existing = [path for path in paths if os.path.lexists(os.path.join(root, path))]
+    if existing and not force:
+        raise ReconcilerError(f"{', '.join(existing)} already exist: nothing written "
+                              "(--force overwrites them)")
     real_root = os.path.realpath(root)
-    folder = os.path.dirname(os.path.join(root, relative))
-    while not os.path.lexists(folder) and len(folder) > len(root):
-        folder = os.path.dirname(folder)  # what will be made cannot be a link yet
-    if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
-        raise ReconcilerError(f"{relative}: a folder on the way is a link out of {root}: "
-                              "nothing written")
+    for path in paths:
+        folder = os.path.dirname(os.path.join(root, path))
+        while not os.path.lexists(folder) and len(folder) > len(root):
+            folder = os.path.dirname(folder)  # what will be made cannot be a link yet
+        if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
+            raise ReconcilerError(f"{path}: a folder on the way is a link out of {root}: "
+                                  "nothing written")

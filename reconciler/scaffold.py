@@ -12,7 +12,7 @@ from importlib import resources
 from typing import NamedTuple
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.files import check_inside, write_atomically
+from reconciler.files import check_writable, write_atomically
 
 CI_CHOICES = ("github", "gitlab", "none")
 PACKAGE = "reconciler"  # what the generated CI installs from the package index
@@ -73,11 +73,7 @@ def init(folder: str, *, ci: str = "github", target: str = "kserve", force: bool
     if not os.path.isdir(root):
         raise ReconcilerError(f"{folder}: no such folder")
     files = plan_files(ci, target, _branch(root), templates)
-    paths = [*(f.path for f in files), CODEOWNERS[ci]]
-    existing = [path for path in paths if os.path.lexists(os.path.join(root, path))]
-    if existing and not force:
-        raise ReconcilerError(f"{', '.join(existing)} already exist: nothing written "
-                              "(--force overwrites them)")
+    check_writable(root, [*(f.path for f in files), CODEOWNERS[ci]], force=force)
     for planned in files:
         _write(root, planned)
     owners, skipped = _codeowners(root)
@@ -149,7 +145,6 @@ def _codeowners(root: str) -> tuple[str, list[str]]:
 
 
 def _write(root: str, planned: Planned) -> None:
-    check_inside(root, planned.path)
     full = os.path.join(root, planned.path)
     os.makedirs(os.path.dirname(full), exist_ok=True)
     write_atomically(full, planned.text)

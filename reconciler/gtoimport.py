@@ -26,7 +26,7 @@ from reconciler.dvc import MD5, DvcFileError, Output, parse_dvc_file
 from reconciler.gitobjects import parse_commit, parse_ident
 from reconciler.gtoregistry import Action, ArtifactState
 from reconciler.loader import MAX_FILE_BYTES, too_deep
-from reconciler.source import escapes, read_at, read_objects, resolve_commit, run_git
+from reconciler.source import plain_path, read_at, read_objects, resolve_commit, run_git
 
 IMPORTED = "gto"  # payload["imported"] of every event an import writes
 _DNS = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -87,7 +87,7 @@ def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD") -> Imp
             skipped.append(f"{name}: has tags but is not in dvc.yaml's artifacts (no path)")
         elif artifact.type != "model":
             skipped.append(f"{name}: type {artifact.type or '(none)'}, not a model")
-        elif _URL.match(artifact.path) or escapes(artifact.path) or _unsafe(artifact.path):
+        elif _URL.match(artifact.path) or not plain_path(artifact.path):
             skipped.append(f"{name}: path {artifact.path!r} is outside the repository, so no "
                            "version can be pinned")
         else:
@@ -102,10 +102,6 @@ def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD") -> Imp
                        f"{' ...' if len(unpinned) > 10 else ''}")
     manifests = _manifests(models, states, versions, names, target)
     return Imported(manifests, skipped, renamed, actions, versions, names, models, head)
-
-
-def _unsafe(path: str) -> bool:
-    return not path or any(ord(c) < 32 for c in path) or path.startswith("/")
 
 
 def read_artifacts(root: str, commit: str) -> dict[str, Artifact]:
@@ -260,8 +256,9 @@ def _outputs(dvc_path: str, raw: bytes) -> tuple[Output, ...]:
 
 def _metric_files(dvc_yaml: dict[str, Any]) -> list[str]:
     listed = dvc_yaml.get("metrics")
-    return [p for p in listed if isinstance(p, str) and not escapes(p) and not _unsafe(p)
-            ] if isinstance(listed, list) else []
+    if not isinstance(listed, list):
+        return []
+    return [p for p in listed if isinstance(p, str) and plain_path(p)]
 
 
 def _data(path: str, raw: bytes | None) -> dict[str, Any]:

@@ -378,13 +378,18 @@ def read_objects(root: str, shas: list[str], kinds: set[str]) -> dict[str, tuple
     return found
 
 
+def plain_path(path: str) -> bool:
+    """A repository path read_at can ask git for: inside the repository, no control
+    characters (a request is one line)."""
+    return bool(path) and not escapes(path) and not any(ord(c) < 32 for c in path)
+
+
 def read_at(root: str, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
     """The blobs of (commit, path) pairs in one `git cat-file --batch` round trip; a pair
     whose path is missing at that commit, or is not a file, is left out. Paths must be plain
     repository paths (no control characters: each request is one line)."""
     requests = sorted(set(wanted))
-    if any(escapes(path) or not path or any(ord(c) < 32 for c in path)
-           or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)
+    if any(not plain_path(path) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)
            for commit, path in requests):
         raise ValueError("read_at takes a commit sha and a plain repository path")
     if not requests:

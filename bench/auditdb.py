@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, insert
 
 from reconciler import db, store, tables
-from reconciler.tables import table_of
 
 START = datetime(2023, 1, 1)
 STEP = timedelta(minutes=7)
@@ -86,9 +85,9 @@ def fill(engine: Engine, repo_name: str, workload: Workload, seed: int = 1) -> d
     repo_id = store.repository_id(repo_name)
     counts: dict[str, int] = {}
     with engine.begin() as connection:
-        connection.execute(insert(table_of(tables.Repository)), [{"id": repo_id,
+        connection.execute(insert(tables.REPOSITORIES), [{"id": repo_id,
                                                                    "name": repo_name}])
-        connection.execute(insert(table_of(tables.ReconcileCursor)), [{
+        connection.execute(insert(tables.RECONCILE_CURSOR), [{
             "repository_id": repo_id, "commit_sha": _sha("head"), "generation": 1,
             "event_seq": 0, "last_hash": store.GENESIS, "updated_at": START}])
     for table, rows in _tables(repo_id, workload):
@@ -112,17 +111,17 @@ def _write(engine: Engine, table: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def _tables(repo_id: str, workload: Workload) -> Iterator[tuple[Any, Iterator[dict[str, Any]]]]:
-    yield table_of(tables.Model), _models(repo_id, workload)
-    yield table_of(tables.ModelVersion), _versions(repo_id, workload)
-    yield table_of(tables.Environment), iter([
+    yield tables.MODELS, _models(repo_id, workload)
+    yield tables.MODEL_VERSIONS, _versions(repo_id, workload)
+    yield tables.ENVIRONMENTS, iter([
         {"repository_id": repo_id, "name": env, "namespace": f"ml-{env}", "target": "kserve",
          "spec": {"namespace": f"ml-{env}", "target": "kserve"}, "created_commit": _sha(env),
          "retired_commit": None} for env in ("staging", "production")])
-    yield table_of(tables.StageAssignment), _assignment_rows(repo_id, workload)
-    yield table_of(tables.LineageEdge), _edges(repo_id, workload)
-    yield table_of(tables.Commit), _commits(repo_id, workload)
-    yield table_of(tables.CommitPerson), _people(repo_id, workload)
-    yield table_of(tables.AuditEvent), _events(repo_id, workload)
+    yield tables.STAGE_ASSIGNMENTS, _assignment_rows(repo_id, workload)
+    yield tables.LINEAGE_EDGES, _edges(repo_id, workload)
+    yield tables.COMMITS, _commits(repo_id, workload)
+    yield tables.COMMIT_PEOPLE, _people(repo_id, workload)
+    yield tables.AUDIT_EVENTS, _events(repo_id, workload)
 
 
 def _models(repo_id: str, workload: Workload) -> Iterator[dict[str, Any]]:

@@ -14,7 +14,6 @@ from reconciler import db, store, tables
 from reconciler.diagnostics import ReconcilerError
 from reconciler.reconcile import apply, repository_name
 from reconciler.source import GitHistory
-from reconciler.tables import table_of
 
 PAGE = 1000
 # Counters of how the rows were written, not of what happened: they differ between runs (the
@@ -33,7 +32,7 @@ class Problem(NamedTuple):
 
 def verify_chain(engine: Engine, repo_id: str) -> list[Problem]:
     """Walk the audit hash chain from the first event; report the first row that breaks it."""
-    events = table_of(tables.AuditEvent)
+    events = tables.AUDIT_EVENTS
     prev, expected_seq = store.GENESIS, 1
     with engine.connect() as connection:
         while True:
@@ -75,10 +74,10 @@ def canonical_dump(engine: Engine, repo_id: str | None = None) -> dict[str, list
     """
     dump: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
-        for table in tables.Base.metadata.sorted_tables:
+        for table in tables.METADATA.sorted_tables:
             if table.name in _RUN_TABLES:
                 continue
-            events = table.name == table_of(tables.AuditEvent).name
+            events = table.name == tables.AUDIT_EVENTS.name
             hidden = _OPERATIONAL | (_CHAIN_COLUMNS if events else set())
             columns = [c for c in table.columns if c.name not in hidden]
             order = [table.c.seq] if events else list(table.primary_key.columns)
@@ -130,7 +129,7 @@ def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]
             rebuilt_engine.dispose()
     problems = []
     for table in rebuilt:
-        if table == table_of(tables.AuditEvent).name:
+        if table == tables.AUDIT_EVENTS.name:
             problems += _compare_events(rebuilt[table], actual[table])
             continue
         expected_rows, actual_rows = set(rebuilt[table]), set(actual[table])
@@ -143,7 +142,7 @@ def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]
 
 def _imported_at(engine: Engine, repo_id: str) -> str | None:
     """The commit a GTO import read its registry at, when the history begins with one."""
-    events = table_of(tables.AuditEvent)
+    events = tables.AUDIT_EVENTS
     with engine.connect() as connection:
         payload = connection.execute(select(events.c.payload).where(
             events.c.repository_id == repo_id, events.c.seq == 1)).scalar()
@@ -155,7 +154,7 @@ def _imported_at(engine: Engine, repo_id: str) -> str | None:
 def _stops(root: str, engine: Engine, repo_id: str) -> list[str]:
     """Where apply must stop for a rebuild to take the same walk: before and at each history
     rewrite the database recorded (the lost commits' events are history too)."""
-    events = table_of(tables.AuditEvent)
+    events = tables.AUDIT_EVENTS
     with engine.connect() as connection:
         rewrites = connection.execute(select(events.c.payload).where(
             events.c.repository_id == repo_id, events.c.event_type == "history.rewritten")
@@ -190,7 +189,7 @@ def _compare_events(expected: list[tuple[Any, ...]], actual: list[tuple[Any, ...
 
 def _verify_renders(engine: Engine, repo_id: str) -> list[Problem]:
     """The renders table against the render.recorded events of the (verified) chain."""
-    renders, events = table_of(tables.Render), table_of(tables.AuditEvent)
+    renders, events = tables.RENDERS, tables.AUDIT_EVENTS
     with engine.connect() as connection:
         rows = {(r.commit_sha, r.environment, r.model, r.path, r.digest.rstrip(" "))
                 for r in connection.execute(select(renders).where(

@@ -282,14 +282,14 @@ def create_at_head(engine: Engine) -> None:
     as Alembic's documentation suggests for new databases. Saves importing and running Alembic
     on every first apply of an embedded database (each CI run starts with one). A database that
     already has tables is migrated by Alembic instead."""
-    from reconciler.tables import Base
+    from reconciler.tables import METADATA
     from reconciler.views import create_views
 
     with engine.begin() as connection:
         if inspect(connection).get_table_names():  # not empty (or another apply got here first)
             upgrade_on(connection)
             return
-        Base.metadata.create_all(connection)
+        METADATA.create_all(connection)
         create_views(connection)
         connection.execute(text(
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "

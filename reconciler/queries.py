@@ -18,19 +18,18 @@ from sqlalchemy import Connection, Select, and_, exc, func, or_, select
 from reconciler import db, store, tables
 from reconciler.diagnostics import NotFound, ReconcilerError
 from reconciler.events import Event, describe
-from reconciler.tables import table_of
 
-MODELS = table_of(tables.Model)
-VERSIONS = table_of(tables.ModelVersion)
-DATASETS = table_of(tables.Dataset)
-DATASET_VERSIONS = table_of(tables.DatasetVersion)
-ENVIRONMENTS = table_of(tables.Environment)
-ASSIGNMENTS = table_of(tables.StageAssignment)
-EVENTS = table_of(tables.AuditEvent)
-COMMITS = table_of(tables.Commit)
-EDGES = table_of(tables.LineageEdge)
-PEOPLE = table_of(tables.CommitPerson)
-CURSOR = table_of(tables.ReconcileCursor)
+MODELS = tables.MODELS
+VERSIONS = tables.MODEL_VERSIONS
+DATASETS = tables.DATASETS
+DATASET_VERSIONS = tables.DATASET_VERSIONS
+ENVIRONMENTS = tables.ENVIRONMENTS
+ASSIGNMENTS = tables.STAGE_ASSIGNMENTS
+EVENTS = tables.AUDIT_EVENTS
+COMMITS = tables.COMMITS
+EDGES = tables.LINEAGE_EDGES
+PEOPLE = tables.COMMIT_PEOPLE
+CURSOR = tables.RECONCILE_CURSOR
 
 Row = dict[str, Any]
 

@@ -29,7 +29,6 @@ from sqlalchemy import URL, Engine, exc, inspect
 from reconciler import db, store, tables
 from reconciler.diagnostics import ReconcilerError
 from reconciler.source import GitHistory
-from reconciler.tables import table_of
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
@@ -263,7 +262,7 @@ def _cursor_or_empty(database: Database) -> store.Cursor:
     if not db.exists(database.url):
         return EMPTY_CURSOR
     with database.engine.connect() as connection:
-        if not inspect(connection).has_table(table_of(tables.ReconcileCursor).name):
+        if not inspect(connection).has_table(tables.RECONCILE_CURSOR.name):
             return EMPTY_CURSOR
         try:
             return store.cursor_in(connection, database.repo_id)

@@ -29,7 +29,6 @@ from sqlalchemy import (
 )
 
 from reconciler import bulk, tables
-from reconciler.tables import table_of
 
 if TYPE_CHECKING:  # only names in annotations: importing them would load the parser and models
     from reconciler.catalog import Snapshot
@@ -108,8 +107,8 @@ def repository_id(name: str) -> str:
 def ensure_repository(engine: Engine, repo_id: str, name: str) -> None:
     """Create the repository and its cursor rows if they are missing (insert-or-ignore)."""
     with engine.begin() as connection:
-        _insert_ignore(connection, table_of(tables.Repository), [{"id": repo_id, "name": name}])
-        _insert_ignore(connection, table_of(tables.ReconcileCursor), [{
+        _insert_ignore(connection, tables.REPOSITORIES, [{"id": repo_id, "name": name}])
+        _insert_ignore(connection, tables.RECONCILE_CURSOR, [{
             "repository_id": repo_id, "commit_sha": None, "generation": 0, "event_seq": 0,
             "last_hash": GENESIS, "updated_at": _now()}])
 
@@ -122,7 +121,7 @@ def read_cursor(engine: Engine, repo_id: str) -> Cursor:
 
 def cursor_in(connection: Connection, repo_id: str) -> Cursor:
     """The cursor as this connection's transaction sees it."""
-    cursor_table = table_of(tables.ReconcileCursor)
+    cursor_table = tables.RECONCILE_CURSOR
     row = connection.execute(select(
         cursor_table.c.commit_sha, cursor_table.c.generation, cursor_table.c.event_seq,
         cursor_table.c.last_hash).where(cursor_table.c.repository_id == repo_id)).one()
@@ -133,11 +132,10 @@ def recorded_state(engine: Engine, repo_id: str) -> Recorded:
     """What the database holds as current, and the commits it reconciled (newest first)."""
     from reconciler.diff import Recorded
 
-    t = {name: table_of(cls) for name, cls in (
-        ("events", tables.AuditEvent), ("models", tables.Model),
-        ("versions", tables.ModelVersion), ("datasets", tables.Dataset),
-        ("dataset_versions", tables.DatasetVersion), ("environments", tables.Environment),
-        ("stages", tables.StageAssignment))}
+    t = {"events": tables.AUDIT_EVENTS, "models": tables.MODELS,
+         "versions": tables.MODEL_VERSIONS, "datasets": tables.DATASETS,
+         "dataset_versions": tables.DATASET_VERSIONS, "environments": tables.ENVIRONMENTS,
+         "stages": tables.STAGE_ASSIGNMENTS}
     mine = {name: table.c.repository_id == repo_id for name, table in t.items()}
     with engine.connect() as connection:
         last_seen = func.max(t["events"].c.seq)
@@ -206,13 +204,13 @@ def write_chunk(engine: Engine, repo_id: str, seen: Cursor, batches: Sequence[Co
         plan = _Plan(connection, repo_id, open_assignments)
         for batch in batches:
             plan.commit(batch)
-        plan.add_insert(table_of(tables.AuditEvent), audit_rows)
+        plan.add_insert(tables.AUDIT_EVENTS, audit_rows)
         plan.flush()
     return moved, plan.open_assignments
 
 
 def _compare_and_set(connection: Connection, repo_id: str, seen: Cursor, moved: Cursor) -> None:
-    cursor_table = table_of(tables.ReconcileCursor)
+    cursor_table = tables.RECONCILE_CURSOR
     result = connection.execute(
         update(cursor_table)
         .where(cursor_table.c.repository_id == repo_id,
@@ -261,7 +259,7 @@ class _Plan:
         self._inserts: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
         self._updates: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any]] = {}
         if open_assignments is None:
-            stage_table = table_of(tables.StageAssignment)
+            stage_table = tables.STAGE_ASSIGNMENTS
             open_rows = connection.execute(select(
                 stage_table.c.id, stage_table.c.model, stage_table.c.environment,
                 stage_table.c.role).where(stage_table.c.repository_id == repo_id,
@@ -286,7 +284,7 @@ class _Plan:
         """The entity, lineage and stage rows of one commit's events."""
         info = batch.info
         if batch.events:
-            self.add_insert(table_of(tables.Commit), [{
+            self.add_insert(tables.COMMITS, [{
                 "repository_id": self.repo_id, "sha": info.sha,
                 "parent_sha": info.parents[0] if info.parents else None,
                 "author_name": info.author_name[:255], "author_email": info.author_email[:255],
@@ -295,7 +293,7 @@ class _Plan:
                 "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS],
                 "author_tz_offset": info.author_offset,
                 "committer_tz_offset": info.committer_offset}])
-            self.add_insert(table_of(tables.CommitPerson), [{
+            self.add_insert(tables.COMMIT_PEOPLE, [{
                 "id": hashlib.sha256("\0".join((self.repo_id, info.sha, *person)).encode())
                 .hexdigest(), "repository_id": self.repo_id, "commit_sha": info.sha,
                 "position": position, "role": person.role, "name": person.name,
@@ -351,7 +349,7 @@ class _Plan:
         payload, sha = event.payload, info.sha
         parts = (self.repo_id, payload["sourceKind"], payload["source"], payload["sourceVersion"],
                  event.name, event.version, payload["via"])
-        self.add_insert(table_of(tables.LineageEdge), [{
+        self.add_insert(tables.LINEAGE_EDGES, [{
             "id": hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest(),
             "repository_id": self.repo_id, "source_kind": payload["sourceKind"],
             "source_name": payload["source"], "source_version": payload["sourceVersion"],
@@ -375,14 +373,14 @@ class _Plan:
     def _close(self, model: str, env: str, role: str, sha: str, when: datetime) -> None:
         current = self._open.pop((model, env, role), None)
         if current is not None:
-            self._update(table_of(tables.StageAssignment), {"id": current},
+            self._update(tables.STAGE_ASSIGNMENTS, {"id": current},
                          {"valid_to": when, "valid_to_commit": sha})
 
     def _open_assignment(self, model: str, env: str, role: str, version: str,
                          traffic: int | None, sha: str, when: datetime) -> None:
         row_id = hashlib.sha256(f"{self.repo_id}\0{model}\0{env}\0{role}\0{sha}".encode())
         self._open[(model, env, role)] = row_id.hexdigest()
-        self.add_insert(table_of(tables.StageAssignment), [{
+        self.add_insert(tables.STAGE_ASSIGNMENTS, [{
             "id": row_id.hexdigest(), "repository_id": self.repo_id, "model": model,
             "environment": env, "role": role, "version": version, "traffic": traffic,
             "valid_from": when, "valid_from_commit": sha, "valid_to": None,
@@ -407,7 +405,7 @@ class _Plan:
             groups.setdefault(shape, []).append({**{f"k_{k}": v for k, v in key_items},
                                                  **{f"v_{k}": v for k, v in values.items()}})
         for (table_name, keys, columns), rows in groups.items():
-            table = tables.Base.metadata.tables[table_name]
+            table = tables.METADATA.tables[table_name]
             for start in range(0, len(rows), BATCH_ROWS):
                 self._execute_update(table, keys, columns, rows[start:start + BATCH_ROWS])
         self._inserts.clear()
@@ -428,15 +426,15 @@ class _Plan:
                          rows)
 
 
-_ENTITY_TABLES = {"Model": table_of(tables.Model), "Dataset": table_of(tables.Dataset),
-                  "Environment": table_of(tables.Environment)}
+_ENTITY_TABLES = {"Model": tables.MODELS, "Dataset": tables.DATASETS,
+                  "Environment": tables.ENVIRONMENTS}
 
 
 def _version_row(event: Event) -> tuple[Table, dict[str, Any]]:
     """The versions table of the event's kind, and the key of its version's row."""
     if event.kind == "Model":
-        return table_of(tables.ModelVersion), {"model": event.name, "version": event.version}
-    return table_of(tables.DatasetVersion), {"dataset": event.name, "version": event.version}
+        return tables.MODEL_VERSIONS, {"model": event.name, "version": event.version}
+    return tables.DATASET_VERSIONS, {"dataset": event.name, "version": event.version}
 
 
 Handler = Callable[[_Plan, "Event", "CommitInfo", dict[tuple[str, str], dict[str, Any]]], None]
@@ -501,7 +499,7 @@ def record_renders(engine: Engine, repo_id: str, info: CommitInfo,
              .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha,
              "environment": env, "model": model, "path": path, "digest": digest}
             for env, model, path, digest in rendered]
-    renders = table_of(tables.Render)
+    renders = tables.RENDERS
     while True:
         try:
             with engine.begin() as connection:
@@ -524,7 +522,7 @@ def record_renders(engine: Engine, repo_id: str, info: CommitInfo,
                 for start in range(0, len(new), BATCH_ROWS):
                     _insert_ignore(connection, renders, new[start:start + BATCH_ROWS])
                 for start in range(0, len(audit_rows), BATCH_ROWS):
-                    _insert_ignore(connection, table_of(tables.AuditEvent),
+                    _insert_ignore(connection, tables.AUDIT_EVENTS,
                                    audit_rows[start:start + BATCH_ROWS])
                 return len(new)
         except CursorMoved:

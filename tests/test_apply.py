@@ -495,14 +495,14 @@ def test_the_tables_declared_match_what_the_migrations_build(db_url: str, tmp_pa
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from reconciler.tables import Base
+    from reconciler.tables import METADATA
 
     engine = db.make_engine(sqlalchemy.make_url(db_url))
     try:
         db.upgrade(engine)
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
+            assert compare_metadata(context, METADATA) == []
             migrated = set(sqlalchemy.inspect(connection).get_view_names())
         assert migrated == set(views.NAMES)
     finally:

@@ -85,8 +85,7 @@ def fill(engine: Engine, repo_name: str, workload: Workload, seed: int = 1) -> d
     repo_id = store.repository_id(repo_name)
     counts: dict[str, int] = {}
     with engine.begin() as connection:
-        connection.execute(insert(tables.REPOSITORIES), [{"id": repo_id,
-                                                                   "name": repo_name}])
+        connection.execute(insert(tables.REPOSITORIES), [{"id": repo_id, "name": repo_name}])
         connection.execute(insert(tables.RECONCILE_CURSOR), [{
             "repository_id": repo_id, "commit_sha": _sha("head"), "generation": 1,
             "event_seq": 0, "last_hash": store.GENESIS, "updated_at": START}])

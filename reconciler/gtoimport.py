@@ -25,8 +25,15 @@ from reconciler.diagnostics import ReconcilerError
 from reconciler.dvc import MD5, DvcFileError, Output, parse_dvc_file
 from reconciler.gitobjects import parse_commit, parse_ident
 from reconciler.gtoregistry import Action, ArtifactState
-from reconciler.loader import MAX_FILE_BYTES, too_deep
-from reconciler.source import plain_path, read_at, read_objects, resolve_commit, run_git
+from reconciler.loader import too_deep
+from reconciler.source import (
+    MAX_FILE_BYTES,
+    plain_path,
+    read_at,
+    read_objects,
+    resolve_commit,
+    run_git,
+)
 
 IMPORTED = "gto"  # payload["imported"] of every event an import writes
 _DNS = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

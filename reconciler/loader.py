@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from reconciler.diagnostics import Diagnostic
+from reconciler.source import MAX_FILE_BYTES
 
-MAX_FILE_BYTES = 1024 * 1024
 # Manifests nest about 8 deep. The bound is also what every database stores: MariaDB refuses
 # JSON nested over 32 levels, and events wrap params and values (which start 3 to 5 levels down)
 # in at most 3 more, so 24 keeps every payload under 32, checked here once for all.

@@ -24,6 +24,7 @@ from reconciler.dvc import DvcFileError, Output, parse_dvc_file
 from reconciler.events import Event
 from reconciler.gitobjects import Change
 from reconciler.source import (
+    MAX_FILE_BYTES,
     GitHistory,
     escapes,
     is_dvc_file,
@@ -61,7 +62,7 @@ class History:
 
     def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
         """Take the new content of one changed file (None: deleted)."""
-        if raw is not None and len(raw) > loader.MAX_FILE_BYTES:  # FIL002, as validate says
+        if raw is not None and len(raw) > MAX_FILE_BYTES:  # FIL002, as validate says
             self.refuse(path, commit)
             return
         if is_manifest_path(path):

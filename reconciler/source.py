@@ -26,9 +26,11 @@ from reconciler.gitobjects import (
     log_changes,
     parse_commit,
 )
-from reconciler.loader import MAX_FILE_BYTES
 
 MANIFEST_DIR = "manifests"
+# Bigger files are refused before they are read (FIL002): no manifest or registry file is
+# anywhere near, and a hostile one cannot make a run parse gigabytes.
+MAX_FILE_BYTES = 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 

@@ -215,8 +215,10 @@ AUDIT_EVENTS = Table(
     Column("prev_hash", Hash, nullable=False),
     Column("hash", Hash, nullable=False),
     Index("uq_audit_events_seq", "repository_id", "seq", unique=True),
-    Index("ix_audit_events_subject", "repository_id", "kind", "name", "occurred_at"),
+    # A model's events in order, out of the index (migration 0006 says what it saved).
+    Index("ix_audit_events_subject_seq", "repository_id", "kind", "name", "seq"),
     Index("ix_audit_events_commit", "repository_id", "commit_sha"),
+    Index("ix_audit_events_type_commit", "repository_id", "event_type", "commit_sha", "seq"),
     **MYSQL)
 
 # The last reconciled commit; advanced only by compare-and-set on `generation`.

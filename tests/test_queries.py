@@ -297,6 +297,8 @@ def test_compare_puts_metrics_side_by_side(audited: tuple[Registry, str]) -> Non
     (lambda r, u: api.show(r, u, "nope"), "no model 'nope' in the registry (it has churn, "
                                           "fraud)"),
     (lambda r, u: api.audit_at(r, u, when="2024-07-01", env="prod"), "no environment 'prod'"),
+    (lambda r, u: api.audit_history(r, u, model="nope"), "no model 'nope'"),
+    (lambda r, u: api.audit_history(r, u, model="nope", since="2030-01-01"), "no model 'nope'"),
     (lambda r, u: api.audit_lineage(r, u, subject="fraud@9.9.9"), "no version '9.9.9'"),
     (lambda r, u: api.audit_compare(r, u, model="fraud", versions=["9"]), "has no version 9"),
 ])
@@ -305,6 +307,30 @@ def test_unknown_names_are_one_clear_message(audited: tuple[Registry, str], call
     registry, url = audited
     with pytest.raises(NotFound, match=message.replace("(", r"\(").replace(")", r"\)")):
         call(str(registry.root), url)
+
+
+def test_a_known_model_without_events_in_the_span_is_an_empty_history(
+        audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+    assert _rows(api.audit_history(str(registry.root), url, model="fraud",
+                                   since="2030-01-01")) == []
+
+
+@pytest.mark.parametrize("command", [["show"], ["audit", "history", "fraud"]])
+def test_the_read_commands_load_no_parser_and_no_orm(audited: tuple[Registry, str],
+                                                     command: list[str]) -> None:
+    # Start-up is most of a read command's time (bench/gto.py): what it has no use for stays
+    # unloaded.
+    registry, url = audited
+    probe = ("import json, sys; from reconciler import cli; code = cli.main(["
+             f"*{command!r}, '--repo', {str(registry.root)!r}, '--db', {url!r}, '--format', "
+             "'json']); print(json.dumps([m for m in ('pydantic', 'yaml', 'jinja2', "
+             "'sqlalchemy.orm', 'alembic', 'rich', 'reconciler.loader', 'reconciler.catalog', "
+             "'reconciler.replay') if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
 def test_the_command_line_prints_text_json_and_csv(audited: tuple[Registry, str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler import reconcile, replay
-from reconciler.source import GitHistory
+from reconciler.source import MAX_FILE_BYTES, GitHistory
 from tests.conftest import Registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"
@@ -60,12 +60,10 @@ def test_chunks_hold_whole_commits_up_to_the_row_budget(registry: Registry) -> N
 
 
 def test_a_file_over_the_size_limit_in_history_is_skipped_unread(registry: Registry) -> None:
-    from reconciler import loader
-
     start = registry.repo.head.commit.hexsha
     fraud = registry.root / FRAUD
     good = fraud.read_text()
-    fraud.write_text(good + "#" * (loader.MAX_FILE_BYTES + 1) + "\n")
+    fraud.write_text(good + "#" * (MAX_FILE_BYTES + 1) + "\n")
     huge = registry.commit("A manifest over the limit")
     chunks = _chunks(registry, start)
     assert (huge, FRAUD) in chunks[-1].skipped

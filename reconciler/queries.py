@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, and_, exc, func, or_, select
+from sqlalchemy import Connection, Select, and_, exc, func, or_, select, union_all
 
 from reconciler import db, store, tables
 from reconciler.diagnostics import NotFound, ReconcilerError
@@ -387,18 +387,25 @@ def _edges(connection: Connection, repo_id: str, nodes: set[tuple[str, str, str]
     # A dataset version has nothing upstream of it: only model versions are looked up there.
     wanted = sorted(n for n in nodes if n[0] == "Model" or not upstream)
     for start in range(0, len(wanted), 200):
-        batch = wanted[start:start + 200]
-        if upstream:
-            match = or_(*(and_(EDGES.c.target_name == n, EDGES.c.target_version == v)
-                          for _, n, v in batch))
-        else:
-            match = or_(*(and_(EDGES.c.source_kind == k, EDGES.c.source_name == n,
-                               EDGES.c.source_version == v) for k, n, v in batch))
-        found.extend(dict(row) for row in connection.execute(select(EDGES).where(
-            EDGES.c.repository_id == repo_id, match).order_by(
-            EDGES.c.source_kind, EDGES.c.source_name, EDGES.c.source_version,
-            EDGES.c.target_name, EDGES.c.target_version)).mappings())
-    return found
+        # One SELECT per node, sent as one UNION ALL: each is an equality on a whole index
+        # prefix, which SQLite plans right with or without statistics. Nodes OR-ed in one
+        # WHERE (and an ORDER BY) let it scan the repository's edges instead: 268 ms against
+        # 0.7 for depth 5 at 98,000 edges (bench/audit.py, no sqlite_stat1, as apply leaves it).
+        found.extend(dict(row) for row in connection.execute(union_all(*(
+            select(EDGES).where(*_edge_match(repo_id, node, upstream))
+            for node in wanted[start:start + 200]))).mappings())
+    return sorted(found, key=lambda edge: (edge["source_kind"], edge["source_name"],
+                                           edge["source_version"], edge["target_name"],
+                                           edge["target_version"]))
+
+
+def _edge_match(repo_id: str, node: tuple[str, str, str], upstream: bool) -> list[Any]:
+    kind, name, version = node
+    if upstream:
+        return [EDGES.c.repository_id == repo_id, EDGES.c.target_name == name,
+                EDGES.c.target_version == version]
+    return [EDGES.c.repository_id == repo_id, EDGES.c.source_kind == kind,
+            EDGES.c.source_name == name, EDGES.c.source_version == version]
 
 
 def compare(connection: Connection, repo_id: str, model: str, versions: list[str],

@@ -465,3 +465,51 @@ def test_text_output_matches_its_golden_file(audited: tuple[Registry, str]) -> N
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+def test_lineage_reads_edges_by_index_on_sqlite_without_statistics(tmp_path: Path) -> None:
+    """apply never runs ANALYZE: SQLite must plan each edge lookup on a whole index prefix
+    without statistics, or a frontier of several versions scans every edge of the repository."""
+    from sqlalchemy import event, insert
+
+    from reconciler import queries, store, tables
+
+    url = sqlalchemy.make_url(f"sqlite:///{tmp_path / 'lineage.sqlite'}")
+    engine = db.make_engine(url)
+    db.create_at_head(engine)
+    repo_id = store.repository_id("lineage")
+    models, versions = 40, 6  # each version derives from the one before and reads a dataset
+    with engine.begin() as connection:
+        connection.execute(insert(tables.MODEL_VERSIONS), [
+            {"repository_id": repo_id, "model": f"m{m}", "version": f"1.{v}.0",
+             "artifact": "a", "deprecated": False, "added_commit": "c" * 40}
+            for m in range(models) for v in range(versions)])
+        connection.execute(insert(tables.DATASET_VERSIONS), [
+            {"repository_id": repo_id, "dataset": "events", "version": f"2024-{v:02d}",
+             "artifact": "d", "deprecated": False, "added_commit": "c" * 40}
+            for v in range(1, versions)])
+        connection.execute(insert(tables.LINEAGE_EDGES), [
+            {"id": f"{m}-{v}-{kind}", "repository_id": repo_id, "source_kind": kind,
+             "source_name": f"m{m}" if kind == "Model" else "events",
+             "source_version": f"1.{v - 1}.0" if kind == "Model" else f"2024-{v:02d}",
+             "target_name": f"m{m}", "target_version": f"1.{v}.0", "via": "parent",
+             "commit_sha": "c" * 40}
+            for m in range(models) for v in range(1, versions) for kind in ("Model", "Dataset")])
+    sent: list[tuple[str, Any]] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, parameters, *_: sent.append((statement, parameters)))
+    with engine.connect() as connection:
+        up = queries.lineage(connection, repo_id, "m3", "1.5.0", upstream=True, depth=5)
+        down = queries.lineage(connection, repo_id, "events", "2024-01", upstream=False,
+                               depth=5)
+        edge_statements = [s for s in sent if "FROM lineage_edges" in s[0]]
+        plans = [row[3] for statement, parameters in edge_statements
+                 for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                       parameters)]
+    engine.dispose()
+    assert len(up) == 10 and {r["depth"] for r in up} == {1, 2, 3, 4, 5}
+    assert [r["target"] for r in down[:models]] == [f"m{m}@1.1.0"
+                                                    for m in sorted(range(models), key=str)]
+    assert len(down) == models * 5  # 1.1.0 of each, then its chain
+    assert plans and all("target_name=?" in plan or "source_name=?" in plan
+                         for plan in plans if "lineage_edges" in plan), plans

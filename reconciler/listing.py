@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import sys
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, NamedTuple
 
 from reconciler.diagnostics import printable
@@ -28,8 +28,9 @@ class Listing(NamedTuple):
     command: str
     columns: list[str]
     cells: list[list[str]]
-    data: Any
+    data: Any  # the query's rows; JSON shows their times in zone
     empty: str = "nothing found"  # what text says when there is no row
+    zone: tzinfo = UTC
 
 
 def jsonable(value: Any, zone: tzinfo) -> Any:
@@ -46,8 +47,11 @@ def jsonable(value: Any, zone: tzinfo) -> Any:
 def formatted(listing: Listing, fmt: str, *, terminal: bool | None = None) -> str:
     """The listing as text, json or csv."""
     if fmt == "json":
+        # Converted only here, as text and CSV never need it: `show` of 300 models x 10
+        # versions took 39 to 44 ms in process against 56 to 85 converting every time.
         return json.dumps({"format_version": FORMAT_VERSION, "command": listing.command,
-                           "rows": listing.data}, indent=2, sort_keys=False)
+                           "rows": jsonable(listing.data, listing.zone)}, indent=2,
+                          sort_keys=False)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -114,7 +118,6 @@ def _serving(state: dict[str, Any] | None) -> str:
 
 def show_listing(rows: list[dict[str, Any]], zone: tzinfo, one_model: bool) -> Listing:
     """`show`: a row per model, or for one model a row per version."""
-    data = jsonable(rows, zone)
     if one_model:
         model = rows[0]
         served: dict[str, list[str]] = {}
@@ -128,13 +131,13 @@ def show_listing(rows: list[dict[str, Any]], zone: tzinfo, one_model: bool) -> L
                   _metrics(v["metrics"]), "deprecated" if v["deprecated"] else "",
                   ", ".join(served.get(v["version"], []))] for v in model["versions"]]
         return Listing("show", ["version", "digest", "size", "metrics", "status", "serving"],
-                       cells, data, f"model {model['model']} has no versions")
+                       cells, rows, f"model {model['model']} has no versions", zone)
     cells = [[r["model"], r["owner"] or "", str(len(r["versions"])),
               r["versions"][-1]["version"] if r["versions"] else "",
               "; ".join(f"{env}: {_serving(state)}" for env, state in r["serving"].items()),
               "retired" if r["retired"] else ""] for r in rows]
     return Listing("show", ["model", "owner", "versions", "latest", "serving", "status"],
-                   cells, data, "the registry has no models")
+                   cells, rows, "the registry has no models", zone)
 
 
 def events_listing(command: str, rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
@@ -144,7 +147,7 @@ def events_listing(command: str, rows: list[dict[str, Any]], zone: tzinfo) -> Li
              for r in rows]
     return Listing(command, ["landed", "authored", "name", "environment", "change",
                              "proposed by", "merged by", "reviewed by", "commit"],
-                   cells, jsonable(rows, zone), "no events")
+                   cells, rows, "no events", zone)
 
 
 def _credited(row: dict[str, Any]) -> list[str]:
@@ -171,8 +174,8 @@ def served_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
     cells = [[r["environment"], r["model"], r["version"] or "", r["digest"] or "",
               _canary(r), shown(r["since"], zone), (r["commit"] or "")[:12]] for r in rows]
     return Listing("audit at", ["environment", "model", "version", "digest", "canary",
-                                "since", "commit"], cells, jsonable(rows, zone),
-                   "nothing was served at that moment")
+                                "since", "commit"], cells, rows,
+                   "nothing was served at that moment", zone)
 
 
 def _canary(state: dict[str, Any]) -> str:
@@ -184,9 +187,8 @@ def diff_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
     """`audit diff`: a row per environment and model whose serving changed."""
     cells = [[r["environment"], r["model"], _serving(r["before"]), _serving(r["after"])]
              for r in rows]
-    return Listing("audit diff", ["environment", "model", "before", "after"], cells,
-                   jsonable(rows, zone),
-                   "nothing served changed between those moments")
+    return Listing("audit diff", ["environment", "model", "before", "after"], cells, rows,
+                   "nothing served changed between those moments", zone)
 
 
 def lineage_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
@@ -194,7 +196,7 @@ def lineage_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
     cells = [[str(r["depth"]), r["source"], r["target"], r["via"], r["commit"][:12]]
              for r in rows]
     return Listing("audit lineage", ["depth", "source", "target", "via", "commit"], cells,
-                   jsonable(rows, zone), "no lineage recorded")
+                   rows, "no lineage recorded", zone)
 
 
 def compare_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
@@ -209,7 +211,7 @@ def compare_listing(rows: list[dict[str, Any]], zone: tzinfo) -> Listing:
                            for p in r["served"])
         cells.append([r["version"], r["digest"] or "", metrics, served])
     return Listing("audit compare", ["version", "digest", "metrics", "served"], cells,
-                   jsonable(rows, zone), "no versions")
+                   rows, "no versions", zone)
 
 
 def lineage_graph(rows: list[dict[str, Any]], fmt: str) -> str:

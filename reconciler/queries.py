@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Select, and_, exc, func, or_, select, union_all
 
@@ -32,6 +32,7 @@ PEOPLE = tables.COMMIT_PEOPLE
 CURSOR = tables.RECONCILE_CURSOR
 
 Row = dict[str, Any]
+Key = TypeVar("Key", str, tuple[str, str, str])
 
 
 @contextmanager
@@ -290,11 +291,11 @@ def _commits(connection: Connection, repo_id: str, commits: set[str]) -> dict[st
     return found
 
 
-def _batches(keys: set[str]) -> Iterator[list[str]]:
-    """keys, sorted, in lists small enough for one IN (DESIGN.md rule 5)."""
+def _batches(keys: set[Key], size: int = store.BATCH_ROWS) -> Iterator[list[Key]]:
+    """keys, sorted, in lists small enough for one statement (DESIGN.md rule 5)."""
     ordered = sorted(keys)
-    for start in range(0, len(ordered), store.BATCH_ROWS):
-        yield ordered[start:start + store.BATCH_ROWS]
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
 
 
 def _zone(minutes: int | None) -> str | None:
@@ -385,15 +386,16 @@ def _edges(connection: Connection, repo_id: str, nodes: set[tuple[str, str, str]
     """The edges into (upstream) or out of (downstream) the nodes, by index, in batches."""
     found: list[Row] = []
     # A dataset version has nothing upstream of it: only model versions are looked up there.
-    wanted = sorted(n for n in nodes if n[0] == "Model" or not upstream)
-    for start in range(0, len(wanted), 200):
+    wanted = {n for n in nodes if n[0] == "Model" or not upstream}
+    # SQLite allows at most 500 terms in a compound SELECT (SQLITE_MAX_COMPOUND_SELECT).
+    for batch in _batches(wanted, 200):
         # One SELECT per node, sent as one UNION ALL: each is an equality on a whole index
         # prefix, which SQLite plans right with or without statistics. Nodes OR-ed in one
         # WHERE (and an ORDER BY) let it scan the repository's edges instead: 268 ms against
         # 0.7 for depth 5 at 98,000 edges (bench/audit.py, no sqlite_stat1, as apply leaves it).
         found.extend(dict(row) for row in connection.execute(union_all(*(
             select(EDGES).where(*_edge_match(repo_id, node, upstream))
-            for node in wanted[start:start + 200]))).mappings())
+            for node in batch))).mappings())
     return sorted(found, key=lambda edge: (edge["source_kind"], edge["source_name"],
                                            edge["source_version"], edge["target_name"],
                                            edge["target_version"]))

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, audit, db, reconcile, report, store, views
+from reconciler import api, audit, db, reconcile, report, store, tables, views
 from tests.conftest import Registry, copy_registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"
@@ -515,6 +515,29 @@ def test_the_tables_declared_match_what_the_migrations_build(db_url: str, tmp_pa
             assert set(sqlalchemy.inspect(connection).get_view_names()) == set(views.NAMES)
     finally:
         fresh.dispose()
+
+
+def test_migrated_mysql_tables_are_innodb_utf8mb4_with_binary_collation() -> None:
+    # tables.py does not repeat the MySQL table options (declaring them loads the whole MySQL
+    # dialect on every SQLite start); the migrations set them. A name compared under a _ci
+    # collation would make `Model` and `model` one row, so every table is checked.
+    from tests.conftest import _scratch_database, server_url
+
+    url, drop = _scratch_database(server_url("mariadb"))
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        db.upgrade(engine)
+        with engine.connect() as connection:
+            found = connection.execute(text(
+                "SELECT table_name, engine, table_collation FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' "
+                "AND table_name <> 'alembic_version'")).all()
+    finally:
+        engine.dispose()
+        drop()
+    assert {name for name, _, _ in found} == set(tables.METADATA.tables)
+    assert {(engine_name, collation) for _, engine_name, collation in found} == {
+        ("InnoDB", "utf8mb4_bin")}
 
 
 def test_summary_counts_commits_walked_and_commits_that_changed_the_registry(

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Select, and_, exc, func, or_, select, union_a
 from reconciler import db, store, tables
 from reconciler.diagnostics import NotFound, ReconcilerError
 from reconciler.events import Event, describe
+from reconciler.gcpause import paused_gc
 
 MODELS = tables.MODELS
 VERSIONS = tables.MODEL_VERSIONS
@@ -57,7 +58,12 @@ def reading(root: str, url: str | None) -> Iterator[tuple[Connection, str]]:
                                   f"this reconciler reads {head}: run `reconciler db upgrade`")
         name = repository_name(root)
         repo_id = store.repository_id(name)
-        with engine.connect() as connection:
+        # A query's rows are plain dicts and tuples, freed by reference counting; the cyclic
+        # collector only rescans the whole process while they are made. With it running, a
+        # 500-event model's history on SQLite took 17.5/54 and 14.0/21 ms p50/p95, against
+        # 12.9/15.2 and 13.0/14.1 paused (two interleaved rounds of 100). The command line
+        # runs with it off already; library callers of api get the same.
+        with paused_gc(), engine.connect() as connection:
             reconciled = connection.execute(select(CURSOR.c.commit_sha).where(
                 CURSOR.c.repository_id == repo_id)).first()
             if reconciled is None or reconciled[0] is None:

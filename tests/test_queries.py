@@ -11,6 +11,7 @@ by 1.0.0 with a canary of 1.1.0 at 5%, landed 07-10 08:00. churn served staging 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from reconciler import api, db, listing, reconcile
+from reconciler import api, db, listing, queries, reconcile
 from reconciler.diagnostics import NotFound, ReconcilerError
 from tests.conftest import Registry, _scratch_database, copy_registry, server_url
 from tests.test_apply import AUTHORS, FRAUD, build_history
@@ -314,6 +315,23 @@ def test_a_known_model_without_events_in_the_span_is_an_empty_history(
     registry, url = audited
     assert _rows(api.audit_history(str(registry.root), url, model="fraud",
                                    since="2030-01-01")) == []
+
+
+def test_queries_run_with_the_cyclic_collector_paused_and_leave_it_as_found(
+        audited: tuple[Registry, str]) -> None:
+    registry, url = audited
+    assert gc.isenabled()
+    with queries.reading(str(registry.root), url) as (connection, repo_id):
+        assert not gc.isenabled()
+        assert queries.history(connection, repo_id, "fraud", None, None, None)
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        with queries.reading(str(registry.root), url):
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("command", [["show"], ["audit", "history", "fraud"]])

@@ -22,7 +22,11 @@ def parse_moment(text: str) -> datetime:
     except ValueError:
         raise ReconcilerError(f"'{printable(text)}' is not {HELP}") from None
     if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+        try:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+14:00 is in year 0 in UTC
+            raise ReconcilerError(f"'{printable(text)}' is outside the years 1 to 9999 in "
+                                  "UTC") from None
     return when
 
 
@@ -52,6 +56,11 @@ def shown(when: datetime | None, zone: tzinfo = UTC) -> str:
     """A stored (naive UTC) datetime as ISO-8601 in zone; UTC is written with Z."""
     if when is None:
         return ""
-    moment = when.replace(tzinfo=UTC).astimezone(zone)
-    text = moment.isoformat(timespec="seconds")
+    try:
+        text = when.replace(tzinfo=UTC).astimezone(zone).isoformat(timespec="seconds")
+    except OverflowError:
+        # A commit may claim any time git can hold (apply keeps them in the years 1000 to
+        # 9999): its last hours of 9999 have no date east of UTC, so they are shown in UTC.
+        zone = UTC
+        text = when.replace(tzinfo=UTC).isoformat(timespec="seconds")
     return text[:-6] + "Z" if zone is UTC else text

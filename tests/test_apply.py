@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, audit, db, reconcile, report, store, tables, views
+from reconciler import api, audit, db, listing, reconcile, report, store, tables, views
 from tests.conftest import Registry, copy_registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"
@@ -618,6 +618,13 @@ def test_no_commit_content_can_forge_or_block_its_audit_record(registry: Registr
                    t="stage.removed")
     assert events == [(real,)]
     assert api.audit_verify(str(registry.root), db_url) == []
+    # Its year-9999 times print in any zone: hours a zone would push past 9999 are shown in UTC.
+    for zone in ("+14:00", "Pacific/Kiritimati"):
+        found = api.audit_history(str(registry.root), db_url, model="fraud", tz=zone)
+        printed = listing.formatted(found, "text", terminal=False)
+        assert printed.splitlines()[-1].split()[:2] == ["9999-12-31T23:59:59Z"] * 2
+        assert json.loads(listing.formatted(found, "json"))["rows"][-1]["landed"] == (
+            "9999-12-31T23:59:59Z")
 
 
 STORABLE_LIMITS = {  # value that validates nowhere (each back end rejects some) -> the message

@@ -113,15 +113,17 @@ def show(connection: Connection, repo_id: str, model: str | None, env: str | Non
     check_environment(connection, repo_id, env)
     # The columns shown and no more: each JSON column is a json.loads per row (params, never
     # shown, was a third of them).
+    model_columns = [MODELS.c[name] for name in ("name", "owner", "framework",
+                                                 "retired_commit")]
+    version_columns = [VERSIONS.c[name] for name in ("model", "version", "digest", "size",
+                                                     "metrics", "deprecated", "added_commit",
+                                                     "reproduction")]
     models = {row["name"]: row for row in connection.execute(
-        _one_or_all(select(MODELS.c.name, MODELS.c.owner, MODELS.c.framework,
-                           MODELS.c.retired_commit), MODELS.c.name, repo_id, model)
+        _one_or_all(select(*model_columns), MODELS.c.name, repo_id, model)
         .order_by(MODELS.c.name)).mappings()}
     versions: dict[str, list[Row]] = {name: [] for name in models}
-    shown = [VERSIONS.c[name] for name in ("model", "version", "digest", "size", "metrics",
-                                           "deprecated", "added_commit", "reproduction")]
     for row in connection.execute(
-            _one_or_all(select(*shown), VERSIONS.c.model, repo_id, model)
+            _one_or_all(select(*version_columns), VERSIONS.c.model, repo_id, model)
             .where(VERSIONS.c.removed_commit.is_(None))
             .order_by(VERSIONS.c.model, VERSIONS.c.version)).mappings():
         versions[row["model"]].append({

@@ -56,11 +56,12 @@ def shown(when: datetime | None, zone: tzinfo = UTC) -> str:
     """A stored (naive UTC) datetime as ISO-8601 in zone; UTC is written with Z."""
     if when is None:
         return ""
+    moment = when.replace(tzinfo=UTC)
     try:
-        text = when.replace(tzinfo=UTC).astimezone(zone).isoformat(timespec="seconds")
+        moment = moment.astimezone(zone)
     except OverflowError:
         # A commit may claim any time git can hold (apply keeps them in the years 1000 to
         # 9999): its last hours of 9999 have no date east of UTC, so they are shown in UTC.
         zone = UTC
-        text = when.replace(tzinfo=UTC).isoformat(timespec="seconds")
+    text = moment.isoformat(timespec="seconds")
     return text[:-6] + "Z" if zone is UTC else text

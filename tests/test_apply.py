@@ -21,7 +21,13 @@ import sqlalchemy
 from sqlalchemy import event, text
 
 from reconciler import api, audit, db, listing, reconcile, report, store, tables, views
-from tests.conftest import Registry, copy_registry, model_manifest
+from tests.conftest import (
+    Registry,
+    _scratch_database,
+    copy_registry,
+    model_manifest,
+    server_url,
+)
 
 FRAUD = "manifests/models/fraud.yaml"
 CHURN = "manifests/models/churn.yaml"
@@ -521,8 +527,6 @@ def test_migrated_mysql_tables_are_innodb_utf8mb4_with_binary_collation() -> Non
     # tables.py does not repeat the MySQL table options (declaring them loads the whole MySQL
     # dialect on every SQLite start); the migrations set them. A name compared under a _ci
     # collation would make `Model` and `model` one row, so every table is checked.
-    from tests.conftest import _scratch_database, server_url
-
     url, drop = _scratch_database(server_url("mariadb"))
     engine = db.make_engine(sqlalchemy.make_url(url))
     try:

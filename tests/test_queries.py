@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from reconciler import api, db, listing, queries, reconcile
+from reconciler import api, db, listing, queries, reconcile, store, tables
 from reconciler.diagnostics import NotFound, ReconcilerError
 from tests.conftest import Registry, _scratch_database, copy_registry, server_url
 from tests.test_apply import AUTHORS, FRAUD, build_history
@@ -491,8 +491,6 @@ def test_lineage_reads_edges_by_index_on_sqlite_without_statistics(tmp_path: Pat
     """apply never runs ANALYZE: SQLite must plan each edge lookup on a whole index prefix
     without statistics, or a frontier of several versions scans every edge of the repository."""
     from sqlalchemy import event, insert
-
-    from reconciler import queries, store, tables
 
     url = sqlalchemy.make_url(f"sqlite:///{tmp_path / 'lineage.sqlite'}")
     engine = db.make_engine(url)

@@ -27,8 +27,8 @@ from reconciler.source import (
     is_dvc_file,
     is_manifest_path,
     open_source,
+    registry_branch,
     repo_path,
-    resolve_commit,
 )
 from reconciler.times import parse_moment, parse_zone
 
@@ -269,16 +269,18 @@ class ApplyOutcome(NamedTuple):
 
 def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: bool = False,
           progress: Any = None, out: str | None = None,
-          reset_history: bool = False) -> ApplyOutcome:
+          reset_history: bool = False, branch: str | None = None) -> ApplyOutcome:
     """Validate the target revision, reconcile the database with history up to it, then render
-    the target's deployment configs and record their digests (written to out when given)."""
+    the target's deployment configs and record their digests (written to out when given).
+    The target must be on the registry branch (by default the one plan compares with)."""
     require("apply", "apply", "render")
     from reconciler import reconcile
 
     started = time.perf_counter()
     root = find_root(repo)
     with paused_gc(), reconcile.open_database(root, db, dry_run=dry_run) as database:
-        planned = reconcile.plan(database, to, reset_history=reset_history)
+        planned = reconcile.plan(database, to, reset_history=reset_history,
+                                 registry_branch=branch or registry_branch(root))
         if planned.walk is None and out is None:  # up to date: no parser, models or templates
             return ApplyOutcome(Result([], 0), reconcile.up_to_date(database, planned), [], [])
         reader = reconcile.start_reader(database, planned) if planned.walk else None
@@ -299,8 +301,8 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
             if reader is not None:
                 reconcile.close_history(reader)
         if planned.walk is not None and not dry_run and not problems:
-            reconcile.record_renders(database, planned.target, [
-                (r.environment, r.model, r.path, r.digest) for r in rendered])
+            applied.events.update(reconcile.record_renders(database, planned.target, [
+                (r.environment, r.model, r.path, r.digest) for r in rendered]))
     if dry_run:
         return ApplyOutcome(checked, applied, [], [])
     if problems:
@@ -328,7 +330,7 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
 
     root = find_root(repo)
     history = GitHistory(root)
-    base_ref = base or _default_base(root)
+    base_ref = base or registry_branch(root)
     head_commit = None if worktree else history.resolve(head)
     merge_base = history.merge_base(history.resolve(base_ref), head_commit or "HEAD")
     if merge_base is None:
@@ -423,17 +425,6 @@ def _touched_models(changed: set[str], events: list[Any], current: Catalog) -> s
     models |= {name for name, entry in current.models.items()
                if envs & set(entry.manifest.spec.stages)}
     return models
-
-
-def _default_base(root: str) -> str:
-    """The upstream of the current branch, else origin/main, else main (as `plan` documents)."""
-    for candidate in ("@{upstream}", "origin/main"):
-        try:
-            resolve_commit(root, candidate)
-            return candidate
-        except ReconcilerError:
-            continue
-    return "main"
 
 
 def _config_diffs(old: list[Any], new: list[Any]) -> dict[str, list[str]]:

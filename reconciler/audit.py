@@ -17,7 +17,7 @@ from reconciler.source import GitHistory
 
 PAGE = 1000
 # Counters of how the rows were written, not of what happened: they differ between runs (the
-# cursor's place in the chain counts render.recorded events too; verify_chain checks it).
+# cursor's place in the chain counts render events too; verify_chain checks it).
 _OPERATIONAL = {"updated_at", "generation", "event_seq", "last_hash"}
 # Renders are recorded for the commits apply stopped at, which depends on when it ran.
 _RUN_TABLES = {"renders"}
@@ -69,7 +69,7 @@ def canonical_dump(engine: Engine, repo_id: str | None = None) -> dict[str, list
 
     Left out, because they record runs of apply rather than history (so incremental runs and a
     rebuild legitimately differ there): the cursor's updated_at and generation, the renders
-    table and its render.recorded events. audit_events is listed in chain order without the
+    table and its render events. audit_events is listed in chain order without the
     columns that number and chain it; every other table is sorted by primary key.
     """
     dump: dict[str, list[tuple[Any, ...]]] = {}
@@ -83,7 +83,7 @@ def canonical_dump(engine: Engine, repo_id: str | None = None) -> dict[str, list
             order = [table.c.seq] if events else list(table.primary_key.columns)
             query = select(*columns).order_by(*order)
             if events:
-                query = query.where(table.c.event_type != store.RENDER_EVENT)
+                query = query.where(table.c.event_type.not_in(store.RENDER_EVENTS))
             if repo_id is not None:
                 key = table.c.id if table.name == "repositories" else table.c.get("repository_id")
                 if key is not None:

@@ -96,8 +96,8 @@ def _plan_command(commands: Any) -> None:
         "plan", help="what merging a pull request does: changes, violations, approvals")
     _repo_option(plan)
     plan.add_argument("--base", metavar="REF",
-                      help="the branch it merges into (default: the current branch's upstream, "
-                           "else origin/main, else main)")
+                      help="the branch it merges into (default: the registry branch: "
+                           "origin/HEAD, else origin/main, origin/master, main, master)")
     plan.add_argument("--head", default="HEAD", metavar="REF", help="default: HEAD")
     plan.add_argument("--worktree", action="store_true", help="plan the work tree, not a commit")
     plan.add_argument("--format", choices=("text", "markdown", "json", "github"), default="text")
@@ -125,6 +125,9 @@ def _database_commands(commands: Any) -> None:
     apply.add_argument("--to", default="HEAD", metavar="REV", help="reconcile up to this commit")
     _db_option(apply)
     apply.add_argument("--dry-run", action="store_true", help="compute events, write nothing")
+    apply.add_argument("--registry-branch", metavar="REF",
+                       help="the branch whose first-parent history is the registry; the target "
+                            "must be on it (default: plan's --base default)")
     apply.add_argument("--out", metavar="DIR",
                        help="also write the configs rendered at the target into DIR")
     apply.add_argument("--strict", action="store_true",
@@ -416,7 +419,7 @@ def _apply(args: argparse.Namespace) -> int:
 
     with _ProgressBar() as progress:
         outcome = api.apply(args.repo, args.db, args.to, args.dry_run, progress, args.out,
-                            reset_history=args.reset_history)
+                            reset_history=args.reset_history, branch=args.registry_branch)
     if outcome.applied is None:
         _print_diagnostics("apply", args.format, outcome.validation.diagnostics,
                            outcome.validation.files)

@@ -33,11 +33,18 @@ MAX_ATTEMPTS = 8
 SCHEMA_HEAD = "0006"  # the newest migration in reconciler/migrations/versions (a test checks)
 
 
+EMBEDDED = "embedded"  # --db / $RECONCILER_DB_URL spelling of the embedded default
+
+
 def database_url(root: str, url: str | None, *, create: bool = True) -> URL:
     """--db, else $RECONCILER_DB_URL, else the embedded SQLite file under root/.reconciler/
-    (with create, that folder is made, git-ignored, when missing)."""
-    text = url or os.environ.get(URL_VARIABLE)
-    if not text:
+    (with create, that folder is made, git-ignored, when missing).
+
+    A blank URL is an error, never the embedded default: an unset CI secret arrives as an
+    empty string, and falling back would throw away the record of every push. Under CI
+    (CI=true) the embedded default is used only when asked for by name (`embedded`)."""
+    text = _configured_url(url)
+    if text is None or text == EMBEDDED:
         folder = os.path.join(root, DEFAULT_DIR)
         if create:
             os.makedirs(folder, exist_ok=True)
@@ -53,6 +60,30 @@ def database_url(root: str, url: str | None, *, create: bool = True) -> URL:
         raise ReconcilerError("--db: not a database URL (e.g. sqlite:///reg.db, "
                               "mysql+pymysql://user@host:3306/db, "
                               "postgresql+psycopg://user@host/db)") from None
+
+
+def _configured_url(url: str | None) -> str | None:
+    """The URL asked for (stripped), or None for the embedded default; a blank one, or none
+    at all under CI, is refused."""
+    if url is not None:
+        if not url.strip():
+            raise ReconcilerError("--db is empty: give a database URL, or `--db embedded` for "
+                                  f"the SQLite file under {DEFAULT_DIR}/")
+        return url.strip()
+    variable = os.environ.get(URL_VARIABLE)
+    if variable is not None:
+        if not variable.strip():
+            raise ReconcilerError(
+                f"{URL_VARIABLE} is set but empty (an unset CI secret arrives as an empty "
+                f"string): set it to the database URL, or to `{EMBEDDED}` for the SQLite file "
+                f"under {DEFAULT_DIR}/")
+        return variable.strip()
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        raise ReconcilerError(
+            f"CI is set and no database is configured: set {URL_VARIABLE} (or --db) to the "
+            f"registry's database; in CI the embedded SQLite file, which the job throws away, "
+            f"is used only when asked for: --db {EMBEDDED}")
+    return None
 
 
 # Query options that carry credentials in some driver (PyMySQL's password=, libpq's

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import URL, Engine, exc, inspect
 
 from reconciler import db, store, tables
-from reconciler.diagnostics import ReconcilerError
+from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.source import GitHistory
 
 if TYPE_CHECKING:
@@ -107,11 +107,29 @@ def open_database(root: str, url: str | None, *, dry_run: bool = False) -> Itera
         engine.dispose()
 
 
-def plan(database: Database, to: str, *, reset_history: bool = False) -> Plan:
+def plan(database: Database, to: str, *, reset_history: bool = False,
+         registry_branch: str | None = None) -> Plan:
     """Read the cursor and decide the walk from it to `to` (None when there is nothing to do).
-    Only then is the history reader imported: a no-op apply never loads the manifest parser."""
-    return _plan_from(database, _cursor_or_empty(database), database.history.resolve(to),
-                      reset_history)
+    Only then is the history reader imported: a no-op apply never loads the manifest parser.
+
+    With registry_branch, `to` must be on that branch's first-parent history: the audit trail
+    records what landed on the registry branch, never another branch's commits."""
+    target = database.history.resolve(to)
+    if registry_branch is not None:
+        _check_on_branch(database.history, to, target, registry_branch)
+    return _plan_from(database, _cursor_or_empty(database), target, reset_history)
+
+
+def _check_on_branch(history: GitHistory, to: str, target: str, branch: str) -> None:
+    if history.on_first_parent(target, history.resolve(branch)):
+        return
+    shallow = " (or this shallow clone does not reach it: fetch more history)" if (
+        history.is_shallow()) else ""
+    raise ReconcilerError(
+        f"{printable(to)} ({target[:12]}) is not on the first-parent history of the registry "
+        f"branch {printable(branch)}{shallow}: apply records only what landed there; run it "
+        "on that branch, or name the registry branch with --registry-branch; nothing was "
+        "written")
 
 
 def _plan_from(database: Database, cursor: store.Cursor, target: str,
@@ -237,11 +255,12 @@ def _count(result: ApplyResult) -> None:
 
 
 def record_renders(database: Database, commit: str,
-                   rendered: Iterable[tuple[str, str, str, str]]) -> None:
-    """Record (environment, model, path, sha256) of each config rendered at commit."""
+                   rendered: Iterable[tuple[str, str, str, str]]) -> list[str]:
+    """Record (environment, model, path, sha256) of each config rendered at commit that changed
+    since it was last recorded, and each one rendered no more; the types of the events written."""
     info = database.history.commit_info(commit)
-    db.with_retries(lambda: store.record_renders(database.engine, database.repo_id, info,
-                                                 rendered))
+    return db.with_retries(lambda: store.record_renders(database.engine, database.repo_id, info,
+                                                        rendered))
 
 
 def _chunk_rows(engine: Engine) -> int:

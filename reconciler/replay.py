@@ -209,6 +209,14 @@ def walk_from(history: GitHistory, cursor: str | None, target: str,
         raise ReconcilerError("a first apply needs the full history, and this is a shallow "
                               "clone: git fetch --unshallow (or fetch-depth: 0) first")
     if cursor is not None and not history.is_ancestor(cursor, target):
+        if history.is_shallow():
+            # A shallow boundary hides how the cursor reaches the target (a checkout fetched
+            # again with --depth): only a complete history can show a rewrite.
+            raise ReconcilerError(
+                f"this is a shallow clone, and commit {cursor[:12]}, where the database was "
+                f"last reconciled, is not on the history it holds of {target[:12]}: fetch more "
+                "history (git fetch --unshallow, or fetch-depth: 0 in actions/checkout) and "
+                "run apply again; nothing was written")
         return Walk(cursor, True, history.merge_base(cursor, target))
     return Walk(cursor, False, None)
 

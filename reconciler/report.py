@@ -111,8 +111,10 @@ def apply_text(result: Any, rendered: Sequence[str] = ()) -> str:
     if result.retries:
         lines.append(f"  {result.retries} transaction{'s' * (result.retries != 1)} retried")
     if rendered:
+        changed = result.events.get("render.recorded", 0) + result.events.get("render.removed", 0)
         lines.append(f"  rendered {len(rendered)} deployment configs at {result.target[:12]}; "
-                     "their digests are recorded in renders")
+                     + (f"{changed} changed since the last record, recorded in renders"
+                        if changed else "none changed since the last record"))
     return "\n".join(lines)
 
 

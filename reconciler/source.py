@@ -352,6 +352,25 @@ def resolve_commit(root: str, rev: str) -> str:
     return done.stdout.decode().strip()
 
 
+# Where the registry's history is, in order of preference: the remote's default branch, then
+# the usual names of the default branch, on the remote and here.
+REGISTRY_BRANCHES = ("origin/HEAD", "origin/main", "origin/master", "main", "master")
+
+
+def registry_branch(root: str) -> str:
+    """The branch whose first-parent history is the registry (what apply records, what plan
+    compares with): the first of REGISTRY_BRANCHES that names a commit."""
+    for candidate in REGISTRY_BRANCHES:
+        try:
+            resolve_commit(root, candidate)
+        except ReconcilerError:
+            continue
+        return candidate
+    raise ReconcilerError(
+        f"cannot tell the registry branch: none of {', '.join(REGISTRY_BRANCHES)} exists here; "
+        "name it with --registry-branch (apply) or --base (plan)")
+
+
 def read_blobs(root: str, blobs: list[str]) -> dict[str, bytes]:
     """Many blobs in one `git cat-file --batch` round trip."""
     return {sha: raw for sha, (_, raw) in read_objects(root, blobs, {"blob"}).items()}
@@ -460,6 +479,18 @@ class GitHistory:
         """Whether ancestor is reachable from descendant."""
         return subprocess.run(["git", "-C", self.root, "merge-base", "--is-ancestor", ancestor,
                                descendant], capture_output=True, check=False).returncode == 0
+
+    def on_first_parent(self, commit: str, tip: str) -> bool:
+        """Whether commit is on tip's first-parent history (a commit merged in from another
+        branch is reachable from tip, but not on it)."""
+        if commit == tip:
+            return True
+        if not self.is_ancestor(commit, tip):
+            return False
+        lines = run_git(self.root, "rev-list", "--first-parent", "--parents",
+                        f"{commit}..{tip}").split(b"\n")
+        oldest = [line for line in lines if line.strip()][-1].split()
+        return len(oldest) > 1 and oldest[1].decode() == commit
 
     def merge_base(self, first: str, second: str) -> str | None:
         """The best common ancestor, or None when histories are unrelated."""

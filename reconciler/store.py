@@ -439,7 +439,7 @@ def _version_row(event: Event) -> tuple[Table, dict[str, Any]]:
 
 Handler = Callable[[_Plan, "Event", "CommitInfo", dict[tuple[str, str], dict[str, Any]]], None]
 # What each event type writes to the entity tables. Not listed, history only: version.updated
-# (a version's row keeps what it landed as), stage.updated, history.rewritten, render.recorded,
+# (a version's row keeps what it landed as), stage.updated, history.rewritten, render.*,
 # stage.unassigned (imported from GTO: it changed nothing served).
 HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(["model.created", "model.updated", "dataset.created", "dataset.updated",
@@ -486,44 +486,70 @@ def _now() -> datetime:
 
 
 RENDER_EVENT = "render.recorded"
+RENDER_REMOVED = "render.removed"
+RENDER_EVENTS = (RENDER_EVENT, RENDER_REMOVED)
 
 
 def record_renders(engine: Engine, repo_id: str, info: CommitInfo,
-                   rendered: Iterable[tuple[str, str, str, str]]) -> int:
-    """Record (environment, model, path, sha256) of each config rendered at a commit, each
-    also as a render.recorded event in the hash chain (so `audit verify` catches an edit or a
-    deletion of a render). Recording the same render twice changes nothing."""
+                   rendered: Iterable[tuple[str, str, str, str]]) -> list[str]:
+    """Record (environment, model, path, sha256) of the configs rendered at a commit, as
+    changes: a config whose digest differs from the one last recorded for its environment and
+    model (a render.recorded event in the hash chain and a renders row, so `audit verify`
+    catches an edit or a deletion of a render), and a config last recorded that is rendered no
+    more (render.removed). Recording the same renders again changes nothing. Returns the type
+    of each event written."""
     from reconciler.events import Event
 
-    rows = [{"id": hashlib.sha256(f"{repo_id}\0{info.sha}\0{env}\0{model}".encode())
-             .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha,
-             "environment": env, "model": model, "path": path, "digest": digest}
-            for env, model, path, digest in rendered]
-    renders = tables.RENDERS
+    wanted = {(env, model): (path, digest) for env, model, path, digest in rendered}
     while True:
         try:
             with engine.begin() as connection:
                 seen = cursor_in(connection, repo_id)
-                recorded = set(connection.execute(select(renders.c.id).where(
-                    renders.c.repository_id == repo_id,
-                    renders.c.commit_sha == info.sha)).scalars())
-                new = [row for row in rows if row["id"] not in recorded]
-                if not new:
-                    return 0
-                events = [Event(RENDER_EVENT, "Model", row["model"],
-                                environment=row["environment"],
-                                payload={"path": row["path"], "digest": row["digest"]})
-                          for row in new]
+                last = last_renders(connection, repo_id)
+                changed = sorted(key for key, value in wanted.items() if last.get(key) != value)
+                removed = sorted(set(last) - set(wanted))
+                events = [Event(RENDER_EVENT, "Model", model, environment=env,
+                                payload={"path": wanted[env, model][0],
+                                         "digest": wanted[env, model][1]})
+                          for env, model in changed]
+                events += [Event(RENDER_REMOVED, "Model", model, environment=env,
+                                 payload={"path": last[env, model][0],
+                                          "digest": last[env, model][1]})
+                           for env, model in removed]
+                if not events:
+                    return []
+                rows = [{"id": hashlib.sha256(f"{repo_id}\0{info.sha}\0{env}\0{model}".encode())
+                         .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha,
+                         "environment": env, "model": model, "path": wanted[env, model][0],
+                         "digest": wanted[env, model][1]} for env, model in changed]
                 audit_rows, last_hash = _audit_rows(repo_id, seen,
                                                     [CommitBatch(info, events, {})])
                 _compare_and_set(connection, repo_id, seen, Cursor(
                     seen.commit_sha, seen.generation + 1, seen.event_seq + len(audit_rows),
                     last_hash))
-                for start in range(0, len(new), BATCH_ROWS):
-                    _insert_ignore(connection, renders, new[start:start + BATCH_ROWS])
+                for start in range(0, len(rows), BATCH_ROWS):
+                    _insert_ignore(connection, tables.RENDERS, rows[start:start + BATCH_ROWS])
                 for start in range(0, len(audit_rows), BATCH_ROWS):
                     _insert_ignore(connection, tables.AUDIT_EVENTS,
                                    audit_rows[start:start + BATCH_ROWS])
-                return len(new)
+                return [event.type for event in events]
         except CursorMoved:
             continue  # another apply wrote first: read the cursor again
+
+
+def last_renders(connection: Connection, repo_id: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(environment, model) -> (path, digest) of every config recorded and not removed since,
+    read from the render events of the chain (the renders table does not order them)."""
+    events = tables.AUDIT_EVENTS
+    last: dict[tuple[str, str], tuple[str, str]] = {}
+    for row in connection.execute(select(
+            events.c.event_type, events.c.environment, events.c.name, events.c.payload).where(
+            events.c.repository_id == repo_id, events.c.event_type.in_(RENDER_EVENTS))
+            .order_by(events.c.seq)):
+        key = (row.environment or "", row.name)
+        if row.event_type == RENDER_REMOVED:
+            last.pop(key, None)
+            continue
+        payload = json.loads(row.payload) if isinstance(row.payload, str) else row.payload
+        last[key] = (str(payload.get("path")), str(payload.get("digest")))
+    return last

@@ -13,7 +13,7 @@ from reconciler.catalog import EMPTY
 from reconciler.gitobjects import CommitInfo
 
 HISTORY_ONLY = {"version.updated", "dataset.version.updated", "stage.updated",
-                "history.rewritten", "render.recorded", "policy.violated",
+                "history.rewritten", "render.recorded", "render.removed", "policy.violated",
                 "stage.unassigned"}
 
 

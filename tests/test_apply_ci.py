@@ -1,0 +1,246 @@
+"""apply as CI really runs it: other branches, shallow checkouts fetched again, secrets that
+are not set, repeated pushes that change nothing. No workspace writes a false or lost record."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+from sqlalchemy import text
+
+from reconciler import api, audit, cli, db, store
+from reconciler.diagnostics import ReconcilerError
+from tests.conftest import Registry, copy_registry, model_manifest
+from tests.test_apply import AUTHORS, FRAUD, build_history, history_template  # noqa: F401
+
+
+@pytest.fixture
+def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:  # noqa: F811
+    copy = copy_registry(history_template, tmp_path / "h")
+    yield copy
+    copy.repo.close()
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _events(url: str) -> list[tuple[str, str, str | None]]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.connect() as connection:
+            return [(row.event_type, row.name, row.environment) for row in connection.execute(
+                text("SELECT event_type, name, environment FROM audit_events ORDER BY seq"))]
+    finally:
+        engine.dispose()
+
+
+def _cursor(url: str) -> list[Any]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(
+                text("SELECT repository_id, commit_sha, event_seq FROM reconcile_cursor"))]
+    finally:
+        engine.dispose()
+
+
+# -- the registry branch --------------------------------------------------------------------
+
+def test_apply_on_another_branch_is_refused_and_writes_nothing(history: Registry, db_url: str,
+                                                               capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    api.apply(root, db_url, to="HEAD~1")
+    before = (_events(db_url), _cursor(db_url))
+    history.repo.git.checkout("-b", "experiment")
+    history.write("manifests/models/churn.yaml", model_manifest(
+        "churn", [("0.1.0", "models/fraud.pkl", history.digest("models/fraud.pkl"))]))
+    history.commit("Try churn on a branch", AUTHORS["eve"], "2024-08-01T10:00:00+00:00")
+
+    code = cli.main(["apply", "--repo", root, "--db", db_url])
+    message = capsys.readouterr().err
+    assert code == 2
+    assert "not on the first-parent history of the registry branch main" in message
+    assert len(message.strip().splitlines()) == 1
+    assert (_events(db_url), _cursor(db_url)) == before
+
+    # Back on main, the next apply records main's history, and no rewrite.
+    history.repo.git.checkout("main")
+    applied = api.apply(root, db_url).applied
+    assert applied is not None and not applied.rewritten
+    assert "history.rewritten" not in {event for event, _, _ in _events(db_url)}
+
+
+def test_a_commit_merged_in_from_a_branch_is_not_a_target(history: Registry,
+                                                          db_url: str) -> None:
+    """A commit reachable from main but only through a merge is not main's history: apply to it
+    would record the branch's commits as if they had landed one by one."""
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    history.repo.git.checkout("-b", "feature")
+    history.write("notes.txt", "on the branch\n")
+    side = history.commit("Side work", AUTHORS["bob"], "2024-08-01T10:00:00+00:00")
+    history.repo.git.checkout("main")
+    history.repo.git.merge("--no-ff", "-m", "Merge feature", "feature")
+    with pytest.raises(ReconcilerError, match="not on the first-parent history"):
+        api.apply(root, db_url, to=side)
+    applied = api.apply(root, db_url, to=side, branch="feature").applied  # named: allowed
+    assert applied is not None and applied.target == side
+
+
+def test_plan_and_apply_default_to_the_remote_default_branch(history: Registry,
+                                                             tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "--quiet", str(history.root), str(clone))
+    _git(clone, "checkout", "--quiet", "-b", "topic")
+    from reconciler.source import registry_branch
+
+    assert registry_branch(str(clone)) == "origin/HEAD"  # not the topic branch's own name
+    with pytest.raises(ReconcilerError, match="registry branch origin/HEAD"):
+        _git(clone, "commit", "--quiet", "--allow-empty", "-m", "topic work")
+        api.apply(str(clone), f"sqlite:///{tmp_path / 'r.sqlite'}")
+
+
+# -- shallow checkouts ------------------------------------------------------------------------
+
+def test_a_shallow_checkout_fetched_again_stops_instead_of_recording_a_rewrite(
+        history: Registry, db_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    origin = history.root
+    workspace = tmp_path / "workspace"
+    _git(tmp_path, "clone", "--quiet", f"file://{origin}", str(workspace))
+    _git(workspace, "reset", "--quiet", "--hard", "HEAD~3")
+    api.db_upgrade(str(workspace), db_url)
+    api.apply(str(workspace), db_url)
+    before = (_events(db_url), _cursor(db_url))
+
+    # CI fetches the new tip alone and checks it out: the cursor commit is still here, but a
+    # shallow boundary hides how it leads to the target.
+    _git(workspace, "fetch", "--quiet", "--depth", "1", "origin", "main")
+    _git(workspace, "reset", "--quiet", "--hard", "origin/main")
+    assert _git(workspace, "rev-parse", "--is-shallow-repository") == "true"
+    code = cli.main(["apply", "--repo", str(workspace), "--db", db_url])
+    message = capsys.readouterr().err
+    assert code == 2 and "shallow clone" in message and "git fetch --unshallow" in message
+    assert (_events(db_url), _cursor(db_url)) == before
+
+    _git(workspace, "fetch", "--quiet", "--unshallow", "origin")
+    applied = api.apply(str(workspace), db_url).applied
+    assert applied is not None and not applied.rewritten and applied.walked == 3
+    after = _events(db_url)
+    assert "history.rewritten" not in {event for event, _, _ in after}
+    assert after[:len(before[0])] == before[0]
+    assert audit.verify(str(workspace), db_url) == []
+
+
+# -- the database URL -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["", "   ", "\t\n"])
+def test_a_blank_database_url_is_refused_not_replaced_by_the_embedded_file(
+        history: Registry, value: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RECONCILER_DB_URL", value)
+    assert cli.main(["apply", "--repo", str(history.root)]) == 2
+    assert "RECONCILER_DB_URL is set but empty" in capsys.readouterr().err
+    monkeypatch.delenv("RECONCILER_DB_URL")
+    assert cli.main(["apply", "--repo", str(history.root), "--db", value]) == 2
+    assert "--db is empty" in capsys.readouterr().err
+    assert not (history.root / ".reconciler").exists()
+
+
+def test_under_ci_the_embedded_database_is_used_only_when_named(
+        history: Registry, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("RECONCILER_DB_URL", raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert cli.main(["apply", "--repo", str(history.root)]) == 2
+    assert "--db embedded" in capsys.readouterr().err
+    assert not (history.root / ".reconciler").exists()
+    assert cli.main(["apply", "--repo", str(history.root), "--db", "embedded"]) == 0
+    assert (history.root / ".reconciler" / "registry.sqlite").exists()
+    monkeypatch.setenv("RECONCILER_DB_URL", "embedded")
+    assert cli.main(["apply", "--repo", str(history.root)]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+# -- renders -----------------------------------------------------------------------------------
+
+def _render_events(url: str) -> list[tuple[str, str, str | None]]:
+    return [e for e in _events(url) if e[0].startswith("render.")]
+
+
+def test_renders_are_recorded_when_they_change_not_on_every_push(
+        history: Registry, db_url: str) -> None:
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    first = api.apply(root, db_url).applied
+    assert first is not None
+    recorded = _render_events(db_url)
+    assert recorded and {e[0] for e in recorded} == {"render.recorded"}
+
+    history.write("README.md", "an unrelated push\n")
+    history.commit("Docs", AUTHORS["bob"], "2024-09-01T10:00:00+00:00")
+    unrelated = api.apply(root, db_url)
+    assert unrelated.applied is not None and unrelated.applied.walked == 1
+    assert _render_events(db_url) == recorded
+    assert sum(unrelated.applied.events.values()) == 0
+    summary = api_summary(unrelated)
+    assert "wrote 0 events" in summary and "none changed since the last record" in summary
+
+    # One model's production changes: its production config alone is recorded again.
+    manifest = (history.root / FRAUD).read_text()
+    history.write(FRAUD, manifest.replace('production:\n      version: "1.0.0"',
+                                          'production:\n      version: "1.1.0"'))
+    assert (history.root / FRAUD).read_text() != manifest
+    history.commit("Promote fraud 1.1.0 again", AUTHORS["carol"], "2024-09-02T10:00:00+00:00")
+    promoted = api.apply(root, db_url).applied
+    assert promoted is not None
+    assert _render_events(db_url)[len(recorded):] == [
+        ("render.recorded", "fraud", "production")]
+
+    # The model leaves production: the config is recorded as removed, once.
+    history.write(FRAUD, (history.root / FRAUD).read_text().replace(
+        '    production:\n      version: "1.1.0"\n      replicas: {min: 2, max: 4}\n', ""))
+    history.commit("Take fraud out of production", AUTHORS["dave"], "2024-09-03T10:00:00+00:00")
+    api.apply(root, db_url)
+    assert _render_events(db_url)[-1] == ("render.removed", "fraud", "production")
+    history.write("README.md", "another unrelated push\n")
+    history.commit("Docs again", AUTHORS["bob"], "2024-09-04T10:00:00+00:00")
+    api.apply(root, db_url)
+    assert _render_events(db_url)[-1] == ("render.removed", "fraud", "production")
+    assert audit.verify(root, db_url) == []
+
+
+def api_summary(outcome: api.ApplyOutcome) -> str:
+    from reconciler import report
+
+    assert outcome.applied is not None
+    return report.apply_text(outcome.applied, outcome.rendered)
+
+
+def test_verify_still_catches_an_edited_or_deleted_render(history: Registry,
+                                                          db_url: str) -> None:
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    api.apply(root, db_url)
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE renders SET digest = :d WHERE model = 'fraud' AND "
+                                    "environment = 'staging'"), {"d": "0" * 64})
+        assert [p.where for p in audit.verify(root, db_url)] == ["renders"]
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM renders WHERE model = 'fraud'"))
+        assert [p.where for p in audit.verify(root, db_url)] == ["renders"]
+    finally:
+        engine.dispose()
+    assert store.RENDER_REMOVED == "render.removed"

@@ -1,3 +1,3 @@
 """reconciler: a git repository as a model registry, GitOps-style."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

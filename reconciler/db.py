@@ -133,7 +133,9 @@ def make_engine(url: URL) -> Engine:
                               ) from None
     except ImportError as error:
         extra = {"psycopg": "postgres", "pymysql": "apply"}.get(error.name or "")
-        hint = (f"pip install 'reconciler[{extra}]'" if extra else
+        from reconciler.distribution import install_line
+
+        hint = (install_line(extra) if extra else
                 "use mysql+pymysql or postgresql+psycopg, which reconciler installs")
         raise ReconcilerError(f"--db: the driver of {url.drivername} ({error.name}) is not "
                               f"installed: {hint}") from None

@@ -38,5 +38,7 @@ def require(what: str, *extras: str) -> None:
     if lacking:
         names = ",".join(lacking)
         modules = ", ".join(module for extra in lacking for module in missing(extra))
-        raise ReconcilerError(f"{what} needs the optional dependencies of reconciler[{names}] "
-                              f"(missing: {modules}): pip install 'reconciler[{names}]'")
+        from reconciler.distribution import NAME, install_line
+
+        raise ReconcilerError(f"{what} needs the optional dependencies of {NAME}[{names}] "
+                              f"(missing: {modules}): {install_line(names)}")

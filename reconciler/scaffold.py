@@ -11,12 +11,12 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import NamedTuple
 
+from reconciler import distribution
 from reconciler.diagnostics import ReconcilerError
 from reconciler.files import check_writable, write_atomically
 
 CI_CHOICES = ("github", "gitlab", "none")
-PACKAGE = "reconciler"  # what the generated CI installs from the package index
-HOOKS_REPO = "https://github.com/reconciler-dev/reconciler"  # the published pre-commit hooks
+HOOKS_REPO = distribution.REPOSITORY  # the published pre-commit hooks, and the releases
 IGNORED = (".reconciler/",)
 # GitHub and GitLab read CODEOWNERS from these places (both also accept the root).
 CODEOWNERS = {"github": ".github/CODEOWNERS", "gitlab": ".gitlab/CODEOWNERS",
@@ -59,7 +59,8 @@ def plan_files(ci: str, target: str, branch: str = "main", templates: bool = Fal
     if ci in CI_FILES:
         path, starter = CI_FILES[ci]
         files.append(Planned(path, _starter(starter).replace("{branch}", branch)
-                             .replace("{package}", PACKAGE)))
+                             .replace("{render}", distribution.release_requirement("render"))
+                             .replace("{apply}", distribution.release_requirement("apply"))))
     if templates:
         files += _templates()
     return files
@@ -90,14 +91,12 @@ def _starter(name: str) -> str:
 
 
 def _pre_commit_config() -> str:
-    from reconciler import __version__
-
     return ("# reconciler's hooks: pin writes missing digests (and fails once, like a formatter),\n"
             "# validate checks every manifest change; both also run when a .dvc file or\n"
             "# dvc.lock changes.\n"
             "repos:\n"
             f"  - repo: {HOOKS_REPO}\n"
-            f"    rev: v{__version__}\n"
+            f"    rev: {distribution.release_tag()}\n"
             "    hooks:\n"
             "      - id: reconciler-pin\n"
             "      - id: reconciler-validate\n")

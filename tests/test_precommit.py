@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import git
 import pytest
 
+from reconciler import distribution, scaffold
 from tests.conftest import PROJECT, Registry, model_manifest
 from tests.test_validate import retrain
 
@@ -21,9 +21,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project_sha() -> str:
-    repo = git.Repo(PROJECT)
-    return repo.head.commit.hexsha
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repository as its users' pre-commit finds it: a clone with this version's release
+    tag (the tag `init` pins) on the commit under test."""
+    clone = tmp_path_factory.mktemp("release") / "reconciler"
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "tag", distribution.release_tag()], check=True)
+    return clone
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +42,20 @@ def _pre_commit(registry: Registry, home: Path, *args: str) -> subprocess.Comple
                           capture_output=True, text=True, check=False, env=env, timeout=900)
 
 
-def _use_hooks(registry: Registry, project_sha: str, *hooks: str) -> None:
-    """Commit a .pre-commit-config.yaml using this repository's published hooks."""
-    listed = "".join(f"      - id: {hook}\n" for hook in hooks)
-    registry.write(".pre-commit-config.yaml",
-                   f"repos:\n  - repo: {PROJECT}\n    rev: {project_sha}\n    hooks:\n{listed}")
+def _use_hooks(registry: Registry, release: Path, *hooks: str) -> None:
+    """Commit a .pre-commit-config.yaml using this repository's published hooks at the release
+    tag: with every hook, exactly the file `reconciler init` writes."""
+    config = scaffold._pre_commit_config().replace(scaffold.HOOKS_REPO, str(release))
+    assert f"rev: {distribution.release_tag()}" in config
+    if hooks != ("reconciler-pin", "reconciler-validate"):
+        listed = "".join(f"      - id: {hook}\n" for hook in hooks)
+        config = config[:config.index("    hooks:\n") + len("    hooks:\n")] + listed
+    registry.write(".pre-commit-config.yaml", config)
     registry.commit("Add pre-commit config")
 
 
-def test_published_hooks(registry: Registry, pre_commit_home: Path, project_sha: str) -> None:
-    _use_hooks(registry, project_sha, "reconciler-pin", "reconciler-validate")
+def test_published_hooks(registry: Registry, pre_commit_home: Path, release: Path) -> None:
+    _use_hooks(registry, release, "reconciler-pin", "reconciler-validate")
 
     # A good manifest passes.
     done = _pre_commit(registry, pre_commit_home, "run", "--all-files")
@@ -63,7 +71,10 @@ def test_published_hooks(registry: Registry, pre_commit_home: Path, project_sha:
     assert not any(name.lower().startswith(("dvc", "sqlalchemy", "jinja2")) for name in listed)
     done = subprocess.run([environment / "bin" / "reconciler", "render"], cwd=registry.root,
                           capture_output=True, text=True, check=False)
-    assert done.returncode == 2 and "pip install 'reconciler[render]'" in done.stderr
+    # The hint installs this project (from where pre-commit installed it), never the unrelated
+    # `reconciler` of the package index.
+    assert done.returncode == 2 and "[render]" in done.stderr, done.stderr
+    assert "pip install" in done.stderr and "'reconciler[" not in done.stderr
 
     # A bad one fails, naming the file, line and rule.
     fraud = "manifests/models/fraud.yaml"
@@ -94,8 +105,8 @@ def test_published_hooks(registry: Registry, pre_commit_home: Path, project_sha:
 
 
 def test_the_published_hook_refuses_a_commit_that_skips_staging(
-        registry: Registry, pre_commit_home: Path, project_sha: str) -> None:
-    _use_hooks(registry, project_sha, "reconciler-validate")
+        registry: Registry, pre_commit_home: Path, release: Path) -> None:
+    _use_hooks(registry, release, "reconciler-validate")
     old = registry.digest("models/fraud.pkl")
     new = retrain(registry)
     fraud = "manifests/models/fraud.yaml"

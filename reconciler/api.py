@@ -278,7 +278,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
 
     started = time.perf_counter()
     root = find_root(repo)
-    with paused_gc(), reconcile.open_database(root, db, dry_run=dry_run) as database:
+    with paused_gc(), reconcile.open_database(root, db, dry_run=dry_run, at=to) as database:
         planned = reconcile.plan(database, to, reset_history=reset_history,
                                  registry_branch=branch or registry_branch(root))
         if planned.walk is None and out is None:  # up to date: no parser, models or templates

@@ -12,7 +12,7 @@ from sqlalchemy import CHAR, Engine, exc, select
 
 from reconciler import db, store, tables
 from reconciler.diagnostics import ReconcilerError
-from reconciler.reconcile import apply, repository_name
+from reconciler.reconcile import RepositoryKey, apply, repository_key, repository_name
 from reconciler.source import GitHistory
 
 PAGE = 1000
@@ -105,9 +105,11 @@ def _canonical(value: Any, padded: bool) -> Any:
     return value
 
 
-def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]:
+def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> list[Problem]:
     """Rebuild the database from git in a scratch SQLite file, along the same walk apply took
-    (force-pushes included), and compare every row; check the renders against the chain."""
+    (force-pushes included) and under the same repository key, and compare every row; check
+    the renders against the chain."""
+    repo_id = repository.id
     cursor = store.read_cursor(engine, repo_id)
     if cursor.commit_sha is None:
         return []
@@ -119,9 +121,10 @@ def verify_against_git(root: str, engine: Engine, repo_id: str) -> list[Problem]
             from reconciler import gtoimport
             from reconciler.reconcile import import_history
 
-            import_history(root, url, gtoimport.read_registry(root, at=imported_at))
+            import_history(root, url, gtoimport.read_registry(root, at=imported_at),
+                           repository)
         for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
-            apply(root, url, to=stop)
+            apply(root, url, to=stop, repository=repository)
         rebuilt_engine = db.make_engine(db.database_url(root, url))
         try:
             rebuilt = canonical_dump(rebuilt_engine, repo_id)
@@ -216,13 +219,13 @@ def verify(root: str, url: str | None, against_git: bool = True) -> list[Problem
                               "(run `reconciler apply` first)")
     engine = db.open_database(database_url, migrate=False)
     try:
-        repo_id = store.repository_id(repository_name(root))
+        repository = repository_key(engine, GitHistory(root), "HEAD", repository_name(root))
         try:
-            problems = verify_chain(engine, repo_id)
+            problems = verify_chain(engine, repository.id)
         except exc.NoResultFound:
             return [Problem("reconcile_cursor", "nothing reconciled yet for this repository")]
         if not problems and against_git:
-            problems = verify_against_git(root, engine, repo_id)
+            problems = verify_against_git(root, engine, repository)
         return problems
     except exc.DBAPIError as error:
         raise db.connect_error(database_url, error) from None

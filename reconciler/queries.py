@@ -40,7 +40,8 @@ Key = TypeVar("Key", str, tuple[str, str, str])
 def reading(root: str, url: str | None) -> Iterator[tuple[Connection, str]]:
     """A connection to the database of root's registry and the repository's id in it; one
     clear error when there is no database, its schema is behind, or apply never ran."""
-    from reconciler.reconcile import repository_name
+    from reconciler.reconcile import repository_key, repository_name
+    from reconciler.source import GitHistory
 
     database_url = db.database_url(root, url, create=False)
     if db.is_embedded(database_url) and not db.exists(database_url):
@@ -57,7 +58,7 @@ def reading(root: str, url: str | None) -> Iterator[tuple[Connection, str]]:
             raise ReconcilerError(f"database {db.shown(database_url)} is at schema {current}, "
                                   f"this reconciler reads {head}: run `reconciler db upgrade`")
         name = repository_name(root)
-        repo_id = store.repository_id(name)
+        repo_id = repository_key(engine, GitHistory(root), "HEAD", name).id
         # A query's rows are plain dicts and tuples, freed by reference counting; the cyclic
         # collector only rescans the whole process while they are made. With it running, a
         # 500-event model's history on SQLite took 17.5/54 and 14.0/21 ms p50/p95, against

@@ -64,15 +64,29 @@ class ApplyResult:
     dry_run: bool = False
 
 
+class RepositoryKey(NamedTuple):
+    """How a repository is keyed in the database: its id, its name (shown), and the root commit
+    it is found by (None under RECONCILER_REPOSITORY, or when a shallow clone hides it)."""
+
+    id: str
+    name: str
+    root_commit: str | None
+
+
 class Database(NamedTuple):
     """The database apply writes, and the repository it reconciles."""
 
     root: str
     url: URL
     engine: Engine
-    repo_id: str
+    repository: RepositoryKey
     history: GitHistory
     dry_run: bool
+
+    @property
+    def repo_id(self) -> str:
+        """The repository's key in every table."""
+        return self.repository.id
 
 
 class Plan(NamedTuple):
@@ -84,23 +98,87 @@ class Plan(NamedTuple):
     commits: int  # first-parent commits the walk covers
 
 
+REPOSITORY_VARIABLE = "RECONCILER_REPOSITORY"
+
+
 def repository_name(root: str) -> str:
-    """How the repository is keyed in the database: its folder name unless configured."""
-    return os.environ.get("RECONCILER_REPOSITORY") or os.path.basename(os.path.abspath(root))
+    """The name shown for the repository: RECONCILER_REPOSITORY, else its folder's name."""
+    return _override() or os.path.basename(os.path.abspath(root))
+
+
+def _override() -> str | None:
+    value = os.environ.get(REPOSITORY_VARIABLE)
+    if value is None:
+        return None
+    if not value.strip():
+        raise ReconcilerError(f"{REPOSITORY_VARIABLE} is set but empty: set it to the "
+                              "repository's name in the database, or unset it")
+    return value.strip()
+
+
+def repository_key(engine: Engine | None, history: GitHistory, at: str,
+                   name: str) -> RepositoryKey:
+    """Which repository of the database history is (engine None: a database not created yet).
+
+    RECONCILER_REPOSITORY names it outright. Otherwise it is found by the first-parent root
+    commit of `at`, which every clone shares whatever its folder is called. A repository written
+    before migration 0007 has no root commit yet: it is the one whose cursor commit is on this
+    history (the one named after this folder first), and apply records its root commit. A
+    shallow clone that does not reach the root is matched by its cursor commit alone. Failing
+    all of these (a history rewritten from its first commit), the one named after the folder."""
+    known = store.known_repositories(engine) if engine is not None else []
+    override = _override()
+    if override is not None:
+        named = [r for r in known if r.name == override]
+        return RepositoryKey(named[0].id if len(named) == 1 else store.repository_id(override),
+                             override, None)
+    root_commit = history.root_commit(at)
+    by_root = [r for r in known if root_commit is not None and r.root_commit == root_commit]
+    if by_root:
+        return RepositoryKey(by_root[0].id, by_root[0].name, root_commit)
+    # Before 0007 (no root commit recorded), or in a shallow clone (no root commit here): the
+    # recorded repositories whose last reconciled commit is on this history.
+    candidates = [r for r in known if r.cursor_commit is not None
+                  and (root_commit is None or r.root_commit is None)
+                  and _on_history(history, r.cursor_commit, at)]
+    named = [r for r in candidates if r.id == store.repository_id(name)]
+    if len(named) == 1 or len(candidates) == 1:
+        chosen = (named or candidates)[0]
+        return RepositoryKey(chosen.id, chosen.name, root_commit or chosen.root_commit)
+    if len(candidates) > 1:
+        raise ReconcilerError(
+            f"the database holds {len(candidates)} repositories whose last reconciled commit "
+            f"is on this history ({', '.join(sorted(printable(r.name) for r in candidates))}): "
+            f"name the one to use with {REPOSITORY_VARIABLE}")
+    by_name = [r for r in known if r.name == name]
+    if len(by_name) == 1:  # its history is gone from git: apply says so (--reset-history)
+        return RepositoryKey(by_name[0].id, name, None)
+    if root_commit is None:  # a shallow clone the database does not know: apply says so
+        return RepositoryKey(store.repository_id(name), name, None)
+    return RepositoryKey(store.root_repository_id(root_commit), name, root_commit)
+
+
+def _on_history(history: GitHistory, commit: str, at: str) -> bool:
+    return history.has_commit(commit) and history.is_ancestor(commit, at)
 
 
 @contextmanager
-def open_database(root: str, url: str | None, *, dry_run: bool = False) -> Iterator[Database]:
-    """The engine for url (a dry run creates no embedded database), disposed at the end; any
-    database error inside is reported as one line."""
+def open_database(root: str, url: str | None, *, dry_run: bool = False, at: str = "HEAD",
+                  repository: RepositoryKey | None = None) -> Iterator[Database]:
+    """The engine for url (a dry run creates no embedded database), disposed at the end, and
+    the repository of at's history in it (repository_key; a rebuild gives the key of the
+    database it checks); any database error inside is reported as one line."""
     database_url = db.database_url(root, url, create=not dry_run)
     history = GitHistory(root)
     engine = db.make_engine(database_url)
     try:
-        if db.exists(database_url):  # a new embedded database is created when written
+        exists = db.exists(database_url)
+        if exists:  # a new embedded database is created when written
             db.connect(engine, database_url)
-        yield Database(root, database_url, engine, store.repository_id(repository_name(root)),
-                       history, dry_run)
+        if repository is None:
+            repository = repository_key(engine if exists else None, history, at,
+                                        repository_name(root))
+        yield Database(root, database_url, engine, repository, history, dry_run)
     except exc.DBAPIError as error:
         raise db.connect_error(database_url, error) from None
     finally:
@@ -197,7 +275,8 @@ def write(database: Database, planned: Plan, chunks: Iterable[Chunk],
     if not database.dry_run:  # a dry run writes nothing, not even a new database's schema
         db.ensure_schema(database.engine, database.url, migrate=False)
         db.with_retries(lambda: store.ensure_repository(
-            database.engine, database.repo_id, repository_name(database.root)))
+            database.engine, database.repo_id, database.repository.name,
+            database.repository.root_commit))
         current = _replanned(database, planned, reset_history)
         if current.cursor.commit_sha != planned.cursor.commit_sha:
             # Another apply moved the cursor while this one validated: what was read is for
@@ -290,11 +369,13 @@ def _cursor_or_empty(database: Database) -> store.Cursor:
 
 
 def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
-          progress: Progress | None = None, reset_history: bool = False) -> ApplyResult:
+          progress: Progress | None = None, reset_history: bool = False,
+          repository: RepositoryKey | None = None) -> ApplyResult:
     """Reconcile the database at url with root's history up to `to`, without validating or
-    rendering the target (what `audit verify` rebuilds with; `api.apply` does all of it)."""
+    rendering the target (what `audit verify` rebuilds with, under the repository key of the
+    database it checks; `api.apply` does all of it)."""
     started = time.perf_counter()
-    with open_database(root, url, dry_run=dry_run) as database:
+    with open_database(root, url, dry_run=dry_run, at=to, repository=repository) as database:
         planned = plan(database, to, reset_history=reset_history)
         if planned.walk is None:
             return up_to_date(database, planned)
@@ -310,7 +391,8 @@ def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = F
 IMPORT_CHUNK = 200  # tags per transaction (each a few rows: well inside TiDB's limits)
 
 
-def import_history(root: str, url: str | None, imported: Imported) -> int:
+def import_history(root: str, url: str | None, imported: Imported,
+                   repository: RepositoryKey | None = None) -> int:
     """Write a GTO registry's history (gtoimport.history_events) into the database before
     the first apply: each event at its tag's time, by its tagger, marked imported. The
     cursor stays before every commit, so the first apply then replays the repository from
@@ -318,10 +400,11 @@ def import_history(root: str, url: str | None, imported: Imported) -> int:
     from reconciler import gtoimport
     from reconciler.events import Event
 
-    with open_database(root, url) as database:
+    with open_database(root, url, repository=repository) as database:
         db.ensure_schema(database.engine, database.url, migrate=False)
         db.with_retries(lambda: store.ensure_repository(
-            database.engine, database.repo_id, repository_name(database.root)))
+            database.engine, database.repo_id, database.repository.name,
+            database.repository.root_commit))
         cursor = store.read_cursor(database.engine, database.repo_id)
         if cursor.commit_sha is not None or cursor.event_seq:
             raise ReconcilerError(

@@ -480,6 +480,24 @@ class GitHistory:
         return subprocess.run(["git", "-C", self.root, "merge-base", "--is-ancestor", ancestor,
                                descendant], capture_output=True, check=False).returncode == 0
 
+    def root_commit(self, at: str) -> str | None:
+        """The first-parent root of at's history (what every clone of the repository shares);
+        None when a shallow boundary hides it."""
+        roots = run_git(self.root, "rev-list", "--first-parent", "--max-parents=0",
+                        "--end-of-options", at).split()
+        if not roots:
+            return None
+        found = roots[-1].decode()
+        if self.is_shallow():
+            where = run_git(self.root, "rev-parse", "--git-path", "shallow").decode().strip()
+            try:
+                with open(os.path.join(self.root, where), encoding="ascii") as handle:
+                    if found in handle.read().split():
+                        return None  # a commit whose parents were cut off, not a root
+            except (OSError, ValueError):
+                return None
+        return found
+
     def on_first_parent(self, commit: str, tip: str) -> bool:
         """Whether commit is on tip's first-parent history (a commit merged in from another
         branch is reachable from tip, but not on it)."""

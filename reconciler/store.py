@@ -24,6 +24,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    inspect,
+    null,
     select,
     update,
 )
@@ -100,14 +102,57 @@ class CursorMoved(Exception):
 
 
 def repository_id(name: str) -> str:
-    """The key of a repository in every table."""
+    """The key of a repository named by RECONCILER_REPOSITORY (and, before migration 0007, of
+    every repository, by its folder name)."""
     return hashlib.sha256(f"repository:{name}".encode()).hexdigest()
 
 
-def ensure_repository(engine: Engine, repo_id: str, name: str) -> None:
-    """Create the repository and its cursor rows if they are missing (insert-or-ignore)."""
+def root_repository_id(root_commit: str) -> str:
+    """The key of a repository found by its root commit."""
+    return hashlib.sha256(f"repository-root:{root_commit}".encode()).hexdigest()
+
+
+class KnownRepository(NamedTuple):
+    """A repository the database holds: its key, name, root commit and cursor commit."""
+
+    id: str
+    name: str
+    root_commit: str | None
+    cursor_commit: str | None
+
+
+def known_repositories(engine: Engine) -> list[KnownRepository]:
+    """Every repository of the database (none before the schema exists; no root commits in a
+    schema older than migration 0007)."""
+    repositories, cursors = tables.REPOSITORIES, tables.RECONCILE_CURSOR
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        if not inspector.has_table(repositories.name):
+            return []
+        has_root = "root_commit" in {c["name"] for c in inspector.get_columns(repositories.name)}
+        root = repositories.c.root_commit if has_root else null()
+        rows = connection.execute(select(
+            repositories.c.id, repositories.c.name, root.label("root_commit"),
+            cursors.c.commit_sha).outerjoin(
+            cursors, cursors.c.repository_id == repositories.c.id)).all()
+    return [KnownRepository(row.id.rstrip(" "), row.name,
+                            row.root_commit.rstrip(" ") if row.root_commit else None,
+                            row.commit_sha.rstrip(" ") if row.commit_sha else None)
+            for row in rows]
+
+
+def ensure_repository(engine: Engine, repo_id: str, name: str,
+                      root_commit: str | None = None) -> None:
+    """Create the repository and its cursor rows if they are missing (insert-or-ignore), and
+    record its root commit if it has none yet (a repository from before migration 0007)."""
+    repositories = tables.REPOSITORIES
     with engine.begin() as connection:
-        _insert_ignore(connection, tables.REPOSITORIES, [{"id": repo_id, "name": name}])
+        _insert_ignore(connection, repositories,
+                       [{"id": repo_id, "name": name, "root_commit": root_commit}])
+        if root_commit is not None:
+            connection.execute(update(repositories).where(
+                repositories.c.id == repo_id, repositories.c.root_commit.is_(None)).values(
+                root_commit=root_commit))
         _insert_ignore(connection, tables.RECONCILE_CURSOR, [{
             "repository_id": repo_id, "commit_sha": None, "generation": 0, "event_seq": 0,
             "last_hash": GENESIS, "updated_at": _now()}])

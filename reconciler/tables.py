@@ -50,7 +50,11 @@ Version = String(128)
 REPOSITORIES = Table(
     "repositories", METADATA,
     Column("id", Hash, primary_key=True),
-    Column("name", Name, nullable=False))
+    Column("name", Name, nullable=False),
+    # The first-parent root of the registry branch: how every clone finds its repository
+    # (NULL until the first apply after migration 0007 fills it in).
+    Column("root_commit", Sha),
+    Index("uq_repositories_root_commit", "root_commit", unique=True))
 
 # A commit that changed the registry: who, when, what message.
 COMMITS = Table(

@@ -244,3 +244,89 @@ def test_verify_still_catches_an_edited_or_deleted_render(history: Registry,
     finally:
         engine.dispose()
     assert store.RENDER_REMOVED == "render.removed"
+
+
+# -- the repository's key ------------------------------------------------------------------------
+
+def _repositories(url: str) -> list[tuple[str, str, str | None]]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.connect() as connection:
+            return [(row.id.rstrip(), row.name, row.root_commit and row.root_commit.rstrip())
+                    for row in connection.execute(text(
+                        "SELECT id, name, root_commit FROM repositories"))]
+    finally:
+        engine.dispose()
+
+
+def _clone(origin: Path, folder: Path) -> Path:
+    _git(folder.parent, "clone", "--quiet", str(origin), str(folder))
+    return folder
+
+
+def test_clones_under_other_folder_names_share_one_repository(history: Registry, db_url: str,
+                                                              tmp_path: Path) -> None:
+    api.db_upgrade(str(history.root), db_url)
+    first = _clone(history.root, tmp_path / "registry")
+    _git(first, "reset", "--quiet", "--hard", "HEAD~2")
+    api.apply(str(first), db_url)
+    other = _clone(history.root, tmp_path / "_work-ci-7f3a")
+    applied = api.apply(str(other), db_url).applied
+    assert applied is not None and applied.walked == 2 and not applied.rewritten
+    root_commit = _git(other, "rev-list", "--max-parents=0", "HEAD")
+    assert _repositories(db_url) == [(store.root_repository_id(root_commit), "registry",
+                                      root_commit)]
+    assert api.show(str(tmp_path / "registry"), db_url) == api.show(str(other), db_url)
+    assert audit.verify(str(other), db_url) == []
+
+
+def test_a_database_keyed_by_folder_name_is_migrated_with_every_row(
+        history: Registry, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database written before migration 0007 (its repository keyed by the folder name):
+    upgraded, the next apply from a clone under another name finds it, records its root
+    commit, and every row and the hash chain are as they were."""
+    from alembic import command
+
+    first = _clone(history.root, tmp_path / "registry")
+    _git(first, "reset", "--quiet", "--hard", "HEAD~2")
+    api.db_upgrade(str(first), db_url)
+    monkeypatch.setenv("RECONCILER_REPOSITORY", "registry")  # the key before 0007
+    api.apply(str(first), db_url)
+    monkeypatch.delenv("RECONCILER_REPOSITORY")
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    try:
+        before = audit.canonical_dump(engine)
+        with engine.begin() as connection:
+            command.downgrade(db._alembic_config(connection), "0006")
+        chain = _events(db_url)
+        assert "root_commit" not in {c["name"] for c in sqlalchemy.inspect(engine).get_columns(
+            "repositories")}
+    finally:
+        engine.dispose()
+
+    api.db_upgrade(str(first), db_url)
+    other = _clone(history.root, tmp_path / "workspace")
+    applied = api.apply(str(other), db_url).applied
+    assert applied is not None and applied.walked == 2 and not applied.rewritten
+    root_commit = _git(other, "rev-list", "--max-parents=0", "HEAD")
+    assert _repositories(db_url) == [(store.repository_id("registry"), "registry", root_commit)]
+    assert _events(db_url)[:len(chain)] == chain
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    try:
+        after = audit.canonical_dump(engine)
+    finally:
+        engine.dispose()
+    for table, rows in before.items():  # every row kept (entity rows may change since)
+        assert len(after[table]) >= len(rows), table
+        if table in ("audit_events", "commits", "commit_people", "lineage_edges"):
+            assert set(rows) <= set(after[table]), table  # append-only: kept as they were
+    assert audit.verify(str(other), db_url) == []
+    assert audit.verify(str(first), db_url) == []
+
+
+def test_a_blank_repository_override_is_refused(history: Registry,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RECONCILER_REPOSITORY", " ")
+    assert cli.main(["apply", "--repo", str(history.root), "--db", "embedded"]) == 2
+    assert "RECONCILER_REPOSITORY is set but empty" in capsys.readouterr().err

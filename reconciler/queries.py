@@ -439,7 +439,8 @@ def compare(connection: Connection, repo_id: str, model: str, versions: list[str
     periods: dict[str, list[Row]] = {}
     for row in connection.execute(select(ASSIGNMENTS).where(
             ASSIGNMENTS.c.repository_id == repo_id, ASSIGNMENTS.c.model == model)
-            .order_by(ASSIGNMENTS.c.valid_from)).mappings():
+            .order_by(ASSIGNMENTS.c.valid_from, ASSIGNMENTS.c.environment,
+                      ASSIGNMENTS.c.role)).mappings():
         periods.setdefault(row["version"], []).append({
             "environment": row["environment"], "role": row["role"],
             "from": row["valid_from"], "until": row["valid_to"]})

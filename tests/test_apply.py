@@ -22,6 +22,7 @@ import sqlalchemy
 from sqlalchemy import event, text
 
 from reconciler import api, audit, db, listing, reconcile, report, store, tables, views
+from reconciler.source import GitHistory
 from tests.conftest import (
     Registry,
     _scratch_database,
@@ -477,7 +478,8 @@ def test_kill_at_random_points_then_finish(long_history: Registry, db_url: str,
         # Whatever was written is whole commits: the chain and cursor agree at every stop.
         engine = db.make_engine(sqlalchemy.make_url(db_url))
         try:
-            repo_id = store.repository_id(reconcile.repository_name(str(history.root)))
+            repo_id = reconcile.repository_key(engine, GitHistory(str(history.root)), "HEAD",
+                                               reconcile.repository_name(str(history.root))).id
             if _rows(db_url, "SELECT COUNT(*) FROM reconcile_cursor")[0][0]:
                 assert audit.verify_chain(engine, repo_id) == []
                 stopped_midway.append(store.read_cursor(engine, repo_id).commit_sha != head)

@@ -256,7 +256,7 @@ def test_unknown_target(registry: Registry) -> None:
 def test_templates_ship_inside_the_installed_package(tmp_path: Path, registry: Registry) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
                     str(tmp_path / "wheel"), str(PROJECT)], check=True, capture_output=True)
-    (wheel,) = (tmp_path / "wheel").glob("reconciler-*.whl")
+    (wheel,) = (tmp_path / "wheel").glob("reconciler_gitops-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for target in ("kserve", "seldon", "kubernetes"):
         assert f"reconciler/templates/{target}/model.yaml.j2" in names

@@ -303,6 +303,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
         if planned.walk is not None and not dry_run and not problems:
             applied.events.update(reconcile.record_renders(database, planned.target, [
                 (r.environment, r.model, r.path, r.digest) for r in rendered]))
+    applied.seconds = time.perf_counter() - started  # validate, sync, render: all of it
     if dry_run:
         return ApplyOutcome(checked, applied, [], [])
     if problems:
@@ -314,7 +315,6 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
             output.Plan(root, out, rendered, None).write()
         except output.Unsafe as unsafe:
             return ApplyOutcome(checked, applied, [], [_unsafe(root, unsafe)])
-    applied.seconds = time.perf_counter() - started  # all of it: validate, sync, render
     return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
 
 

@@ -103,10 +103,7 @@ def _checks(root: str, current: Catalog, base_catalog: Catalog | None, only: lis
     """Every diagnostic of the files checked, against base_catalog when there is one."""
     from reconciler import rules
 
-    found = current.diagnostics + rules.check(current, base_catalog)
-    found = [d for d in found if d.path in current.checked
-             or (d.path in current.dependents and d.code in rules.REFERENCE_CODES)]
-    found += current.dvc.diagnostics
+    found = rules.check_change(current, base_catalog)
     if check_remote:
         found += _remote_check(root, current)
     note = ""

@@ -7,6 +7,7 @@ for Models just their names, found by a cheap scan that falls back to a full loa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,13 +121,18 @@ def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.Ar
 
 
 def build(source: Source, only: list[str] | None = None, *, rest: bool = True,
-          known: Catalog | None = None) -> Catalog:
+          known: Catalog | None = None,
+          loaded: dict[tuple[str, bytes], list[tuple[Document, spec.Manifest]]] | None = None
+          ) -> Catalog:
     """Load the catalog of source; with only, check just those files in full (and, unless
     rest is False, load of the other files what checking them needs). Files whose bytes known
-    (a catalog of another revision) loaded cleanly are taken from it, not parsed again."""
+    (a catalog of another revision) loaded cleanly are taken from it, not parsed again; loaded
+    is such a cache kept by the caller (and filled here)."""
     catalog = Catalog(source)
     if known is not None:
         catalog.loaded_files = known.loaded_files
+    elif loaded is not None:
+        catalog.loaded_files = loaded
     all_paths = source.manifest_paths()
     catalog.checked = set(all_paths if only is None else only)
     if only is None:
@@ -255,7 +261,10 @@ _NAME_FLOW = re.compile(rb"^metadata:[ \t]*\{[ \t]*name:[ \t]*['\"]?([a-z0-9.-]+
                         re.M)
 
 
-def _scan(raw: bytes) -> list[tuple[str, str]] | None:
+# apply checks each replayed commit as validate would, scanning every other manifest at each:
+# each is scanned once while unchanged (bench/backfill.py).
+@functools.lru_cache(maxsize=8192)
+def _scan(raw: bytes) -> tuple[tuple[str, str], ...] | None:
     """(kind, name) of each document by a line scan; None when the scan cannot be sure."""
     kinds = _KIND_LINE.findall(raw)
     names = sorted([*_NAME_BLOCK.finditer(raw), *_NAME_FLOW.finditer(raw)],
@@ -263,7 +272,7 @@ def _scan(raw: bytes) -> list[tuple[str, str]] | None:
     documents = raw.count(b"\n---") + 1
     if not kinds or len(kinds) != len(names) or len(kinds) != documents:
         return None
-    return [(k.decode(), n.group(1).decode()) for k, n in zip(kinds, names, strict=True)]
+    return tuple((k.decode(), n.group(1).decode()) for k, n in zip(kinds, names, strict=True))
 
 
 @dataclass(frozen=True)

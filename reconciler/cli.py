@@ -131,7 +131,8 @@ def _database_commands(commands: Any) -> None:
     apply.add_argument("--out", metavar="DIR",
                        help="also write the configs rendered at the target into DIR")
     apply.add_argument("--strict", action="store_true",
-                       help="exit 1 when a change that violates a promotion policy landed")
+                       help="exit 1 when a change landed that validate refuses (a rule or a "
+                            "promotion policy)")
     apply.add_argument("--reset-history", action="store_true",
                        help="when no commit the database reconciled is left in git, record "
                             "history.rewritten and replay this history (nothing is deleted)")
@@ -438,8 +439,8 @@ def _apply(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     if args.strict and outcome.applied.events.get("policy.violated"):
-        print("apply: recorded, but --strict: changes landed against a promotion policy",
-              file=sys.stderr)
+        print("apply: recorded, but --strict: changes landed that validate refuses "
+              "(policy.violated)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

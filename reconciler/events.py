@@ -56,6 +56,8 @@ def _described(event: Event, metrics: dict[str, dict[str, dict[str, float]]] | N
     if event.type == "lineage.added":
         how = "derived from" if payload.get("sourceKind") == "Model" else "trained on"
         return f"{version} {how} {payload.get('source')}@{payload.get('sourceVersion')}"
+    if event.type == "policy.violated" and "code" in payload:  # any rule validate applies
+        return f"landed against {payload.get('code')}: {payload.get('message')}"
     if event.type == "policy.violated":
         return f"violates {payload.get('rule')} for {version}"
     if event.type == "environment.updated":

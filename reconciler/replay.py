@@ -22,7 +22,7 @@ from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Recorded, diff, undo
 from reconciler.dvc import DvcFileError, Output, parse_dvc_file
 from reconciler.events import Event
-from reconciler.gitobjects import Change
+from reconciler.gitobjects import Change, CommitInfo
 from reconciler.source import (
     MAX_FILE_BYTES,
     GitHistory,
@@ -57,14 +57,27 @@ class History:
         self._outputs: dict[str, dict[str, Output]] = {}
         self._output_view: dict[str, Output] = {}
         self._recorders: dict[str, set[str]] = {}  # artifact -> DVC files that record it
+        self._pinning: dict[str, set[str]] = {}  # artifact -> manifests with versions of it
         self._touched: set[tuple[str, str]] = set()  # (kind, name) since the last snapshot
         self.skipped: list[tuple[str, str]] = []
+        # The bytes of every registry file read (what validate would read at this commit),
+        # whether or not it loads: each replayed change is checked as validate checks it.
+        self.files: dict[str, bytes] = {}
+        self._manifest_paths: list[str] | None = None  # of files, sorted; None: to be made
+        # Those files as the checks loaded them, so a file is parsed once while it is unchanged.
+        self.loaded: dict[tuple[str, bytes], Any] = {}
 
     def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
         """Take the new content of one changed file (None: deleted)."""
         if raw is not None and len(raw) > MAX_FILE_BYTES:  # FIL002, as validate says
             self.refuse(path, commit)
             return
+        if raw is None:
+            self._forget(path)
+        elif is_registry_file(path):
+            if path not in self.files:
+                self._manifest_paths = None
+            self.files[path] = raw
         if is_manifest_path(path):
             if raw is None:
                 self._replace_manifests(path, [])
@@ -79,6 +92,7 @@ class History:
             if loaded.diagnostics or len(good) != len(parsed):
                 self.skipped.append((commit, path))
                 return
+            self.loaded[(path, raw)] = list(zip(loaded.documents, good, strict=True))
             self._replace_manifests(path, good)
         elif is_dvc_file(path):
             outputs: list[Output] = []
@@ -94,9 +108,25 @@ class History:
         """A changed file that is not read (a symlink): like one that does not load, it is
         skipped and its last good content, if any, kept (validate refuses it: FIL001)."""
         if is_registry_file(path):
+            self._forget(path)
             self.skipped.append((commit, path))
 
+    def _forget(self, path: str) -> None:
+        if self.files.pop(path, None) is not None:
+            self._manifest_paths = None
+
+    def manifest_paths(self) -> list[str]:
+        """The sorted paths of the manifests in files (made again only when one comes or
+        goes: each replayed commit is checked with them)."""
+        if self._manifest_paths is None:
+            self._manifest_paths = sorted(p for p in self.files if is_manifest_path(p))
+        return self._manifest_paths
+
     def _replace_manifests(self, path: str, manifests: list[spec.Manifest]) -> None:
+        for artifact in _artifacts(self._files.get(path, [])):
+            self._pinning[artifact].discard(path)
+        for artifact in _artifacts(manifests):
+            self._pinning.setdefault(artifact, set()).add(path)
         touched = {(m.kind, m.metadata.name) for m in self._files.pop(path, [])}
         for kind, name in touched:
             self._defined[kind][name].pop(path, None)
@@ -133,6 +163,32 @@ class History:
                 self._recorders.pop(artifact, None)
                 self._output_view.pop(artifact, None)
 
+    def checked_by_validate(self, changed: list[str]) -> list[str] | None:
+        """The manifests validate checks in full for a change of these files (None: every
+        one): the changed manifests and those that pin an artifact a changed DVC file records;
+        every one when a manifest or DVC file went away (anything may have referred to it)."""
+        if any(path not in self.files for path in changed):
+            return None
+        artifacts = {artifact for path in changed if is_dvc_file(path)
+                     for artifact in self._outputs.get(path, {})}
+        checked = {path for path in changed if is_manifest_path(path)}
+        for artifact in artifacts:
+            checked |= self._pinning.get(artifact, set())
+        return sorted(checked)
+
+    def forget_unread(self) -> None:
+        """Drop the loaded files that are no longer the current content of their path."""
+        self.loaded = {key: value for key, value in self.loaded.items()
+                       if self.files.get(key[0]) == key[1]}
+
+    def defined_at(self, path: str) -> tuple[str, str]:
+        """(kind, name) of the first manifest path defines (its last good content), for
+        naming a finding in that file; ("Repository", "") for a file that defines none."""
+        manifests = self._files.get(path)
+        if manifests:
+            return manifests[0].kind, manifests[0].metadata.name
+        return "Repository", ""
+
     def snapshot(self) -> Snapshot:
         """The state after every update so far."""
         self._touched = set()
@@ -143,6 +199,12 @@ class History:
         """(kind, name) of every manifest that may differ from the last snapshot (the others
         are the very same objects), so a diff of the two need not look at the rest."""
         return set(self._touched)
+
+
+def _artifacts(manifests: list[spec.Manifest]) -> set[str]:
+    return {version.artifact for manifest in manifests
+            if isinstance(manifest, spec.Model | spec.Dataset)
+            for version in manifest.spec.versions}
 
 
 def snapshot_at(history: GitHistory, sha: str | None,
@@ -271,6 +333,7 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
         replayed = []
         for sha, changes in batch:
             info = infos[sha]
+            files_before = dict(state.files)
             for change in changes:
                 if not _readable(change):
                     state.refuse(change.path, info.sha)
@@ -281,6 +344,9 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             touched = state.touched()
             after = state.snapshot()
             events = _with_sizes(history, sha, diff(snapshot, after, touched), after)
+            if events:
+                events += landed_violations(history.root, info, files_before, state,
+                                            [change.path for change in changes])
             snapshot = after
             # After a history rewrite, the new commits land with it, never before it.
             late = not_before is not None and info.committed_at < not_before
@@ -295,6 +361,39 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
                             list(state.skipped), max(estimate or 0, number))
                 pending, rows, counted = [], 0, number
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
+
+
+# Recorded by diff as policy.violated already, with what the gate judged (policy.violations).
+_RECORDED_BY_DIFF = ("POL001", "POL002")
+
+
+def landed_violations(root: str, info: CommitInfo, files_before: dict[str, bytes],
+                      state: History, changed: list[str]) -> list[Event]:
+    """policy.violated, with its code, for every error `validate --base <parent>` gives the
+    commit's change: what landed although validate refuses it (a direct push, say)."""
+    from reconciler import catalog, rules
+    from reconciler.source import FilesAt
+
+    only = state.checked_by_validate(changed)
+    if only == []:
+        return []
+    paths = state.manifest_paths()
+    current = catalog.build(FilesAt(root, info.sha, state.files, paths), only,
+                            loaded=state.loaded)
+    same_paths = files_before.keys() == state.files.keys()
+    base = (catalog.build(FilesAt(root, info.parents[0], files_before,
+                                  paths if same_paths else None), only, rest=False,
+                          loaded=state.loaded) if info.parents else None)
+    found = [d for d in rules.check_change(current, base)
+             if d.severity == "error" and d.code not in _RECORDED_BY_DIFF]
+    state.forget_unread()
+    events = []
+    for diagnostic in sorted(set(found)):
+        kind, name = state.defined_at(diagnostic.path)
+        events.append(Event("policy.violated", kind, name, payload={
+            "code": diagnostic.code, "path": diagnostic.path, "line": diagnostic.line,
+            "column": diagnostic.col, "message": diagnostic.message}))
+    return events
 
 
 def _with_sizes(history: GitHistory, sha: str, events: list[Event],

@@ -103,8 +103,9 @@ def apply_text(result: Any, rendered: Sequence[str] = ()) -> str:
         lines.append(f"    {count:6d}  {event_type}")
     violations = result.events.get("policy.violated", 0)
     if violations:
-        lines.append(f"  {violations} change{'s' * (violations != 1)} landed against an "
-                     "environment's promotion policy: recorded as policy.violated")
+        lines.append(f"  {violations} change{'s' * (violations != 1)} landed although "
+                     "validate refuses them (a rule or a promotion policy): recorded as "
+                     "policy.violated")
     for commit, path in result.skipped:
         lines.append(f"  skipped {printable(path)} at {commit[:12]}: it did not load; its previous "
                      "content was kept")

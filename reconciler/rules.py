@@ -40,6 +40,16 @@ def check(catalog: Catalog, base: Catalog | None = None) -> list[Diagnostic]:
     return found
 
 
+def check_change(current: Catalog, base: Catalog | None) -> list[Diagnostic]:
+    """What validate reports for the files current checks, as a change from base: loading,
+    every rule, and what DVC's records say (the references of other files only where a
+    checked Dataset or Environment may break them)."""
+    found = current.diagnostics + check(current, base)
+    found = [d for d in found if d.path in current.checked
+             or (d.path in current.dependents and d.code in REFERENCE_CODES)]
+    return found + current.dvc.diagnostics
+
+
 def _names(catalog: Catalog) -> Iterator[Diagnostic]:
     entries: list[Entry[Any]] = [*catalog.versioned(), *catalog.environments.values()]
     for entry in entries:

@@ -291,6 +291,55 @@ class GitRevision:
         return self._blobs[blob]
 
 
+class FilesAt:
+    """The registry files of one commit as apply's replay holds them in memory (it read them
+    from git once), anything else read from git at that commit when asked: a Source for
+    checking each replayed commit as validate checks a change."""
+
+    def __init__(self, root: str, rev: str, files: dict[str, bytes],
+                 manifests: list[str] | None = None):
+        self.root = os.path.realpath(root)
+        self.rev: str | None = rev
+        self._files = files
+        self._commit: GitRevision | None = None
+        self._manifests = manifests  # the sorted manifest paths of files, when known
+
+    def manifest_paths(self) -> list[str]:
+        """Repository-relative paths of every manifest file, sorted."""
+        if self._manifests is None:
+            self._manifests = sorted(p for p in self._files if is_manifest_path(p))
+        return self._manifests
+
+    def dvc_paths(self) -> list[str]:
+        """Repository-relative paths of every .dvc file and dvc.lock, sorted."""
+        return sorted(p for p in self._files if is_dvc_file(p))
+
+    def exists(self, path: str) -> bool:
+        """Whether the commit holds a file at path (a registry file the replay refused, a
+        link say, counts as absent: the replay records it as skipped)."""
+        if path in self._files:
+            return True
+        return not is_registry_file(path) and self._git().exists(path)
+
+    def read(self, path: str) -> bytes:
+        """The bytes of the file at path."""
+        if path in self._files:
+            return self._files[path]
+        if is_registry_file(path):
+            raise FileProblem("FIL004", f"no file '{path}' at {self.rev}")
+        return self._git().read(path)
+
+    def committed_digest(self, path: str) -> tuple[str, int] | None:
+        """(md5 hex, size) of the regular file at path in this commit, of any size."""
+        return self._git().committed_digest(path)
+
+    def _git(self) -> GitRevision:
+        if self._commit is None:
+            assert self.rev is not None, "a commit"
+            self._commit = GitRevision(self.root, self.rev, only=[])
+        return self._commit
+
+
 def open_source(root: str, rev: str | None, only: list[str] | None = None) -> Source:
     """The working tree of root, or root's commit rev when given (only: the files that will
     be read from it, when that is known to be few)."""

@@ -839,7 +839,7 @@ def test_a_change_pushed_past_the_policy_is_recorded_as_violating_it(registry: R
                            "--strict"], cwd=registry.root, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 1 and "--strict" in done.stderr, done.stdout + done.stderr
-    assert "landed against an environment's promotion policy" in done.stdout
+    assert "landed although validate refuses them" in done.stdout
     (payload,) = _rows(db_url, "SELECT payload FROM audit_events WHERE commit_sha = :c AND "
                                "event_type = 'policy.violated'", c=pushed)
     violation = json.loads(payload[0]) if isinstance(payload[0], str) else payload[0]

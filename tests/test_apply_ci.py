@@ -3,6 +3,7 @@ are not set, repeated pushes that change nothing. No workspace writes a false or
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -330,3 +331,79 @@ def test_a_blank_repository_override_is_refused(history: Registry,
     monkeypatch.setenv("RECONCILER_REPOSITORY", " ")
     assert cli.main(["apply", "--repo", str(history.root), "--db", "embedded"]) == 2
     assert "RECONCILER_REPOSITORY is set but empty" in capsys.readouterr().err
+
+
+# -- what landed although validate refuses it ----------------------------------------------------
+
+def _violations(url: str) -> list[tuple[str, str, str]]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT commit_sha, name, payload FROM audit_events WHERE event_type = "
+                "'policy.violated' ORDER BY seq")).all()
+    finally:
+        engine.dispose()
+    found = []
+    for commit, name, payload in rows:
+        data = json.loads(payload) if isinstance(payload, str) else payload
+        if "code" in data:
+            found.append((commit.rstrip(), name, data["code"]))
+    return found
+
+
+def test_every_error_validate_gives_a_pushed_change_is_recorded_with_its_code(
+        history: Registry, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    api.apply(root, db_url)
+    fraud = (history.root / FRAUD).read_text()
+    made_up = "md5:" + "0" * 32
+    # A version pinning bytes DVC does not record (ART004), pushed straight to main.
+    history.write(FRAUD, fraud.replace("  stages:", f'    - version: "1.2.0"\n'
+                                       "      artifact: models/fraud.pkl\n"
+                                       f"      digest: {made_up}\n  stages:"))
+    forged = history.commit("Add fraud 1.2.0", AUTHORS["eve"], "2024-09-01T10:00:00+00:00")
+    # A landed version's bytes changed (IMM001).
+    landed = history.digest("models/fraud.pkl")
+    history.write(FRAUD, (history.root / FRAUD).read_text().replace(landed, made_up, 1))
+    rewritten = history.commit("Repin 1.0.0", AUTHORS["eve"], "2024-09-02T10:00:00+00:00")
+    # An environment models are served in deleted (a reference in another file breaks).
+    (history.root / "manifests/environments/staging.yaml").unlink()
+    deleted = history.commit("Drop staging", AUTHORS["eve"], "2024-09-03T10:00:00+00:00")
+    # Put back as it was: the target is valid again, so apply runs (and records the repin).
+    history.write(FRAUD, fraud)
+    history.repo.git.checkout(f"{forged}~1", "--", "manifests/environments/staging.yaml")
+    fixed = history.commit("Put fraud and staging back", AUTHORS["carol"],
+                           "2024-09-04T10:00:00+00:00")
+
+    # A retrain registered with a made-up older version beside it (ART009: DVC never recorded
+    # those bytes for the path in this history).
+    history.write("models/fraud.pkl", b"fraud weights v3\n")
+    history.dvc("add", "-q", "models/fraud.pkl")
+    retrained = history.digest("models/fraud.pkl")
+    history.write(FRAUD, fraud.replace("  stages:", f'    - version: "1.2.0"\n'
+                                       "      artifact: models/fraud.pkl\n"
+                                       f"      digest: {made_up}\n"
+                                       f'    - version: "1.3.0"\n'
+                                       "      artifact: models/fraud.pkl\n"
+                                       f"      digest: {retrained}\n  stages:"))
+    older = history.commit("Retrain fraud 1.3.0", AUTHORS["bob"], "2024-09-05T10:00:00+00:00")
+
+    code = cli.main(["apply", "--repo", root, "--db", db_url, "--strict"])
+    captured = capsys.readouterr()
+    assert code == 1 and "--strict" in captured.err and "policy.violated" in captured.out
+    recorded = _violations(db_url)
+    assert (older, "fraud", "ART009") in recorded
+    for sha, parent in ((forged, f"{forged}~1"), (rewritten, forged), (deleted, rewritten),
+                        (fixed, deleted), (older, fixed)):
+        checked = api.validate(root, rev=sha, base=parent)
+        expected = sorted({d.code for d in checked.diagnostics if d.severity == "error"
+                           and not d.code.startswith("POL")})
+        assert expected or sha == fixed, f"validate --base finds nothing at {sha}"
+        assert sorted({c for commit, _, c in recorded if commit == sha}) == expected, sha
+    assert (forged, "fraud", "ART004") in recorded  # the newest version: not what DVC records
+    assert (rewritten, "fraud", "IMM001") in recorded
+    assert any(commit == deleted and name == "fraud" and c.startswith("REF")
+               for commit, name, c in recorded)
+    assert audit.verify(root, db_url) == []  # a rebuild from git records the same

@@ -30,7 +30,10 @@ def test_the_last_chunk_ends_at_the_target_past_commits_that_touch_nothing(
     chunks = _chunks(registry, start)
     assert chunks[-1].to_commit == head
     assert [b.info.sha for c in chunks for b in c.batches] == [edit]
-    assert [e.type for c in chunks for b in c.batches for e in b.events] == ["version.updated"]
+    events = [e for c in chunks for b in c.batches for e in b.events]
+    # A landed version's content changed: validate --base refuses it, so it is recorded so.
+    assert [e.type for e in events] == ["version.updated", "policy.violated"]
+    assert events[1].payload["code"].startswith("IMM") and events[1].name == "fraud"
 
 
 def test_a_file_that_does_not_load_keeps_its_last_content(registry: Registry) -> None:

@@ -96,13 +96,25 @@ def shown(url: URL) -> str:
     options = [f"{key}={'***' if _SECRET_OPTION.search(key) else value}"
                for key, values in url.query.items()
                for value in ([values] if isinstance(values, str) else values)]
-    base = url.set(query={}).render_as_string(hide_password=True)
+    base = _hidden_userinfo(url.set(query={}).render_as_string(hide_password=True))
     return base + ("?" + "&".join(options) if options else "")
+
+
+def _hidden_userinfo(rendered: str) -> str:
+    """Everything between :// and the authority's last @ hidden when the parser split a password
+    holding an unencoded @ (user:p@ss@host reads as password 'p', host 'ss@host')."""
+    scheme, separator, rest = rendered.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not separator or authority.count("@") < 2:
+        return rendered
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _secrets(url: URL) -> list[str]:
     """Every credential the URL holds, to scrub from messages that echo it."""
     values = [str(url.password)] if url.password else []
+    if url.host and "@" in url.host:  # the tail of a password holding an unencoded @
+        values.append(url.host.rpartition("@")[0])
     for key, value in url.query.items():
         if _SECRET_OPTION.search(key):
             values += [value] if isinstance(value, str) else list(value)

@@ -48,6 +48,26 @@ def test_passwords_are_hidden() -> None:
     assert "s3cr3t" not in str(error) and "***" in str(error)
 
 
+@pytest.mark.parametrize("password", ["p@ss", "p@ss@3xyz", "@lead", "tail@"])
+def test_a_password_holding_an_unencoded_at_is_hidden_whole(password: str,
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    text = f"mysql+pymysql://app:{password}@127.0.0.1:1/registry"
+    url = sqlalchemy.make_url(text)
+    pieces = [piece for piece in password.split("@") if len(piece) > 1]
+    shown = db.shown(url)
+    assert not any(piece in shown for piece in pieces), shown
+    assert shown.endswith("@127.0.0.1:1/registry")
+    error = db.connect_error(url, RuntimeError(f"cannot reach {url.host}: refused"))
+    assert not any(piece in str(error) for piece in pieces), str(error)
+    # And end to end: the server refuses (nothing listens on port 1), one line, no secret.
+    from reconciler import cli
+
+    assert cli.main(["show", "--db", text]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and not any(piece in err for piece in pieces), err
+
+
 def test_bad_url_is_a_usage_error(tmp_path: os.PathLike[str]) -> None:
     with pytest.raises(ReconcilerError, match="not a database URL"):
         db.database_url(str(tmp_path), "not a url")

@@ -326,6 +326,9 @@ def _init(args: argparse.Namespace) -> int:
     for owner in done.skipped_owners:
         print(printable(f"note: approver {owner!r} is not a CODEOWNERS owner (@user, "
                         "@org/team or an email): left out"))
+    for path in done.unowned_paths:
+        print(printable(f"note: {path!r} has approvers, but CODEOWNERS would read its name as a "
+                        "pattern (only letters, digits and ._/- are literal): rename it"))
     print("next: git add . && git commit; see manifests/models/example.yaml for a first model")
     return EXIT_OK
 

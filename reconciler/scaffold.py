@@ -24,7 +24,11 @@ CODEOWNERS = {"github": ".github/CODEOWNERS", "gitlab": ".gitlab/CODEOWNERS",
 CI_FILES = {"github": (".github/workflows/reconciler.yml", "github-workflow.yml"),
             "gitlab": (".gitlab-ci.yml", "gitlab-ci.yml")}
 # A CODEOWNERS owner: @user, @org/team (GitHub, GitLab groups nest) or an email address.
-_OWNER = re.compile(r"@[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*|[^@\s]+@[^@\s]+\.[^@\s]+")
+_OWNER = re.compile(r"@[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"
+                    r"|[A-Za-z0-9_.%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# A path CODEOWNERS takes literally: anything else (a glob or escape character, a space, a
+# comment sign) would own other files, or none.
+_LITERAL_PATH = re.compile(r"[A-Za-z0-9_./-]+")
 
 
 class Planned(NamedTuple):
@@ -35,11 +39,12 @@ class Planned(NamedTuple):
 
 
 class InitResult(NamedTuple):
-    """What init wrote, what it appended to, and the approvers it could not use."""
+    """What init wrote, what it appended to, and the approvers and files it could not use."""
 
     written: list[str]
     appended: list[str]
     skipped_owners: list[str]
+    unowned_paths: list[str]  # Environment files whose names CODEOWNERS would read as patterns
 
 
 def plan_files(ci: str, target: str, branch: str = "main", templates: bool = False
@@ -77,13 +82,13 @@ def init(folder: str, *, ci: str = "github", target: str = "kserve", force: bool
     check_writable(root, [*(f.path for f in files), CODEOWNERS[ci]], force=force)
     for planned in files:
         _write(root, planned)
-    owners, skipped = _codeowners(root)
+    owners, skipped, unowned = _codeowners(root)
     written = [f.path for f in files]
     if owners:
         _write(root, Planned(CODEOWNERS[ci], owners))
         written.append(CODEOWNERS[ci])
     appended = [".gitignore"] if _ignore(root, IGNORED) else []
-    return InitResult(written, appended, skipped)
+    return InitResult(written, appended, skipped, unowned)
 
 
 def _starter(name: str) -> str:
@@ -122,25 +127,27 @@ def _branch(root: str) -> str:
     return name if name != ref and re.fullmatch(r"[A-Za-z0-9._/-]+", name) else "main"
 
 
-def _codeowners(root: str) -> tuple[str, list[str]]:
+def _codeowners(root: str) -> tuple[str, list[str], list[str]]:
     """CODEOWNERS lines for the Environment manifests under root, from their approvers."""
     from reconciler import catalog
     from reconciler.source import WorkTree
 
     found = catalog.build(WorkTree(root))
-    lines, skipped = [], []
+    lines, skipped, unowned = [], [], []
     for path in sorted({entry.path for entry in found.environments.values()}):
         approvers = [a for entry in found.environments.values() if entry.path == path
                      for a in entry.manifest.spec.approvers]
         usable = [a for a in dict.fromkeys(approvers) if _OWNER.fullmatch(a)]
         skipped += [a for a in approvers if not _OWNER.fullmatch(a)]
-        if usable and not re.search(r"\s", path):
+        if usable and _LITERAL_PATH.fullmatch(path):
             lines.append(f"/{path} {' '.join(usable)}")
+        elif usable:
+            unowned.append(path)
     if not lines:
-        return "", skipped
+        return "", skipped, unowned
     header = ("# Written by `reconciler init` from the approvers of each Environment: a change to\n"
               "# an environment needs their review (as `reconciler plan` lists).\n")
-    return header + "\n".join(lines) + "\n", skipped
+    return header + "\n".join(lines) + "\n", skipped, unowned
 
 
 def _write(root: str, planned: Planned) -> None:

@@ -141,9 +141,10 @@ class Canary(_Spec):
 class Replicas(_Spec):
     """How many serving replicas an environment runs (min <= max)."""
 
-    min: int = Field(default=1, ge=0)
+    # Kubernetes takes replica and GPU counts as int32 (the schemas' `format: int32`).
+    min: int = Field(default=1, ge=0, lt=2**31)
     """Fewest replicas."""
-    max: int = Field(default=1, ge=0)
+    max: int = Field(default=1, ge=0, lt=2**31)
     """Most replicas (autoscaling upper bound)."""
 
 
@@ -154,7 +155,7 @@ class Resources(_Spec):
     """Kubernetes quantity, quoted: \"1\", \"500m\"."""
     memory: Quantity | None = None
     """Kubernetes quantity: 2Gi, 512Mi."""
-    gpu: int | None = Field(default=None, ge=0)
+    gpu: int | None = Field(default=None, ge=0, lt=2**31)  # int32, as replicas
     """Whole GPUs per replica."""
 
 

@@ -118,6 +118,25 @@ def test_approvers_that_are_not_owners_are_left_out_of_codeowners(fresh: Registr
     assert not any("evil" in line for line in lines)
 
 
+def test_codeowners_never_takes_a_name_or_an_owner_as_a_pattern(fresh: Registry) -> None:
+    """A manifest named with glob characters would own other files; an owner starting with #
+    would turn the rest of its line into a comment."""
+    environment = ("apiVersion: reconciler/v1\nkind: Environment\nmetadata: {{name: {name}}}\n"
+                   "spec:\n  namespace: {name}\n  target: kserve\n  approvers: {owners}\n")
+    fresh.write("manifests/*.yaml", environment.format(name="glob", owners='["@org/leads"]'))
+    fresh.write("manifests/p[r]od.yaml", environment.format(name="brackets",
+                                                            owners='["@org/leads"]'))
+    fresh.write("manifests/prod.yaml", environment.format(
+        name="prod", owners='["#x@example.com", "@org/ops", "ops@example.com"]'))
+    result = api.init(str(fresh.root), ci="github")
+    assert sorted(result.unowned_paths) == ["manifests/*.yaml", "manifests/p[r]od.yaml"]
+    assert result.skipped_owners == ["#x@example.com"]
+    rules = [line for line in (fresh.root / ".github/CODEOWNERS").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert rules == ["/manifests/environments.yaml @your-org/ml-leads",  # init's own
+                     "/manifests/prod.yaml @org/ops ops@example.com"]
+
+
 @pytest.mark.parametrize("ci, path, schema", [
     ("github", ".github/workflows/reconciler.yml", "github-workflows.json"),
     ("gitlab", ".gitlab-ci.yml", "gitlab-ci.json")])

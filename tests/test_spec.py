@@ -73,6 +73,10 @@ def test_unquoted_version_is_a_number_not_a_string() -> None:
     (("spec", "versions", 0, "digest"), "sha256:abc", "SPC007"),
     (("spec", "stages", "production", "resources", "memory"), "lots", "SPC007"),
     (("spec", "stages", "production", "replicas", "min"), -1, "SPC007"),
+    # What Kubernetes cannot take (int32 in its schemas) is refused, not rendered.
+    (("spec", "stages", "production", "replicas", "max"), 2**31, "SPC007"),
+    (("spec", "stages", "production", "replicas", "min"), 2**63, "SPC007"),
+    (("spec", "stages", "production", "resources", "gpu"), 2**31, "SPC007"),
     (("spec", "versions"), [], "SPC007"),
     (("metadata", "labels"), {"team": 3}, "SPC005"),
 ])
@@ -80,6 +84,12 @@ def test_bad_values(path: tuple[Any, ...], value: Any, code: str) -> None:
     errors = spec.parse(_with(path, value))
     assert isinstance(errors, list)
     assert [e.code for e in errors] == [code]
+
+
+def test_the_largest_int32_replica_count_is_accepted() -> None:
+    data = _with(("spec", "stages", "production", "replicas"), {"min": 2**31 - 1,
+                                                                 "max": 2**31 - 1})
+    assert not isinstance(spec.parse(data), list)
 
 
 def test_missing_field_is_located_at_its_parent() -> None:

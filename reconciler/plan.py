@@ -7,11 +7,11 @@ each changed environment names in `spec.approvers`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from reconciler import jsonout
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.events import Event, describe
 
@@ -68,11 +68,13 @@ def summary(plan: Plan) -> str:
 
 def text(plan: Plan) -> str:
     """For a terminal: violations first, then changes per model."""
-    lines = [summary(plan)]
+    # Every line is escaped whole: names and approvers come from the pull request, and a line
+    # starting `::` would be a workflow command in the github format.
+    lines = [printable(summary(plan))]
     for d in plan.diagnostics:
         lines.append(printable(f"  {d.path}:{d.line}:{d.col}: {d.code} {d.message}"))
     for model, events in _by_model(plan.events).items():
-        lines.append(f"  {model}:")
+        lines.append(printable(f"  {model}:"))
         for event in events:
             where = f"[{event.environment}] " if event.environment else ""
             lines.append(printable(f"    {where}{describe(event, plan.metrics)}"))
@@ -81,13 +83,13 @@ def text(plan: Plan) -> str:
             lines.append(printable(f"  {describe(event)}"))
     for env, names in plan.approvals.items():
         if names:
-            lines.append(f"  {env} needs approval from {', '.join(names)}")
+            lines.append(printable(f"  {env} needs approval from {', '.join(names)}"))
     return "\n".join(lines)
 
 
 def as_json(plan: Plan) -> str:
     """A documented, stable structure (format_version) for CI checks."""
-    return json.dumps({
+    return jsonout.dumps({
         "format_version": FORMAT_VERSION, "command": "plan", "ok": plan.ok,
         "changed": plan.changed, "base": plan.base, "head": plan.head,
         "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code,
@@ -107,7 +109,7 @@ def markdown(plan: Plan) -> str:
     parts = [f"### reconciler plan\n\n{_md(summary(plan))}\n"]
     if plan.diagnostics:
         parts.append("| where | code | message |\n| --- | --- | --- |\n" + "".join(
-            f"| `{_md(d.path)}:{d.line}` | {d.code} | {_md(d.message)} |\n"
+            f"| {_md(d.path)}&#58;{d.line} | {d.code} | {_md(d.message)} |\n"
             for d in plan.diagnostics))
     for env, events in _by_environment(plan.events).items():
         rows = "".join(f"| {_md(e.name)} | {_md(describe(e, plan.metrics))} |\n"
@@ -195,8 +197,19 @@ def _label(node: str) -> str:
     return re.sub(r'["\\\[\]<>`]', "_", printable(node))
 
 
+# What would make inline Markdown of a value (emphasis, code, links, images, table cells);
+# a value never starts a line (printable keeps it on one), so line-start signs stay as typed.
+_MARKDOWN_SIGNS = re.compile(r"([\\`*_\[\]()!|~])")
+
+
 def _md(value: str) -> str:
-    return printable(value).replace("|", "&#124;").replace("<", "&lt;").replace("`", "'")
+    """A value from the pull request as text in a comment: no markup, link, image, HTML or
+    mention survives (mentions would notify, autolinked URLs would point anywhere)."""
+    text = printable(value).replace("&", "&amp;").replace("<", "&lt;")
+    text = _MARKDOWN_SIGNS.sub(r"\\\1", text)
+    # An @ or a : breaks no word, but kills the mention and the autolinked URL (scheme://,
+    # www.) GitHub and GitLab make of plain text.
+    return text.replace("@", "&#64;").replace(":", "&#58;").replace("www.", "www&#46;")
 
 
 def _by_model(events: Sequence[Event]) -> dict[str, list[Event]]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler import jsonout
 from reconciler.diagnostics import Diagnostic, printable
 
 FORMAT_VERSION = 1
@@ -49,7 +49,7 @@ def as_json(command: str, diagnostics: Sequence[Diagnostic], files: int) -> str:
             for d in diagnostics
         ],
     }
-    return json.dumps(document, indent=2, sort_keys=False)
+    return jsonout.dumps(document, indent=2, sort_keys=False)
 
 
 def github(diagnostics: Sequence[Diagnostic], files: int) -> str:
@@ -121,7 +121,7 @@ def apply_text(result: Any, rendered: Sequence[str] = ()) -> str:
 
 def apply_json(result: Any, rendered: Sequence[str] = ()) -> str:
     """An apply result for machines."""
-    return json.dumps({
+    return jsonout.dumps({
         "format_version": FORMAT_VERSION, "command": "apply", "ok": True,
         "database": result.database, "dry_run": result.dry_run, "from": result.start,
         "to": result.target, "commits": result.commits, "walked": result.walked,

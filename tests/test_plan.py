@@ -118,7 +118,7 @@ def _normalised(text: str) -> str:
     """Commit shas and digests vary with how a test repository was made: masked."""
     text = re.sub(r"\b[0-9a-f]{40}\b", "<sha>", text)
     text = re.sub(r"\b[0-9a-f]{12}\b", "<sha12>", text)
-    return re.sub(r"md5:[0-9a-f]{32}", "md5:<digest>", text)
+    return re.sub(r"md5(:|&#58;)[0-9a-f]{32}", r"md5\1<digest>", text)
 
 
 def test_markdown_and_json_match_their_golden_files(registry: Registry) -> None:
@@ -262,3 +262,46 @@ def test_a_pull_request_touching_50_models_stays_bounded_and_useful(registry: Re
     kept = cut.count("\n| model-")
     assert kept > 1000 and f"{2000 - kept} more rows left out" in cut  # the room is used
     assert json.loads(plan_mod.as_json(planned))["changes"].__len__() == 50
+
+
+def test_values_from_the_pull_request_are_text_in_every_format(registry: Registry) -> None:
+    """An approver holding a newline, a metric name holding a mention, a link and an image: no
+    workflow command at a line start, no Markdown, strict JSON."""
+    registry.repo.git.checkout("-q", "-b", "hostile")
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    registry.write(FRAUD, model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
+        stages='staging: {version: "1.1.0"}').replace(
+        "metrics: {auc: 0.93}",
+        'metrics: {auc: 0.93, "@org/all ![x](https://e.example/p.png) [a](https://e.example)"'
+        ": 1}"))
+    text = (registry.root / PRODUCTION).read_text()
+    registry.write(PRODUCTION, text + '  approvers: ["@org/leads\\n::error ::forged\\n'
+                                      '::add-mask::x"]\n')
+    registry.commit("hostile values")
+    for output in ("text", "github"):
+        done = _run(registry, "--base", "main", "--format", output)
+        lines = done.stdout.splitlines()
+        assert not any(line.startswith("::") and "forged" in line for line in lines), output
+        assert not any(line.startswith("::add-mask::") for line in lines), output
+    markdown = _run(registry, "--base", "main", "--format", "markdown").stdout
+    assert "@org" not in markdown and "](" not in markdown and "![" not in markdown
+    assert "https://" not in markdown and "<" not in markdown.replace("<details>", "").replace(
+        "</details>", "").replace("<summary>", "").replace("</summary>", "")
+    done = _run(registry, "--base", "main", "--format", "json")
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    document = json.loads(done.stdout, parse_constant=refuse)
+    assert any(c["type"] == "version.added" for c in document["changes"])
+
+
+def test_json_output_is_strict_whatever_a_value_holds() -> None:
+    """What no manifest may hold (NaN) can still come from history: a dvc.lock param."""
+    from reconciler import jsonout
+
+    text = jsonout.dumps({"params": {"lr": float("nan"), "top": [float("inf"), -float("inf")]}})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
+        "params": {"lr": "NaN", "top": ["Infinity", "-Infinity"]}}

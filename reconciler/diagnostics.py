@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import NamedTuple
 
@@ -114,6 +115,21 @@ def printable(text: str) -> str:
         return text
     return "".join(_escaped(char) if unicodedata.category(char) in _HIDDEN_CATEGORIES
                    else char for char in text)
+
+
+# What would make inline Markdown of a value (emphasis, code, links, images, table cells);
+# a value never starts a line (printable keeps it on one), so line-start signs stay as typed.
+_MARKDOWN_SIGNS = re.compile(r"([\\`*_\[\]()!|~])")
+
+
+def markdown_text(value: str) -> str:
+    """A value from the pull request as text in a comment: no markup, link, image, HTML or
+    mention survives (mentions would notify, autolinked URLs would point anywhere)."""
+    text = printable(value).replace("&", "&amp;").replace("<", "&lt;")
+    text = _MARKDOWN_SIGNS.sub(r"\\\1", text)
+    # An @ or a : breaks no word, but kills the mention and the autolinked URL (scheme://,
+    # www.) GitHub and GitLab make of plain text.
+    return text.replace("@", "&#64;").replace(":", "&#58;").replace("www.", "www&#46;")
 
 
 def _escaped(char: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from reconciler import jsonout
-from reconciler.diagnostics import Diagnostic, printable
+from reconciler.diagnostics import Diagnostic, markdown_text, printable
 from reconciler.events import Event, describe
 
 FORMAT_VERSION = 1
@@ -106,22 +106,24 @@ def as_json(plan: Plan) -> str:
 def markdown(plan: Plan) -> str:
     """A pull-request comment: summary, violations, a table per environment, lineage as a
     Mermaid diagram, config diffs folded; cut to MARKDOWN_LIMIT with a note of what was left."""
-    parts = [f"### reconciler plan\n\n{_md(summary(plan))}\n"]
+    parts = [f"### reconciler plan\n\n{markdown_text(summary(plan))}\n"]
     if plan.diagnostics:
         parts.append("| where | code | message |\n| --- | --- | --- |\n" + "".join(
-            f"| {_md(d.path)}&#58;{d.line} | {d.code} | {_md(d.message)} |\n"
+            f"| {markdown_text(d.path)}&#58;{d.line} | {d.code} | {markdown_text(d.message)} |\n"
             for d in plan.diagnostics))
     for env, events in _by_environment(plan.events).items():
-        rows = "".join(f"| {_md(e.name)} | {_md(describe(e, plan.metrics))} |\n"
+        rows = "".join(f"| {markdown_text(e.name)} | {markdown_text(describe(e, plan.metrics))} |\n"
                        for e in events)
         needed = plan.approvals.get(env) or []
-        approval = f"\nNeeds approval from {_md(', '.join(needed))}.\n" if needed else ""
-        parts.append(f"#### {_md(env)}\n\n| model | change |\n| --- | --- |\n{rows}{approval}")
+        approval = (f"\nNeeds approval from {markdown_text(', '.join(needed))}.\n"
+                    if needed else "")
+        parts.append(f"#### {markdown_text(env)}\n\n| model | change |\n| --- | --- |\n"
+                     f"{rows}{approval}")
     other = [e for e in plan.events if e.environment is None and e.type in _HEADLINE]
     if other:
         parts.append("#### versions, models and environments\n\n| name | change |\n"
                      "| --- | --- |\n" + "".join(
-            f"| {_md(e.name)} | {_md(describe(e))} |\n" for e in other))
+            f"| {markdown_text(e.name)} | {markdown_text(describe(e))} |\n" for e in other))
     lineage = mermaid(plan.events)
     if lineage:
         parts.append(f"<details><summary>lineage</summary>\n\n```mermaid\n{lineage}```\n\n"
@@ -129,7 +131,7 @@ def markdown(plan: Plan) -> str:
     for env, diffs in plan.render_diffs.items():
         if diffs:
             body = "".join(diffs).replace("```", "` ` `")
-            parts.append(f"<details><summary>{_md(env)}: deployment configs</summary>\n\n"
+            parts.append(f"<details><summary>{markdown_text(env)}: deployment configs</summary>\n\n"
                          f"```diff\n{body}```\n\n</details>\n")
     return _bounded(parts)
 
@@ -195,21 +197,6 @@ def mermaid(events: Sequence[Event]) -> str:
 
 def _label(node: str) -> str:
     return re.sub(r'["\\\[\]<>`]', "_", printable(node))
-
-
-# What would make inline Markdown of a value (emphasis, code, links, images, table cells);
-# a value never starts a line (printable keeps it on one), so line-start signs stay as typed.
-_MARKDOWN_SIGNS = re.compile(r"([\\`*_\[\]()!|~])")
-
-
-def _md(value: str) -> str:
-    """A value from the pull request as text in a comment: no markup, link, image, HTML or
-    mention survives (mentions would notify, autolinked URLs would point anywhere)."""
-    text = printable(value).replace("&", "&amp;").replace("<", "&lt;")
-    text = _MARKDOWN_SIGNS.sub(r"\\\1", text)
-    # An @ or a : breaks no word, but kills the mention and the autolinked URL (scheme://,
-    # www.) GitHub and GitLab make of plain text.
-    return text.replace("@", "&#64;").replace(":", "&#58;").replace("www.", "www&#46;")
 
 
 def _by_model(events: Sequence[Event]) -> dict[str, list[Event]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler import jsonout
-from reconciler.diagnostics import Diagnostic, printable
+from reconciler.diagnostics import Diagnostic, markdown_text, printable
 
 FORMAT_VERSION = 1
 FORMATS = ("text", "json", "github")
@@ -69,11 +69,11 @@ def markdown(diagnostics: Sequence[Diagnostic], files: int) -> str:
     lines = ["### reconciler validate", "", summary_line(diagnostics, files)]
     if diagnostics:
         lines += ["", "| where | code | message |", "| --- | --- | --- |"]
-        for d in diagnostics:
-            message = printable(d.message) + (f" <br>*hint:* {printable(d.hint)}"
-                                              if d.hint else "")
-            lines.append(f"| `{printable(d.path).replace('`', '')}:{d.line}:{d.col}` | {d.code} | "
-                         f"{message.replace('|', '&#124;')} |")
+        for d in diagnostics:  # messages quote the input: text, never markup
+            message = markdown_text(d.message) + (f" <br>*hint:* {markdown_text(d.hint)}"
+                                                  if d.hint else "")
+            lines.append(f"| {markdown_text(d.path)}&#58;{d.line}&#58;{d.col} | {d.code} | "
+                         f"{message} |")
     return "\n".join(lines) + "\n"
 
 

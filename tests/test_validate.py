@@ -246,15 +246,19 @@ def test_cli_exit_codes_and_formats(registry: Registry, tmp_path: Path) -> None:
 
     assert run_cli(registry, "validate", "--no-such-flag").returncode == 2
 
-    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace("1.0.0\"\n", "1.0.0\"\n"
-                                                                     "      bogus: 1\n", 1))
+    # An unknown key holding HTML and a link: text in the step summary, never markup.
+    registry.write(FRAUD, (registry.root / FRAUD).read_text().replace(
+        "1.0.0\"\n", "1.0.0\"\n      \"<img src=x onerror=alert(1)>[a](https://e.example)\": 1\n",
+        1))
     summary = tmp_path / "summary.md"
     done = run_cli(registry, "validate", "--format", "github",
                    env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert done.returncode == 1
     annotation = done.stdout.splitlines()[0]
     assert annotation.startswith(f"::error file={FRAUD},line=10,col=7,title=SPC003::")
-    assert "| `manifests/models/fraud.yaml:10:7` | SPC003 |" in summary.read_text()
+    written = summary.read_text()
+    assert "| manifests/models/fraud.yaml&#58;10&#58;7 | SPC003 |" in written
+    assert "<img" not in written and "](" not in written and "https://" not in written
 
     report = json.loads(run_cli(registry, "validate", "--format", "json").stdout)
     assert report["format_version"] == 1 and report["ok"] is False

@@ -71,8 +71,9 @@ def parse_commit(sha: str, raw: bytes) -> CommitInfo:
         key, _, value = line.partition(b" ")
         headers.setdefault(key, []).append(value)
     encoding = _encoding(headers.get(b"encoding", [b"utf-8"])[0])
-    author = parse_ident(headers.get(b"author", [b""])[0], encoding)
-    committer = parse_ident(headers.get(b"committer", [b""])[0], encoding)
+    # The last author and committer, as `git log` shows a commit that has several.
+    author = parse_ident(headers.get(b"author", [b""])[-1], encoding)
+    committer = parse_ident(headers.get(b"committer", [b""])[-1], encoding)
     parents = tuple(p.decode("ascii", "replace") for p in headers.get(b"parent", []))
     message = _text(body, encoding)
     return CommitInfo(sha, parents, author.name, author.email, author.when, committer.name,
@@ -81,12 +82,15 @@ def parse_commit(sha: str, raw: bytes) -> CommitInfo:
 
 
 def parse_ident(value: bytes, encoding: str = "utf-8") -> Ident:
-    """`Name <email> 1718000000 +0200` as git splits it: the name ends at the first '<', the
-    email at the last '>', the time and zone follow. Malformed parts read as empty / epoch."""
-    start, end = value.find(b"<"), value.rfind(b">")
-    if start < 0 or end < start:
-        return Ident(_text(value, encoding).strip(), "", _utc(b""))
-    stamp = value[end + 1:].split()
+    """`Name <email> 1718000000 +0200` as git splits it (split_ident_line): the name ends at
+    the first '<', the email at the first '>' after it, the time and zone follow the last '>'.
+    Without '<' and '>' git reads nothing at all, so neither does this (the time is then the
+    epoch, never digits taken from the name). Malformed times read as the epoch."""
+    start = value.find(b"<")
+    end = value.find(b">", start + 1) if start >= 0 else -1
+    if end < 0:
+        return Ident("", "", _utc(b""))
+    stamp = value[value.rfind(b">") + 1:].split()
     return Ident(_text(value[:start], encoding).strip(), _text(value[start + 1:end], encoding),
                  _utc(stamp[0] if stamp else b""), _offset(stamp[1] if len(stamp) > 1 else b""))
 
@@ -104,14 +108,28 @@ def _offset(zone: bytes) -> int:
 
 
 def _encoding(name: bytes) -> str:
+    """The text encoding a commit names; UTF-8 for a name Python does not know or a codec that
+    is not a text encoding (base64, rot13: a commit may name any of them)."""
     try:
-        return codecs.lookup(name.decode("ascii")).name
+        found = codecs.lookup(name.decode("ascii"))
     except (LookupError, UnicodeDecodeError):
         return "utf-8"
+    return found.name if getattr(found, "_is_text_encoding", True) else "utf-8"
 
 
 def _text(raw: bytes, encoding: str) -> str:
-    return raw.decode(encoding, errors="backslashreplace").replace("\x00", "\\x00")
+    """raw as text: undecodable bytes as backslash escapes, NUL and lone surrogates (which
+    utf-7 and others can produce, and no database stores) escaped too."""
+    try:
+        text = raw.decode(encoding, errors="backslashreplace")
+    except (UnicodeError, LookupError, TypeError, ValueError):  # refuses the handler
+        text = raw.decode("utf-8", errors="backslashreplace")
+    if not text.isascii():
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text.replace("\x00", "\\x00")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _utc(epoch: bytes) -> datetime:

@@ -160,7 +160,11 @@ def read_actions(root: str) -> list[Action]:
             commits[tag] = (sha, tag)
             continue
         head = raw.partition(b"\n\n")[0]
-        fields = dict(line.split(b" ", 1) for line in head.split(b"\n") if b" " in line)
+        fields: dict[bytes, bytes] = {}  # the first of a repeated header, as git reads tags
+        for header in head.split(b"\n"):
+            key, space, value = header.partition(b" ")
+            if space:
+                fields.setdefault(key, value)
         target = fields.get(b"object", b"").decode("ascii", "replace")
         tagger = parse_ident(fields.get(b"tagger", b""))
         if fields.get(b"type") == b"commit":

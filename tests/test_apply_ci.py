@@ -4,6 +4,7 @@ are not set, repeated pushes that change nothing. No workspace writes a false or
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -407,3 +408,20 @@ def test_every_error_validate_gives_a_pushed_change_is_recorded_with_its_code(
     assert any(commit == deleted and name == "fraud" and c.startswith("REF")
                for commit, name, c in recorded)
     assert audit.verify(root, db_url) == []  # a rebuild from git records the same
+
+
+def test_no_commit_encoding_blocks_apply(history: Registry, db_url: str) -> None:
+    """A commit's encoding header may name any codec Python knows (base64 is no text
+    encoding; utf-7 can decode to lone surrogates): apply records it and goes on."""
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    for number, codec in enumerate(("base64", "utf-7", "rot13")):
+        history.write("README.md", f"docs {number}\n")
+        history.write(FRAUD, re.sub(r"owner: \S+", f"owner: ml{number}@example.com",
+                                    (history.root / FRAUD).read_text()))
+        history.repo.git.add(A=True)
+        _git(history.root, "-c", f"i18n.commitEncoding={codec}", "-c", "user.name=Zoë +2D3-",
+             "-c", "user.email=zoe@example.com", "commit", "-q", "-m", f"via {codec} +2D3- é")
+    applied = api.apply(root, db_url).applied
+    assert applied is not None and applied.events["model.updated"] == 3
+    assert audit.verify(root, db_url) == []

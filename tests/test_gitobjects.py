@@ -136,3 +136,42 @@ def test_trailers_are_read_as_git_reads_them(tmp_path_factory: Any, generated: l
         info = gitobjects.parse_commit(sha, raw)
         assert [f"{token}: {value}" for token, value in info.trailers] == [
             line for line in expected.split("\n") if line], message
+
+
+def _git(root: str, *args: str, stdin: bytes | None = None) -> str:
+    return subprocess.run(["git", "-C", root, *args], input=stdin, capture_output=True,
+                          check=True).stdout.decode("utf-8", "backslashreplace").strip()
+
+
+def test_who_and_when_read_as_git_log_shows_them(tmp_path: Any) -> None:
+    """Commit objects git accepts but writes nothing like: two author headers, an ident with
+    no email, an email with an extra '>', codecs that are not text or refuse the handler. The
+    trail says what `git log` says."""
+    root = str(tmp_path)
+    _git(root, "init", "-q")
+    _git(root, "-c", "user.name=A", "-c", "user.email=a@x", "commit", "-q", "--allow-empty",
+         "-m", "base")
+    tree = _git(root, "rev-parse", "HEAD^{tree}")
+    heads = {
+        "two authors": b"author First <f@x> 1700000000 +0000\n"
+                       b"author Second <s@x> 1700000100 +0000\n",
+        "no email": b"author NoEmail 1700000000 +0000\n",
+        "extra >": b"author Name <a@b>> 1700000000 +0000\n",
+    }
+    for label, author in heads.items():
+        raw = (f"tree {tree}\n".encode() + author
+               + b"committer C <c@x> 1700000000 +0000\n\n" + label.encode() + b"\n")
+        sha = _git(root, "hash-object", "-t", "commit", "-w", "--literally", "--stdin",
+                   stdin=raw)
+        info = gitobjects.parse_commit(sha, raw)
+        shown = _git(root, "log", "-1", "--format=%an%x00%ae", sha).split("\x00")
+        assert [info.author_name, info.author_email] == shown, label
+        if label == "no email":  # git reads no time either: never one taken from the name
+            assert info.authored_at == datetime(1970, 1, 1)
+    for codec in ("base64", "rot13", "utf-7", "idna", "hex", "no-such-codec"):
+        raw = (f"tree {tree}\n".encode() + b"author Ann <ann@x> 1700000000 +0000\n"
+               b"committer Ann <ann@x> 1700000000 +0000\nencoding " + codec.encode()
+               + b"\n\nmessage +2D3- \xff\n")
+        info = gitobjects.parse_commit("f" * 40, raw)
+        info.message.encode("utf-8")  # storable and hashable: no lone surrogate
+        assert info.author_name == "Ann" and info.message.startswith("message")

@@ -34,6 +34,11 @@ MAX_FILE_BYTES = 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
+# Every git command this tool runs: objects as they are, never as `git replace` refs swap them
+# (a replacement would put another commit's author under the original sha in the audit trail).
+GIT = ("git", "--no-replace-objects")
+
+
 class FileProblem(Exception):
     """A file that cannot be read as a manifest (code, message, hint), reported at line 1."""
 
@@ -140,7 +145,7 @@ class WorkTree:
         """Repository-relative paths of every .dvc file and dvc.lock, sorted."""
         # git knows which files are ignored: DVC-tracked data folders can be huge, never walk them.
         result = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+            [*GIT, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
              "*.dvc", "dvc.lock", "*/dvc.lock"],
             cwd=self.root, capture_output=True, check=False)
         if result.returncode != 0:
@@ -193,7 +198,7 @@ def _md5_of_tracked(root: str, path: str) -> tuple[str, int] | None:
     """(md5, size) of a regular file in the work tree that git tracks (never a link)."""
     if unreadable_name(path) or escapes(path) or not path:
         return None
-    listed = subprocess.run(["git", "-C", root, "ls-files", "--error-unmatch", "--",
+    listed = subprocess.run([*GIT, "-C", root, "ls-files", "--error-unmatch", "--",
                              f":(literal){path}"], capture_output=True, check=False)
     if listed.returncode != 0:
         return None
@@ -359,7 +364,7 @@ def repo_path(root: str, user_path: str) -> str:
 
 def run_git(root: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
     """stdout of `git -C root args...`; a failure is a ReconcilerError with git's message."""
-    done = subprocess.run(["git", "-C", root, *args], capture_output=True, check=False)
+    done = subprocess.run([*GIT, "-C", root, *args], capture_output=True, check=False)
     if done.returncode not in ok_codes:
         raise git_failure(args[0], done.stderr)
     return done.stdout
@@ -384,17 +389,17 @@ def changed_paths(root: str, base: str, head: str | None) -> list[str]:
 
 def has_head(root: str) -> bool:
     """Whether the repository has a commit checked out (a new one has none yet)."""
-    return subprocess.run(["git", "-C", root, "rev-parse", "--verify", "--quiet", "HEAD"],
+    return subprocess.run([*GIT, "-C", root, "rev-parse", "--verify", "--quiet", "HEAD"],
                           capture_output=True, check=False).returncode == 0
 
 
 def resolve_commit(root: str, rev: str) -> str:
     """The commit sha a revision names (a ReconcilerError when it names none)."""
-    done = subprocess.run(["git", "-C", root, "rev-parse", "--verify", "--quiet",
+    done = subprocess.run([*GIT, "-C", root, "rev-parse", "--verify", "--quiet",
                            "--end-of-options", f"{rev}^{{commit}}"],
                           capture_output=True, check=False)
     if done.returncode != 0:
-        if subprocess.run(["git", "-C", root, "rev-parse", "--git-dir"], capture_output=True,
+        if subprocess.run([*GIT, "-C", root, "rev-parse", "--git-dir"], capture_output=True,
                           check=False).returncode != 0:
             raise ReconcilerError(f"{root}: not a git repository")
         raise ReconcilerError(f"unknown revision '{rev}'")
@@ -431,7 +436,7 @@ def read_objects(root: str, shas: list[str], kinds: set[str]) -> dict[str, tuple
     wanted = sorted(set(shas))
     if not wanted:
         return {}
-    done = subprocess.run(["git", "-C", root, "cat-file", "--batch"], check=False,
+    done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
                           input="\n".join(wanted).encode() + b"\n", capture_output=True)
     if done.returncode != 0:
         raise git_failure("cat-file", done.stderr)
@@ -464,7 +469,7 @@ def read_at(root: str, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], b
         raise ValueError("read_at takes a commit sha and a plain repository path")
     if not requests:
         return {}
-    done = subprocess.run(["git", "-C", root, "cat-file", "--batch"], check=False,
+    done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
                           input=b"".join(f"{commit}:{path}\n".encode()
                                          for commit, path in requests), capture_output=True)
     if done.returncode != 0:
@@ -517,7 +522,7 @@ class GitHistory:
 
     def has_commit(self, sha: str) -> bool:
         """Whether the object database holds that commit."""
-        return subprocess.run(["git", "-C", self.root, "cat-file", "-e", f"{sha}^{{commit}}"],
+        return subprocess.run([*GIT, "-C", self.root, "cat-file", "-e", f"{sha}^{{commit}}"],
                               capture_output=True, check=False).returncode == 0
 
     def is_shallow(self) -> bool:
@@ -526,7 +531,7 @@ class GitHistory:
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether ancestor is reachable from descendant."""
-        return subprocess.run(["git", "-C", self.root, "merge-base", "--is-ancestor", ancestor,
+        return subprocess.run([*GIT, "-C", self.root, "merge-base", "--is-ancestor", ancestor,
                                descendant], capture_output=True, check=False).returncode == 0
 
     def root_commit(self, at: str) -> str | None:
@@ -602,7 +607,7 @@ class GitHistory:
         # No pathspec: git matches a glob like '*.dvc' against every path of every commit,
         # which takes three times as long as listing all changes and keeping ours here.
         process = subprocess.Popen(
-            ["git", "-C", self.root, "log", "--first-parent", "--reverse",
+            [*GIT, "-C", self.root, "log", "--first-parent", "--reverse",
              "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev", "-z",
              "--format=%H", span],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)

@@ -425,3 +425,30 @@ def test_no_commit_encoding_blocks_apply(history: Registry, db_url: str) -> None
     applied = api.apply(root, db_url).applied
     assert applied is not None and applied.events["model.updated"] == 3
     assert audit.verify(root, db_url) == []
+
+
+def test_replace_refs_do_not_change_who_made_a_commit(history: Registry, db_url: str) -> None:
+    """`git replace` can show another commit in place of one: the trail records the object
+    the sha names, as `git --no-replace-objects log` shows it."""
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    history.write(FRAUD, re.sub(r"owner: \S+", "owner: eve@example.com",
+                                (history.root / FRAUD).read_text()))
+    original = history.commit("Eve's change", AUTHORS["eve"], "2024-09-01T10:00:00+00:00")
+    raw = _git(history.root, "cat-file", "commit", original).replace(
+        "Eve Analyst <eve@example.com>", "Mallory <mallory@evil.example>")
+    forged = subprocess.run(["git", "-C", root, "hash-object", "-t", "commit", "-w", "--stdin"],
+                            input=raw + "\n", capture_output=True, text=True,
+                            check=True).stdout.strip()
+    _git(history.root, "replace", original, forged)
+    assert "Mallory" in _git(history.root, "log", "-1", "--format=%an", original)
+    api.apply(root, db_url)
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    try:
+        with engine.connect() as connection:
+            actors = {tuple(row) for row in connection.execute(text(
+                "SELECT actor_name, actor_email FROM audit_events WHERE commit_sha = :sha"),
+                {"sha": original})}
+    finally:
+        engine.dispose()
+    assert actors == {("Eve Analyst", "eve@example.com")}

@@ -11,7 +11,9 @@ text files before hashing, so the two are different hashes of the same bytes).
 
 from __future__ import annotations
 
+import datetime
 import functools
+import math
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -19,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.diagnostics import Diagnostic
-from reconciler.loader import MAX_DEPTH, plain_scalar, too_deep
+from reconciler.diagnostics import Diagnostic, printable
+from reconciler.loader import MAX_DEPTH, MAX_EXPANDED, expands_past, plain_scalar, too_deep
 from reconciler.source import FileProblem, Source, escapes
 
 MD5 = "md5"
@@ -152,6 +154,9 @@ def parse_dvc_file(dvc_path: str, raw: bytes) -> list[Output]:
         if deep is not None:
             raise DvcFileError(f"nested deeper than {MAX_DEPTH} levels", deep.line + 1,
                                deep.column + 1)
+        if expands_past(raw):
+            raise DvcFileError(f"its aliases expand to more than {MAX_EXPANDED} values "
+                               "(DVC writes none)", 1, 1)
         data = yaml.load(raw, Loader=yaml.CSafeLoader)
     except ValueError as error:  # an integer of over 4,300 digits, which Python will not read
         raise DvcFileError(" ".join(str(error).split())[:120], 1, 1) from None
@@ -227,26 +232,65 @@ def _lock_outputs(lock_path: str, data: Any) -> list[Output]:
     if not isinstance(stages, dict):
         raise DvcFileError("'stages' must be a mapping")
     outputs: list[Output] = []
+    for stage_name in stages:  # checked before sorting: names of mixed types do not sort
+        _check_stage_name(stage_name)
     for stage_name, stage in sorted(stages.items()):
         if not isinstance(stage, dict):
             raise DvcFileError(f"stage '{stage_name}' must be a mapping")
-        if len(str(stage_name)) > MAX_STAGE_NAME:  # recorded in lineage, a VARCHAR(255)
-            raise DvcFileError(f"stage name is {len(str(stage_name))} characters; the limit is "
-                               f"{MAX_STAGE_NAME}")
         params = stage.get("params") or {}
         if not isinstance(params, dict):
             raise DvcFileError(f"stage '{stage_name}': params must be a mapping")
         lineage = StageLineage(
             lock_path=lock_path,
-            stage=str(stage_name),
+            stage=stage_name,
             deps=tuple(Dependency(_relative(lock_path, dep["path"]), _digest(dep))
-                       for dep in stage.get("deps", []) if _in_repo(lock_path, dep)),
-            params=dict(params),
+                       for dep in _entries(stage, "deps", stage_name)
+                       if _in_repo(lock_path, dep)),
+            params=_json_value(params, f"stage '{stage_name}': params"),
             cmd=_command(stage.get("cmd")),
         )
-        outputs.extend(_output(lock_path, out, lineage) for out in stage.get("outs", [])
-                       if _in_repo(lock_path, out))
+        outputs.extend(_output(lock_path, out, lineage)
+                       for out in _entries(stage, "outs", stage_name) if _in_repo(lock_path, out))
     return outputs
+
+
+def _check_stage_name(name: Any) -> None:
+    """A stage name is recorded in lineage (a VARCHAR(255) column): text DVC could write."""
+    if not isinstance(name, str) or not name.isprintable() or not name:
+        raise DvcFileError(f"stage name {printable(repr(name))[:80]} is not text DVC writes")
+    if len(name) > MAX_STAGE_NAME:
+        raise DvcFileError(f"stage name is {len(name)} characters; the limit is "
+                           f"{MAX_STAGE_NAME}")
+
+
+def _entries(stage: dict[str, Any], key: str, stage_name: str) -> list[Any]:
+    """A stage's deps or outs: a list (absent or null: none)."""
+    value = stage.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DvcFileError(f"stage '{stage_name}': {key} must be a list")
+    return value
+
+
+def _json_value(value: Any, where: str) -> Any:
+    """value as JSON can hold it (what apply stores): a date becomes its ISO text; bytes, NaN,
+    infinity and keys that are not text are refused, as a manifest would be."""
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise DvcFileError(f"{where} hold {value!r}, which JSON has no value for")
+        return value
+    if isinstance(value, datetime.date):  # datetime too: both isoformat
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_json_value(item, where) for item in value]
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise DvcFileError(f"{where} have a key that is not text")
+        return {key: _json_value(item, where) for key, item in value.items()}
+    raise DvcFileError(f"{where} hold a {type(value).__name__} value, which JSON cannot")
 
 
 def _in_repo(dvc_path: str, entry: Any) -> bool:
@@ -259,9 +303,12 @@ def _relative(dvc_path: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(dvc_path), path))
 
 
+_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")  # what DVC writes: a file's, or a directory's
+
+
 def _digest(entry: dict[str, Any]) -> str | None:
     value = entry.get("md5")
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _MD5.fullmatch(value):
         return None
     return f"{MD5 if entry.get('hash') == MD5 else LEGACY_MD5}:{value}"
 

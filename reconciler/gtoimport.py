@@ -25,7 +25,7 @@ from reconciler.diagnostics import ReconcilerError
 from reconciler.dvc import MD5, DvcFileError, Output, parse_dvc_file
 from reconciler.gitobjects import parse_commit, parse_ident
 from reconciler.gtoregistry import Action, ArtifactState
-from reconciler.loader import too_deep
+from reconciler.loader import expands_past, too_deep
 from reconciler.source import (
     MAX_FILE_BYTES,
     plain_path,
@@ -131,7 +131,8 @@ def read_artifacts(root: str, commit: str) -> dict[str, Artifact]:
 
 def _yaml(path: str, raw: bytes | None) -> dict[str, Any]:
     """A small YAML mapping as read by DVC (PyYAML's safe loader), refusing what could hurt."""
-    if raw is None or len(raw) > MAX_FILE_BYTES or too_deep(raw) is not None:
+    if (raw is None or len(raw) > MAX_FILE_BYTES or too_deep(raw) is not None
+            or expands_past(raw)):
         return {}
     try:
         data = yaml.load(raw, Loader=yaml.CSafeLoader)

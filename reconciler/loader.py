@@ -230,6 +230,33 @@ def _reject_anchors(raw: bytes) -> None:
                           "write the value out in full; manifests are reviewed as plain text")
 
 
+MAX_EXPANDED = 100_000  # values a YAML text read from history may hold once aliases expand
+
+
+def expands_past(raw: bytes, limit: int = MAX_EXPANDED) -> bool:
+    """Whether YAML text holds more than limit values once its aliases are expanded (an alias
+    bomb: a few hundred bytes that expand to billions). The node graph is composed without
+    expanding anything (an alias shares its anchor's node) and counted up to the limit; call
+    it after too_deep. Text without an anchor has no alias, and is not composed at all."""
+    if b"&" not in raw:
+        return False
+    try:
+        root = yaml.compose(raw, Loader=yaml.CSafeLoader)
+    except (yaml.YAMLError, ValueError):
+        return False  # the caller's own parse reports it
+    pending, seen = [root] if root is not None else [], 0
+    while pending:
+        node = pending.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            pending.extend(item for pair in node.value for item in pair)
+    return False
+
+
 def _openers(raw: bytes) -> int:
     return raw.count(b"[") + raw.count(b"{") + raw.count(b"- ")
 

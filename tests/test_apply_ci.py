@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from reconciler import api, audit, cli, db, store
 from reconciler.diagnostics import ReconcilerError
+from reconciler.dvc import DvcFileError, parse_dvc_file
 from tests.conftest import Registry, copy_registry, model_manifest
 from tests.test_apply import AUTHORS, FRAUD, build_history, history_template  # noqa: F401
 
@@ -452,3 +454,61 @@ def test_replace_refs_do_not_change_who_made_a_commit(history: Registry, db_url:
     finally:
         engine.dispose()
     assert actors == {("Eve Analyst", "eve@example.com")}
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]" for n in range(1, levels)]
+    return "\n".join(lines) + f"\nstages:\n  train:\n    cmd: python train.py\n    params:\n" \
+        f"      params.yaml: {{bomb: *l{levels - 1}}}\n    outs:\n" \
+        "    - path: models/other.pkl\n      md5: " + "0" * 32 + "\n"
+
+
+# dvc.lock files DVC never writes: each refused (ART005 in validate; skipped by apply).
+HOSTILE_LOCKS = {
+    "alias bomb": _alias_bomb(),
+    "binary": "stages:\n  train:\n    params:\n      params.yaml: {blob: !!binary aGk=}\n"
+              "    outs: []\n",
+    "NaN": "stages:\n  train:\n    params:\n      params.yaml: {lr: .nan}\n    outs: []\n",
+    "a key that is not text": "stages:\n  train:\n    params:\n      params.yaml: {1: a}\n"
+                              "    outs: []\n",
+    "NUL in a stage name": 'stages:\n  "tr\\0ain":\n    outs: []\n',
+    "stage names of mixed types": "stages:\n  1: {outs: []}\n  train: {outs: []}\n",
+    "outs: 5": "stages:\n  train:\n    outs: 5\n",
+    "an md5 that is not one": "stages:\n  train:\n    outs:\n    - path: m.pkl\n"
+                              '      md5: "\\0x"\n',
+}
+# Odd but harmless: read as DVC reads them (a date param as its ISO text, no deps).
+ODD_LOCKS = {
+    "a date param": "stages:\n  train:\n    cmd: x\n    params:\n      params.yaml:\n"
+                    "        day: 2024-06-01\n    outs:\n    - path: m.pkl\n      md5: "
+                    + "a" * 32 + "\n",
+    "deps: null": "stages:\n  train:\n    deps: null\n    outs: []\n",
+}
+
+
+def test_no_dvc_lock_in_history_blocks_apply(history: Registry, db_url: str) -> None:
+    """Each hostile dvc.lock lands, then a later commit deletes it: apply skips it at the
+    commits that hold it, and goes on; the parser refuses each (ART005 in validate)."""
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    landed = {}
+    for number, (label, text_) in enumerate({**HOSTILE_LOCKS, **ODD_LOCKS}.items()):
+        history.write("dvc.lock", text_)
+        landed[label] = history.commit(f"lock: {label}", AUTHORS["bob"],
+                                       f"2024-09-{number + 1:02d}T10:00:00+00:00")
+        if label in HOSTILE_LOCKS:
+            with pytest.raises(DvcFileError):  # what validate reports as ART005
+                parse_dvc_file("dvc.lock", text_.encode())
+    (dated,) = parse_dvc_file("dvc.lock", ODD_LOCKS["a date param"].encode())
+    assert dated.lineage is not None
+    assert dated.lineage.params == {"params.yaml": {"day": "2024-06-01"}}
+    (history.root / "dvc.lock").unlink()
+    history.commit("no lock", AUTHORS["bob"], "2024-09-30T10:00:00+00:00")
+    started = time.perf_counter()
+    applied = api.apply(root, db_url).applied
+    assert time.perf_counter() - started < 60  # the bomb is refused before it expands
+    assert applied is not None
+    assert {commit for commit, path in applied.skipped if path == "dvc.lock"} == {
+        landed[label] for label in HOSTILE_LOCKS}
+    assert audit.verify(root, db_url) == []

@@ -133,7 +133,10 @@ class WorkTree:
         """Repository-relative paths of every manifest file, sorted."""
         found: list[str] = []
         for folder, dirs, files in os.walk(os.path.join(self.root, MANIFEST_DIR)):
-            dirs.sort()
+            # A nested repository (a submodule's checkout) is no part of this one: git, and so
+            # apply and plan, never see its files, so neither do validate and render.
+            dirs[:] = sorted(name for name in dirs
+                             if not os.path.lexists(os.path.join(folder, name, ".git")))
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             found.extend(f"{rel}/{name}" for name in files if name.endswith(MANIFEST_SUFFIXES))
             # A link to a folder named like a manifest is listed (and refused) as git lists it.

@@ -64,3 +64,27 @@ def test_history_lists_first_parent_changes_of_registry_files_only(registry: Reg
     listed = list(source.GitHistory(str(registry.root)).first_parent_changes(base, "HEAD"))
     assert [(sha, [c.path for c in changes]) for sha, changes in listed] == [
         (edit, ["manifests/models/fraud.yaml"])]
+
+
+def test_a_submodule_under_manifests_is_read_by_no_one(registry: Registry, tmp_path) -> None:
+    """git keeps a submodule as one gitlink: apply and plan never see its files, so validate
+    and render (which read the work tree) must not either, or a model would be rendered into
+    deploy/ that the audit trail never records."""
+    other = tmp_path / "other"
+    other.mkdir()
+    git = ["git", "-c", "user.name=A", "-c", "user.email=a@x", "-c", "protocol.file.allow=always"]
+    subprocess.run([*git, "init", "-q", str(other)], check=True)
+    text = (registry.root / "manifests/models/fraud.yaml").read_text()
+    (other / "hidden.yaml").write_text(text.replace("name: fraud", "name: hidden"))
+    subprocess.run([*git, "-C", str(other), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(other), "commit", "-q", "-m", "x"], check=True)
+    subprocess.run([*git, "-C", str(registry.root), "submodule", "add", "-q", str(other),
+                    "manifests/vendored"], check=True)
+    registry.commit("A submodule under manifests/")
+    assert (registry.root / "manifests/vendored/hidden.yaml").exists()
+    work, revision = source.WorkTree(str(registry.root)), source.GitRevision(
+        str(registry.root), "HEAD")
+    assert work.manifest_paths() == revision.manifest_paths()
+    assert not any("vendored" in path for path in work.manifest_paths())
+    rendered = api.render(str(registry.root), check=False)
+    assert not any("hidden" in path for path in rendered.files)

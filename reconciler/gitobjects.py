@@ -89,10 +89,10 @@ def parse_ident(value: bytes, encoding: str = "utf-8") -> Ident:
     start = value.find(b"<")
     end = value.find(b">", start + 1) if start >= 0 else -1
     if end < 0:
-        return Ident("", "", _utc(b""))
+        return Ident("", "", utc_time(b""))
     stamp = value[value.rfind(b">") + 1:].split()
     return Ident(_text(value[:start], encoding).strip(), _text(value[start + 1:end], encoding),
-                 _utc(stamp[0] if stamp else b""), _offset(stamp[1] if len(stamp) > 1 else b""))
+                 utc_time(stamp[0] if stamp else b""), _offset(stamp[1] if len(stamp) > 1 else b""))
 
 
 _ZONE = re.compile(rb"([+-])(\d\d)(\d\d)")
@@ -132,8 +132,9 @@ def _text(raw: bytes, encoding: str) -> str:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _utc(epoch: bytes) -> datetime:
-    """A git timestamp as naive UTC, held to what every database stores."""
+def utc_time(epoch: bytes) -> datetime:
+    """A git timestamp (seconds since the epoch) as naive UTC, held to what every database
+    stores; anything else reads as the epoch."""
     try:
         seconds = int(epoch)
     except ValueError:

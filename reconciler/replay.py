@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from reconciler import dvchistory, loader, people, spec, store
@@ -294,7 +295,8 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
                                       walk.recorded))
         commits = history.first_parent_changes(walk.base, target)
         yield from _replayed(history, state, snapshot, commits, target, pending, chunk_rows,
-                             estimate, history.merged_in(walk.base, target))
+                             estimate, history.merged_in(walk.base, target),
+                             history.landing_floors(walk.base, target))
         return
     state, snapshot = snapshot_at(history, walk.cursor, known)
     if walk.rewritten and walk.cursor is not None:
@@ -304,7 +306,8 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
         snapshot = rewound
     commits = history.first_parent_changes(walk.start, target)
     yield from _replayed(history, state, snapshot, commits, target, pending, chunk_rows,
-                         estimate, history.merged_in(walk.start, target))
+                         estimate, history.merged_in(walk.start, target),
+                         history.landing_floors(walk.start, target))
 
 
 class Chunk(NamedTuple):
@@ -320,9 +323,11 @@ class Chunk(NamedTuple):
 def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
               commits: Iterator[tuple[str, list[Change]]], target: str,
               pending: list[store.CommitBatch], chunk_rows: int,
-              estimate: int | None, merged: dict[str, list[str]]) -> Iterator[Chunk]:
+              estimate: int | None, merged: dict[str, list[str]],
+              floors: dict[str, datetime]) -> Iterator[Chunk]:
     """Replay commits onto state: each commit's events, grouped into transaction-sized chunks.
-    The last chunk always ends at target (commits after the last change move the cursor)."""
+    The last chunk always ends at target (commits after the last change move the cursor).
+    floors: per commit, the time it lands no earlier than (GitHistory.landing_floors)."""
     not_before = pending[0].when if pending else None  # a history rewrite's batch
     rows = sum(len(b.events) * 2 + 1 for b in pending)
     number = counted = 0
@@ -348,10 +353,14 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
                 events += landed_violations(history.root, info, files_before, state,
                                             [change.path for change in changes])
             snapshot = after
-            # After a history rewrite, the new commits land with it, never before it.
-            late = not_before is not None and info.committed_at < not_before
+            # Landed times never go back along the registry branch: a commit claiming a time
+            # before its predecessors' lands with them (its own time stays in commits), and
+            # after a history rewrite, the new commits land with it, never before it.
+            floor = max((t for t in (floors.get(sha), not_before) if t is not None),
+                        default=None)
+            late = floor is not None and info.committed_at < floor
             replayed.append(store.commit_batch(info, events, after,
-                                               landed_at=not_before if late else None))
+                                               landed_at=floor if late else None))
         for commit_batch in _credited(history, replayed, merged):
             number += 1
             pending.append(commit_batch)

@@ -14,6 +14,7 @@ import re
 import stat
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from typing import IO, NamedTuple, Protocol
 
 from reconciler.diagnostics import ReconcilerError
@@ -25,6 +26,7 @@ from reconciler.gitobjects import (
     decode_path,
     log_changes,
     parse_commit,
+    utc_time,
 )
 
 MANIFEST_DIR = "manifests"
@@ -554,6 +556,23 @@ class GitHistory:
             except (OSError, ValueError):
                 return None
         return found
+
+    def landing_floors(self, since: str | None, until: str) -> dict[str, datetime]:
+        """For each first-parent commit after since up to until, the latest committer time of
+        the first-parent commits before it: a change lands no earlier than what landed before
+        it, whatever time its commit claims (a function of git alone, so a rebuild agrees)."""
+        floors: dict[str, datetime] = {}
+        latest: datetime | None = None
+        recording = since is None
+        for line in run_git(self.root, "log", "--first-parent", "--reverse", "--format=%H %ct",
+                            "--end-of-options", until).splitlines():
+            sha, _, epoch = line.decode("ascii", "replace").partition(" ")
+            if recording and latest is not None:
+                floors[sha] = latest
+            when = utc_time(epoch.encode())
+            latest = when if latest is None else max(latest, when)
+            recording = recording or sha == since
+        return floors
 
     def on_first_parent(self, commit: str, tip: str) -> bool:
         """Whether commit is on tip's first-parent history (a commit merged in from another

@@ -567,8 +567,14 @@ def record_renders(engine: Engine, repo_id: str, info: CommitInfo,
                          .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha,
                          "environment": env, "model": model, "path": wanted[env, model][0],
                          "digest": wanted[env, model][1]} for env, model in changed]
-                audit_rows, last_hash = _audit_rows(repo_id, seen,
-                                                    [CommitBatch(info, events, {})])
+                # Renders land with what landed before them, never earlier (replay's floor).
+                found = connection.execute(select(tables.AUDIT_EVENTS.c.occurred_at).where(
+                    tables.AUDIT_EVENTS.c.repository_id == repo_id,
+                    tables.AUDIT_EVENTS.c.seq == seen.event_seq)).scalar()
+                before = found.replace(tzinfo=None) if isinstance(found, datetime) else None
+                late = before is not None and info.committed_at < before
+                audit_rows, last_hash = _audit_rows(repo_id, seen, [CommitBatch(
+                    info, events, {}, landed_at=before if late else None)])
                 _compare_and_set(connection, repo_id, seen, Cursor(
                     seen.commit_sha, seen.generation + 1, seen.event_seq + len(audit_rows),
                     last_hash))

@@ -512,3 +512,38 @@ def test_no_dvc_lock_in_history_blocks_apply(history: Registry, db_url: str) -> 
     assert {commit for commit, path in applied.skipped if path == "dvc.lock"} == {
         landed[label] for label in HOSTILE_LOCKS}
     assert audit.verify(root, db_url) == []
+
+
+def test_landed_times_never_go_back_along_the_registry_branch(history: Registry,
+                                                              db_url: str) -> None:
+    """A commit that claims a time before its parent's (a clock, or a forged date) lands with
+    its parent: no serving period ends before it starts, and its own time stays recorded."""
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    manifest = (history.root / FRAUD).read_text()
+    history.write("README.md", "late\n")
+    history.commit("A docs change, late in 2024", AUTHORS["bob"], "2024-12-01T10:00:00+00:00")
+    history.write(FRAUD, manifest.replace('production:\n      version: "1.0.0"',
+                                          'production:\n      version: "1.1.0"'))
+    early = history.commit("Promote, dated 1999", AUTHORS["carol"], "1999-01-01T00:00:00+00:00")
+    api.apply(root, db_url)
+    rows = _sql(db_url, "SELECT occurred_at FROM audit_events WHERE commit_sha = :sha",
+                sha=early)
+    assert rows and {str(when)[:10] for (when,) in rows} == {"2024-12-01"}
+    (raw,) = _sql(db_url, "SELECT committed_at FROM commits WHERE sha = :sha", sha=early)
+    assert str(raw[0]).startswith("1999-01-01")
+    periods = _sql(db_url, "SELECT valid_from, valid_to FROM stage_assignments "
+                           "WHERE valid_to IS NOT NULL")
+    assert periods and all(start <= end for start, end in periods)
+    served = api.audit_at(root, db_url, when="2024-12-02T00:00:00Z", env="production")
+    assert "1.1.0" in json.dumps(served, default=str)
+    assert audit.verify(root, db_url) == []
+
+
+def _sql(url: str, query: str, **params: Any) -> list[Any]:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query), params)]
+    finally:
+        engine.dispose()

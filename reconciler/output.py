@@ -141,6 +141,9 @@ def _read_index(out: str) -> dict[str, str]:
         files = json.loads(text).get("files", {})
     except (json.JSONDecodeError, AttributeError):
         return {}
+    except RecursionError:  # nested past Python's limit: no index render wrote
+        raise Unsafe(os.path.join(out, INDEX), "is nested too deeply to be an index render "
+                     "writes") from None
     if not isinstance(files, dict):
         return {}
     for path in files:

@@ -45,6 +45,8 @@ def remotes(config_text: str) -> tuple[dict[str, Remote], str | None]:
     except ConfigObjError as error:
         line = getattr(error, "line_number", None) or 1
         raise ConfigError(line, " ".join(str(error).split())) from None
+    except RecursionError:  # sections nested past Python's limit ([[[[...]]]]): not DVC's
+        raise ConfigError(1, "sections are nested too deeply") from None
     core = config.get("core")
     default = core.get("remote") if isinstance(core, dict) else None
     found: dict[str, Remote] = {}

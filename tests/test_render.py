@@ -299,3 +299,22 @@ def test_a_file_name_cannot_inject_yaml_into_the_rendered_header(registry: Regis
     header = text.split("apiVersion:", 1)[0]
     assert header.count("\n") == 2 and "fraud.yaml\\nstatus:" in header
     assert "\nstatus:" not in text
+
+
+@pytest.mark.parametrize("where", [".dvc/config", "deploy/.reconciler-index.json"])
+def test_files_nested_past_pythons_limit_are_one_line(registry: Registry, where: str) -> None:
+    """A .dvc/config with sections nested thousands deep, an index nested thousands deep:
+    one clear line and a non-zero exit, never a RecursionError."""
+    if where == ".dvc/config":
+        text = "[core]\n" + "".join("[" * (n + 2) + f"s{n}" + "]" * (n + 2) + "\n"
+                                    for n in range(800))
+    else:
+        text = '{"files": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    registry.write(where, text)
+    done = subprocess.run([sys.executable, "-m", "reconciler", "render"], cwd=registry.root,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode in (1, 2), done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stdout + done.stderr
+    errors = [line for line in (done.stdout + done.stderr).splitlines()
+              if line.startswith(("reconciler:", where, "deploy/"))]
+    assert errors, done.stdout + done.stderr

@@ -306,8 +306,8 @@ def test_files_nested_past_pythons_limit_are_one_line(registry: Registry, where:
     """A .dvc/config with sections nested thousands deep, an index nested thousands deep:
     one clear line and a non-zero exit, never a RecursionError."""
     if where == ".dvc/config":
-        text = "[core]\n" + "".join("[" * (n + 2) + f"s{n}" + "]" * (n + 2) + "\n"
-                                    for n in range(800))
+        text = (registry.root / where).read_text() + "".join(
+            "[" * (n + 2) + f"s{n}" + "]" * (n + 2) + "\n" for n in range(800))
     else:
         text = '{"files": ' + "[" * 100_000 + "]" * 100_000 + "}"
     registry.write(where, text)

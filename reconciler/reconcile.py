@@ -102,8 +102,9 @@ REPOSITORY_VARIABLE = "RECONCILER_REPOSITORY"
 
 
 def repository_name(root: str) -> str:
-    """The name shown for the repository: RECONCILER_REPOSITORY, else its folder's name."""
-    return _override() or os.path.basename(os.path.abspath(root))
+    """The name shown for the repository: RECONCILER_REPOSITORY, else its folder's name (bytes
+    that are not UTF-8 as backslash escapes, held to the column)."""
+    return _override() or _text(os.path.basename(os.path.abspath(root)))[:255]
 
 
 def _override() -> str | None:
@@ -113,7 +114,17 @@ def _override() -> str | None:
     if not value.strip():
         raise ReconcilerError(f"{REPOSITORY_VARIABLE} is set but empty: set it to the "
                               "repository's name in the database, or unset it")
-    return value.strip()
+    name = value.strip()
+    if _text(name) != name or not name.isprintable() or len(name) > 255:
+        raise ReconcilerError(f"{REPOSITORY_VARIABLE} must be printable UTF-8 text of at most "
+                              f"255 characters, not {printable(_text(name))[:80]!r}")
+    return name
+
+
+def _text(name: str) -> str:
+    """A name from the operating system (a folder, a variable) as text every database stores:
+    undecodable bytes (surrogate escapes) as backslash escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def repository_key(engine: Engine | None, history: GitHistory, at: str,

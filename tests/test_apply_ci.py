@@ -4,8 +4,10 @@ are not set, repeated pushes that change nothing. No workspace writes a false or
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -547,3 +549,25 @@ def _sql(url: str, query: str, **params: Any) -> list[Any]:
             return [tuple(row) for row in connection.execute(text(query), params)]
     finally:
         engine.dispose()
+
+
+def test_names_from_the_system_that_are_not_utf8_are_stored_or_refused(
+        history: Registry, db_url: str, tmp_path: Path) -> None:
+    """A clone in a folder whose name is not UTF-8 applies (its name stored escaped); a
+    RECONCILER_REPOSITORY that is not UTF-8 is one clear line."""
+    folder = os.fsencode(tmp_path) + b"/caf\xe9-registry"
+    subprocess.run([b"git", b"clone", b"--quiet", os.fsencode(history.root), folder],
+                   check=True)
+    api.db_upgrade(str(history.root), db_url)
+    env = {**os.environb, b"PYTHONPATH": os.fsencode(str(Path(__file__).parent.parent))}
+    env.pop(b"CI", None)
+    done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db", db_url],
+                          cwd=folder, capture_output=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [name for _, name, _ in _repositories(db_url)] == ["caf\\xe9-registry"]
+    env[b"RECONCILER_REPOSITORY"] = b"caf\xe9"
+    done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db", db_url],
+                          cwd=folder, capture_output=True, env=env, check=False)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 2 and "RECONCILER_REPOSITORY must be" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from reconciler import gtoregistry, spec
-from reconciler.diagnostics import ReconcilerError
+from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.dvc import MD5, DvcFileError, Output, parse_dvc_file
 from reconciler.gitobjects import parse_commit, parse_ident
 from reconciler.gtoregistry import Action, ArtifactState
@@ -84,9 +84,14 @@ def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD") -> Imp
         raise ReconcilerError(f"--target must be one of {', '.join(spec.TARGETS)}")
     head = resolve_commit(root, at)
     artifacts = read_artifacts(root, head)
-    actions = read_actions(root)
+    actions, unfit = _storable(read_actions(root))
     states = gtoregistry.fold(actions)
     skipped: list[str] = []
+    if unfit:
+        skipped.append(f"{len(unfit)} tags whose version is no version a manifest can hold "
+                       f"(at most {spec.VERSION_CHARS} of letters, digits and ._+-): "
+                       f"{', '.join(printable(tag[:80]) for tag in unfit[:5])}"
+                       f"{' ...' if len(unfit) > 5 else ''}")
     models: dict[str, Artifact] = {}
     for name in sorted(set(artifacts) | set(states)):
         artifact = artifacts.get(name)
@@ -168,7 +173,11 @@ def read_actions(root: str) -> list[Action]:
                 fields.setdefault(key, value)
         target = fields.get(b"object", b"").decode("ascii", "replace")
         tagger = parse_ident(fields.get(b"tagger", b""))
-        if fields.get(b"type") == b"commit":
+        if fields.get(b"type") == b"tag":  # a tag of a tag: GTO counts it, at its commit
+            target = _peeled(root, target)
+        elif fields.get(b"type") != b"commit":
+            continue
+        if target:
             actions.append(Action(tag, name, target, tagger.name, tagger.email, tagger.when))
     infos = {sha: parse_commit(sha, raw) for sha, (kind, raw) in read_objects(
         root, [sha for sha, _ in commits.values()], {"commit"}).items()}
@@ -178,6 +187,43 @@ def read_actions(root: str) -> list[Action]:
         actions.append(Action(tag, name, sha, info.author_name, info.author_email,
                               info.committed_at))
     return gtoregistry.ordered(actions)
+
+
+MAX_TAG_CHAIN = 16  # tags of tags followed to a commit (git's own peeling has no limit)
+
+
+def _peeled(root: str, sha: str) -> str:
+    """The commit a chain of tag objects ends at ("" when it ends elsewhere or goes on)."""
+    for _ in range(MAX_TAG_CHAIN):
+        if not sha:
+            return ""
+        try:
+            kind, raw = read_objects(root, [sha], {"tag", "commit", "tree", "blob"}).get(
+                sha, ("", b""))
+        except ReconcilerError:  # a missing object
+            return ""
+        if kind == "commit":
+            return sha
+        if kind != "tag":
+            return ""
+        header = raw.partition(b"\n\n")[0]
+        sha = next((line[7:].decode("ascii", "replace") for line in header.split(b"\n")
+                    if line.startswith(b"object ")), "")
+    return ""
+
+
+def _storable(actions: list[Action]) -> tuple[list[Action], list[str]]:
+    """The actions whose version a manifest, and so every database, can hold; the tags of the
+    others (the same for every back end: SQLite would store what the servers refuse)."""
+    kept, unfit = [], []
+    for action in actions:
+        version = action.name.version
+        if version is None or (len(version) <= spec.VERSION_CHARS
+                               and spec.VERSION_PATTERN.fullmatch(version)):
+            kept.append(action)
+        else:
+            unfit.append(action.tag)
+    return kept, unfit
 
 
 def _manifest_names(names: list[str]) -> tuple[dict[str, str], dict[str, str]]:

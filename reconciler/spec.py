@@ -8,6 +8,7 @@ Validation is strict: a number is never silently turned into a string, so an unq
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Annotated, Any, Literal, NamedTuple, Union
@@ -29,8 +30,10 @@ FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx",
 TARGETS = ("kserve", "seldon", "kubernetes")
 TEMPLATE = "model.yaml.j2"  # a target is templates/<target>/model.yaml.j2 (shipped or own)
 
-Version = Annotated[str, Field(min_length=1, max_length=128,
-                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")]
+VERSION_CHARS = 128  # the versions column of every database (tables.Version)
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+Version = Annotated[str, Field(min_length=1, max_length=VERSION_CHARS,
+                               pattern=rf"^{VERSION_PATTERN.pattern}$")]
 Digest = Annotated[str, Field(pattern=r"^(md5|md5-dos2unix):[0-9a-f]{32}(\.dir)?$")]
 # A commit or tag name: never an option, a range or a reflog expression (git rev-parse checks it).
 GitRev = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")]

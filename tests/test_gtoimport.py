@@ -16,7 +16,7 @@ from typing import Any
 import git
 import pytest
 
-from reconciler import api, gtoregistry, listing, reconcile
+from reconciler import api, gtoimport, gtoregistry, listing, reconcile
 from reconciler.diagnostics import ReconcilerError
 from tests.conftest import Registry, dvc_project
 
@@ -228,3 +228,23 @@ def test_params_that_are_an_alias_bomb_are_cut_short() -> None:
     started = time.perf_counter()
     flat = gtoimport._flat(gtoimport._data("params.yaml", bomb.encode()))
     assert len(flat) <= gtoimport.MAX_KEYS and time.perf_counter() - started < 5
+
+
+def test_tags_a_database_cannot_hold_are_left_out_and_a_tag_of_a_tag_counts(
+        gto_registry: Registry, tmp_path: Path, db_url: str) -> None:
+    """A version longer than the versions column is left out and said so, on every back end
+    alike (SQLite would store it, the servers refuse it); a tag whose object is another tag
+    is read at the commit it peels to, as GTO reads it."""
+    project = Registry(tmp_path / "repo", git.Repo.clone_from(gto_registry.root,
+                                                              tmp_path / "repo"))
+    long_tag = "churn@v9.9.9-" + "a" * 200
+    project.repo.git.tag("-a", long_tag, "-m", "long", "HEAD")
+    inner = project.repo.git.rev_parse("churn@v0.0.1")  # an annotated tag object
+    project.repo.git.tag("-a", "churn#staging#9", "-m", "a tag of a tag", inner)
+    imported = gtoimport.read_registry(str(project.root))
+    assert any(long_tag[:80] in line and "no version" in line for line in imported.skipped)
+    outer = next(a for a in imported.actions if a.tag == "churn#staging#9")
+    assert outer.commit == project.repo.git.rev_parse("churn@v0.0.1^{commit}")
+    api.db_upgrade(str(project.root), db_url)
+    done = api.import_gto(str(project.root), db_url, write=True, history=True)
+    assert done.events == 13  # the 12 of the registry and the tag of a tag

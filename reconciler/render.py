@@ -59,10 +59,11 @@ def builtin_templates() -> Path:
 
 def _environment(source: Source) -> Any:
     from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+
+    from reconciler.sandbox import BudgetedEnvironment
 
     loaders = [_repository_templates(source), FileSystemLoader(str(builtin_templates()))]
-    return SandboxedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
+    return BudgetedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
                                 finalize=quote, autoescape=False, trim_blocks=True,
                                 lstrip_blocks=True, keep_trailing_newline=True)
 
@@ -103,6 +104,8 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
                    ) -> tuple[list[Rendered], list[Diagnostic]]:
     """Every output file of the catalog (or of one environment, or of some models), or the
     reasons it cannot be; validate=False skips checking them against their schemas."""
+    from reconciler.sandbox import OverBudget  # Jinja2 is loaded only to render
+
     jinja = _environment(catalog.source)
     outputs: list[Rendered] = []
     problems: list[Diagnostic] = []
@@ -121,7 +124,12 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
             continue
         if env.manifest.spec.target in broken:
             continue
-        result = _render_one(jinja, env, entry, context, validate)
+        try:
+            result = _render_one(jinja, env, entry, context, validate)
+        except OverBudget as error:
+            # Nothing more is rendered: every other template could take as long again.
+            problems.append(_over_budget(env, entry, error))
+            break
         if isinstance(result, Diagnostic):
             problems.append(result)
             if result.code == "RND001":
@@ -129,6 +137,15 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
         else:
             outputs.append(result)
     return outputs, problems
+
+
+def _over_budget(env: Entry[spec.Environment], entry: Entry[spec.Model],
+                 error: Exception) -> Diagnostic:
+    path, line = _template_frame(error, f"{env.manifest.spec.target}/{spec.TEMPLATE}")
+    return Diagnostic(path, line, 1, "RND001",
+                      f"template stopped while rendering {entry.name} for {env.name}, and "
+                      f"nothing after it was rendered: {error}",
+                      "a template renders one deployment config: a few KB, in milliseconds")
 
 
 def _served(catalog: Catalog, only_env: str | None, only_models: set[str] | None
@@ -214,10 +231,12 @@ def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Mode
                 context: dict[str, Any], validate: bool) -> Rendered | Diagnostic:
     from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError
 
+    from reconciler import sandbox
+
     target = env.manifest.spec.target
     name = f"{target}/{spec.TEMPLATE}"
     try:
-        body = jinja.get_template(name).render(context)
+        body = sandbox.render(jinja.get_template(name), context)
     except TemplateNotFound:
         return env.at(("spec", "target"), "RND001",
                       f"no template for target '{target}' ({name} in the repository's "

@@ -318,3 +318,27 @@ def test_files_nested_past_pythons_limit_are_one_line(registry: Registry, where:
     errors = [line for line in (done.stdout + done.stderr).splitlines()
               if line.startswith(("reconciler:", where, "deploy/"))]
     assert errors, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("template", [
+    '{% include "kserve/model.yaml.j2" %}',                                  # itself
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{{ 'x' * 4000000000 }}",
+    "{{ ('x' * 1000) * 4000000 }}",
+    "{{ 'x'.center(4000000000) }}",
+    "{{ '{:>4000000000}'.format(1) }}",
+    "{{ '{:>{w}}'.format(1, w=4000000000) }}",
+    "{{ 10 ** 100000000 }}",
+    "{% for i in range(100000) %}{{ 'y' * 100 }}{% endfor %}",               # 10 MB of output
+])
+def test_templates_run_within_a_budget(registry: Registry, template: str) -> None:
+    """A repository template is the pull request's: whatever it does, render ends quickly
+    with one RND001 line, within 10 s and 500 MiB."""
+    registry.write("templates/kserve/model.yaml.j2", template + "\n")
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", sys.executable, "-m", "reconciler",
+                           "render", "--check"], cwd=registry.root, capture_output=True,
+                          text=True, check=False, timeout=60)
+    seconds, kib = done.stderr.strip().splitlines()[-1].split()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "RND001" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    assert float(seconds) < 10 and int(kib) < 500 * 1024, (seconds, kib)

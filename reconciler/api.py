@@ -292,14 +292,14 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
                 applied = reconcile.up_to_date(database, planned)
             else:
                 chunks = reader or reconcile.read_history(database, planned, target)
+                # Recorded with the cursor's move to the target: only a render that worked.
+                renders = None if dry_run or problems else [
+                    (r.environment, r.model, r.path, r.digest) for r in rendered]
                 applied = reconcile.write(database, planned, chunks, progress, target,
-                                          reset_history)
+                                          reset_history, renders)
         finally:
             if reader is not None:
                 reconcile.close_history(reader)
-        if planned.walk is not None and not dry_run and not problems:
-            applied.events.update(reconcile.record_renders(database, planned.target, [
-                (r.environment, r.model, r.path, r.digest) for r in rendered]))
     applied.seconds = time.perf_counter() - started  # validate, sync, render: all of it
     if dry_run:
         return ApplyOutcome(checked, applied, [], [])

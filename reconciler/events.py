@@ -19,8 +19,8 @@ EVENT_TYPES = (
     "stage.unassigned",  # imported from GTO: an unassignment that changed what served nothing
     "history.rewritten",
     "policy.violated",  # a change landed that validate refuses (pushed past it)
-    "render.recorded",  # written by store.record_renders when a config changes, never by diff
-    "render.removed",  # written by store.record_renders when a config is rendered no more
+    "render.recorded",  # written with the last chunk (store.render_changes) when a config changes
+    "render.removed",  # written so when a config is rendered no more
 )
 
 

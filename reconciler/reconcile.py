@@ -10,7 +10,8 @@ the target between reading and writing):
 4. `write`: each chunk in one transaction that ends on a commit boundary and moves the cursor
    by compare-and-set (`store.write_chunk`); when another apply got there first, plan again
    from where it stopped and go on.
-5. `record_renders`: the digest of each config rendered at the target.
+   The last chunk also records what changed in the configs rendered at the target, in the
+   same transaction.
 """
 
 from __future__ import annotations
@@ -275,10 +276,13 @@ def close_history(chunks: Iterable[Chunk]) -> None:
 
 def write(database: Database, planned: Plan, chunks: Iterable[Chunk],
           progress: Progress | None = None, known: Catalog | None = None,
-          reset_history: bool = False) -> ApplyResult:
-    """Write the chunks, each in one transaction moving the cursor by compare-and-set. When
-    another apply moved the cursor first, what it wrote is whole commits: plan again from
-    there and replay the rest here."""
+          reset_history: bool = False,
+          rendered: list[tuple[str, str, str, str]] | None = None) -> ApplyResult:
+    """Write the chunks, each in one transaction moving the cursor by compare-and-set; the
+    last one, which ends at the target, also records what changed in the configs rendered
+    there (rendered: environment, model, path, sha256 of each). When another apply moved the
+    cursor first, what it wrote is whole commits: plan again from there and replay the rest
+    here."""
     result = ApplyResult(db.shown(database.url), planned.target, planned.cursor.commit_sha,
                          walked=planned.commits, dry_run=database.dry_run)
     assert planned.walk is not None, "plan says the database is up to date"
@@ -295,9 +299,11 @@ def write(database: Database, planned: Plan, chunks: Iterable[Chunk],
             close_history(chunks)
             chunks = _reread(database, current, known)
         planned = current
+    renders = (store.Renders(database.history.commit_info(planned.target), rendered)
+               if rendered is not None else None)
     while planned.walk is not None:
         try:
-            _write_all(database, planned.cursor, chunks, result, progress)
+            _write_all(database, planned.cursor, chunks, result, progress, renders)
             break
         except store.CursorMoved:
             result.retries += 1  # what the other apply wrote is whole commits: go on from it
@@ -321,15 +327,20 @@ def _replanned(database: Database, planned: Plan, reset_history: bool) -> Plan:
 
 
 def _write_all(database: Database, cursor: store.Cursor, chunks: Iterable[Chunk],
-               result: ApplyResult, progress: Progress | None) -> None:
+               result: ApplyResult, progress: Progress | None,
+               renders: store.Renders | None) -> None:
     seen, open_assignments = cursor, None  # None: read the open assignments from the database
     done = 0
     for chunk in chunks:
         if not database.dry_run:  # one transaction, retried whole on a transient error
-            seen, open_assignments = db.with_retries(
+            at_target = renders is not None and chunk.to_commit == renders.info.sha
+            written = db.with_retries(
                 functools.partial(store.write_chunk, database.engine, database.repo_id, seen,
-                                  chunk.batches, chunk.to_commit, open_assignments),
+                                  chunk.batches, chunk.to_commit, open_assignments,
+                                  renders if at_target else None),
                 on_retry=lambda *_: _count(result))
+            seen, open_assignments = written.cursor, written.open_assignments
+            result.events.update(written.render_events)
         # Counted once written: a chunk lost to a concurrent apply is not this run's work.
         done += chunk.commits
         result.commits += chunk.commits
@@ -342,15 +353,6 @@ def _write_all(database: Database, cursor: store.Cursor, chunks: Iterable[Chunk]
 
 def _count(result: ApplyResult) -> None:
     result.retries += 1
-
-
-def record_renders(database: Database, commit: str,
-                   rendered: Iterable[tuple[str, str, str, str]]) -> list[str]:
-    """Record (environment, model, path, sha256) of each config rendered at commit that changed
-    since it was last recorded, and each one rendered no more; the types of the events written."""
-    info = database.history.commit_info(commit)
-    return db.with_retries(lambda: store.record_renders(database.engine, database.repo_id, info,
-                                                        rendered))
 
 
 def _chunk_rows(engine: Engine) -> int:
@@ -439,5 +441,6 @@ def import_history(root: str, url: str | None, imported: Imported,
 def _write_imported(database: Database, cursor: store.Cursor, batches: list[store.CommitBatch],
                     opened: store.OpenAssignments | None
                     ) -> tuple[store.Cursor, store.OpenAssignments]:
-    return db.with_retries(lambda: store.write_chunk(database.engine, database.repo_id, cursor,
-                                                     batches, None, opened))
+    written = db.with_retries(lambda: store.write_chunk(database.engine, database.repo_id,
+                                                        cursor, batches, None, opened))
+    return written.cursor, written.open_assignments

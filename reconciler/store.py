@@ -233,25 +233,51 @@ def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
 OpenAssignments = dict[tuple[str, str, str], str]
 
 
+class Renders(NamedTuple):
+    """The configs rendered at a commit: (environment, model, path, sha256) of each."""
+
+    info: CommitInfo
+    rendered: list[tuple[str, str, str, str]]
+
+
+class Written(NamedTuple):
+    """Where a chunk left the cursor, the stage assignments then in force, and the types of
+    the render events it wrote."""
+
+    cursor: Cursor
+    open_assignments: OpenAssignments
+    render_events: list[str]
+
+
 def write_chunk(engine: Engine, repo_id: str, seen: Cursor, batches: Sequence[CommitBatch],
-                to_commit: str | None, open_assignments: OpenAssignments | None = None
-                ) -> tuple[Cursor, OpenAssignments]:
-    """Write whole commits and move the cursor from seen to to_commit, atomically.
+                to_commit: str | None, open_assignments: OpenAssignments | None = None,
+                renders: Renders | None = None) -> Written:
+    """Write whole commits and move the cursor from seen to to_commit, atomically; with
+    renders (the last chunk, which ends at the target), what changed in the configs rendered
+    at the target is recorded in the same transaction (render_changes), so a crash never
+    leaves the cursor at the target without them.
 
     open_assignments, (model, environment, role) -> id of the stage assignments in force, is
     what the previous chunk returned; None reads it from the database. The caller's dict is
     never changed, so a failed attempt can simply be retried with it.
     """
-    audit_rows, last_hash = _audit_rows(repo_id, seen, batches)
-    moved = Cursor(to_commit, seen.generation + 1, seen.event_seq + len(audit_rows), last_hash)
     with engine.begin() as connection:
+        render_batch, render_rows = (
+            render_changes(connection, repo_id, renders, batches[-1].when if batches else None)
+            if renders is not None else (None, []))
+        written = [*batches, render_batch] if render_batch is not None else batches
+        audit_rows, last_hash = _audit_rows(repo_id, seen, written)
+        moved = Cursor(to_commit, seen.generation + 1, seen.event_seq + len(audit_rows),
+                       last_hash)
         _compare_and_set(connection, repo_id, seen, moved)
         plan = _Plan(connection, repo_id, open_assignments)
         for batch in batches:
             plan.commit(batch)
         plan.add_insert(tables.AUDIT_EVENTS, audit_rows)
+        plan.add_insert(tables.RENDERS, render_rows)
         plan.flush()
-    return moved, plan.open_assignments
+    types = [event.type for event in render_batch.events] if render_batch is not None else []
+    return Written(moved, plan.open_assignments, types)
 
 
 def _compare_and_set(connection: Connection, repo_id: str, seen: Cursor, moved: Cursor) -> None:
@@ -535,57 +561,43 @@ RENDER_REMOVED = "render.removed"
 RENDER_EVENTS = (RENDER_EVENT, RENDER_REMOVED)
 
 
-def record_renders(engine: Engine, repo_id: str, info: CommitInfo,
-                   rendered: Iterable[tuple[str, str, str, str]]) -> list[str]:
-    """Record (environment, model, path, sha256) of the configs rendered at a commit, as
-    changes: a config whose digest differs from the one last recorded for its environment and
-    model (a render.recorded event in the hash chain and a renders row, so `audit verify`
-    catches an edit or a deletion of a render), and a config last recorded that is rendered no
-    more (render.removed). Recording the same renders again changes nothing. Returns the type
-    of each event written."""
+def render_changes(connection: Connection, repo_id: str, renders: Renders,
+                   not_before: datetime | None) -> tuple[CommitBatch | None, list[dict[str, Any]]]:
+    """What to record of the configs rendered at a commit, as changes: a config whose digest
+    differs from the one last recorded for its environment and model (a render.recorded event
+    in the hash chain and a renders row, so `audit verify` catches an edit or a deletion of a
+    render), and a config last recorded that is rendered no more (render.removed). The same
+    renders again are no change: (None, []). They land no earlier than not_before, or the
+    chain's last event."""
     from reconciler.events import Event
 
-    wanted = {(env, model): (path, digest) for env, model, path, digest in rendered}
-    while True:
-        try:
-            with engine.begin() as connection:
-                seen = cursor_in(connection, repo_id)
-                last = last_renders(connection, repo_id)
-                changed = sorted(key for key, value in wanted.items() if last.get(key) != value)
-                removed = sorted(set(last) - set(wanted))
-                events = [Event(RENDER_EVENT, "Model", model, environment=env,
-                                payload={"path": wanted[env, model][0],
-                                         "digest": wanted[env, model][1]})
-                          for env, model in changed]
-                events += [Event(RENDER_REMOVED, "Model", model, environment=env,
-                                 payload={"path": last[env, model][0],
-                                          "digest": last[env, model][1]})
-                           for env, model in removed]
-                if not events:
-                    return []
-                rows = [{"id": hashlib.sha256(f"{repo_id}\0{info.sha}\0{env}\0{model}".encode())
-                         .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha,
-                         "environment": env, "model": model, "path": wanted[env, model][0],
-                         "digest": wanted[env, model][1]} for env, model in changed]
-                # Renders land with what landed before them, never earlier (replay's floor).
-                found = connection.execute(select(tables.AUDIT_EVENTS.c.occurred_at).where(
-                    tables.AUDIT_EVENTS.c.repository_id == repo_id,
-                    tables.AUDIT_EVENTS.c.seq == seen.event_seq)).scalar()
-                before = found.replace(tzinfo=None) if isinstance(found, datetime) else None
-                late = before is not None and info.committed_at < before
-                audit_rows, last_hash = _audit_rows(repo_id, seen, [CommitBatch(
-                    info, events, {}, landed_at=before if late else None)])
-                _compare_and_set(connection, repo_id, seen, Cursor(
-                    seen.commit_sha, seen.generation + 1, seen.event_seq + len(audit_rows),
-                    last_hash))
-                for start in range(0, len(rows), BATCH_ROWS):
-                    _insert_ignore(connection, tables.RENDERS, rows[start:start + BATCH_ROWS])
-                for start in range(0, len(audit_rows), BATCH_ROWS):
-                    _insert_ignore(connection, tables.AUDIT_EVENTS,
-                                   audit_rows[start:start + BATCH_ROWS])
-                return [event.type for event in events]
-        except CursorMoved:
-            continue  # another apply wrote first: read the cursor again
+    wanted = {(env, model): (path, digest) for env, model, path, digest in renders.rendered}
+    last = last_renders(connection, repo_id)
+    changed = sorted(key for key, value in wanted.items() if last.get(key) != value)
+    removed = sorted(set(last) - set(wanted))
+    events = [Event(RENDER_EVENT, "Model", model, environment=env,
+                    payload={"path": wanted[env, model][0], "digest": wanted[env, model][1]})
+              for env, model in changed]
+    events += [Event(RENDER_REMOVED, "Model", model, environment=env,
+                     payload={"path": last[env, model][0], "digest": last[env, model][1]})
+               for env, model in removed]
+    if not events:
+        return None, []
+    info = renders.info
+    rows = [{"id": hashlib.sha256(f"{repo_id}\0{info.sha}\0{env}\0{model}".encode())
+             .hexdigest(), "repository_id": repo_id, "commit_sha": info.sha, "environment": env,
+             "model": model, "path": wanted[env, model][0], "digest": wanted[env, model][1]}
+            for env, model in changed]
+    floor = not_before or _last_landed(connection, repo_id)  # replay's floor, as the commits
+    late = floor is not None and info.committed_at < floor
+    return CommitBatch(info, events, {}, landed_at=floor if late else None), rows
+
+
+def _last_landed(connection: Connection, repo_id: str) -> datetime | None:
+    events = tables.AUDIT_EVENTS
+    found = connection.execute(select(events.c.occurred_at).where(
+        events.c.repository_id == repo_id).order_by(events.c.seq.desc()).limit(1)).scalar()
+    return found.replace(tzinfo=None) if isinstance(found, datetime) else None
 
 
 def last_renders(connection: Connection, repo_id: str) -> dict[tuple[str, str], tuple[str, str]]:

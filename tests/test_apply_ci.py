@@ -571,3 +571,27 @@ def test_names_from_the_system_that_are_not_utf8_are_stored_or_refused(
     err = done.stderr.decode("utf-8")
     assert done.returncode == 2 and "RECONCILER_REPOSITORY must be" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_renders_of_the_target_move_with_the_cursor(history: Registry, db_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash between the last commits and the record of the target's renders (kill -9) can
+    no longer lose that record: both are one transaction. Here the render record fails; the
+    cursor did not move to the target, and the next apply writes both."""
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    head = history.repo.head.commit.hexsha
+    real = store.render_changes
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(store, "render_changes", crash)
+    with pytest.raises(RuntimeError):
+        api.apply(root, db_url)
+    assert [sha for _, sha, _ in _cursor(db_url)] != [head]
+    monkeypatch.setattr(store, "render_changes", real)
+    applied = api.apply(root, db_url).applied
+    assert applied is not None and applied.events["render.recorded"] > 0
+    assert [sha.rstrip() for _, sha, _ in _cursor(db_url)] == [head]
+    assert audit.verify(root, db_url) == []

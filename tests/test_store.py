@@ -37,7 +37,7 @@ def test_the_cursor_moves_only_from_where_the_writer_saw_it(db_url: str) -> None
         seen = store.read_cursor(engine, repo)
         event = diff.Event("environment.retired", "Environment", "gone")
         batch = store.commit_batch(_info("a" * 40), [event], EMPTY)
-        moved, _ = store.write_chunk(engine, repo, seen, [batch], "a" * 40)
+        moved, _, _ = store.write_chunk(engine, repo, seen, [batch], "a" * 40)
         assert store.read_cursor(engine, repo) == moved and moved.event_seq == 1
         with pytest.raises(store.CursorMoved):  # a second writer that saw the old cursor
             store.write_chunk(engine, repo, seen, [batch], "a" * 40)

@@ -31,14 +31,21 @@ class Problem(NamedTuple):
 
 
 def verify_chain(engine: Engine, repo_id: str) -> list[Problem]:
-    """Walk the audit hash chain from the first event; report the first row that breaks it."""
+    """Walk the audit hash chain from the first event; report the first row that breaks it.
+
+    The cursor is read first and the chain up to it: an apply writes its events and moves the
+    cursor in one transaction, so every row up to the cursor is committed whatever the back
+    end's isolation (PostgreSQL's READ COMMITTED shows each statement what committed before
+    it), and rows an apply commits meanwhile are not mistaken for a tamper."""
     events = tables.AUDIT_EVENTS
     prev, expected_seq = store.GENESIS, 1
     with engine.connect() as connection:
-        while True:
+        cursor = store.cursor_in(connection, repo_id)
+        while expected_seq <= cursor.event_seq:
             rows = connection.execute(
                 select(events).where(events.c.repository_id == repo_id,
-                                     events.c.seq >= expected_seq)
+                                     events.c.seq >= expected_seq,
+                                     events.c.seq <= cursor.event_seq)
                 .order_by(events.c.seq).limit(PAGE)).mappings().all()
             for row in rows:
                 where = f"audit_events seq {row['seq']} (id {row['id'][:12]})"
@@ -50,13 +57,18 @@ def verify_chain(engine: Engine, repo_id: str) -> list[Problem]:
                     return [Problem(where, "row content does not match its hash: it was "
                                            "changed after it was written")]
                 prev, expected_seq = row["hash"], expected_seq + 1
-            if len(rows) < PAGE:
+            if not rows:
                 break
-        cursor = store.cursor_in(connection, repo_id)
+        beyond = connection.execute(select(events.c.seq).where(
+            events.c.repository_id == repo_id, events.c.seq > cursor.event_seq).limit(1)).first()
+        moved = beyond is not None and store.cursor_in(connection, repo_id) != cursor
     if cursor.event_seq != expected_seq - 1 or cursor.last_hash != prev:
         return [Problem("reconcile_cursor", f"the cursor records {cursor.event_seq} events "
                                             f"ending in {cursor.last_hash[:12]}, the chain has "
                                             f"{expected_seq - 1} ending in {prev[:12]}")]
+    if beyond is not None and not moved:  # rows past the cursor that no apply is writing
+        return [Problem("audit_events", f"rows after seq {cursor.event_seq}, where the cursor "
+                                        "stands: they were added outside apply")]
     return []
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from reconciler import api, audit, cli, db, store
+from reconciler import api, audit, cli, db, reconcile, store
 from reconciler.diagnostics import ReconcilerError
 from reconciler.dvc import DvcFileError, parse_dvc_file
+from reconciler.source import GitHistory
 from tests.conftest import Registry, copy_registry, model_manifest
 from tests.test_apply import AUTHORS, FRAUD, build_history, history_template  # noqa: F401
 
@@ -595,3 +596,44 @@ def test_the_renders_of_the_target_move_with_the_cursor(history: Registry, db_ur
     assert applied is not None and applied.events["render.recorded"] > 0
     assert [sha.rstrip() for _, sha, _ in _cursor(db_url)] == [head]
     assert audit.verify(root, db_url) == []
+
+
+@pytest.mark.parametrize("between", ["reconcile_cursor", "audit_events"])
+def test_verify_reading_while_apply_writes_never_cries_wolf(history: Registry, db_url: str,
+                                                           between: str) -> None:
+    """verify reads the cursor and the chain in separate statements; an apply that commits
+    between them (PostgreSQL's READ COMMITTED shows it to the next statement) is no tamper.
+    Rows added past the cursor by anything else still are."""
+    root = str(history.root)
+    api.db_upgrade(root, db_url)
+    api.apply(root, db_url, to="HEAD~3")
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    repo_id = reconcile.repository_key(engine, GitHistory(root), "HEAD",
+                                       reconcile.repository_name(root)).id
+    applied: list[bool] = []
+
+    def apply_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if between in statement and not applied:
+            applied.append(True)
+            api.apply(root, db_url)  # another engine: commits while verify reads
+
+    # SQLite: verify's read holds the database (BEGIN IMMEDIATE), so no apply commits meanwhile.
+    concurrent = not db_url.startswith("sqlite")
+    if concurrent:
+        event.listen(engine, "before_cursor_execute", apply_meanwhile)
+    try:
+        assert audit.verify_chain(engine, repo_id) == []
+        assert applied == [True] * concurrent
+        if concurrent:
+            event.remove(engine, "before_cursor_execute", apply_meanwhile)
+        with engine.begin() as connection:  # a row past the cursor that no apply wrote
+            connection.execute(text(
+                "INSERT INTO audit_events (id, repository_id, seq, commit_sha, event_type, kind, "
+                "name, actor_name, actor_email, occurred_at, payload, prev_hash, hash) SELECT "
+                ":id, repository_id, seq + 1000, commit_sha, event_type, kind, name, "
+                "actor_name, actor_email, occurred_at, payload, prev_hash, hash FROM "
+                "audit_events WHERE repository_id = :repo AND seq = 1"),
+                {"id": "f" * 64, "repo": repo_id})
+        assert [p.where for p in audit.verify_chain(engine, repo_id)] == ["audit_events"]
+    finally:
+        engine.dispose()

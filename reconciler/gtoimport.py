@@ -119,7 +119,7 @@ def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD") -> Imp
 def read_artifacts(root: str, commit: str) -> dict[str, Artifact]:
     """Artifacts declared in dvc.yaml's `artifacts:` (DVC 3) and the older artifacts.yaml."""
     found: dict[str, Artifact] = {}
-    files = read_at(root, [(commit, "artifacts.yaml"), (commit, "dvc.yaml")])
+    files = read_at(root, [(commit, "artifacts.yaml"), (commit, "dvc.yaml")], MAX_FILE_BYTES)
     for path in ("artifacts.yaml", "dvc.yaml"):  # dvc.yaml wins where both declare one
         data = _yaml(path, files.get((commit, path)))
         declared = data if path == "artifacts.yaml" else data.get("artifacts", {})
@@ -253,7 +253,7 @@ def _pinned_versions(root: str, models: dict[str, Artifact],
         for commit in states.get(name, ArtifactState()).versions.values():
             wanted += [(commit, f"{artifact.path}.dvc"), (commit, "dvc.lock"),
                        (commit, "dvc.yaml"), (commit, "params.yaml")]
-    files = read_at(root, wanted)
+    files = read_at(root, wanted, MAX_FILE_BYTES)  # a larger one is no file DVC wrote
     # dvc.yaml and params.yaml rarely change between commits (and dvc.yaml declares every
     # artifact): each distinct content is parsed once, not once per version.
     parsed: dict[tuple[str, bytes | None], dict[str, Any]] = {}
@@ -266,7 +266,8 @@ def _pinned_versions(root: str, models: dict[str, Artifact],
 
     commits = {commit for commit, path in wanted if path == "dvc.yaml"}
     files.update(read_at(root, [(commit, path) for commit in commits
-                                for path in _metric_files(data_at(commit, "dvc.yaml"))]))
+                                for path in _metric_files(data_at(commit, "dvc.yaml"))],
+                         MAX_FILE_BYTES))
     # Artifacts committed to git itself: the bytes at the commit, read only where DVC has no
     # record (a model file can be large).
     unrecorded = [(commit, artifact.path) for name, artifact in models.items()

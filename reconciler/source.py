@@ -464,14 +464,19 @@ def plain_path(path: str) -> bool:
     return bool(path) and not escapes(path) and not any(ord(c) < 32 for c in path)
 
 
-def read_at(root: str, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+def read_at(root: str, wanted: list[tuple[str, str]],
+            limit: int | None = None) -> dict[tuple[str, str], bytes]:
     """The blobs of (commit, path) pairs in one `git cat-file --batch` round trip; a pair
-    whose path is missing at that commit, or is not a file, is left out. Paths must be plain
-    repository paths (no control characters: each request is one line)."""
+    whose path is missing at that commit, or is not a file, is left out, and so is one whose
+    blob is larger than limit (its size is asked first: never read whole to be refused). Paths
+    must be plain repository paths (no control characters: each request is one line)."""
     requests = sorted(set(wanted))
     if any(not plain_path(path) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)
            for commit, path in requests):
         raise ValueError("read_at takes a commit sha and a plain repository path")
+    if limit is not None and requests:
+        sizes = _blob_sizes(root, requests)
+        requests = [request for request in requests if 0 <= sizes.get(request, -1) <= limit]
     if not requests:
         return {}
     done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
@@ -491,6 +496,21 @@ def read_at(root: str, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], b
             found[request] = out[end + 1:end + 1 + int(size)]
         position = end + 1 + int(size) + 1
     return found
+
+
+def _blob_sizes(root: str, requests: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The size of each (commit, path) that is a blob (`git cat-file --batch-check`)."""
+    done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch-check"], check=False,
+                          input=b"".join(f"{commit}:{path}\n".encode()
+                                         for commit, path in requests), capture_output=True)
+    if done.returncode != 0:
+        raise git_failure("cat-file", done.stderr)
+    sizes = {}
+    for request, line in zip(requests, done.stdout.split(b"\n"), strict=False):
+        fields = line.split(b" ")
+        if len(fields) == 3 and fields[1] == b"blob":
+            sizes[request] = int(fields[2])
+    return sizes
 
 
 class TreeEntry(NamedTuple):

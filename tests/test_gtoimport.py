@@ -248,3 +248,20 @@ def test_tags_a_database_cannot_hold_are_left_out_and_a_tag_of_a_tag_counts(
     api.db_upgrade(str(project.root), db_url)
     done = api.import_gto(str(project.root), db_url, write=True, history=True)
     assert done.events == 13  # the 12 of the registry and the tag of a tag
+
+
+def test_a_huge_params_file_is_never_read_whole(gto_registry: Registry, tmp_path: Path) -> None:
+    """A 40 MB params.yaml at a tagged commit: import asks git for its size first and leaves
+    it out, instead of reading it whole to refuse it."""
+    project = Registry(tmp_path / "repo", git.Repo.clone_from(gto_registry.root,
+                                                              tmp_path / "repo"))
+    project.write("params.yaml", "train:\n  depth: 3\n" + "# padding\n" * 4_000_000)
+    project.commit("huge params", "Ada <ada@x.org>", "2024-07-01T10:00:00+00:00")
+    project.repo.git.tag("-a", "churn@v0.2.0", "-m", "register")
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "reconciler",
+                           "import", "gto"], cwd=project.root, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert 'version: "v0.2.0"' in done.stdout or "version: v0.2.0" in done.stdout
+    peak_kib = int(done.stderr.strip().splitlines()[-1])
+    assert peak_kib < 100 * 1024, peak_kib

@@ -178,9 +178,11 @@ class History:
         return sorted(checked)
 
     def forget_unread(self) -> None:
-        """Drop the loaded files that are no longer the current content of their path."""
-        self.loaded = {key: value for key, value in self.loaded.items()
-                       if self.files.get(key[0]) == key[1]}
+        """Drop the loaded files that are no longer the current content of their path, once
+        they are as many as the current ones (each commit adds one or two)."""
+        if len(self.loaded) > 2 * len(self.files) + 64:
+            self.loaded = {key: value for key, value in self.loaded.items()
+                           if self.files.get(key[0]) == key[1]}
 
     def defined_at(self, path: str) -> tuple[str, str]:
         """(kind, name) of the first manifest path defines (its last good content), for

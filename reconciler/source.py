@@ -308,7 +308,7 @@ class FilesAt:
 
     def __init__(self, root: str, rev: str, files: dict[str, bytes],
                  manifests: list[str] | None = None):
-        self.root = os.path.realpath(root)
+        self.root = root  # as GitHistory holds it: resolved once, not at every commit
         self.rev: str | None = rev
         self._files = files
         self._commit: GitRevision | None = None

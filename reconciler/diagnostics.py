@@ -73,6 +73,8 @@ CODES: dict[str, tuple[str, str]] = {
     "POL001": (ERROR, "promotion skips the required environment"),
     "POL002": (ERROR, "metric requirement of the environment not met"),
     "POL003": (ERROR, "invalid metric requirement"),
+    "POL004": (ERROR, "a deprecated version promoted, or made a canary"),
+    "POL005": (WARNING, "a rollback to a deprecated version"),
     # render
     "RND001": (ERROR, "template missing or failing"),
     "RND002": (ERROR, "model version cannot be served by content address"),

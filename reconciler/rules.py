@@ -36,7 +36,8 @@ def check(catalog: Catalog, base: Catalog | None = None) -> list[Diagnostic]:
              *_targets(catalog), *_requirements(catalog), *_secrets(catalog),
              *_artifacts(catalog, base)]
     if base is not None:
-        found += [*_immutability(catalog, base), *_promotions(catalog, base)]
+        found += [*_immutability(catalog, base), *_promotions(catalog, base),
+                  *_deprecated_arrivals(catalog, base)]
     return found
 
 
@@ -377,6 +378,37 @@ def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
                                f"{wanted.threshold:g}; version '{version}' {shown}",
                                "promote a version whose metrics meet the environment's "
                                "requirement")
+
+
+def _deprecated_arrivals(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
+    """A deprecated version arriving in an environment: promoted or made a canary, an error;
+    rolled back to, a warning (the way back may be the only one left)."""
+    for entry in catalog.models.values():
+        old = base.models.get(entry.name)
+        before = old.manifest.spec.stages if old else {}
+        versions = entry.manifest.spec.versions
+        deprecated = {v.version for v in versions if v.deprecated}
+        order = [v.version for v in versions]
+        for env_name, stage in sorted(entry.manifest.spec.stages.items()):
+            previous = before.get(env_name)
+            if stage.version in deprecated and (previous is None
+                                                or previous.version != stage.version):
+                kind = policy.assignment_kind(order, previous.version if previous else None,
+                                              stage.version)
+                rollback = kind == policy.ROLLBACK
+                yield entry.at(("spec", "stages", env_name, "version"),
+                               "POL005" if rollback else "POL004",
+                               f"version '{stage.version}' is deprecated and goes to "
+                               f"{env_name}" + (" (a rollback)" if rollback else ""),
+                               "promote a version that is not deprecated" if not rollback
+                               else "roll back to a version that is not deprecated if one "
+                               "will do")
+            canary = stage.canary.version if stage.canary else None
+            was = previous.canary.version if previous and previous.canary else None
+            if canary in deprecated and canary != was:
+                yield entry.at(("spec", "stages", env_name, "canary", "version"), "POL004",
+                               f"version '{canary}' is deprecated and is made a canary in "
+                               f"{env_name}", "canary a version that is not deprecated")
 
 
 def _known(what: str, names: Any) -> str:

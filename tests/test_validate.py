@@ -480,3 +480,39 @@ def test_an_artifact_committed_to_git_is_pinned_by_its_bytes_but_not_served(
     (problem,) = rendered.diagnostics
     assert problem.code == "RND002" and "committed to git" in problem.message
     assert "dvc add" in problem.hint
+
+
+def _fraud(registry: Registry, old: str, new: str, stages: str, deprecated: str = "") -> None:
+    text = model_manifest("fraud", [("1.0.0", "models/fraud.pkl", old),
+                                    ("1.1.0", "models/fraud.pkl", new)], stages=stages)
+    if deprecated:
+        text = text.replace(f'version: "{deprecated}"\n',
+                            f'version: "{deprecated}"\n      deprecated: true\n', 1)
+    registry.write(FRAUD, text)
+
+
+def test_a_deprecated_version_is_never_promoted_or_a_canary_and_a_rollback_is_warned(
+        registry: Registry) -> None:
+    root = str(registry.root)
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    _fraud(registry, old, new, 'staging: {version: "1.0.0"}\nproduction: {version: "1.0.0"}',
+           deprecated="1.1.0")
+    registry.commit("1.1.0 added, deprecated")
+    for stages, code, severity in [
+            ('staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}', "POL004", "error"),
+            ('staging: {version: "1.0.0"}\nproduction:\n  version: "1.0.0"\n'
+             '  canary: {version: "1.1.0", traffic: 10}', "POL004", "error")]:
+        _fraud(registry, old, new, stages, deprecated="1.1.0")
+        found = {(d.code, d.severity) for d in api.validate(root).diagnostics}
+        assert (code, severity) in found, (stages, found)
+    # Back to a deprecated version: a warning, the commit goes through.
+    _fraud(registry, old, new, 'staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}')
+    registry.commit("1.1.0 to staging")
+    _fraud(registry, old, new, 'staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}',
+           deprecated="1.0.0")
+    registry.commit("1.0.0 deprecated")
+    _fraud(registry, old, new, 'staging: {version: "1.0.0"}\nproduction: {version: "1.0.0"}',
+           deprecated="1.0.0")
+    found = [(d.code, d.severity) for d in api.validate(root).diagnostics]
+    assert found == [("POL005", "warning")]

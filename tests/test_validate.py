@@ -516,3 +516,12 @@ def test_a_deprecated_version_is_never_promoted_or_a_canary_and_a_rollback_is_wa
            deprecated="1.0.0")
     found = [(d.code, d.severity) for d in api.validate(root).diagnostics]
     assert found == [("POL005", "warning")]
+
+
+def test_pin_checks_exactly_what_validate_checks(registry: Registry) -> None:
+    """A retrain-only commit (DVC records new bytes, no manifest changes): validate accepts it
+    (the newest version landed already), and so does pin; both are the published hooks."""
+    retrain(registry)
+    assert api.validate(str(registry.root)).diagnostics == []
+    pinned = api.pin(str(registry.root), ["models/fraud.pkl.dvc"])
+    assert pinned.diagnostics == [] and pinned.changed == []

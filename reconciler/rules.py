@@ -241,9 +241,13 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
                            f"{output.digest} for {path}",
                            "run `reconciler pin` to write it")
         elif index == newest_added and version.digest != output.digest:
+            being_added = old is not None  # under a base: this is the version being added
             yield entry.at((*loc, "digest"), "ART004",
                            f"version '{version.version}' pins {version.digest} but DVC records "
                            f"{output.digest} for {path} (in {output.recorded_in})",
+                           "pin what DVC records (remove the digest and run `reconciler pin`), "
+                           "or `dvc add` the bytes this version is; an older training is "
+                           "named with `rev:`" if being_added else
                            "a version is its bytes: if the file was retrained, add a new version "
                            "instead; otherwise `dvc checkout` the pinned bytes")
         elif version.digest is None:

@@ -525,3 +525,15 @@ def test_pin_checks_exactly_what_validate_checks(registry: Registry) -> None:
     assert api.validate(str(registry.root)).diagnostics == []
     pinned = api.pin(str(registry.root), ["models/fraud.pkl.dvc"])
     assert pinned.diagnostics == [] and pinned.changed == []
+
+
+def test_a_new_version_pinning_bytes_dvc_does_not_record_is_told_how_to_pin(
+        registry: Registry) -> None:
+    """It is the new version: the hint is not "add a new version instead"."""
+    old = registry.digest("models/fraud.pkl")
+    registry.write(FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", old),
+                                                   ("1.1.0", "models/fraud.pkl",
+                                                    "md5:" + "0" * 32)],
+                                         stages='staging: {version: "1.0.0"}'))
+    (found,) = [d for d in api.validate(str(registry.root)).diagnostics if d.code == "ART004"]
+    assert "reconciler pin" in found.hint and "add a new version" not in found.hint

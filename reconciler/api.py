@@ -29,6 +29,7 @@ from reconciler.source import (
     open_source,
     registry_branch,
     repo_path,
+    staged_deletions,
 )
 from reconciler.times import parse_moment, parse_zone
 
@@ -64,13 +65,20 @@ class PinResult(NamedTuple):
 
 def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = None,
              base: str | None = None, check_remote: bool = False,
-             no_base: bool = False) -> Result:
+             no_base: bool = False, staged: bool = False) -> Result:
     """Check the manifests of repo (working tree or rev); with paths, just those files. The
     work tree is checked as a change from HEAD (immutability, promotion policy) unless
-    no_base, so pre-commit enforces the policy on every commit."""
+    no_base, so pre-commit enforces the policy on every commit. staged (the hook): paths are
+    what pre-commit passes, none meaning nothing to check, unless the staged change deletes
+    a registry file, which may break any manifest: then every one."""
     if check_remote:
         require("validate --check-remote", "dvc")
     root = find_root(repo)
+    if staged and rev is None:
+        if staged_deletions(root):
+            paths = None
+        elif not paths:
+            return Result([], 0, "")
     if base is None and rev is None and not no_base and has_head(root):
         base = "HEAD"
     with paused_gc():

@@ -76,6 +76,10 @@ def _validate_commands(commands: Any) -> None:
     validate.add_argument("--base", metavar="REF",
                           help="check the change from REF: immutability, promotion policy "
                                "(default for the work tree: HEAD)")
+    validate.add_argument("--staged", action="store_true",
+                          help="as a pre-commit hook: the PATHs pre-commit passes, and, when the "
+                               "staged change deletes a manifest or DVC file (pre-commit passes "
+                               "no deleted file), every manifest")
     validate.add_argument("--no-base", action="store_true",
                           help="check the manifests alone, not as a change from HEAD")
     validate.add_argument("--check-remote", action="store_true",
@@ -375,7 +379,8 @@ def _validate(args: argparse.Namespace) -> int:
     from reconciler import api
 
     result = api.validate(args.repo, args.paths or None, rev=args.rev, base=args.base,
-                          check_remote=args.check_remote, no_base=args.no_base)
+                          check_remote=args.check_remote, no_base=args.no_base,
+                          staged=args.staged)
     if result.note:
         print(f"validate: {result.note}", file=sys.stderr)
         if not result.diagnostics and args.format == "text":

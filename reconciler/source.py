@@ -392,6 +392,15 @@ def changed_paths(root: str, base: str, head: str | None) -> list[str]:
     return nul_separated(run_git(root, *args))
 
 
+def staged_deletions(root: str) -> list[str]:
+    """The manifests and DVC files the staged change deletes (what pre-commit never passes)."""
+    if not has_head(root):
+        return []
+    output = run_git(root, "diff", "--cached", "--name-only", "-z", "--no-renames",
+                     "--diff-filter=D", "HEAD")
+    return [path for path in nul_separated(output) if is_registry_file(path)]
+
+
 def has_head(root: str) -> bool:
     """Whether the repository has a commit checked out (a new one has none yet)."""
     return subprocess.run([*GIT, "-C", root, "rev-parse", "--verify", "--quiet", "HEAD"],

@@ -118,3 +118,19 @@ def test_the_published_hook_refuses_a_commit_that_skips_staging(
                        "models/fraud.pkl.dvc")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "POL001" in done.stdout and "staging" in done.stdout
+
+
+def test_a_commit_that_only_deletes_a_manifest_is_checked(
+        registry: Registry, pre_commit_home: Path, release: Path) -> None:
+    """pre-commit passes no deleted file: the hook still runs and reads the staged deletion.
+    Deleting the Environment a model is served in breaks the model's reference."""
+    _use_hooks(registry, release, "reconciler-validate")
+    registry.repo.git.rm("-q", "manifests/environments/staging.yaml")
+    done = _pre_commit(registry, pre_commit_home, "run")  # the staged change, as git commit
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "REF" in done.stdout and "staging" in done.stdout
+    registry.repo.git.reset("-q", "--hard")
+    registry.write("README.md", "docs only\n")
+    registry.repo.git.add("README.md")
+    done = _pre_commit(registry, pre_commit_home, "run")  # nothing of the registry: passes
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -29,6 +29,7 @@ from sqlalchemy import URL, Engine, exc, inspect
 
 from reconciler import db, store, tables
 from reconciler.diagnostics import ReconcilerError, printable
+from reconciler.gitobjects import decode_path
 from reconciler.source import GitHistory
 
 if TYPE_CHECKING:
@@ -124,8 +125,8 @@ def _override() -> str | None:
 
 def _text(name: str) -> str:
     """A name from the operating system (a folder, a variable) as text every database stores:
-    undecodable bytes (surrogate escapes) as backslash escapes."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    its bytes read as git paths are (undecodable ones as backslash escapes)."""
+    return decode_path(os.fsencode(name))
 
 
 def repository_key(engine: Engine | None, history: GitHistory, at: str,

@@ -340,7 +340,8 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
         replayed = []
         for sha, changes in batch:
             info = infos[sha]
-            files_before = dict(state.files)
+            # What the changed files held at the parent (None: absent), for the check below.
+            previously = {change.path: state.files.get(change.path) for change in changes}
             for change in changes:
                 if not _readable(change):
                     state.refuse(change.path, info.sha)
@@ -352,8 +353,7 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             after = state.snapshot()
             events = _with_sizes(history, sha, diff(snapshot, after, touched), after)
             if events:
-                events += landed_violations(history.root, info, files_before, state,
-                                            [change.path for change in changes])
+                events += landed_violations(history.root, info, previously, state)
             snapshot = after
             # Landed times never go back along the registry branch: a commit claiming a time
             # before its predecessors' lands with them (its own time stays in commits), and
@@ -378,19 +378,22 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
 _RECORDED_BY_DIFF = ("POL001", "POL002")
 
 
-def landed_violations(root: str, info: CommitInfo, files_before: dict[str, bytes],
-                      state: History, changed: list[str]) -> list[Event]:
+def landed_violations(root: str, info: CommitInfo, previously: dict[str, bytes | None],
+                      state: History) -> list[Event]:
     """policy.violated, with its code, for every error `validate --base <parent>` gives the
-    commit's change: what landed although validate refuses it (a direct push, say)."""
+    commit's change (previously: what each changed file held at the parent): what landed
+    although validate refuses it (a direct push, say)."""
     from reconciler import catalog, rules
     from reconciler.source import FilesAt
 
-    only = state.checked_by_validate(changed)
+    only = state.checked_by_validate(list(previously))
     if only == []:
         return []
     paths = state.manifest_paths()
     current = catalog.build(FilesAt(root, info.sha, state.files, paths), only,
                             loaded=state.loaded)
+    files_before = {path: raw for path, raw in state.files.items() if path not in previously}
+    files_before.update((path, raw) for path, raw in previously.items() if raw is not None)
     same_paths = files_before.keys() == state.files.keys()
     base = (catalog.build(FilesAt(root, info.parents[0], files_before,
                                   paths if same_paths else None), only, rest=False,

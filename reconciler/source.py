@@ -489,8 +489,7 @@ def read_at(root: str, wanted: list[tuple[str, str]],
     if not requests:
         return {}
     done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
-                          input=b"".join(f"{commit}:{path}\n".encode()
-                                         for commit, path in requests), capture_output=True)
+                          input=_object_names(requests), capture_output=True)
     if done.returncode != 0:
         raise git_failure("cat-file", done.stderr)
     found, out, position = {}, done.stdout, 0
@@ -507,11 +506,15 @@ def read_at(root: str, wanted: list[tuple[str, str]],
     return found
 
 
+def _object_names(requests: list[tuple[str, str]]) -> bytes:
+    """`commit:path` lines, as `git cat-file --batch(-check)` reads them."""
+    return b"".join(f"{commit}:{path}\n".encode() for commit, path in requests)
+
+
 def _blob_sizes(root: str, requests: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """The size of each (commit, path) that is a blob (`git cat-file --batch-check`)."""
     done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch-check"], check=False,
-                          input=b"".join(f"{commit}:{path}\n".encode()
-                                         for commit, path in requests), capture_output=True)
+                          input=_object_names(requests), capture_output=True)
     if done.returncode != 0:
         raise git_failure("cat-file", done.stderr)
     sizes = {}

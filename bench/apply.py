@@ -28,7 +28,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen import generate_history, history_model
+from gen import commit_one_more_release, generate_history
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECONCILER = os.path.join(os.path.dirname(sys.executable), "reconciler")
@@ -146,17 +146,7 @@ def main() -> None:
               f" {sum(report['events'].values())} events")  # type: ignore[attr-defined]
         wall_noop = min(apply_json(root, sqlite)[0] for _ in range(3))
         print(f"  no-op apply            {wall_noop:7.2f} s wall (best of 3)")
-        release = args.commits // args.models + 1
-        with open(os.path.join(root, "manifests/models/model-00000.yaml"), "w") as handle:
-            handle.write(history_model(0, release, 20))
-        with open(os.path.join(root, "models/model-00000.pkl.dvc"), "w") as handle:
-            from gen import digest_of, dvc_pointer
-            handle.write(dvc_pointer("models/model-00000.pkl", digest_of("model-00000",
-                                                                         release)))
-        subprocess.run(["git", "commit", "-qam", "one more release"], cwd=root, check=True,
-                       env={**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_COMMITTER_NAME":
-                            "Bench", "GIT_AUTHOR_EMAIL": "b@example.com",
-                            "GIT_COMMITTER_EMAIL": "b@example.com"})
+        commit_one_more_release(root, args.commits, args.models)
         # Best of 3, each from the database as the backfill left it.
         database = sqlite.removeprefix("sqlite:///")
         shutil.copyfile(database, database + ".before")

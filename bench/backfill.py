@@ -17,34 +17,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen import digest_of, dvc_pointer, generate_history, history_model
-
-
-def _apply(checkout: str, root: str, database: str) -> float:
-    env = {**os.environ, "PYTHONPATH": checkout, "DVC_NO_ANALYTICS": "1"}
-    env.pop("CI", None)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--db",
-                           f"sqlite:///{database}", "--format", "json"],
-                          cwd=root,  # not a checkout: `python -m` puts the folder first
-                          capture_output=True, text=True, check=False, env=env)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"apply failed in {checkout}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return elapsed
-
-
-def _one_more_release(root: str, commits: int, models: int) -> None:
-    release = commits // models + 1
-    with open(os.path.join(root, "manifests/models/model-00000.yaml"), "w") as handle:
-        handle.write(history_model(0, release, 20))
-    with open(os.path.join(root, "models/model-00000.pkl.dvc"), "w") as handle:
-        handle.write(dvc_pointer("models/model-00000.pkl", digest_of("model-00000", release)))
-    subprocess.run(["git", "-c", "user.name=Bench", "-c", "user.email=b@example.com", "commit",
-                    "-qam", "one more release"], cwd=root, check=True)
+from gen import commit_one_more_release, generate_history
+from timing import apply_from
 
 
 def main() -> None:
@@ -60,16 +36,16 @@ def main() -> None:
         root = os.path.join(scratch, "repo")
         generate_history(root, args.commits, args.models)
         subprocess.run(["git", "-C", root, "branch", "-f", "before", "HEAD"], check=True)
-        _one_more_release(root, args.commits, args.models)
+        commit_one_more_release(root, args.commits, args.models)
         backfills: dict[str, list[float]] = {c: [] for c in checkouts}
         increments: dict[str, list[float]] = {c: [] for c in checkouts}
         for number in range(args.rounds):
             for index, checkout in enumerate(checkouts):
                 database = os.path.join(scratch, f"r{number}-{index}.sqlite")
                 subprocess.run(["git", "-C", root, "checkout", "-q", "before"], check=True)
-                backfills[checkout].append(_apply(checkout, root, database))
+                backfills[checkout].append(apply_from(checkout, root, database)[0])
                 subprocess.run(["git", "-C", root, "checkout", "-q", "-"], check=True)
-                increments[checkout].append(_apply(checkout, root, database))
+                increments[checkout].append(apply_from(checkout, root, database)[0])
         print(f"history: {args.commits} commits, {args.models} models; {args.rounds} rounds, "
               "interleaved; wall seconds, best / median")
         first = checkouts[0]

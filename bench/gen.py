@@ -171,6 +171,17 @@ def generate_history(root: str, commits: int, models: int, datasets: int = 20) -
     return log.stdout.split()
 
 
+def commit_one_more_release(root: str, commits: int, models: int) -> None:
+    """Commit one more release of model-00000 on a generate_history repository: what an
+    apply of one new commit replays."""
+    release = commits // models + 1
+    write(root, "manifests/models/model-00000.yaml", history_model(0, release, 20))
+    write(root, "models/model-00000.pkl.dvc",
+          dvc_pointer("models/model-00000.pkl", digest_of("model-00000", release)))
+    subprocess.run(["git", "-c", "user.name=Bench", "-c", "user.email=b@example.com", "commit",
+                    "-qam", "one more release"], cwd=root, check=True)
+
+
 def main() -> None:
     """Command line: python bench/gen.py OUT [--models N] [--versions N] [--datasets N]
     [--commits N] (with --commits: a history instead of a snapshot)."""

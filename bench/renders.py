@@ -12,7 +12,6 @@ default is this one. Every model serves in staging and production, so each apply
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen import generate
+from timing import apply_from
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -28,19 +28,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _git(root: str, *args: str) -> None:
     subprocess.run(["git", "-C", root, "-c", "user.name=Bench", "-c", "user.email=b@example.com",
                     *args], check=True, capture_output=True)
-
-
-def _apply(checkout: str, root: str, database: str) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": checkout, "DVC_NO_ANALYTICS": "1"}
-    env.pop("CI", None)
-    done = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--repo", root, "--db",
-                           f"sqlite:///{database}", "--format", "json"],
-                          capture_output=True, text=True, check=False, env=env,
-                          cwd=root)  # not a checkout: `python -m` puts the folder first
-    if done.returncode != 0:
-        raise SystemExit(f"apply failed in {checkout}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    result: dict[str, object] = json.loads(done.stdout)
-    return result
 
 
 def _events(database: str) -> int:
@@ -61,13 +48,13 @@ def main() -> None:
         _git(root, "commit", "-q", "-m", "registry")
         for number, checkout in enumerate(checkouts):
             database = os.path.join(scratch, f"registry-{number}.sqlite")
-            _apply(checkout, root, database)
+            apply_from(checkout, root, database)
             before = _events(database)
             with open(os.path.join(root, "README.md"), "a", encoding="utf-8") as handle:
                 handle.write(f"an unrelated push {number}\n")
             _git(root, "add", "README.md")
             _git(root, "commit", "-q", "-m", "docs")
-            second = _apply(checkout, root, database)
+            _, second = apply_from(checkout, root, database)
             rendered = len(second.get("rendered", []))  # type: ignore[arg-type]
             print(f"{checkout}: {args.models} models, {rendered} configs rendered; the unrelated "
                   f"push added {_events(database) - before} events")

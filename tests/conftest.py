@@ -225,6 +225,18 @@ def server_url(backend: str) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repository as its users' pip and pre-commit find it: a clone with this version's
+    release tag (the tag `init` pins) on the commit under test."""
+    from reconciler import distribution
+
+    clone = tmp_path_factory.mktemp("release") / "reconciler"
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "tag", distribution.release_tag()], check=True)
+    return clone
+
+
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each back end (a scratch database on the servers)."""

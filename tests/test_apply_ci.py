@@ -22,7 +22,13 @@ from reconciler.diagnostics import ReconcilerError
 from reconciler.dvc import DvcFileError, parse_dvc_file
 from reconciler.source import GitHistory
 from tests.conftest import Registry, copy_registry, model_manifest
-from tests.test_apply import AUTHORS, FRAUD, build_history, history_template  # noqa: F401
+from tests.test_apply import (  # noqa: F401
+    AUTHORS,
+    FRAUD,
+    _rows,
+    build_history,
+    history_template,
+)
 
 
 @pytest.fixture
@@ -39,24 +45,16 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def _sql(url: str, query: str, **params: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in _rows(url, query, **params)]
+
+
 def _events(url: str) -> list[tuple[str, str, str | None]]:
-    engine = db.make_engine(sqlalchemy.make_url(url))
-    try:
-        with engine.connect() as connection:
-            return [(row.event_type, row.name, row.environment) for row in connection.execute(
-                text("SELECT event_type, name, environment FROM audit_events ORDER BY seq"))]
-    finally:
-        engine.dispose()
+    return _sql(url, "SELECT event_type, name, environment FROM audit_events ORDER BY seq")
 
 
 def _cursor(url: str) -> list[Any]:
-    engine = db.make_engine(sqlalchemy.make_url(url))
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(
-                text("SELECT repository_id, commit_sha, event_seq FROM reconcile_cursor"))]
-    finally:
-        engine.dispose()
+    return _sql(url, "SELECT repository_id, commit_sha, event_seq FROM reconcile_cursor")
 
 
 # -- the registry branch --------------------------------------------------------------------
@@ -256,14 +254,8 @@ def test_verify_still_catches_an_edited_or_deleted_render(history: Registry,
 # -- the repository's key ------------------------------------------------------------------------
 
 def _repositories(url: str) -> list[tuple[str, str, str | None]]:
-    engine = db.make_engine(sqlalchemy.make_url(url))
-    try:
-        with engine.connect() as connection:
-            return [(row.id.rstrip(), row.name, row.root_commit and row.root_commit.rstrip())
-                    for row in connection.execute(text(
-                        "SELECT id, name, root_commit FROM repositories"))]
-    finally:
-        engine.dispose()
+    return [(key.rstrip(), name, root and root.rstrip())
+            for key, name, root in _sql(url, "SELECT id, name, root_commit FROM repositories")]
 
 
 def _clone(origin: Path, folder: Path) -> Path:
@@ -342,14 +334,8 @@ def test_a_blank_repository_override_is_refused(history: Registry,
 # -- what landed although validate refuses it ----------------------------------------------------
 
 def _violations(url: str) -> list[tuple[str, str, str]]:
-    engine = db.make_engine(sqlalchemy.make_url(url))
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(text(
-                "SELECT commit_sha, name, payload FROM audit_events WHERE event_type = "
-                "'policy.violated' ORDER BY seq")).all()
-    finally:
-        engine.dispose()
+    rows = _sql(url, "SELECT commit_sha, name, payload FROM audit_events WHERE event_type = "
+                     "'policy.violated' ORDER BY seq")
     found = []
     for commit, name, payload in rows:
         data = json.loads(payload) if isinstance(payload, str) else payload
@@ -541,15 +527,6 @@ def test_landed_times_never_go_back_along_the_registry_branch(history: Registry,
     served = api.audit_at(root, db_url, when="2024-12-02T00:00:00Z", env="production")
     assert "1.1.0" in json.dumps(served, default=str)
     assert audit.verify(root, db_url) == []
-
-
-def _sql(url: str, query: str, **params: Any) -> list[Any]:
-    engine = db.make_engine(sqlalchemy.make_url(url))
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(query), params)]
-    finally:
-        engine.dispose()
 
 
 def test_names_from_the_system_that_are_not_utf8_are_stored_or_refused(

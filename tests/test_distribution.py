@@ -18,15 +18,6 @@ from tests.conftest import PROJECT
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This repository with this version's release tag on the commit under test."""
-    clone = tmp_path_factory.mktemp("release") / "reconciler"
-    subprocess.run(["git", "clone", "--quiet", str(PROJECT), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "tag", distribution.release_tag()], check=True)
-    return clone
-
-
 def _generated_installs(ci: str) -> list[str]:
     """The requirements the CI `init --ci` writes installs, in order."""
     (recipe,) = [f for f in scaffold.plan_files(ci, "kserve") if f.path == scaffold.CI_FILES[ci][0]]

@@ -14,20 +14,10 @@ from pathlib import Path
 import pytest
 
 from reconciler import distribution, scaffold
-from tests.conftest import PROJECT, Registry, model_manifest
+from tests.conftest import Registry, model_manifest
 from tests.test_validate import retrain
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This repository as its users' pre-commit finds it: a clone with this version's release
-    tag (the tag `init` pins) on the commit under test."""
-    clone = tmp_path_factory.mktemp("release") / "reconciler"
-    subprocess.run(["git", "clone", "--quiet", str(PROJECT), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "tag", distribution.release_tag()], check=True)
-    return clone
 
 
 @pytest.fixture(scope="module")

@@ -423,17 +423,22 @@ def resolve_commit(root: str, rev: str) -> str:
 # Where the registry's history is, in order of preference: the remote's default branch, then
 # the usual names of the default branch, on the remote and here.
 REGISTRY_BRANCHES = ("origin/HEAD", "origin/main", "origin/master", "main", "master")
+_BRANCH_REFS = {"origin/HEAD": "refs/remotes/origin/HEAD",
+                "origin/main": "refs/remotes/origin/main",
+                "origin/master": "refs/remotes/origin/master",
+                "main": "refs/heads/main", "master": "refs/heads/master"}
 
 
 def registry_branch(root: str) -> str:
     """The branch whose first-parent history is the registry (what apply records, what plan
-    compares with): the first of REGISTRY_BRANCHES that names a commit."""
+    compares with): the first of REGISTRY_BRANCHES that exists, asked of git in one call
+    (every apply asks: one rev-parse per candidate, and another per missing one, cost more)."""
+    listed = run_git(root, "for-each-ref", "--format=%(refname)",
+                     *(_BRANCH_REFS[name] for name in REGISTRY_BRANCHES))
+    existing = set(listed.decode("utf-8", "replace").split())
     for candidate in REGISTRY_BRANCHES:
-        try:
-            resolve_commit(root, candidate)
-        except ReconcilerError:
-            continue
-        return candidate
+        if _BRANCH_REFS[candidate] in existing:
+            return candidate
     raise ReconcilerError(
         f"cannot tell the registry branch: none of {', '.join(REGISTRY_BRANCHES)} exists here; "
         "name it with --registry-branch (apply) or --base (plan)")

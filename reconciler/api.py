@@ -63,6 +63,15 @@ class PinResult(NamedTuple):
     files: int
 
 
+class MigrateResult(NamedTuple):
+    """What migrate moved: (model, environment) of each stage, the files it rewrote, or the
+    diagnostics that stopped it (then nothing was written)."""
+
+    moved: list[tuple[str, str]]
+    changed: list[str]
+    diagnostics: list[Diagnostic]
+
+
 def validate(repo: str = ".", paths: list[str] | None = None, rev: str | None = None,
              base: str | None = None, check_remote: bool = False,
              no_base: bool = False, staged: bool = False) -> Result:
@@ -229,6 +238,21 @@ class GtoImport(NamedTuple):
     events: int | None
 
 
+def migrate(repo: str = ".", *, dry_run: bool = False) -> MigrateResult:
+    """Move every Model's stages into its Environments' `serves` (see reconciler.migrate)."""
+    from reconciler import migrate as migrate_mod
+    from reconciler.files import write_all
+
+    root = find_root(repo)
+    with paused_gc():
+        moved = migrate_mod.plan_move(migrate_mod.catalog_of(root))
+    if isinstance(moved, list):
+        return MigrateResult([], [], sorted(moved, key=sort_key))
+    if not dry_run:
+        write_all([(os.path.join(root, path), text) for path, text in sorted(moved.files.items())])
+    return MigrateResult(moved.stages, sorted(moved.files), [])
+
+
 def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,
                target: str = "kserve", force: bool = False, history: bool = False
                ) -> GtoImport:
@@ -354,8 +378,10 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
         new, problems = render_mod.render_catalog(current, only_models=touched)
         # The base's configs are only compared, and their problems are not this change's.
         old, _ = render_mod.render_catalog(before, only_models=touched, validate=False)
+    # The base's approvers where the environment exists there: GitHub and GitLab read
+    # CODEOWNERS from the target branch, so a pull request cannot choose its own reviewers.
     approvers = {name: list(e.manifest.spec.approvers)
-                 for catalog in (before, current) for name, e in catalog.environments.items()}
+                 for catalog in (current, before) for name, e in catalog.environments.items()}
     metrics = {name: {v.version: dict(v.metrics) for v in entry.manifest.spec.versions}
                for name, entry in current.models.items()
                if name in {e.name for e in events if e.kind == "Model"}}

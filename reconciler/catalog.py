@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from reconciler import dvc, lineage, loader, spec
+from reconciler import dvc, lineage, loader, serving, spec
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import DvcIndex, Output
 from reconciler.loader import Document, Loc
@@ -28,6 +28,9 @@ class Entry(Generic[M]):
 
     manifest: M
     doc: Document
+    # Environment name -> the Environment document whose `serves` gives this model that
+    # stage (see serving): a finding about the stage points there.
+    served_from: dict[str, Document] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -41,10 +44,15 @@ class Entry(Generic[M]):
 
     def at(self, loc: Loc, code: str, message: str, hint: str = "", *,
            key: bool = False) -> Diagnostic:
-        """A diagnostic located at loc inside this manifest."""
-        line, col = self.doc.position(loc, key=key)
+        """A diagnostic located at loc inside this manifest (a stage an Environment's file
+        gives the model: at that Environment's `serves` entry)."""
+        doc = self.doc
+        if loc[:2] == ("spec", "stages") and len(loc) > 2 and loc[2] in self.served_from:
+            doc = self.served_from[str(loc[2])]
+            loc = ("spec", "serves", self.name, *loc[3:])
+        line, col = doc.position(loc, key=key)
         # Messages quote manifest values: escaped here, each stays one line wherever it goes.
-        return Diagnostic(self.doc.path, line, col, code, printable(message), printable(hint))
+        return Diagnostic(doc.path, line, col, code, printable(message), printable(hint))
 
 
 @dataclass
@@ -138,12 +146,29 @@ def build(source: Source, only: list[str] | None = None, *, rest: bool = True,
     if only is None:
         for path in all_paths:
             _load_file(catalog, path)
-        return catalog
-    for path in only:
-        _load_passed(catalog, path)
-    if rest:
-        _load_the_rest(catalog, all_paths)
+    else:
+        for path in only:
+            _load_passed(catalog, path)
+        if rest:
+            _load_the_rest(catalog, all_paths)
+    _fold_serving(catalog)
     return catalog
+
+
+def _fold_serving(catalog: Catalog) -> None:
+    """Give each model the stages its Environments' files say it serves (see serving); the
+    file of a checked model is checked with the Environment files that serve it, since a
+    change of its versions can break what they say."""
+    served = serving.served_by({name: e.manifest for name, e in catalog.environments.items()})
+    for model_name, stages in served.items():
+        entry = catalog.models.get(model_name)
+        if entry is None:
+            continue
+        docs = {env_name: catalog.environments[env_name].doc for env_name in stages}
+        catalog.models[model_name] = Entry(serving.with_stages(entry.manifest, stages),
+                                           entry.doc, docs)
+        if entry.path in catalog.checked:
+            catalog.checked.update(doc.path for doc in docs.values())
 
 
 def _load_passed(catalog: Catalog, path: str) -> None:

@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _init_command(commands)
     _import_command(commands)
+    _migrate_command(commands)
     _validate_commands(commands)
     _render_command(commands)
     _plan_command(commands)
@@ -243,6 +244,32 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="URL",
                         help="database URL (default: $RECONCILER_DB_URL, else an embedded "
                              "SQLite file under .reconciler/)")
+
+
+def _migrate_command(commands: Any) -> None:
+    migrate = commands.add_parser(
+        "migrate", help="move what each environment serves from the Models' files into the "
+                        "Environments' (spec.serves), where their approvers own it")
+    migrate.add_argument("--dry-run", action="store_true",
+                         help="say what would move; write nothing")
+    _repo_option(migrate)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    result = api.migrate(args.repo, dry_run=args.dry_run)
+    if result.diagnostics:
+        _print_diagnostics("migrate", "text", result.diagnostics, 0)
+        return EXIT_FAILED
+    verb = "would move" if args.dry_run else "moved"
+    for model, environment in result.moved:
+        print(printable(f"{verb}: what {environment} serves of {model}"))
+    print(printable(f"migrate: {verb} {len(result.moved)} stages; "
+                    f"{'would rewrite' if args.dry_run else 'rewrote'} "
+                    f"{len(result.changed)} files" if result.moved else
+                    "migrate: nothing to move (every environment says what it serves)"))
+    return EXIT_OK
 
 
 def _repo_option(parser: argparse.ArgumentParser) -> None:
@@ -549,7 +576,7 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
     "plan": _plan, "db": _db, "show": _show, "audit": _audit, "init": _init,
-    "import": _import}
+    "import": _import, "migrate": _migrate}
 
 
 def _append_step_summary(markdown: str) -> None:

@@ -50,6 +50,13 @@ CODES: dict[str, tuple[str, str]] = {
     "REF006": (ERROR, "canary serves an unknown version"),
     "REF007": (ERROR, "an environment's target names no template (shipped, or the repository's "
                "`templates/<target>/model.yaml.j2`)"),
+    "REF008": (ERROR, "an environment serves an unknown model"),
+    "LAY001": (ERROR, "an environment with approvers has its serving said in a Model's file, "
+               "which they do not own (`reconciler migrate`)"),
+    "LAY003": (ERROR, "what an environment serves of a model is said both in its file and in "
+               "the Model's"),
+    "LAY004": (ERROR, "`reconciler migrate` cannot move a stage written this way (flow style "
+               "over several lines)"),
     "STG001": (ERROR, "canary traffic outside 0-100"),
     "STG002": (ERROR, "replicas: min greater than max"),
     "STG003": (ERROR, "a canary in a KServe environment in RawDeployment mode (KServe splits "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler import lineage, policy, spec
+from reconciler import lineage, policy, serving, spec
 from reconciler.catalog import Snapshot
 from reconciler.dvc import Output
 from reconciler.events import Event
@@ -176,11 +176,11 @@ def _environment(name: str, before: spec.Environment | None,
         return []
     if after is None:
         return [Event("environment.retired", "Environment", name)]
-    data = after.spec.model_dump(mode="json", by_alias=True)
+    data = serving.environment_spec(after)
     if before is None:
         return [Event("environment.created", "Environment", name, payload=data)]
-    return [Event("environment.updated", "Environment", name,
-                  payload=_changes(before.spec.model_dump(mode="json", by_alias=True), data))]
+    changes = _changes(serving.environment_spec(before), data)
+    return [Event("environment.updated", "Environment", name, payload=changes)] if changes else []
 
 
 def _dataset(name: str, before: spec.Dataset | None, after: spec.Dataset | None,

@@ -4,8 +4,8 @@ whole life. Reads git through `source`, DVC records through `dvc`; GTO itself is
 
 Each registered version becomes a version pinned to what DVC recorded for the artifact's path
 at the tag's commit (digest, size, and `rev:` that commit), with metrics and params from that
-commit's DVC metrics/params files; each stage becomes an Environment; what each stage serves
-now becomes `stages:`.
+commit's DVC metrics/params files; each stage becomes an Environment, and what it serves now
+its `serves:`.
 """
 
 from __future__ import annotations
@@ -355,13 +355,7 @@ def _manifests(models: dict[str, Artifact], states: dict[str, ArtifactState],
                versions: dict[tuple[str, str], Version], names: dict[str, str],
                target: str) -> dict[str, str]:
     files: dict[str, str] = {}
-    stages = sorted({s for n in models for s in states.get(n, ArtifactState()).assigned})
-    for stage in stages:
-        files[f"manifests/environments/{names[stage]}.yaml"] = _dump({
-            "apiVersion": spec.API_VERSION, "kind": "Environment",
-            "metadata": {"name": names[stage],
-                         "annotations": {"gto.stage": stage, "imported-from": "gto"}},
-            "spec": {"namespace": names[stage], "target": target}})
+    serves: dict[str, dict[str, Any]] = {}  # environment -> model -> what it serves
     for name, artifact in sorted(models.items()):
         state = states.get(name, ArtifactState())
         listed = [versions[(name, v)] for v in state.versions
@@ -374,15 +368,23 @@ def _manifests(models: dict[str, Artifact], states: dict[str, ArtifactState],
         metadata["labels"] = {label: "true" for label in artifact.labels
                               if re.fullmatch(r"[A-Za-z0-9._/-]{1,63}", label)}
         metadata["annotations"] = {"gto.artifact": name, "imported-from": "gto"}
-        served = {} if state.deprecated else {
-            names[stage]: {"version": version} for stage, version in state.stages().items()
-            if (name, version) in versions and versions[(name, version)].digest is not None}
+        for stage, version in ({} if state.deprecated else state.stages()).items():
+            if (name, version) in versions and versions[(name, version)].digest is not None:
+                serves.setdefault(names[stage], {})[names[name]] = {"version": version}
         files[f"manifests/models/{names[name]}.yaml"] = _dump({
             "apiVersion": spec.API_VERSION, "kind": "Model", "metadata": metadata,
             "spec": {"framework": "custom",
-                     "versions": [_version(artifact.path, v, state.deprecated) for v in listed],
-                     **({"stages": served} if served else {})}})
-    return files
+                     "versions": [_version(artifact.path, v, state.deprecated) for v in listed]}})
+    stages = sorted({s for n in models for s in states.get(n, ArtifactState()).assigned})
+    for stage in stages:
+        served = serves.get(names[stage], {})
+        files[f"manifests/environments/{names[stage]}.yaml"] = _dump({
+            "apiVersion": spec.API_VERSION, "kind": "Environment",
+            "metadata": {"name": names[stage],
+                         "annotations": {"gto.stage": stage, "imported-from": "gto"}},
+            "spec": {"namespace": names[stage], "target": target,
+                     **({"serves": served} if served else {})}})
+    return dict(sorted(files.items()))
 
 
 def _version(path: str, version: Version, deprecated: bool) -> dict[str, Any]:

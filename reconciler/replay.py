@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from reconciler import dvchistory, loader, people, spec, store
+from reconciler import dvchistory, loader, people, serving, spec, store
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Recorded, diff, undo
@@ -60,6 +60,10 @@ class History:
         self._recorders: dict[str, set[str]] = {}  # artifact -> DVC files that record it
         self._pinning: dict[str, set[str]] = {}  # artifact -> manifests with versions of it
         self._touched: set[tuple[str, str]] = set()  # (kind, name) since the last snapshot
+        # What the Environments' files say each model serves, and the models with it (see
+        # serving): a model is folded again only when it or what is said of it changes.
+        self._served: dict[str, dict[str, spec.Stage]] = {}
+        self._folded: dict[str, spec.Model] = {}
         self.skipped: list[tuple[str, str]] = []
         # The bytes of every registry file read (what validate would read at this commit),
         # whether or not it loads: each replayed change is checked as validate checks it.
@@ -145,6 +149,11 @@ class History:
             else:
                 self._defined[kind].pop(name, None)
                 self._current[kind].pop(name, None)
+        if any(kind == "Environment" for kind, _ in touched):
+            served = serving.served_by(self._current["Environment"])
+            self._touched |= {("Model", name) for name in served.keys() | self._served.keys()
+                              if served.get(name) != self._served.get(name)}
+            self._served = served
 
     def _replace_outputs(self, path: str, outputs: list[Output]) -> None:
         touched = set(self._outputs.pop(path, {}))
@@ -194,8 +203,17 @@ class History:
 
     def snapshot(self) -> Snapshot:
         """The state after every update so far."""
+        models = self._current["Model"]
+        for kind, name in self._touched:
+            if kind != "Model":
+                continue
+            if name in models:
+                self._folded[name] = serving.with_stages(models[name],
+                                                         self._served.get(name, {}))
+            else:
+                self._folded.pop(name, None)
         self._touched = set()
-        return Snapshot(dict(self._current["Model"]), dict(self._current["Dataset"]),
+        return Snapshot(dict(self._folded), dict(self._current["Dataset"]),
                         dict(self._current["Environment"]), dict(self._output_view))
 
     def touched(self) -> set[tuple[str, str]]:
@@ -374,8 +392,9 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
 
 
-# Recorded by diff as policy.violated already, with what the gate judged (policy.violations).
-_RECORDED_BY_DIFF = ("POL001", "POL002")
+# Recorded by diff as policy.violated already, with what the gate judged (policy.violations);
+# and LAY001, which every commit before `reconciler migrate` has: the layout, not the change.
+_NOT_RECORDED = ("POL001", "POL002", "LAY001")
 
 
 def landed_violations(root: str, info: CommitInfo, previously: dict[str, bytes | None],
@@ -399,7 +418,7 @@ def landed_violations(root: str, info: CommitInfo, previously: dict[str, bytes |
                                   paths if same_paths else None), only, rest=False,
                           loaded=state.loaded) if info.parents else None)
     found = [d for d in rules.check_change(current, base)
-             if d.severity == "error" and d.code not in _RECORDED_BY_DIFF]
+             if d.severity == "error" and d.code not in _NOT_RECORDED]
     state.forget_unread()
     events = []
     for diagnostic in sorted(set(found)):

@@ -27,13 +27,13 @@ _REFERENCE_VALUE = re.compile(r"\$\{.*\}|vault:.*|secretRef:.*")
 
 Versioned = Entry[spec.Model] | Entry[spec.Dataset]
 # What a change to a Dataset or Environment can break in models defined elsewhere.
-REFERENCE_CODES = frozenset({"REF001", "REF002", "REF004"})
+REFERENCE_CODES = frozenset({"REF001", "REF002", "REF004", "LAY001", "LAY003"})
 
 
 def check(catalog: Catalog, base: Catalog | None = None) -> list[Diagnostic]:
     """Every diagnostic for catalog; with base, also immutability and promotion policy."""
     found = [*_names(catalog), *_versions(catalog), *_references(catalog), *_stages(catalog),
-             *_targets(catalog), *_requirements(catalog), *_secrets(catalog),
+             *_layout(catalog), *_targets(catalog), *_requirements(catalog), *_secrets(catalog),
              *_artifacts(catalog, base)]
     if base is not None:
         found += [*_immutability(catalog, base), *_promotions(catalog, base),
@@ -148,6 +148,38 @@ def _stages(catalog: Catalog) -> Iterator[Diagnostic]:
             if stage.replicas is not None and stage.replicas.min > stage.replicas.max:
                 yield entry.at((*here, "replicas"), "STG002",
                                f"replicas min {stage.replicas.min} > max {stage.replicas.max}")
+
+
+def _layout(catalog: Catalog) -> Iterator[Diagnostic]:
+    """What an environment serves is said in its own file (`serves`), once. A model may still
+    say it in its own file (the earlier layout, which history holds) only for environments
+    without approvers: there it would escape their review."""
+    for serving_env in catalog.environments.values():
+        for model_name in serving_env.manifest.spec.serves:
+            if model_name not in catalog.models and model_name not in catalog.scanned_models:
+                yield serving_env.at(("spec", "serves", model_name), "REF008",
+                             f"serves unknown model '{model_name}'",
+                             _known("models", [*catalog.models, *catalog.scanned_models]),
+                             key=True)
+    for entry in catalog.models.values():
+        own = Entry(entry.manifest, entry.doc)  # located in the model's file, not redirected
+        for env_name in entry.manifest.spec.stages:
+            if entry.doc.node_at(("spec", "stages", env_name)) is None:
+                continue  # given by the Environment's file
+            env = catalog.environments.get(env_name)
+            where = env.path if env is not None else "its Environment's file"
+            move = (f"say it in spec.serves of {where} (`reconciler migrate` moves every "
+                    "model's stages there)")
+            if env_name in entry.served_from:
+                yield own.at(("spec", "stages", env_name), "LAY003",
+                             f"what '{env_name}' serves of this model is said twice: here and "
+                             f"in {where}", "keep the Environment's and remove this one",
+                             key=True)
+            elif env is not None and env.manifest.spec.approvers:
+                yield own.at(("spec", "stages", env_name), "LAY001",
+                             f"what '{env_name}' serves is said in the Model's file, which its "
+                             f"approvers ({', '.join(env.manifest.spec.approvers)}) do not own: "
+                             "the forge would not ask them", move, key=True)
 
 
 def _targets(catalog: Catalog) -> Iterator[Diagnostic]:

@@ -56,11 +56,14 @@ def plan_files(ci: str, target: str, branch: str = "main", templates: bool = Fal
         raise ReconcilerError(f"--ci must be one of {', '.join(CI_CHOICES)}")
     if target not in spec.TARGETS:
         raise ReconcilerError(f"--target must be one of {', '.join(spec.TARGETS)}")
-    files = [Planned("manifests/environments.yaml",
-                     _starter("environments.yaml").replace("{target}", target)),
-             Planned("manifests/models/example.yaml", _starter("model.yaml")),
-             Planned("manifests/datasets/example.yaml", _starter("dataset.yaml")),
-             Planned(".pre-commit-config.yaml", _pre_commit_config())]
+    # One file per environment: CODEOWNERS owns files, and each environment's approvers
+    # must own what it serves, and nothing else.
+    files = [Planned(f"manifests/environments/{env}.yaml",
+                     _starter(f"{env}.yaml").replace("{target}", target))
+             for env in ("staging", "production")]
+    files += [Planned("manifests/models/example.yaml", _starter("model.yaml")),
+              Planned("manifests/datasets/example.yaml", _starter("dataset.yaml")),
+              Planned(".pre-commit-config.yaml", _pre_commit_config())]
     if ci in CI_FILES:
         path, starter = CI_FILES[ci]
         files.append(Planned(path, _starter(starter).replace("{branch}", branch)
@@ -82,7 +85,7 @@ def init(folder: str, *, ci: str = "github", target: str = "kserve", force: bool
     check_writable(root, [*(f.path for f in files), CODEOWNERS[ci]], force=force)
     for planned in files:
         _write(root, planned)
-    owners, skipped, unowned = _codeowners(root)
+    owners, skipped, unowned = _codeowners(root, CODEOWNERS[ci])
     written = [f.path for f in files]
     if owners:
         _write(root, Planned(CODEOWNERS[ci], owners))
@@ -127,8 +130,10 @@ def _branch(root: str) -> str:
     return name if name != ref and re.fullmatch(r"[A-Za-z0-9._/-]+", name) else "main"
 
 
-def _codeowners(root: str) -> tuple[str, list[str], list[str]]:
-    """CODEOWNERS lines for the Environment manifests under root, from their approvers."""
+def _codeowners(root: str, itself: str) -> tuple[str, list[str], list[str]]:
+    """CODEOWNERS lines for the Environment manifests under root, from their approvers (an
+    Environment's file says what it serves), and for the CODEOWNERS file itself, which every
+    approver owns: who owns what changes only with their review."""
     from reconciler import catalog
     from reconciler.source import WorkTree
 
@@ -145,8 +150,12 @@ def _codeowners(root: str) -> tuple[str, list[str], list[str]]:
             unowned.append(path)
     if not lines:
         return "", skipped, unowned
-    header = ("# Written by `reconciler init` from the approvers of each Environment: a change to\n"
-              "# an environment needs their review (as `reconciler plan` lists).\n")
+    everyone = dict.fromkeys(owner for line in lines for owner in line.split()[1:])
+    lines.append(f"/{itself} {' '.join(everyone)}")
+    header = ("# Written by `reconciler init` from the approvers of each Environment. An\n"
+              "# Environment's file says what it serves and how: a change to it (a promotion,\n"
+              "# a rollback, a canary, its policy) needs their review, as `reconciler plan`\n"
+              "# lists. Turn on required review from code owners in the branch rules.\n")
     return header + "\n".join(lines) + "\n", skipped, unowned
 
 

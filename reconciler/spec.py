@@ -185,7 +185,8 @@ class ModelSpec(_Spec):
     versions: list[ModelVersion] = Field(min_length=1)
     """Every version ever registered, oldest first; a landed version never changes."""
     stages: dict[ShortText, Stage] = {}  # keys name environments: stored as VARCHAR(255)
-    """Environment name -> what it serves."""
+    """Deprecated (LAY001): environment name -> what it serves. Say it in the
+    Environment's `serves`, the file its approvers own (`reconciler migrate` moves it)."""
 
 
 class Model(_Spec):
@@ -252,6 +253,9 @@ class EnvironmentSpec(_Spec):
         "Serverless", alias="deploymentMode")
     """KServe's deployment mode (the kserve target): canaries split traffic only in
     Serverless."""
+    serves: dict[ShortText, Stage] = {}  # keys name models: stored as VARCHAR(255)
+    """Model name -> what this environment serves of it: here, so that a change of it needs
+    the review of whoever owns this file (CODEOWNERS), as `plan` lists."""
 
 
 class Environment(_Spec):

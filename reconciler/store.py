@@ -77,13 +77,15 @@ def commit_batch(info: CommitInfo, events: list[Event], snapshot: Snapshot,
                  landed_at: datetime | None = None) -> CommitBatch:
     """A commit's events plus the rows of the entities they create or update, read from the
     snapshot the commit leads to."""
+    from reconciler import serving  # here: the read commands load no parser (test_queries)
+
     entities: dict[tuple[str, str], dict[str, Any]] = {}
     for event in events:
         if event.type in ("environment.created", "environment.updated"):
             env = snapshot.environments[event.name]
             entities[("Environment", event.name)] = {
                 "namespace": env.spec.namespace, "target": env.spec.target,
-                "spec": env.spec.model_dump(mode="json", by_alias=True)}
+                "spec": serving.environment_spec(env)}
         elif event.type in ("dataset.created", "dataset.updated"):
             meta = snapshot.datasets[event.name].metadata
             entities[("Dataset", event.name)] = {"owner": meta.owner,

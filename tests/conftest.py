@@ -136,6 +136,12 @@ def model_manifest(name: str, versions: list[tuple[str, str, str | None]],
     return "\n".join(lines) + "\n" + extra
 
 
+def environment_manifest(path: str, serves: dict[str, str], extra: str = "") -> str:
+    """One of ENVIRONMENTS with extra spec lines and `serves` entries (model -> flow YAML)."""
+    lines = [f"    {model}: {stage}" for model, stage in serves.items()]
+    return ENVIRONMENTS[path] + extra + ("  serves:\n" + "\n".join(lines) + "\n" if lines else "")
+
+
 def _make_template(root: Path) -> None:
     repo = git.Repo.init(root, initial_branch="main")
     with repo.config_writer() as config:

@@ -14,24 +14,35 @@ import pytest
 
 from reconciler import api
 from reconciler import plan as plan_mod
-from tests.conftest import Registry, model_manifest
+from tests.conftest import Registry, environment_manifest, model_manifest
 from tests.test_validate import retrain
 
 GOLDEN = Path(__file__).parent / "golden"
 FRAUD = "manifests/models/fraud.yaml"
 PRODUCTION = "manifests/environments/production.yaml"
+STAGING = "manifests/environments/staging.yaml"
+
+
+def _serve(registry: Registry, staging: str, production: str) -> None:
+    """What staging and production serve of fraud, in their files; production has approvers."""
+    registry.write(STAGING, environment_manifest(STAGING, {"fraud": f'{{version: "{staging}"}}'}))
+    registry.write(PRODUCTION, environment_manifest(
+        PRODUCTION, {"fraud": f'{{version: "{production}"}}'},
+        extra='  approvers: ["@org/ml-leads"]\n'))
 
 
 def _branch(registry: Registry) -> tuple[str, str]:
-    """A feature branch off main: 1.1.0 retrained into staging, approvers on production."""
-    registry.repo.git.checkout("-q", "-b", "feature")
+    """On main, fraud's stages moved to the Environments' files and approvers on production;
+    then a feature branch off main: 1.1.0 retrained into staging."""
     old = registry.digest("models/fraud.pkl")
+    registry.write(FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", old)]))
+    _serve(registry, "1.0.0", "1.0.0")
+    registry.commit("Say what each environment serves in its file")
+    registry.repo.git.checkout("-q", "-b", "feature")
     new = retrain(registry)
     registry.write(FRAUD, model_manifest(
-        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
-        stages='staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}'))
-    text = (registry.root / PRODUCTION).read_text()
-    registry.write(PRODUCTION, text + '  approvers: ["@org/ml-leads"]\n')
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)]))
+    _serve(registry, "1.1.0", "1.0.0")
     registry.commit("1.1.0 to staging")
     return old, new
 
@@ -56,10 +67,8 @@ def test_a_version_added_to_staging(registry: Registry) -> None:
 
 
 def test_a_promotion_that_skips_staging_fails_and_lists_approvals(registry: Registry) -> None:
-    old, new = _branch(registry)
-    registry.write(FRAUD, model_manifest(
-        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
-        stages='staging: {version: "1.0.0"}\nproduction: {version: "1.1.0"}'))
+    _branch(registry)
+    _serve(registry, "1.0.0", "1.1.0")
     registry.commit("Straight to production")
     done = _run(registry, "--base", "main", "--format", "json", "--detailed-exitcode")
     assert done.returncode == 1
@@ -94,15 +103,11 @@ def test_the_work_tree_can_be_planned(registry: Registry) -> None:
 
 
 def test_a_rollback_and_an_edited_version(registry: Registry) -> None:
-    old, new = _branch(registry)
-    registry.write(FRAUD, model_manifest(
-        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
-        stages='staging: {version: "1.1.0"}\nproduction: {version: "1.1.0"}'))
+    _branch(registry)
+    _serve(registry, "1.1.0", "1.1.0")
     registry.commit("Promote 1.1.0")
     registry.repo.git.branch("-f", "main", "HEAD")  # it has landed
-    registry.write(FRAUD, model_manifest(
-        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)],
-        stages='staging: {version: "1.1.0"}\nproduction: {version: "1.0.0"}'))
+    _serve(registry, "1.1.0", "1.0.0")
     registry.commit("Roll production back")
     planned = api.plan(str(registry.root), base="main")
     assert planned.ok, planned.diagnostics  # a rollback needs no earlier stage

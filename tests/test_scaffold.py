@@ -52,8 +52,9 @@ def test_init_then_the_readme_flow_works_end_to_end(fresh: Registry, tmp_path: P
     done = run_cli(fresh, "init", "--target", "seldon")
     assert done.returncode == 0, done.stderr
     assert "wrote .github/CODEOWNERS" in done.stdout
-    assert (fresh.root / ".github/CODEOWNERS").read_text().splitlines()[-1] == (
-        "/manifests/environments.yaml @your-org/ml-leads")
+    assert (fresh.root / ".github/CODEOWNERS").read_text().splitlines()[-2:] == [
+        "/manifests/environments/production.yaml @your-org/ml-leads",
+        "/.github/CODEOWNERS @your-org/ml-leads"]
     assert ".reconciler/" in (fresh.root / ".gitignore").read_text().splitlines()
     assert api.validate(str(fresh.root)).diagnostics == []
     fresh.commit("reconciler init")
@@ -68,6 +69,9 @@ def test_init_then_the_readme_flow_works_end_to_end(fresh: Registry, tmp_path: P
     fresh.dvc("push", "-q")
     for example in ("manifests/models/example.yaml", "manifests/datasets/example.yaml"):
         fresh.write(example, _uncommented(fresh.root / example))
+    staging = fresh.root / "manifests/environments/staging.yaml"
+    staging.write_text(staging.read_text().replace("  # serves:\n  #   fraud",
+                                                   "  serves:\n    fraud"))
     assert {d.code for d in api.validate(str(fresh.root)).diagnostics} == {"ART003"}
     assert sorted(api.pin(str(fresh.root)).changed) == [
         "manifests/datasets/example.yaml", "manifests/models/example.yaml"]
@@ -133,8 +137,9 @@ def test_codeowners_never_takes_a_name_or_an_owner_as_a_pattern(fresh: Registry)
     assert result.skipped_owners == ["#x@example.com"]
     rules = [line for line in (fresh.root / ".github/CODEOWNERS").read_text().splitlines()
              if line and not line.startswith("#")]
-    assert rules == ["/manifests/environments.yaml @your-org/ml-leads",  # init's own
-                     "/manifests/prod.yaml @org/ops ops@example.com"]
+    assert rules == ["/manifests/environments/production.yaml @your-org/ml-leads",  # init's
+                     "/manifests/prod.yaml @org/ops ops@example.com",
+                     "/.github/CODEOWNERS @your-org/ml-leads @org/ops ops@example.com"]
 
 
 @pytest.mark.parametrize("ci, path, schema", [

@@ -1,0 +1,260 @@
+"""What each environment serves, said in its own file: the rules, the forge's approvals for
+every kind of change, `reconciler migrate`, and apply and the audit across the move."""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from reconciler import api, catalog, reconcile, rules
+from reconciler.diagnostics import Diagnostic
+from tests.conftest import Registry, dvc_project, model_manifest
+from tests.test_apply import _rows
+from tests.test_rules import DIGEST, MemorySource
+
+STAGING = "manifests/environments/staging.yaml"
+PRODUCTION = "manifests/environments/production.yaml"
+FRAUD = "manifests/models/fraud-detector.yaml"
+
+
+# ---- rules: where a finding about a stage points, and what the layout allows
+
+
+def _env(name: str, extra: str = "") -> tuple[str, str]:
+    return (f"manifests/environments/{name}.yaml",
+            f"apiVersion: reconciler/v1\nkind: Environment\nmetadata: {{name: {name}}}\n"
+            f"spec:\n  namespace: ml-{name}\n  target: kserve\n{extra}")
+
+
+def _found(files: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
+    current = catalog.build(MemorySource(dict(files)))
+    found: list[Diagnostic] = current.diagnostics + rules.check(current)
+    return sorted((d.code, d.path, d.line) for d in found)
+
+
+MODEL = ("manifests/models/fraud.yaml",
+         "apiVersion: reconciler/v1\nkind: Model\nmetadata: {name: fraud}\nspec:\n"
+         "  framework: sklearn\n  versions:\n"
+         f'    - {{version: "1.0.0", artifact: m.pkl, digest: {DIGEST}, metrics: {{auc: 0.95}}}}\n')
+DVC = ("m.pkl.dvc", f"outs:\n- md5: {DIGEST[4:]}\n  size: 3\n  hash: md5\n  path: m.pkl\n")
+
+
+def test_a_stage_said_in_the_environment_is_checked_there() -> None:
+    served = _env("staging", '  serves:\n    fraud: {version: "1.0.0"}\n')
+    assert _found([served, MODEL, DVC]) == []
+    wrong = _env("staging", '  serves:\n    fraud:\n      version: "9.9.9"\n'
+                            '      replicas: {min: 3, max: 1}\n')
+    assert _found([wrong, MODEL, DVC]) == [
+        ("REF005", "manifests/environments/staging.yaml", 9),
+        ("STG002", "manifests/environments/staging.yaml", 10)]
+
+
+def test_an_environment_serving_an_unknown_model_is_refused() -> None:
+    served = _env("staging", '  serves:\n    fraud: {version: "1.0.0"}\n    frod: '
+                             '{version: "1.0.0"}\n')
+    assert _found([served, MODEL, DVC]) == [("REF008", "manifests/environments/staging.yaml", 9)]
+
+
+def test_a_stage_in_the_models_file_is_refused_where_approvers_would_not_see_it() -> None:
+    legacy = (MODEL[0], MODEL[1] + '  stages:\n    production: {version: "1.0.0"}\n')
+    approved = _env("production", '  approvers: ["@org/leads"]\n')
+    assert _found([approved, legacy, DVC]) == [("LAY001", "manifests/models/fraud.yaml", 9)]
+    # An environment nobody must approve may still be said the earlier way (history has it).
+    assert _found([_env("production"), legacy, DVC]) == []
+    said_twice = _env("production", '  serves:\n    fraud: {version: "1.0.0"}\n')
+    assert _found([said_twice, legacy, DVC]) == [("LAY003", "manifests/models/fraud.yaml", 9)]
+
+
+# ---- the forge: for each kind of change, the owners CODEOWNERS gives the files it touches
+
+
+def codeowners_of(text: str, path: str) -> set[str]:
+    """The owners GitHub and GitLab read for path: the last matching line wins."""
+    owners: set[str] = set()
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        pattern, *who = line.split()
+        if _matches(pattern, path):
+            owners = set(who)
+    return owners
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """gitignore-style: a leading / anchors at the root, a trailing / matches a folder."""
+    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
+    pattern = pattern.lstrip("/")
+    if pattern.endswith("/"):
+        return path.startswith(pattern) if anchored else f"/{pattern}" in f"/{path}"
+    if anchored:
+        return fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern + "/")
+    return any(fnmatch.fnmatchcase(part, pattern) for part in path.split("/"))
+
+
+def test_the_codeowners_reader_lets_the_last_match_win() -> None:
+    text = "* @org/all\n/manifests/ @org/ml\n/manifests/environments/production.yaml @org/leads\n"
+    assert codeowners_of(text, "manifests/environments/production.yaml") == {"@org/leads"}
+    assert codeowners_of(text, "manifests/models/fraud.yaml") == {"@org/ml"}
+    assert codeowners_of(text, "README.md") == {"@org/all"}
+
+
+def _stage(version: str, extra: str = "") -> str:
+    return f'{{version: "{version}"{extra}}}'
+
+
+def _serves(registry: Registry, path: str, entries: dict[str, str]) -> None:
+    """Set the `serves` of an Environment that init wrote (its commented example replaced)."""
+    text = (registry.root / path).read_text()
+    for cut in ("  # What ", "  serves:\n"):  # init's comment and example, or a former serves
+        text = text.split(cut, 1)[0]
+    lines = "".join(f"    {model}: {stage}\n" for model, stage in entries.items())
+    registry.write(path, text + ("  serves:\n" + lines if lines else ""))
+
+
+def _versions(registry: Registry, count: int, deprecated: str | None = None) -> str:
+    text = model_manifest("fraud-detector", [
+        (f"1.{i}.0", f"models/fraud-{i}.pkl", registry.digest(f"models/fraud-{i}.pkl"))
+        for i in range(count)])
+    if deprecated:
+        text = text.replace(f'version: "{deprecated}"\n',
+                            f'version: "{deprecated}"\n      deprecated: true\n')
+    return text
+
+
+@pytest.fixture(scope="module")
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """`reconciler init`, then fraud-detector 1.0.0-1.2.0: 1.2.0 in staging, 1.1.0 in
+    production (both served staging first, on main)."""
+    project = dvc_project(tmp_path_factory.mktemp("governed") / "repo")
+    api.init(str(project.root), ci="github")
+    for i in range(4):
+        project.write(f"models/fraud-{i}.pkl", f"weights {i}\n".encode())
+        project.dvc("add", "-q", f"models/fraud-{i}.pkl")
+    project.write(FRAUD, _versions(project, 3))
+    _serves(project, STAGING, {"fraud-detector": _stage("1.1.0")})
+    project.commit("fraud-detector 1.1.0 in staging")
+    _serves(project, PRODUCTION, {"fraud-detector": _stage("1.1.0")})
+    project.commit("fraud-detector 1.1.0 in production")
+    _serves(project, STAGING, {"fraud-detector": _stage("1.2.0")})
+    project.commit("fraud-detector 1.2.0 in staging")
+    assert api.validate(str(project.root)).diagnostics == []
+    yield project
+    project.repo.close()
+
+
+def _retire(registry: Registry) -> None:
+    """Retiring a model: no environment serves it, and its file is deleted."""
+    _serves(registry, STAGING, {})
+    _serves(registry, PRODUCTION, {})
+    (registry.root / FRAUD).unlink()
+
+
+LEADS = {"@your-org/ml-leads"}
+Change = Callable[[Registry], None]
+CHANGES: dict[str, tuple[Change, set[str]]] = {
+    "register a version": (lambda r: r.write(FRAUD, _versions(r, 4)), set()),
+    "deprecate a version": (lambda r: r.write(FRAUD, _versions(r, 3, deprecated="1.0.0")),
+                            set()),
+    "promote to staging": (lambda r: _serves(r, STAGING, {"fraud-detector": _stage("1.0.0")}),
+                           set()),
+    "promote to production": (
+        lambda r: _serves(r, PRODUCTION, {"fraud-detector": _stage("1.2.0")}), LEADS),
+    "roll back production": (
+        lambda r: _serves(r, PRODUCTION, {"fraud-detector": _stage("1.0.0")}), LEADS),
+    "canary in production": (
+        lambda r: _serves(r, PRODUCTION, {"fraud-detector": _stage(
+            "1.1.0", ', canary: {version: "1.2.0", traffic: 10}')}), LEADS),
+    "resize in production": (
+        lambda r: _serves(r, PRODUCTION, {"fraud-detector": _stage(
+            "1.1.0", ", replicas: {min: 2, max: 4}")}), LEADS),
+    "retire the model": (lambda r: _retire(r), LEADS),
+    "edit production's policy": (
+        lambda r: r.write(PRODUCTION, (r.root / PRODUCTION).read_text().replace(
+            '">= 0.9"', '">= 0.92"')), LEADS),
+    "edit production's approvers": (
+        lambda r: r.write(PRODUCTION, (r.root / PRODUCTION).read_text().replace(
+            '["@your-org/ml-leads"]', '["@your-org/ml-leads", "@your-org/sre"]')), LEADS),
+}
+
+
+@pytest.mark.parametrize("kind", CHANGES)
+def test_the_forge_asks_exactly_the_approvers_plan_lists(governed: Registry, kind: str) -> None:
+    change, expected = CHANGES[kind]
+    governed.repo.git.checkout("-q", "-f", "main")
+    governed.repo.git.checkout("-q", "-b", kind.replace(" ", "-").replace("'", ""))
+    change(governed)
+    governed.commit(kind)
+    touched = governed.repo.git.diff("--name-only", "main...HEAD").splitlines()
+    codeowners = (governed.root / ".github/CODEOWNERS").read_text()
+    forge = set().union(*(codeowners_of(codeowners, path) for path in touched))
+    planned = api.plan(str(governed.root), base="main")
+    listed = {who for names in planned.approvals.values() for who in names}
+    assert forge == listed == expected, (touched, planned.approvals)
+    assert not [d for d in planned.diagnostics if d.code.startswith("LAY")]
+
+
+# ---- migrate: the earlier layout moved, with no change of serving in the record
+
+
+def test_migrate_moves_every_stage_and_nothing_is_recorded_at_the_move(
+        registry: Registry, db_url: str) -> None:
+    from tests.test_apply import build_history
+
+    build_history(registry)
+    assert api.render(str(registry.root)).ok
+    registry.commit("Render")
+    api.db_upgrade(str(registry.root), db_url)
+    reconcile.apply(str(registry.root), db_url, "HEAD")
+    before = _rows(db_url, "SELECT model, environment, role, version, traffic, valid_from "
+                           "FROM stage_assignments ORDER BY id")
+    done = subprocess.run([sys.executable, "-m", "reconciler", "migrate"], cwd=registry.root,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "moved 2 stages" in done.stdout
+    fraud = (registry.root / "manifests/models/fraud.yaml").read_text()
+    assert "stages:" not in fraud and "deprecated: true" in fraud
+    assert "    fraud:\n      version: \"1.0.0\"\n      replicas: {min: 2, max: 4}\n" in (
+        registry.root / PRODUCTION).read_text()
+    assert api.validate(str(registry.root)).diagnostics == []
+    assert api.render(str(registry.root), check=True).ok  # the same configs
+    moved = registry.commit("Move what each environment serves into its file")
+    result = reconcile.apply(str(registry.root), db_url, "HEAD")
+    assert result.commits == 1 and not result.events
+    assert _rows(db_url, "SELECT event_type FROM audit_events WHERE commit_sha = :sha",
+                 sha=moved) == []
+    assert _rows(db_url, "SELECT model, environment, role, version, traffic, valid_from "
+                         "FROM stage_assignments ORDER BY id") == before
+    # After the move, a promotion said in the Environment's file is recorded as before.
+    text = (registry.root / PRODUCTION).read_text()
+    registry.write(PRODUCTION, text.replace('version: "1.0.0"', 'version: "1.1.0"'))
+    promoted = registry.commit("Promote fraud 1.1.0 again")
+    reconcile.apply(str(registry.root), db_url, "HEAD")
+    listing = api.audit_history(str(registry.root), db_url, model="fraud", env="production")
+    commits = [row["commit"] for row in listing.data]
+    # The whole history reads on across the move: the first assignment to the last promotion.
+    assert commits[0] == registry.repo.git.rev_list("--max-parents=0", "HEAD")
+    assert commits[-1] == promoted and moved not in commits and len(commits) >= 5
+    assert [tuple(r) for r in _rows(
+        db_url, "SELECT event_type, version FROM audit_events WHERE commit_sha = :sha "
+                "AND environment = 'production'", sha=promoted)] == [("stage.assigned", "1.1.0")]
+    again = subprocess.run([sys.executable, "-m", "reconciler", "migrate"], cwd=registry.root,
+                           capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and "nothing to move" in again.stdout
+
+
+def test_migrate_writes_nothing_when_a_file_cannot_be_edited(registry: Registry) -> None:
+    flow = (registry.root / PRODUCTION).read_text().replace(
+        "spec:\n  namespace: ml-prod\n  target: kserve\n",
+        "spec: {namespace: ml-prod, target: kserve,\n")
+    flow = flow.replace("  promotion:\n    from: staging\n    requireMetrics: {auc: \">= 0.9\"}\n",
+                        "  promotion: {from: staging, requireMetrics: {auc: \">= 0.9\"}}}\n")
+    registry.write(PRODUCTION, flow)
+    originals = {p: p.read_bytes() for p in (registry.root / "manifests").rglob("*.yaml")}
+    done = api.migrate(str(registry.root))
+    assert [d.code for d in done.diagnostics] == ["LAY004"]
+    assert done.diagnostics[0].path == PRODUCTION and not done.changed
+    assert {p: p.read_bytes() for p in originals} == originals

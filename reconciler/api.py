@@ -112,7 +112,18 @@ def _catalogs(root: str, only: list[str] | None, rev: str | None,
     # --no-base). Files with the same bytes at both are parsed once.
     base_catalog = (catalog_mod.build(open_source(root, base, only), only, rest=False,
                                       known=current) if base else None)
+    if base_catalog is not None:
+        base_catalog.registry_rev = _registry_rev(root)
     return current, base_catalog
+
+
+def _registry_rev(root: str) -> str | None:
+    """The registry branch, whose history promotion.from is judged on; None when this
+    repository has none of the usual names (then the base's own history is)."""
+    try:
+        return registry_branch(root)
+    except ReconcilerError:
+        return None
 
 
 def _checks(root: str, current: Catalog, base_catalog: Catalog | None, only: list[str] | None,
@@ -357,6 +368,7 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
     from reconciler import catalog as catalog_mod
     from reconciler import plan as plan_mod
     from reconciler import render as render_mod
+    from reconciler import servinghistory
     from reconciler.diff import diff
 
     root = find_root(repo)
@@ -372,8 +384,10 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
         base_source = GitRevision(root, merge_base)
         changed = _changed_paths(root, head_source, base_source)
         current, before, only = _plan_catalogs(head_source, base_source, changed)
+        before.registry_rev = base_ref
         checked = _checks(root, current, before, only, head_commit, False)
-        events = diff(catalog_mod.snapshot(before), catalog_mod.snapshot(current))
+        events = servinghistory.confirmed(root, base_ref, diff(catalog_mod.snapshot(before),
+                                                                catalog_mod.snapshot(current)))
         touched = _touched_models(changed, events, current)
         new, problems = render_mod.render_catalog(current, only_models=touched)
         # The base's configs are only compared, and their problems are not this change's.

@@ -77,7 +77,11 @@ class Catalog:
     # a plan) registers them without parsing them again.
     loaded_files: dict[tuple[str, bytes], list[tuple[Document, spec.Manifest]]] = field(
         default_factory=dict)
+    # The branch whose first-parent history "served in staging" is judged on (promotion.from):
+    # the registry branch when the caller knows it; else this catalog's own revision.
+    registry_rev: str | None = None
     dvc: DvcIndex = field(init=False)
+    _on_registry: bool | None = None
     _committed: dict[str, Output | None] = field(default_factory=dict)  # artifacts in git
 
     def __post_init__(self) -> None:
@@ -117,6 +121,26 @@ class Catalog:
                                                      artifact)
         return set(dvchistory.over_history(self.source.root, self.rev or "HEAD", artifact,
                                            dvchistory.recorders(artifact, recorded_in)))
+
+    def on_registry(self) -> bool:
+        """Whether this catalog's revision is on the registry branch's first-parent history
+        (what it serves then has served there); True when no registry branch is known."""
+        if self._on_registry is None:
+            from reconciler.source import GitHistory
+
+            self._on_registry = (self.registry_rev is None or self.rev is None
+                                 or GitHistory(self.source.root).on_first_parent(
+                                     self.rev, self.registry_rev))
+        return self._on_registry
+
+    def served_earlier(self, model: str, environment: str, version: str) -> bool:
+        """Whether environment served version of model at some commit of the registry
+        branch's first-parent history (this catalog's revision's, when none is known)."""
+        from reconciler import servinghistory
+
+        history = self.registry_rev or self.rev
+        return history is not None and servinghistory.served_earlier(
+            self.source.root, history, model, environment, version)
 
     def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
         """Every manifest that has versions pinned to artifacts: models, then datasets."""

@@ -77,7 +77,8 @@ CODES: dict[str, tuple[str, str]] = {
     "IMM001": (ERROR, "digest of an existing version changed"),
     "IMM002": (ERROR, "served version removed"),
     "IMM003": (ERROR, "content of a landed version changed (metrics, params, lineage, artifact)"),
-    "POL001": (ERROR, "promotion skips the required environment"),
+    "POL001": (ERROR, "promotion of a version that never served in the required environment "
+               "on the registry branch"),
     "POL002": (ERROR, "metric requirement of the environment not met"),
     "POL003": (ERROR, "invalid metric requirement"),
     "POL004": (ERROR, "a deprecated version promoted, or made a canary"),

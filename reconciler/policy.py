@@ -98,9 +98,14 @@ class Violation(NamedTuple):
 
 
 def violations(before: spec.Model | None, after: spec.Model,
-               environments: dict[str, spec.Environment]) -> list[Violation]:
+               environments: dict[str, spec.Environment], *,
+               base_on_registry: bool = True) -> list[Violation]:
     """Every version the change from before to after brings into an environment whose
-    promotion policy it breaks; a version that already served there is not judged again."""
+    promotion policy it breaks; a version that already served there is not judged again.
+    POL001 is judged at the base only: the caller asks the registry branch's history too
+    (servinghistory), where a version rolled back since has served. With base_on_registry
+    False (the base is a commit of a pull request's own branch), what the base serves proves
+    nothing, and every arrival is left for that history to judge."""
     served_before = served_in(before)
     order = [v.version for v in after.spec.versions]
     metrics = landed_metrics(before.spec.versions if before else [], after.spec.versions)
@@ -118,7 +123,8 @@ def violations(before: spec.Model | None, after: spec.Model,
             if env_name in served:
                 continue  # already served here before this change
             kind = assignment_kind(order, old.version if old else None, version)
-            if skips_required_stage(promotion.from_, kind, served):
+            if skips_required_stage(promotion.from_, kind,
+                                    served if base_on_registry else set()):
                 found.append(Violation(env_name, version, canary, "POL001",
                                        required_stage=promotion.from_))
             found += [Violation(env_name, version, canary, "POL002", requirement=wanted,

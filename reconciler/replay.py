@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from reconciler import dvchistory, loader, people, serving, spec, store
+from reconciler import dvchistory, loader, people, serving, servinghistory, spec, store
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Recorded, diff, undo
@@ -370,6 +370,8 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             touched = state.touched()
             after = state.snapshot()
             events = _with_sizes(history, sha, diff(snapshot, after, touched), after)
+            if info.parents:  # a version rolled back before this commit has served too
+                events = servinghistory.confirmed(history.root, info.parents[0], events)
             if events:
                 events += landed_violations(history.root, info, previously, state)
             snapshot = after

@@ -395,17 +395,20 @@ def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
     for entry in catalog.models.values():
         old = base.models.get(entry.name)
         for found in policy.violations(old.manifest if old else None, entry.manifest,
-                                       environments):
+                                       environments, base_on_registry=base.on_registry()):
             env_name, version = found.environment, found.version
             loc = ("spec", "stages", env_name, *(("canary",) if found.canary else ()),
                    "version")
-            if found.rule == "POL001":
+            if found.rule == "POL001" and found.required_stage is not None:
+                if base.served_earlier(entry.name, found.required_stage, version):
+                    continue
+                branch = base.registry_rev or "this branch"
                 yield entry.at(loc, "POL001",
-                               f"version '{version}' goes to {env_name} without having "
-                               f"served in {found.required_stage}",
+                               f"version '{version}' goes to {env_name} but never served in "
+                               f"{found.required_stage} on {branch}'s first-parent history",
                                f"environment {env_name} requires promotion from "
-                               f"{found.required_stage}: land it in {found.required_stage} "
-                               "first")
+                               f"{found.required_stage}: land a change that serves it in "
+                               f"{found.required_stage} on {branch} first")
             elif found.requirement is not None:
                 wanted = found.requirement
                 shown = "is missing" if found.value is None else f"is {found.value}"

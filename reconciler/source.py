@@ -618,10 +618,12 @@ class GitHistory:
             return True
         if not self.is_ancestor(commit, tip):
             return False
-        lines = run_git(self.root, "rev-list", "--first-parent", "--parents",
-                        f"{commit}..{tip}").split(b"\n")
-        oldest = [line for line in lines if line.strip()][-1].split()
-        return len(oldest) > 1 and oldest[1].decode() == commit
+        lines = [line for line in run_git(self.root, "rev-list", "--first-parent", "--parents",
+                                          f"{commit}..{tip}").split(b"\n") if line.strip()]
+        if not lines:  # two names of one commit
+            return True
+        oldest = lines[-1].split()
+        return len(oldest) > 1 and oldest[1].decode() == self.resolve(commit)
 
     def merge_base(self, first: str, second: str) -> str | None:
         """The best common ancestor, or None when histories are unrelated."""

@@ -12,13 +12,15 @@ import pytest
 
 from reconciler import api, catalog, reconcile, rules
 from reconciler.diagnostics import Diagnostic
-from tests.conftest import Registry, dvc_project, model_manifest
+from tests.conftest import Registry, dvc_project, environment_manifest, model_manifest
 from tests.test_apply import _rows
 from tests.test_rules import DIGEST, MemorySource
+from tests.test_validate import retrain
 
 STAGING = "manifests/environments/staging.yaml"
 PRODUCTION = "manifests/environments/production.yaml"
 FRAUD = "manifests/models/fraud-detector.yaml"
+LEGACY_FRAUD = "manifests/models/fraud.yaml"  # the conftest template's model
 
 
 # ---- rules: where a finding about a stage points, and what the layout allows
@@ -258,3 +260,63 @@ def test_migrate_writes_nothing_when_a_file_cannot_be_edited(registry: Registry)
     assert [d.code for d in done.diagnostics] == ["LAY004"]
     assert done.diagnostics[0].path == PRODUCTION and not done.changed
     assert {p: p.read_bytes() for p in originals} == originals
+
+
+# ---- promotion.from: served in the required environment at some moment of the registry branch
+
+
+def _promotion_history(registry: Registry) -> tuple[str, str]:
+    """On main: 1.1.0 retrained and put in staging, then staging rolled back to 1.0.0."""
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    registry.write(LEGACY_FRAUD, model_manifest(
+        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)]))
+    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.1.0")}))
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.0.0")}))
+    registry.commit("fraud 1.1.0 in staging")
+    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.0.0")}))
+    registry.commit("Roll staging back to 1.0.0")
+    return old, new
+
+
+def test_a_version_rolled_back_in_staging_has_served_there(registry: Registry,
+                                                            db_url: str) -> None:
+    _promotion_history(registry)
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.1.0")}))
+    assert api.validate(str(registry.root)).diagnostics == []  # pre-commit
+    registry.repo.git.checkout("-q", "-b", "promote")
+    registry.commit("Promote fraud 1.1.0")
+    assert api.plan(str(registry.root), base="main").diagnostics == []
+    registry.repo.git.checkout("-q", "main")
+    registry.repo.git.merge("-q", "--no-ff", "promote", "-m", "Merge promote")
+    api.db_upgrade(str(registry.root), db_url)
+    reconcile.apply(str(registry.root), db_url, "HEAD")
+    # (The template's first commit serves 1.0.0 in both at once: that one is recorded.)
+    assert _rows(db_url, "SELECT event_type FROM audit_events "
+                         "WHERE event_type = 'policy.violated' AND version = '1.1.0'") == []
+
+
+def test_a_version_staged_only_on_the_pull_requests_branch_has_not(registry: Registry,
+                                                                    db_url: str) -> None:
+    first, second = _promotion_history(registry)
+    third = retrain(registry, b"fraud weights v3\n")
+    registry.repo.git.checkout("-q", "-b", "straight")
+    registry.write(LEGACY_FRAUD, model_manifest("fraud", [
+        ("1.0.0", "models/fraud.pkl", first), ("1.1.0", "models/fraud.pkl", second),
+        ("1.2.0", "models/fraud.pkl", third)]))
+    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.2.0")}))
+    registry.commit("1.2.0 in staging, on the branch only")
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.2.0")}))
+    # pre-commit on the branch: the base (HEAD) serves 1.2.0 in staging, main never did.
+    found = api.validate(str(registry.root)).diagnostics
+    assert [(d.code, d.path) for d in found] == [("POL001", PRODUCTION)]
+    assert "never served in staging on main's first-parent history" in found[0].message
+    registry.commit("1.2.0 to production")
+    assert [d.code for d in api.plan(str(registry.root), base="main").diagnostics] == ["POL001"]
+    registry.repo.git.checkout("-q", "main")
+    registry.repo.git.merge("-q", "--no-ff", "straight", "-m", "Merge straight")
+    api.db_upgrade(str(registry.root), db_url)
+    reconcile.apply(str(registry.root), db_url, "HEAD")
+    recorded = _rows(db_url, "SELECT version, environment FROM audit_events "
+                             "WHERE event_type = 'policy.violated' AND version <> '1.0.0'")
+    assert [tuple(row) for row in recorded] == [("1.2.0", "production")]

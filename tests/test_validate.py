@@ -114,7 +114,8 @@ def test_promotion_policy(registry: Registry) -> None:
     registry.write(FRAUD, model_manifest("fraud", versions, stages=straight))
     result = api.validate(str(registry.root), base="HEAD")
     assert _codes(result) == ["POL001"]
-    assert "without having served in staging" in result.diagnostics[0].message
+    assert "never served in staging on main's first-parent history" in (
+        result.diagnostics[0].message)
 
     # Through staging first: one commit to stage it, then production may follow.
     registry.write(FRAUD, model_manifest("fraud", versions, stages=(

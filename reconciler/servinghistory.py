@@ -1,0 +1,82 @@
+"""Whether an environment served a version at some moment of the registry branch's history.
+
+`promotion.from: staging` means "must have served in staging", at any commit of the registry
+branch's first-parent history before, not only at the base of the change: a version rolled
+back in staging has served there, and one that served only on a pull request's own branch has
+not. Only the commits whose change to the files that say it (the Environment's file, and the
+Model's for the earlier layout) adds or removes a line naming the version or the model can
+start such a moment (`git log -G`), so only their files are read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reconciler import loader, spec
+from reconciler.events import Event
+from reconciler.source import MAX_FILE_BYTES, is_manifest_path, plain_path, read_at, run_git
+
+# What POSIX extended regular expressions (git log -G) read as other than the character: each
+# is put in a bracket expression, where it is literal, except these two.
+_ERE_SPECIAL = re.compile(r"[.$|?*+()\[\]{}]")
+_ERE_ESCAPED = {"^": "\\^", "\\": "\\\\"}
+
+
+def _literal(text: str) -> str:
+    """An extended regular expression matching text itself."""
+    return "".join(_ERE_ESCAPED.get(c) or (f"[{c}]" if _ERE_SPECIAL.fullmatch(c) else c)
+                   for c in text)
+
+
+def served_earlier(root: str, rev: str, model: str, environment: str, version: str) -> bool:
+    """Whether environment served version of model (as its version or its canary) at some
+    commit of rev's first-parent history, as its manifests said it then."""
+    if any(ord(c) < 32 for c in model + version):
+        return False  # no manifest line holds it
+    pattern = f"{_literal(version)}|{_literal(model)}"
+    listed = run_git(root, "-c", "core.quotePath=false", "log", "--first-parent",
+                     "--format=commit %H", "--name-only", "--no-renames", f"-G{pattern}",
+                     "--end-of-options", rev, "--", "manifests/").decode("utf-8", "replace")
+    changed: list[tuple[str, str]] = []  # (commit, path), newest commit first
+    sha = ""
+    for line in listed.splitlines():
+        if line.startswith("commit "):
+            sha = line.removeprefix("commit ")
+        elif line and is_manifest_path(line) and plain_path(line):
+            changed.append((sha, line))
+    blobs = read_at(root, changed, limit=MAX_FILE_BYTES)
+    needles = (version.encode("utf-8"), model.encode("utf-8"))
+    for key in changed:  # newest first: a version that served recently is found at once
+        raw = blobs.get(key)
+        if raw is not None and all(needle in raw for needle in needles) and _says_served(
+                key[1], raw, model, environment, version):
+            return True
+    return False
+
+
+def _says_served(path: str, raw: bytes, model: str, environment: str, version: str) -> bool:
+    """Whether the file says environment serves version of model (a file that does not load
+    says nothing)."""
+    loaded = loader.load(path, raw)
+    for document in loaded.documents:
+        manifest = spec.parse(document.data)
+        stage = None
+        if isinstance(manifest, spec.Environment) and manifest.metadata.name == environment:
+            stage = manifest.spec.serves.get(model)
+        elif isinstance(manifest, spec.Model) and manifest.metadata.name == model:
+            stage = manifest.spec.stages.get(environment)
+        if stage is not None and version in (stage.version,
+                                             stage.canary.version if stage.canary else None):
+            return True
+    return False
+
+
+def confirmed(root: str, rev: str, events: list[Event]) -> list[Event]:
+    """events without the POL001 policy.violated that the history of rev disproves: the
+    version served in the required environment at some commit of it (diff judges at the base
+    only)."""
+    return [event for event in events
+            if not (event.type == "policy.violated" and event.payload.get("rule") == "POL001"
+                    and event.version is not None
+                    and served_earlier(root, rev, event.name, str(event.payload["requires"]),
+                                       event.version))]

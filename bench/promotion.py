@@ -12,7 +12,8 @@ For each history length, two pull requests off main, each changing one model's f
 `validate` runs as the pre-commit hook does (`--staged`, the changed file, base HEAD) with the
 change staged on main; `plan` runs on the committed branch. With --compare DIR (another checkout,
 the previous main say), its runs are interleaved with this one's (A B A B) and the ratio of
-their best wall times is printed: absolute times drift 2x between days here, ratios do not.
+their best wall times is printed (this checkout's time over DIR's): absolute times drift 2x
+between days here, ratios do not.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def main() -> None:
     args = parser.parse_args()
     checkouts = [HERE] + ([args.compare] if args.compare else [])
     print(f"{args.models} models; best of {args.repeat}, wall, start-up included"
-          + (f"; ratio = {args.compare} / this checkout" if args.compare else ""))
+          + (f"; then {args.compare}'s, and this checkout's as a multiple of it"
+             if args.compare else ""))
     for commits in args.commits:
         root = tempfile.mkdtemp(prefix="reconciler-bench-promotion-")
         try:
@@ -117,7 +119,7 @@ def main() -> None:
                 _git(root, "checkout", "-q", "main")
                 _git(root, "reset", "-q", "--hard")
                 for command, figures in (("pre-commit validate", timed), ("plan", timed_plan)):
-                    ratio = f"   {figures[1]:6.2f} s  ({figures[1] / figures[0]:.2f}x)" \
+                    ratio = f"   {figures[1]:6.2f} s  ({figures[0] / figures[1]:.2f}x)" \
                         if len(figures) > 1 else ""
                     print(f"  {commits:6d} commits  {case:8s} {command:20s} "
                           f"{figures[0]:6.2f} s{ratio}")

@@ -10,6 +10,7 @@ start such a moment (`git log -G`), so only their files are read.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from reconciler import loader, spec
@@ -28,6 +29,8 @@ def _literal(text: str) -> str:
                    for c in text)
 
 
+# plan asks twice for one violation (its rules, and the events diff made): one search each.
+@functools.lru_cache(maxsize=256)
 def served_earlier(root: str, rev: str, model: str, environment: str, version: str) -> bool:
     """Whether environment served version of model (as its version or its canary) at some
     commit of rev's first-parent history, as its manifests said it then."""

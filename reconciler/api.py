@@ -202,6 +202,28 @@ def pin(repo: str = ".", paths: list[str] | None = None) -> PinResult:
                      len(current.checked))
 
 
+def _recorded_fields(current: Catalog, entry: Entry[Any], index: int,
+                     output: Any) -> dict[str, Any]:
+    """What DVC records for a model version that says none of it: metrics from its stage's
+    metrics files, params from dvc.lock (a field the version says is left as it is)."""
+    import yaml
+
+    from reconciler import dvcmetrics, spec
+
+    if not isinstance(entry.manifest, spec.Model):
+        return {}
+    node = entry.doc.node_at(("spec", "versions", index))
+    keys = {k.value for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
+    fields: dict[str, Any] = {}
+    metrics = current.recorded_metrics(output)
+    if metrics and "metrics" not in keys:
+        fields["metrics"] = dict(metrics)
+    params = dvcmetrics.recorded_params(output.lineage)
+    if params and "params" not in keys:
+        fields["params"] = params
+    return fields
+
+
 def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[Edit]:
     from reconciler import pin as pin_mod
     from reconciler.catalog import versions
@@ -213,7 +235,9 @@ def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[Edit]:
     for path, index in newest.items():
         output = current.output(path)
         if listed[index].digest is None and output is not None:
-            edit = pin_mod.digest_edit(entry.doc, index, "versions", output.digest)
+            fields = _recorded_fields(current, entry, index, output)
+            edit = pin_mod.digest_edit(entry.doc, index, "versions", output.digest,
+                                       fields=fields)
             if edit is not None:
                 edits.append(edit)
     for index, version in enumerate(listed):  # older versions, from the revision each names

@@ -83,6 +83,7 @@ class Catalog:
     dvc: DvcIndex = field(init=False)
     _on_registry: bool | None = None
     _committed: dict[str, Output | None] = field(default_factory=dict)  # artifacts in git
+    _metrics: dict[str, Any] = field(default_factory=dict)  # artifact -> DVC's metrics
 
     def __post_init__(self) -> None:
         self.dvc = DvcIndex(self.source)
@@ -100,6 +101,16 @@ class Catalog:
             self._committed[artifact] = dvc.committed(
                 artifact, self.source.committed_digest(artifact))
         return found or self._committed.get(artifact)
+
+    def recorded_metrics(self, output: Output) -> dict[str, float] | None:
+        """The metrics DVC records for output at this revision: its stage's metrics files
+        (None when it records none: see dvcmetrics)."""
+        from reconciler import dvcmetrics
+
+        if output.path not in self._metrics:
+            self._metrics[output.path] = dvcmetrics.recorded_metrics(self.source, output.lineage)
+        found: dict[str, float] | None = self._metrics[output.path]
+        return found
 
     def output_at(self, rev: str, artifact: str) -> tuple[str, Output | None]:
         """(the commit rev names, what DVC recorded for artifact there); ReconcilerError

@@ -77,6 +77,8 @@ CODES: dict[str, tuple[str, str]] = {
     "IMM001": (ERROR, "digest of an existing version changed"),
     "IMM002": (ERROR, "served version removed"),
     "IMM003": (ERROR, "content of a landed version changed (metrics, params, lineage, artifact)"),
+    "MET001": (ERROR, "a version being added says other metrics than DVC records for its bytes "
+               "(the metrics files of the stage that produced them)"),
     "POL001": (ERROR, "promotion of a version that never served in the required environment "
                "on the registry branch"),
     "POL002": (ERROR, "metric requirement of the environment not met"),

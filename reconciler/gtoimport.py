@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,12 +19,11 @@ from typing import Any
 
 import yaml
 
-from reconciler import gtoregistry, spec
+from reconciler import dvcmetrics, gtoregistry, spec
 from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.dvc import MD5, DvcFileError, Output, parse_dvc_file
 from reconciler.gitobjects import parse_commit, parse_ident
 from reconciler.gtoregistry import Action, ArtifactState
-from reconciler.loader import expands_past, too_deep
 from reconciler.source import (
     MAX_FILE_BYTES,
     plain_path,
@@ -121,7 +119,7 @@ def read_artifacts(root: str, commit: str) -> dict[str, Artifact]:
     found: dict[str, Artifact] = {}
     files = read_at(root, [(commit, "artifacts.yaml"), (commit, "dvc.yaml")], MAX_FILE_BYTES)
     for path in ("artifacts.yaml", "dvc.yaml"):  # dvc.yaml wins where both declare one
-        data = _yaml(path, files.get((commit, path)))
+        data = dvcmetrics.yaml_data(path, files.get((commit, path)))
         declared = data if path == "artifacts.yaml" else data.get("artifacts", {})
         for name, entry in (declared or {}).items() if isinstance(declared, dict) else []:
             if isinstance(name, str) and isinstance(entry, dict) and isinstance(
@@ -132,18 +130,6 @@ def read_artifacts(root: str, commit: str) -> dict[str, Artifact]:
                     else None, entry.get("desc") if isinstance(entry.get("desc"), str) else None,
                     [str(label) for label in labels] if isinstance(labels, list) else [])
     return found
-
-
-def _yaml(path: str, raw: bytes | None) -> dict[str, Any]:
-    """A small YAML mapping as read by DVC (PyYAML's safe loader), refusing what could hurt."""
-    if (raw is None or len(raw) > MAX_FILE_BYTES or too_deep(raw) is not None
-            or expands_past(raw)):
-        return {}
-    try:
-        data = yaml.load(raw, Loader=yaml.CSafeLoader)
-    except (yaml.YAMLError, ValueError):
-        raise ReconcilerError(f"{path}: not valid YAML") from None
-    return data if isinstance(data, dict) else {}
 
 
 def read_actions(root: str) -> list[Action]:
@@ -253,6 +239,7 @@ def _pinned_versions(root: str, models: dict[str, Artifact],
         for commit in states.get(name, ArtifactState()).versions.values():
             wanted += [(commit, f"{artifact.path}.dvc"), (commit, "dvc.lock"),
                        (commit, "dvc.yaml"), (commit, "params.yaml")]
+    wanted = sorted(set(wanted))
     files = read_at(root, wanted, MAX_FILE_BYTES)  # a larger one is no file DVC wrote
     # dvc.yaml and params.yaml rarely change between commits (and dvc.yaml declares every
     # artifact): each distinct content is parsed once, not once per version.
@@ -261,12 +248,13 @@ def _pinned_versions(root: str, models: dict[str, Artifact],
     def data_at(commit: str, path: str) -> dict[str, Any]:
         raw = files.get((commit, path))
         if (path, raw) not in parsed:
-            parsed[(path, raw)] = _data(path, raw)
+            parsed[(path, raw)] = dvcmetrics.data(path, raw)
         return parsed[(path, raw)]
 
     commits = {commit for commit, path in wanted if path == "dvc.yaml"}
     files.update(read_at(root, [(commit, path) for commit in commits
-                                for path in _metric_files(data_at(commit, "dvc.yaml"))],
+                                for path in _metric_files(data_at(commit, "dvc.yaml"),
+                                                          data_at(commit, "dvc.lock"))],
                          MAX_FILE_BYTES))
     # Artifacts committed to git itself: the bytes at the commit, read only where DVC has no
     # record (a model file can be large).
@@ -283,11 +271,10 @@ def _pinned_versions(root: str, models: dict[str, Artifact],
                 md5, size = committed[(commit, artifact.path)]
                 digest = f"{MD5}:{md5}"
             metrics: dict[str, float] = {}
-            for path in _metric_files(data_at(commit, "dvc.yaml")):
-                metrics.update({k: float(v) for k, v in _flat(data_at(commit, path)).items()
-                                if isinstance(v, int | float) and not isinstance(v, bool)
-                                and abs(v) != float("inf") and v == v})
-            params = _flat(data_at(commit, "params.yaml"))
+            for path in _metric_files(data_at(commit, "dvc.yaml"), data_at(commit, "dvc.lock"),
+                                      artifact.path):
+                metrics.update(dvcmetrics.numbers(data_at(commit, path)))
+            params = dvcmetrics.flat(data_at(commit, "params.yaml"))
             pinned[(name, version)] = Version(version, commit, digest, size, metrics, params)
     return pinned
 
@@ -313,42 +300,19 @@ def _outputs(dvc_path: str, raw: bytes) -> tuple[Output, ...]:
         return ()
 
 
-def _metric_files(dvc_yaml: dict[str, Any]) -> list[str]:
-    listed = dvc_yaml.get("metrics")
-    if not isinstance(listed, list):
-        return []
-    return [p for p in listed if isinstance(p, str) and plain_path(p)]
-
-
-def _data(path: str, raw: bytes | None) -> dict[str, Any]:
-    if raw is not None and path.endswith(".json") and len(raw) <= MAX_FILE_BYTES:
-        try:
-            loaded = json.loads(raw)
-        except (ValueError, RecursionError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
-    return _yaml(path, raw)
-
-
-MAX_KEYS = 1000  # metrics or params of one version: an alias bomb must not run for ever
-
-
-def _flat(data: dict[str, Any]) -> dict[str, Any]:
-    """Nested mappings as dotted keys (`train.depth`), as DVC shows params and metrics; at
-    most MAX_KEYS of them, at most 8 levels deep."""
-    flat: dict[str, Any] = {}
-    pending: list[tuple[str, Any, int]] = [("", data, 0)]
-    while pending and len(flat) < MAX_KEYS:
-        prefix, mapping, depth = pending.pop(0)
-        for key, value in mapping.items():
-            if len(flat) + len(pending) >= MAX_KEYS:
-                break
-            name = f"{prefix}{key}"
-            if isinstance(value, dict) and depth < 8:
-                pending.append((f"{name}.", value, depth + 1))
-            elif isinstance(value, str | int | float | bool) or value is None:
-                flat[name] = value
-    return dict(sorted(flat.items()))
+def _metric_files(dvc_yaml: dict[str, Any], dvc_lock: dict[str, Any],
+                  artifact: str | None = None) -> list[str]:
+    """The metrics files dvc.yaml declares at the top level, and those of the stage whose
+    dvc.lock outputs hold artifact (every stage's, when artifact is None)."""
+    stages = dvc_lock.get("stages") if isinstance(dvc_lock.get("stages"), dict) else {}
+    producers = [name for name, stage in (stages or {}).items()
+                 if artifact is None or (isinstance(stage, dict) and any(
+                     isinstance(out, dict) and out.get("path") == artifact
+                     for out in stage.get("outs") or [] if isinstance(stage.get("outs"), list)))]
+    found = dvcmetrics.top_level_metrics(dvc_yaml)
+    for stage in producers:
+        found += [p for p in dvcmetrics.stage_metrics(dvc_yaml, stage) if p not in found]
+    return found
 
 
 def _manifests(models: dict[str, Artifact], states: dict[str, ArtifactState],

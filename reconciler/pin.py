@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -19,17 +20,18 @@ class Edit(NamedTuple):
 
 
 def digest_edit(doc: Document, version_index: int, section: str, digest: str,
-                size: int | None = None) -> Edit | None:
-    """The edit that adds `digest: ...` (and `size: ...` when given) to
-    spec.versions[version_index] of doc."""
+                size: int | None = None, fields: dict[str, Any] | None = None) -> Edit | None:
+    """The edit that adds `digest: ...` (and `size: ...` when given, and each of fields, a
+    mapping written as JSON, which YAML reads alike) to spec.versions[version_index] of doc."""
     node = doc.node_at(("spec", section, version_index))
     if not isinstance(node, yaml.MappingNode):
         return None
+    more = {**({} if size is None else {"size": size}), **(fields or {})}
     if node.flow_style:
         # `{version: "1", artifact: a}`: add before the closing brace, quoted for flow context.
         end = node.end_mark
-        sized = "" if size is None else f", size: {size}"
-        return Edit(end.line, end.column - 1, f", digest: \"{digest}\"{sized}")
+        added = "".join(f", {key}: {json.dumps(value)}" for key, value in more.items())
+        return Edit(end.line, end.column - 1, f", digest: \"{digest}\"{added}")
     artifact = next(((k, v) for k, v in node.value if k.value == "artifact"), None)
     anchor_key, anchor_value = artifact if artifact else node.value[-1]
     indent = anchor_key.start_mark.column
@@ -37,8 +39,8 @@ def digest_edit(doc: Document, version_index: int, section: str, digest: str,
     # A block value ends at the start of the next line; the insertion goes after its last line.
     ends_at_line_start = end.column == 0 and end.line > anchor_key.start_mark.line
     last_line = end.line - 1 if ends_at_line_start else end.line
-    sized = "" if size is None else " " * indent + f"size: {size}\n"
-    return Edit(last_line + 1, 0, " " * indent + f"digest: {digest}\n" + sized)
+    added = "".join(" " * indent + f"{key}: {json.dumps(value)}\n" for key, value in more.items())
+    return Edit(last_line + 1, 0, " " * indent + f"digest: {digest}\n" + added)
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:

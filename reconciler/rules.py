@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from reconciler import policy, spec
 from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic, ReconcilerError
+from reconciler.dvc import Output
 from reconciler.source import escapes
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # always fullmatch
@@ -248,6 +250,32 @@ def _artifacts(catalog: Catalog, base: Catalog | None) -> Iterator[Diagnostic]:
             yield from _artifact_pins(catalog, entry, path, indices, old)
 
 
+def _metrics_as_recorded(catalog: Catalog, entry: Versioned, index: int,
+                         output: Output) -> Iterator[Diagnostic]:
+    """A model version being added says the metrics DVC records for its bytes (the metrics
+    files of the stage that produced them, at this revision): a gate judges numbers a
+    pipeline wrote, not numbers typed by hand. Metrics DVC does not record stay as typed."""
+    recorded = catalog.recorded_metrics(output)
+    version = versions(entry)[index]
+    if not recorded or not isinstance(version, spec.ModelVersion):
+        return
+    wrong = [(key, version.metrics.get(key), value) for key, value in sorted(recorded.items())
+             if key not in version.metrics
+             or not math.isclose(version.metrics[key], value, rel_tol=1e-9, abs_tol=1e-12)]
+    if not wrong:
+        return
+    key, said, value = wrong[0]
+    files = ", ".join(getattr(recorded, "files", ())) or "its metrics files"
+    shown = "says nothing" if said is None else f"says {said:g}"
+    more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+    loc = ("spec", "versions", index, "metrics", *((key,) if said is not None else ()))
+    yield entry.at(loc, "MET001",
+                   f"version '{version.version}' {shown} for {key}, but DVC records {value:g} "
+                   f"({files}, stage {output.lineage.stage if output.lineage else '?'}){more}",
+                   "metrics come from what the pipeline wrote: remove the version's metrics "
+                   "and digest and run `reconciler pin`, which fills them from DVC")
+
+
 def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[int],
                    old: set[str] | None) -> Iterator[Diagnostic]:
     listed = versions(entry)
@@ -263,6 +291,8 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
                        f"run `dvc add {path}` (or make it a dvc.yaml stage output) and commit "
                        "the .dvc file / dvc.lock")
         return
+    if newest_added is not None and listed[newest_added].digest == output.digest:
+        yield from _metrics_as_recorded(catalog, entry, newest_added, output)
     for index in indices:
         version, loc = listed[index], ("spec", "versions", index)
         if version.rev is not None:

@@ -219,15 +219,15 @@ def test_the_command_line_prints_a_dry_run(gto_registry: Registry) -> None:
 
 
 def test_params_that_are_an_alias_bomb_are_cut_short() -> None:
-    from reconciler import gtoimport
+    from reconciler import dvcmetrics
 
     bomb = "a: &a {x: 1, y: 2, z: 3, w: 4, v: 5, u: 6, t: 7, s: 8, r: 9, q: 10}\n"
     for level in "bcdefghij":
         previous = chr(ord(level) - 1)
         bomb += f"{level}: &{level} {{" + ", ".join(f"k{n}: *{previous}" for n in range(10)) + "}\n"
     started = time.perf_counter()
-    flat = gtoimport._flat(gtoimport._data("params.yaml", bomb.encode()))
-    assert len(flat) <= gtoimport.MAX_KEYS and time.perf_counter() - started < 5
+    flat = dvcmetrics.flat(dvcmetrics.data("params.yaml", bomb.encode()))
+    assert len(flat) <= dvcmetrics.MAX_KEYS and time.perf_counter() - started < 5
 
 
 def test_tags_a_database_cannot_hold_are_left_out_and_a_tag_of_a_tag_counts(

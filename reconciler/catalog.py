@@ -144,14 +144,15 @@ class Catalog:
                                      self.rev, self.registry_rev))
         return self._on_registry
 
-    def served_earlier(self, model: str, environment: str, version: str) -> bool:
-        """Whether environment served version of model at some commit of the registry
-        branch's first-parent history (this catalog's revision's, when none is known)."""
+    def served_earlier(self, model: str, environments: tuple[str, ...], version: str) -> bool:
+        """Whether one of environments served version of model at some commit of the
+        registry branch's first-parent history (this catalog's revision's, when none is
+        known)."""
         from reconciler import servinghistory
 
         history = self.registry_rev or self.rev
         return history is not None and servinghistory.served_earlier(
-            self.source.root, history, model, environment, version)
+            self.source.root, history, model, environments, version)
 
     def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
         """Every manifest that has versions pinned to artifacts: models, then datasets."""

@@ -36,10 +36,13 @@ def served_in(model: spec.Model | None) -> dict[str, set[str]]:
     return served
 
 
-def skips_required_stage(required: str | None, kind: str, served_in: set[str]) -> bool:
-    """Whether a version arrives without having served where the environment requires first
-    (`promotion.from`). A rollback returns to a version that already served: it is exempt."""
-    return required is not None and kind != ROLLBACK and required not in served_in
+def skips_required_stage(required: str | None, served_in: set[str]) -> bool:
+    """Whether a version arrives without serving, at the base, where the environment requires
+    first (`promotion.from`). Not yet a violation: a version that served there earlier, or a
+    return to one this environment served earlier (a rollback), is exempt, and only the
+    registry branch's history can tell (servinghistory), whatever order the versions are
+    listed in."""
+    return required is not None and required not in served_in
 
 
 # ">= 0.9": an operator and a number, with optional spaces.
@@ -103,11 +106,11 @@ def violations(before: spec.Model | None, after: spec.Model,
     """Every version the change from before to after brings into an environment whose
     promotion policy it breaks; a version that already served there is not judged again.
     POL001 is judged at the base only: the caller asks the registry branch's history too
-    (servinghistory), where a version rolled back since has served. With base_on_registry
+    (servinghistory), where a version rolled back since has served, or one this environment
+    served before (a rollback) is found. With base_on_registry
     False (the base is a commit of a pull request's own branch), what the base serves proves
     nothing, and every arrival is left for that history to judge."""
     served_before = served_in(before)
-    order = [v.version for v in after.spec.versions]
     metrics = landed_metrics(before.spec.versions if before else [], after.spec.versions)
     found = []
     for env_name, stage in sorted(after.spec.stages.items()):
@@ -115,16 +118,13 @@ def violations(before: spec.Model | None, after: spec.Model,
         promotion = env.spec.promotion if env else None
         if promotion is None:
             continue
-        old = before.spec.stages.get(env_name) if before else None
         arriving = [(stage.version, False)] + ([(stage.canary.version, True)]
                                                if stage.canary else [])
         for version, canary in arriving:
             served = served_before.get(version, set())
             if env_name in served:
                 continue  # already served here before this change
-            kind = assignment_kind(order, old.version if old else None, version)
-            if skips_required_stage(promotion.from_, kind,
-                                    served if base_on_registry else set()):
+            if skips_required_stage(promotion.from_, served if base_on_registry else set()):
                 found.append(Violation(env_name, version, canary, "POL001",
                                        required_stage=promotion.from_))
             found += [Violation(env_name, version, canary, "POL002", requirement=wanted,

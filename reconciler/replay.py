@@ -578,6 +578,8 @@ def _rewrite_batch(history: GitHistory, old: str | None, base: str | None, targe
         events += diff(before, after)
     elif recorded is not None:
         events += undo(recorded, after)
+    if base is not None:  # the undo returns to what the new history served: no violation
+        events = servinghistory.confirmed(history.root, base, events)
     # The rewrite lands with the new history: at the target's time (the push is no earlier),
     # and never before what the database recorded last (the lost cursor commit), else what
     # the lost commits served would end before it began.

@@ -430,8 +430,8 @@ def _promotions(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic]:
             loc = ("spec", "stages", env_name, *(("canary",) if found.canary else ()),
                    "version")
             if found.rule == "POL001" and found.required_stage is not None:
-                if base.served_earlier(entry.name, found.required_stage, version):
-                    continue
+                if base.served_earlier(entry.name, (found.required_stage, env_name), version):
+                    continue  # served there before, or here before (a rollback)
                 branch = base.registry_rev or "this branch"
                 yield entry.at(loc, "POL001",
                                f"version '{version}' goes to {env_name} but never served in "
@@ -457,14 +457,14 @@ def _deprecated_arrivals(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic
         before = old.manifest.spec.stages if old else {}
         versions = entry.manifest.spec.versions
         deprecated = {v.version for v in versions if v.deprecated}
-        order = [v.version for v in versions]
         for env_name, stage in sorted(entry.manifest.spec.stages.items()):
             previous = before.get(env_name)
             if stage.version in deprecated and (previous is None
                                                 or previous.version != stage.version):
-                kind = policy.assignment_kind(order, previous.version if previous else None,
-                                              stage.version)
-                rollback = kind == policy.ROLLBACK
+                # A rollback returns to a version this environment served before, on the
+                # registry branch (whatever order the versions are listed in).
+                rollback = previous is not None and base.served_earlier(
+                    entry.name, (env_name,), stage.version)
                 yield entry.at(("spec", "stages", env_name, "version"),
                                "POL005" if rollback else "POL004",
                                f"version '{stage.version}' is deprecated and goes to "

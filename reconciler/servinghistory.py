@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import replace
 
 from reconciler import loader, spec
 from reconciler.events import Event
@@ -31,9 +32,10 @@ def _literal(text: str) -> str:
 
 # plan asks twice for one violation (its rules, and the events diff made): one search each.
 @functools.lru_cache(maxsize=256)
-def served_earlier(root: str, rev: str, model: str, environment: str, version: str) -> bool:
-    """Whether environment served version of model (as its version or its canary) at some
-    commit of rev's first-parent history, as its manifests said it then."""
+def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...],
+                   version: str) -> bool:
+    """Whether one of environments served version of model (as its version or its canary)
+    at some commit of rev's first-parent history, as its manifests said it then."""
     if any(ord(c) < 32 for c in model + version):
         return False  # no manifest line holds it
     pattern = f"{_literal(version)}|{_literal(model)}"
@@ -52,34 +54,46 @@ def served_earlier(root: str, rev: str, model: str, environment: str, version: s
     for key in changed:  # newest first: a version that served recently is found at once
         raw = blobs.get(key)
         if raw is not None and all(needle in raw for needle in needles) and _says_served(
-                key[1], raw, model, environment, version):
+                key[1], raw, model, environments, version):
             return True
     return False
 
 
-def _says_served(path: str, raw: bytes, model: str, environment: str, version: str) -> bool:
-    """Whether the file says environment serves version of model (a file that does not load
-    says nothing)."""
+def _says_served(path: str, raw: bytes, model: str, environments: tuple[str, ...],
+                 version: str) -> bool:
+    """Whether the file says one of environments serves version of model (a file that does
+    not load says nothing)."""
     loaded = loader.load(path, raw)
     for document in loaded.documents:
         manifest = spec.parse(document.data)
-        stage = None
-        if isinstance(manifest, spec.Environment) and manifest.metadata.name == environment:
-            stage = manifest.spec.serves.get(model)
+        stages: list[spec.Stage | None] = []
+        if isinstance(manifest, spec.Environment) and manifest.metadata.name in environments:
+            stages.append(manifest.spec.serves.get(model))
         elif isinstance(manifest, spec.Model) and manifest.metadata.name == model:
-            stage = manifest.spec.stages.get(environment)
-        if stage is not None and version in (stage.version,
-                                             stage.canary.version if stage.canary else None):
+            stages += [manifest.spec.stages.get(env) for env in environments]
+        if any(stage is not None and version in (
+                stage.version, stage.canary.version if stage.canary else None)
+               for stage in stages):
             return True
     return False
 
 
 def confirmed(root: str, rev: str, events: list[Event]) -> list[Event]:
-    """events without the POL001 policy.violated that the history of rev disproves: the
-    version served in the required environment at some commit of it (diff judges at the base
-    only)."""
-    return [event for event in events
-            if not (event.type == "policy.violated" and event.payload.get("rule") == "POL001"
-                    and event.version is not None
-                    and served_earlier(root, rev, event.name, str(event.payload["requires"]),
-                                       event.version))]
+    """events as the history of rev shows them (diff judges at the base only): no POL001
+    where the version served in the required environment, or in this one (a return to it),
+    at some commit of it; and no rollback where this environment never served the version
+    (a promotion, listed below the one it replaces)."""
+    found = []
+    for event in events:
+        if (event.type == "policy.violated" and event.payload.get("rule") == "POL001"
+                and event.version is not None and event.environment is not None
+                and served_earlier(root, rev, event.name, (str(event.payload["requires"]),
+                                                           event.environment), event.version)):
+            continue
+        if (event.type == "stage.assigned" and event.payload.get("kind") == "rollback"
+                and event.version is not None and event.environment is not None
+                and not served_earlier(root, rev, event.name, (event.environment,),
+                                       event.version)):
+            event = replace(event, payload={**event.payload, "kind": "promotion"})
+        found.append(event)
+    return found

@@ -86,7 +86,9 @@ def test_promotion_that_skips_staging() -> None:
     assert [code for code, _ in _check(head, base)] == ["POL001", "POL002"]
 
 
-def test_rollback_is_exempt_from_the_required_stage() -> None:
+def test_a_rollback_is_told_by_history_not_by_the_order_of_versions() -> None:
+    """Without a git history (files in memory), moving production back to a version listed
+    earlier is not proof that production served it: the required stage is judged."""
     second = _version("1.1.0", 0.95)
     base = [STAGING, PRODUCTION, _dvc(),
             _model('    staging: {version: "1.1.0"}\n    production: {version: "1.1.0"}\n',
@@ -94,7 +96,7 @@ def test_rollback_is_exempt_from_the_required_stage() -> None:
     head = [STAGING, PRODUCTION, _dvc(),
             _model('    staging: {version: "1.1.0"}\n    production: {version: "1.0.0"}\n',
                    second)]
-    assert _check(head, base) == []  # 1.0.0 never served staging, but this is a rollback
+    assert [code for code, _ in _check(head, base)] == ["POL001"]
 
 
 def test_names_references_and_stages() -> None:

@@ -4,6 +4,7 @@ every kind of change, `reconciler migrate`, and apply and the audit across the m
 from __future__ import annotations
 
 import fnmatch
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -320,3 +321,29 @@ def test_a_version_staged_only_on_the_pull_requests_branch_has_not(registry: Reg
     recorded = _rows(db_url, "SELECT version, environment FROM audit_events "
                              "WHERE event_type = 'policy.violated' AND version <> '1.0.0'")
     assert [tuple(row) for row in recorded] == [("1.2.0", "production")]
+
+
+def test_listing_a_new_version_first_does_not_make_it_a_rollback(registry: Registry,
+                                                                  db_url: str) -> None:
+    """A rollback is a return to a version this environment served before on the registry
+    branch, whatever order the versions are listed in."""
+    old = registry.digest("models/fraud.pkl")
+    new = retrain(registry)
+    registry.write(LEGACY_FRAUD, model_manifest(
+        "fraud", [("1.1.0", "models/fraud.pkl", new), ("1.0.0", "models/fraud.pkl", old)]))
+    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.0.0")}))
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.1.0")}))
+    found = api.validate(str(registry.root)).diagnostics
+    assert [(d.code, d.path) for d in found] == [("POL001", PRODUCTION)]
+    registry.commit("1.1.0 straight to production, listed first")
+    api.db_upgrade(str(registry.root), db_url)
+    reconcile.apply(str(registry.root), db_url, "HEAD")
+    head = registry.repo.head.commit.hexsha
+    rows = _rows(db_url, "SELECT event_type, payload FROM audit_events WHERE commit_sha = :sha "
+                         "AND environment = 'production'", sha=head)
+    kinds = {row[0]: row[1] if isinstance(row[1], dict) else json.loads(row[1]) for row in rows}
+    assert kinds["stage.assigned"]["kind"] == "promotion"
+    assert kinds["policy.violated"]["rule"] == "POL001"
+    # Back to 1.0.0, which production served before: a rollback, exempt from staging.
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.0.0")}))
+    assert api.validate(str(registry.root)).diagnostics == []

@@ -133,8 +133,11 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
             from reconciler import gtoimport
             from reconciler.reconcile import import_history
 
-            import_history(root, url, gtoimport.read_registry(root, at=imported_at),
-                           repository)
+            # From the tags that were imported: one made since (`gto assign` after adoption)
+            # is no part of the record.
+            imported = gtoimport.read_registry(root, at=imported_at,
+                                               tags=_imported_tags(engine, repo_id))
+            import_history(root, url, imported, repository)
         for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
             apply(root, url, to=stop, repository=repository)
         rebuilt_engine = db.make_engine(db.database_url(root, url))
@@ -164,6 +167,26 @@ def _imported_at(engine: Engine, repo_id: str) -> str | None:
     data = json.loads(payload) if isinstance(payload, str) else payload or {}
     at = data.get("at") if data.get("imported") == "gto" else None
     return at if isinstance(at, str) else None
+
+
+def _imported_tags(engine: Engine, repo_id: str) -> frozenset[str]:
+    """The GTO tags whose events an import wrote (one event per tag): the first events of
+    the history, read until the first that is not imported."""
+    from reconciler.gtoimport import IMPORTED
+
+    events = tables.AUDIT_EVENTS
+    found = set()
+    with engine.connect() as connection:
+        payloads = connection.execution_options(yield_per=500).execute(
+            select(events.c.payload).where(events.c.repository_id == repo_id)
+            .order_by(events.c.seq)).scalars()
+        for payload in payloads:
+            data = json.loads(payload) if isinstance(payload, str) else payload or {}
+            if data.get("imported") != IMPORTED:
+                break
+            if isinstance(data.get("tag"), str):
+                found.add(data["tag"])
+    return frozenset(found)
 
 
 def _stops(root: str, engine: Engine, repo_id: str) -> list[str]:

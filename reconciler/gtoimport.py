@@ -75,14 +75,16 @@ class Imported:
     at: str  # the commit whose dvc.yaml declared the artifacts
 
 
-def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD") -> Imported:
-    """Read the GTO registry of root as declared at commit `at`: artifacts, tags, and each
-    version's record."""
+def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD",
+                  tags: frozenset[str] | None = None) -> Imported:
+    """Read the GTO registry of root as declared at commit `at`: artifacts, tags (only those
+    named, when tags is given: what an earlier import read), and each version's record."""
     if target not in spec.TARGETS:
         raise ReconcilerError(f"--target must be one of {', '.join(spec.TARGETS)}")
     head = resolve_commit(root, at)
     artifacts = read_artifacts(root, head)
-    actions, unfit = _storable(read_actions(root))
+    actions, unfit = _storable([action for action in read_actions(root)
+                                if tags is None or action.tag in tags])
     states = gtoregistry.fold(actions)
     skipped: list[str] = []
     if unfit:

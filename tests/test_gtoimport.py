@@ -265,3 +265,20 @@ def test_a_huge_params_file_is_never_read_whole(gto_registry: Registry, tmp_path
     assert 'version: "v0.2.0"' in done.stdout or "version: v0.2.0" in done.stdout
     peak_kib = int(done.stderr.strip().splitlines()[-1])
     assert peak_kib < 100 * 1024, peak_kib
+
+
+def test_a_gto_tag_made_after_the_import_is_no_tamper(gto_registry: Registry,
+                                                      tmp_path: Path, db_url: str) -> None:
+    """verify derives the imported history again from the tags that were imported, not from
+    every tag git has today: a `gto assign` run after adoption is no change of the record."""
+    project = Registry(tmp_path / "repo", git.Repo.clone_from(gto_registry.root,
+                                                              tmp_path / "repo"))
+    url = db_url
+    api.db_upgrade(str(project.root), url)
+    api.import_gto(str(project.root), url, write=True, history=True)
+    project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
+    reconcile.apply(str(project.root), url, "HEAD")
+    assert api.audit_verify(str(project.root), url) == []
+    version = project.repo.git.rev_parse("churn@v0.0.1^{commit}")
+    project.repo.git.tag("-a", "churn#staging#9", "-m", "Assigning stage staging", version)
+    assert api.audit_verify(str(project.root), url) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, sort_key
@@ -34,8 +35,6 @@ from reconciler.source import (
 from reconciler.times import parse_moment, parse_zone
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from reconciler.catalog import Catalog, Entry
     from reconciler.listing import Listing
     from reconciler.pin import Edit
@@ -298,7 +297,9 @@ def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,
     from reconciler import gtoimport
 
     root = find_root(repo)
-    imported = gtoimport.read_registry(root, target=target)
+    imported = gtoimport.read_registry(
+        root, target=target,  # naive UTC, as every time read from git is
+        read_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None))
     problems = gtoimport.checked(imported)
     if problems:
         raise ReconcilerError(f"the imported manifests would not validate: {problems[0]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import CHAR, Engine, exc, select
@@ -133,9 +133,10 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
             from reconciler import gtoimport
             from reconciler.reconcile import import_history
 
-            # From the tags that were imported: one made since (`gto assign` after adoption)
-            # is no part of the record.
-            imported = gtoimport.read_registry(root, at=imported_at,
+            # From the tags that were imported, as read then: one made since (`gto assign`
+            # after adoption) is no part of the record.
+            commit, read_at = imported_at
+            imported = gtoimport.read_registry(root, at=commit, read_at=read_at,
                                                tags=_imported_tags(engine, repo_id))
             import_history(root, url, imported, repository)
         for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
@@ -158,15 +159,25 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
     return problems + _verify_renders(engine, repo_id)
 
 
-def _imported_at(engine: Engine, repo_id: str) -> str | None:
-    """The commit a GTO import read its registry at, when the history begins with one."""
+def _imported_at(engine: Engine, repo_id: str) -> tuple[str, datetime | None] | None:
+    """The commit a GTO import read its registry at, and when it read it (None: an import
+    older than that record), when the history begins with one."""
     events = tables.AUDIT_EVENTS
     with engine.connect() as connection:
         payload = connection.execute(select(events.c.payload).where(
             events.c.repository_id == repo_id, events.c.seq == 1)).scalar()
     data = json.loads(payload) if isinstance(payload, str) else payload or {}
     at = data.get("at") if data.get("imported") == "gto" else None
-    return at if isinstance(at, str) else None
+    if not isinstance(at, str):
+        return None
+    recorded = data.get("importedAt")
+    try:
+        read_at = datetime.fromisoformat(recorded) if isinstance(recorded, str) else None
+    except ValueError:
+        return at, None
+    if read_at is not None and read_at.tzinfo is not None:  # naive UTC, as git times are
+        read_at = read_at.astimezone(UTC).replace(tzinfo=None)
+    return at, read_at
 
 
 def _imported_tags(engine: Engine, repo_id: str) -> frozenset[str]:

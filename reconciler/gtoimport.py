@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -73,12 +74,18 @@ class Imported:
     names: dict[str, str]  # GTO artifact or stage name -> manifest name
     models: dict[str, Artifact]  # the artifacts imported as models
     at: str  # the commit whose dvc.yaml declared the artifacts
+    # When the registry was read: no tag lands later (see history_events). None: an import
+    # recorded before that rule, derived again as it was.
+    read_at: datetime | None
 
 
 def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD",
-                  tags: frozenset[str] | None = None) -> Imported:
+                  tags: frozenset[str] | None = None, read_at: datetime | None = None
+                  ) -> Imported:
     """Read the GTO registry of root as declared at commit `at`: artifacts, tags (only those
-    named, when tags is given: what an earlier import read), and each version's record."""
+    named, when tags is given: what an earlier import read), and each version's record.
+    read_at is the moment it is read (an import's now; an earlier import's as it recorded it,
+    to derive that import again)."""
     if target not in spec.TARGETS:
         raise ReconcilerError(f"--target must be one of {', '.join(spec.TARGETS)}")
     head = resolve_commit(root, at)
@@ -113,7 +120,8 @@ def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD",
                        f"their commit: {', '.join(unpinned[:10])}"
                        f"{' ...' if len(unpinned) > 10 else ''}")
     manifests = _manifests(models, states, versions, names, target)
-    return Imported(manifests, skipped, renamed, actions, versions, names, models, head)
+    return Imported(manifests, skipped, renamed, actions, versions, names, models, head,
+                    read_at)
 
 
 def read_artifacts(root: str, commit: str) -> dict[str, Artifact]:
@@ -388,10 +396,13 @@ def checked(imported: Imported) -> list[str]:
     return problems
 
 
-def history_events(imported: Imported) -> Iterator[tuple[Action, tuple[str, dict[str, Any]]]]:
-    """Per tag of an imported model, in order, the one audit event it becomes: (type, fields)
-    with name, version, environment and payload; every payload marked imported, with the tag
-    and GTO's name for the action (`gto`)."""
+def history_events(imported: Imported
+                   ) -> Iterator[tuple[Action, datetime, tuple[str, dict[str, Any]]]]:
+    """Per tag of an imported model, in order, the one audit event it becomes: (the action,
+    when it landed, (type, fields) with name, version, environment and payload); every
+    payload marked imported, with the tag, GTO's name for the action (`gto`) and when the
+    registry was read (`importedAt`). A tag dated after that moment (its tagger's clock,
+    2100 say) lands then, its own date kept as `taggedAt`: no period opens in the future."""
     states: dict[str, ArtifactState] = {}
     for action in imported.actions:
         artifact, kind = action.name.artifact, action.name.action
@@ -401,22 +412,30 @@ def history_events(imported: Imported) -> Iterator[tuple[Action, tuple[str, dict
         stage = action.name.stage
         before = state.serving(stage) if stage is not None else None
         gtoregistry.apply_action(state, action)
-        mark = {"imported": IMPORTED, "tag": action.tag, "gto": kind, "at": imported.at}
+        mark: dict[str, Any] = {"imported": IMPORTED, "tag": action.tag, "gto": kind,
+                                "at": imported.at}
+        landed = action.when
+        if imported.read_at is not None:
+            mark["importedAt"] = imported.read_at.isoformat()
+            landed = min(action.when, imported.read_at)
+            if landed != action.when:
+                mark["taggedAt"] = action.when.isoformat()
         name, version = imported.names[artifact], action.name.version
         if kind == gtoregistry.REGISTER and version is not None:
             pinned = imported.versions.get((artifact, version))
             path = imported.models[artifact].path
             record = _version(path, pinned, False) if pinned else {"artifact": path}
-            yield action, ("version.added", {"name": name, "version": version,
-                                             "payload": {**record, **mark}})
+            yield action, landed, ("version.added", {"name": name, "version": version,
+                                                     "payload": {**record, **mark}})
         elif kind == gtoregistry.DEREGISTER:
-            yield action, ("version.removed", {"name": name, "version": version,
-                                               "payload": mark})
+            yield action, landed, ("version.removed", {"name": name, "version": version,
+                                                       "payload": mark})
         elif kind == gtoregistry.DEPRECATE:
-            yield action, ("model.retired", {"name": name, "version": None, "payload": mark})
+            yield action, landed, ("model.retired", {"name": name, "version": None,
+                                                     "payload": mark})
         elif stage is not None:
-            yield action, _stage_event(name, imported.names[stage], before,
-                                       state.serving(stage), mark)
+            yield action, landed, _stage_event(name, imported.names[stage], before,
+                                               state.serving(stage), mark)
 
 
 def _stage_event(name: str, env: str, before: str | None, after: str | None,

@@ -425,13 +425,14 @@ def import_history(root: str, url: str | None, imported: Imported,
                 f"{db.shown(database.url)} already holds history of this repository: a GTO "
                 "registry is imported before the first apply (into a new database)")
         steps = list(gtoimport.history_events(imported))
-        infos = database.history.commit_infos(sorted({action.commit for action, _ in steps}))
+        infos = database.history.commit_infos(sorted({action.commit
+                                                      for action, _, _ in steps}))
         batches = [store.CommitBatch(
             infos[action.commit],
             [Event(kind, "Model", fields["name"], fields.get("version"),
                    fields.get("environment"), fields["payload"])],
-            {}, actor=(action.who_name, action.who_email), landed_at=action.when)
-            for action, (kind, fields) in steps]
+            {}, actor=(action.who_name, action.who_email), landed_at=landed)
+            for action, landed, (kind, fields) in steps]
         opened: store.OpenAssignments | None = None
         for start in range(0, len(batches), IMPORT_CHUNK):
             cursor, opened = _write_imported(database, cursor,

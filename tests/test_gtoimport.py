@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -281,4 +282,32 @@ def test_a_gto_tag_made_after_the_import_is_no_tamper(gto_registry: Registry,
     assert api.audit_verify(str(project.root), url) == []
     version = project.repo.git.rev_parse("churn@v0.0.1^{commit}")
     project.repo.git.tag("-a", "churn#staging#9", "-m", "Assigning stage staging", version)
+    assert api.audit_verify(str(project.root), url) == []
+
+
+def test_a_gto_tag_dated_in_the_future_lands_when_the_registry_was_read(
+        gto_registry: Registry, tmp_path: Path) -> None:
+    """A tagger's clock set to 2100 opens no serving period in the future: the assignment
+    lands when the import read the registry, its own date kept as taggedAt; verify, deriving
+    the import again later, agrees."""
+    project = Registry(tmp_path / "repo", git.Repo.clone_from(gto_registry.root,
+                                                              tmp_path / "repo"))
+    version = project.repo.git.rev_parse("churn@v0.0.1^{commit}")
+    env = {**os.environ, "GIT_COMMITTER_DATE": "@4102444800 +0000",  # 2100-01-01
+           "GIT_COMMITTER_NAME": "Eve", "GIT_COMMITTER_EMAIL": "eve@x.org"}
+    subprocess.run(["git", "tag", "-a", "churn#staging#9", "-m", "Assigning stage staging",
+                    version], cwd=project.root, env=env, check=True)
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    before = datetime.now(UTC).replace(microsecond=0)
+    api.import_gto(str(project.root), url, write=True, history=True)
+    project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
+    reconcile.apply(str(project.root), url, "HEAD")
+    history = [r for r in _rows(api.audit_history(str(project.root), url, model="churn",
+                                                  env="staging"))
+               if r["payload"].get("imported")]
+    last = history[-1]
+    assert last["payload"]["tag"] == "churn#staging#9"
+    assert last["payload"]["taggedAt"] == "2100-01-01T00:00:00"  # UTC, as git times are
+    landed = datetime.fromisoformat(last["landed"].replace("Z", "+00:00"))
+    assert before <= landed <= datetime.now(UTC)
     assert api.audit_verify(str(project.root), url) == []

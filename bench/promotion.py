@@ -6,6 +6,8 @@ first-parent history) in pre-commit's validate and in plan, on generated histori
 For each history length, two pull requests off main, each changing one model's file:
 - "promote": production takes the version staging serves at the base (the base settles it:
   no history is read);
+- "rollback": production goes back to a version it served before (only with 3 releases or more
+  a model has one: the history is searched for this environment's past);
 - "skip": production takes a version added in the pull request, which never served in staging
   (POL001: the whole history is searched, `git log -G`, before the rule refuses it; its digest
   is made up, so ART009 comes with it).
@@ -107,7 +109,11 @@ def main() -> None:
             _git(root, "gc", "-q")
             path = "manifests/models/model-00001.yaml"
             staged = _staging_of(root, path)
-            for case, version in (("promote", staged), ("skip", "1.99.0")):
+            cases = [("promote", staged), ("skip", "1.99.0")]
+            releases = int(staged.split(".")[1])
+            if releases >= 3:
+                cases.insert(1, ("rollback", f"1.{releases - 2}.0"))
+            for case, version in cases:
                 _production_to(root, path, version)
                 _git(root, "add", path)
                 validate = ["validate", "--staged", path, "--format", "json"]

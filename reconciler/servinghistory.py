@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import functools
 import re
+import subprocess
 from dataclasses import replace
 
 from reconciler import loader, spec
 from reconciler.events import Event
-from reconciler.source import MAX_FILE_BYTES, is_manifest_path, plain_path, read_at, run_git
+from reconciler.source import (
+    GIT,
+    MAX_FILE_BYTES,
+    git_failure,
+    is_manifest_path,
+    plain_path,
+    read_at,
+)
 
 # What POSIX extended regular expressions (git log -G) read as other than the character: each
 # is put in a bracket expression, where it is literal, except these two.
@@ -30,6 +38,11 @@ def _literal(text: str) -> str:
                    for c in text)
 
 
+# Commits whose changed files are read at once: a version that served recently (a rollback)
+# is found in the first batch, and git is stopped there (bench/promotion.py).
+BATCH_COMMITS = 64
+
+
 # plan asks twice for one violation (its rules, and the events diff made): one search each.
 @functools.lru_cache(maxsize=256)
 def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...],
@@ -39,19 +52,37 @@ def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...
     if any(ord(c) < 32 for c in model + version):
         return False  # no manifest line holds it
     pattern = f"{_literal(version)}|{_literal(model)}"
-    listed = run_git(root, "-c", "core.quotePath=false", "log", "--first-parent",
-                     "--format=commit %H", "--name-only", "--no-renames", f"-G{pattern}",
-                     "--end-of-options", rev, "--", "manifests/").decode("utf-8", "replace")
-    changed: list[tuple[str, str]] = []  # (commit, path), newest commit first
-    sha = ""
-    for line in listed.splitlines():
-        if line.startswith("commit "):
-            sha = line.removeprefix("commit ")
-        elif line and is_manifest_path(line) and plain_path(line):
-            changed.append((sha, line))
+    command = [*GIT, "-C", root, "-c", "core.quotePath=false", "log", "--first-parent",
+               "--format=commit %H", "--name-only", "--no-renames", f"-G{pattern}",
+               "--end-of-options", rev, "--", "manifests/"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as log:
+        assert log.stdout is not None and log.stderr is not None
+        batch: list[tuple[str, str]] = []  # (commit, path), newest commit first
+        commits, sha = 0, ""
+        for raw in log.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line.startswith("commit "):
+                sha, commits = line.removeprefix("commit "), commits + 1
+                if commits > BATCH_COMMITS:
+                    if _any_served(root, batch, model, environments, version):
+                        log.kill()
+                        return True
+                    batch, commits = [], 1
+            elif line and is_manifest_path(line) and plain_path(line):
+                batch.append((sha, line))
+        stderr = log.stderr.read()
+        if log.wait() != 0:
+            raise git_failure("log", stderr)
+    return _any_served(root, batch, model, environments, version)
+
+
+def _any_served(root: str, changed: list[tuple[str, str]], model: str,
+                environments: tuple[str, ...], version: str) -> bool:
+    """Whether one of the files (commit, path) says one of environments served version of
+    model, the newest first; a file that does not name both is not parsed."""
     blobs = read_at(root, changed, limit=MAX_FILE_BYTES)
     needles = (version.encode("utf-8"), model.encode("utf-8"))
-    for key in changed:  # newest first: a version that served recently is found at once
+    for key in changed:
         raw = blobs.get(key)
         if raw is not None and all(needle in raw for needle in needles) and _says_served(
                 key[1], raw, model, environments, version):

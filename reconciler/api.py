@@ -411,8 +411,9 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
         current, before, only = _plan_catalogs(head_source, base_source, changed)
         before.registry_rev = base_ref
         checked = _checks(root, current, before, only, head_commit, False)
-        events = servinghistory.confirmed(root, base_ref, diff(catalog_mod.snapshot(before),
-                                                                catalog_mod.snapshot(current)))
+        events = servinghistory.confirmed(root, diff(catalog_mod.snapshot(before),
+                                                     catalog_mod.snapshot(current)), set(),
+                                          base_ref)
         touched = _touched_models(changed, events, current)
         new, problems = render_mod.render_catalog(current, only_models=touched)
         # The base's configs are only compared, and their problems are not this change's.

@@ -77,9 +77,12 @@ class Catalog:
     # a plan) registers them without parsing them again.
     loaded_files: dict[tuple[str, bytes], list[tuple[Document, spec.Manifest]]] = field(
         default_factory=dict)
-    # The branch whose first-parent history "served in staging" is judged on (promotion.from):
-    # the registry branch when the caller knows it; else this catalog's own revision.
+    # How "served before" is judged (promotion.from, rollbacks): on the first-parent history
+    # of the registry branch when the caller knows it, else of this catalog's own revision.
+    # apply's replay knows what served since its walk started (served_known) and names the
+    # commit it started at (registry_rev; None: the beginning) for what lies before.
     registry_rev: str | None = None
+    served_known: set[tuple[str, str, str]] | None = None
     dvc: DvcIndex = field(init=False)
     _on_registry: bool | None = None
     _committed: dict[str, Output | None] = field(default_factory=dict)  # artifacts in git
@@ -139,7 +142,8 @@ class Catalog:
         if self._on_registry is None:
             from reconciler.source import GitHistory
 
-            self._on_registry = (self.registry_rev is None or self.rev is None
+            self._on_registry = (self.served_known is not None  # a replayed commit's parent
+                                 or self.registry_rev is None or self.rev is None
                                  or GitHistory(self.source.root).on_first_parent(
                                      self.rev, self.registry_rev))
         return self._on_registry
@@ -150,7 +154,12 @@ class Catalog:
         known)."""
         from reconciler import servinghistory
 
-        history = self.registry_rev or self.rev
+        if self.served_known is not None:
+            if any((model, env, version) in self.served_known for env in environments):
+                return True
+            history = self.registry_rev  # what lies before the replay's walk, if anything
+        else:
+            history = self.registry_rev or self.rev
         return history is not None and servinghistory.served_earlier(
             self.source.root, history, model, environments, version)
 

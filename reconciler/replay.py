@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -71,6 +71,11 @@ class History:
         self._manifest_paths: list[str] | None = None  # of files, sorted; None: to be made
         # Those files as the checks loaded them, so a file is parsed once while it is unchanged.
         self.loaded: dict[tuple[str, bytes], Any] = {}
+        # (model, environment, version) served at some moment since the commit this state
+        # started at (None: the beginning), and that commit: "served before" (promotion.from,
+        # rollbacks) is known here, and asked of git only for what lies before it.
+        self.served_ever: set[tuple[str, str, str]] = set()
+        self.started_at: str | None = None
 
     def update(self, path: str, raw: bytes | None, commit: str = "") -> None:
         """Take the new content of one changed file (None: deleted)."""
@@ -216,6 +221,14 @@ class History:
         return Snapshot(dict(self._folded), dict(self._current["Dataset"]),
                         dict(self._current["Environment"]), dict(self._output_view))
 
+    def record_served(self, models: Iterable[spec.Model]) -> None:
+        """Note what models' stages serve (after a commit's events are judged)."""
+        for model in models:
+            for env, stage in model.spec.stages.items():
+                self.served_ever.add((model.metadata.name, env, stage.version))
+                if stage.canary is not None:
+                    self.served_ever.add((model.metadata.name, env, stage.canary.version))
+
     def touched(self) -> set[tuple[str, str]]:
         """(kind, name) of every manifest that may differ from the last snapshot (the others
         are the very same objects), so a diff of the two need not look at the rest."""
@@ -242,7 +255,10 @@ def snapshot_at(history: GitHistory, sha: str | None,
                 state.refuse(change.path, sha)
             elif change.blob is not None:
                 state.update(change.path, blobs[change.blob], sha)
-    return state, state.snapshot() if sha is not None else EMPTY
+    snapshot = state.snapshot() if sha is not None else EMPTY
+    state.started_at = sha
+    state.record_served(snapshot.models.values())
+    return state, snapshot
 
 
 class Walk(NamedTuple):
@@ -370,10 +386,14 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             touched = state.touched()
             after = state.snapshot()
             events = _with_sizes(history, sha, diff(snapshot, after, touched), after)
-            if info.parents:  # a version rolled back before this commit has served too
-                events = servinghistory.confirmed(history.root, info.parents[0], events)
+            # A version rolled back before this commit has served too: known since the walk
+            # started, asked of git before that (bench/backfill.py).
+            events = servinghistory.confirmed(history.root, events, state.served_ever,
+                                              state.started_at)
             if events:
                 events += landed_violations(history.root, info, previously, state)
+            state.record_served(after.models[name] for kind, name in touched
+                                if kind == "Model" and name in after.models)
             snapshot = after
             # Landed times never go back along the registry branch: a commit claiming a time
             # before its predecessors' lands with them (its own time stays in commits), and
@@ -419,6 +439,8 @@ def landed_violations(root: str, info: CommitInfo, previously: dict[str, bytes |
     base = (catalog.build(FilesAt(root, info.parents[0], files_before,
                                   paths if same_paths else None), only, rest=False,
                           loaded=state.loaded) if info.parents else None)
+    if base is not None:  # what served before: known since the walk started, git before it
+        base.served_known, base.registry_rev = state.served_ever, state.started_at
     found = [d for d in rules.check_change(current, base)
              if d.severity == "error" and d.code not in _NOT_RECORDED]
     state.forget_unread()
@@ -579,7 +601,7 @@ def _rewrite_batch(history: GitHistory, old: str | None, base: str | None, targe
     elif recorded is not None:
         events += undo(recorded, after)
     if base is not None:  # the undo returns to what the new history served: no violation
-        events = servinghistory.confirmed(history.root, base, events)
+        events = servinghistory.confirmed(history.root, events, set(), base)
     # The rewrite lands with the new history: at the target's time (the push is no earlier),
     # and never before what the database recorded last (the lost cursor commit), else what
     # the lost commits served would end before it began.

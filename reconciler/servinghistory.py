@@ -109,22 +109,31 @@ def _says_served(path: str, raw: bytes, model: str, environments: tuple[str, ...
     return False
 
 
-def confirmed(root: str, rev: str, events: list[Event]) -> list[Event]:
-    """events as the history of rev shows them (diff judges at the base only): no POL001
-    where the version served in the required environment, or in this one (a return to it),
-    at some commit of it; and no rollback where this environment never served the version
-    (a promotion, listed below the one it replaces)."""
+def confirmed(root: str, events: list[Event], known: set[tuple[str, str, str]],
+              before: str | None) -> list[Event]:
+    """events as history shows them (diff judges at the base only): no POL001 where the
+    version served in the required environment, or in this one (a return to it), at some
+    moment; and no rollback where this environment never served the version (a promotion,
+    listed below the one it replaces). A moment is known ((model, environment, version) in
+    known), or found on before's first-parent history (None: nothing before is asked)."""
     found = []
     for event in events:
         if (event.type == "policy.violated" and event.payload.get("rule") == "POL001"
                 and event.version is not None and event.environment is not None
-                and served_earlier(root, rev, event.name, (str(event.payload["requires"]),
-                                                           event.environment), event.version)):
+                and _served(root, known, before, event.name,
+                            (str(event.payload["requires"]), event.environment), event.version)):
             continue
         if (event.type == "stage.assigned" and event.payload.get("kind") == "rollback"
                 and event.version is not None and event.environment is not None
-                and not served_earlier(root, rev, event.name, (event.environment,),
-                                       event.version)):
+                and not _served(root, known, before, event.name, (event.environment,),
+                                event.version)):
             event = replace(event, payload={**event.payload, "kind": "promotion"})
         found.append(event)
     return found
+
+
+def _served(root: str, known: set[tuple[str, str, str]], before: str | None, model: str,
+            environments: tuple[str, ...], version: str) -> bool:
+    """Whether one of environments served version of model: known, or found before."""
+    return any((model, env, version) in known for env in environments) or (
+        before is not None and served_earlier(root, before, model, environments, version))

@@ -404,6 +404,10 @@ def history_events(imported: Imported
     registry was read (`importedAt`). A tag dated after that moment (its tagger's clock,
     2100 say) lands then, its own date kept as `taggedAt`: no period opens in the future."""
     states: dict[str, ArtifactState] = {}
+    # GTO's tags of one version point at one commit, so a stage can be assigned twice at one
+    # commit (a return to a version): the second is told apart (`occurrence`), or its serving
+    # period would be the first's row.
+    assigned: dict[tuple[str, str, str], int] = {}
     for action in imported.actions:
         artifact, kind = action.name.artifact, action.name.action
         if artifact not in imported.models:
@@ -434,8 +438,14 @@ def history_events(imported: Imported
             yield action, landed, ("model.retired", {"name": name, "version": None,
                                                      "payload": mark})
         elif stage is not None:
-            yield action, landed, _stage_event(name, imported.names[stage], before,
-                                               state.serving(stage), mark)
+            kind_, fields = _stage_event(name, imported.names[stage], before,
+                                         state.serving(stage), mark)
+            if kind_ == "stage.assigned":
+                key = (name, imported.names[stage], action.commit)
+                assigned[key] = assigned.get(key, 0) + 1
+                if assigned[key] > 1:
+                    fields["payload"] = {**fields["payload"], "occurrence": assigned[key]}
+            yield action, landed, (kind_, fields)
 
 
 def _stage_event(name: str, env: str, before: str | None, after: str | None,

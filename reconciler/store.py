@@ -437,7 +437,8 @@ class _Plan:
         for role in roles:
             self._close(event.name, env, role, sha, when)
         if event.type == "stage.assigned":
-            self._open_assignment(event.name, env, "primary", event.payload["to"], None, sha, when)
+            self._open_assignment(event.name, env, "primary", event.payload["to"], None, sha, when,
+                                  event.payload.get("occurrence"))
         elif event.type == "canary.changed" and event.payload["to"] is not None:
             canary = event.payload["to"]
             self._open_assignment(event.name, env, "canary", canary["version"],
@@ -450,8 +451,12 @@ class _Plan:
                          {"valid_to": when, "valid_to_commit": sha})
 
     def _open_assignment(self, model: str, env: str, role: str, version: str,
-                         traffic: int | None, sha: str, when: datetime) -> None:
-        row_id = hashlib.sha256(f"{self.repo_id}\0{model}\0{env}\0{role}\0{sha}".encode())
+                         traffic: int | None, sha: str, when: datetime,
+                         occurrence: int | None = None) -> None:
+        # One commit assigns a stage once, except in a GTO import (gtoimport.history_events).
+        again = f"\0{occurrence}" if occurrence else ""
+        row_id = hashlib.sha256(
+            f"{self.repo_id}\0{model}\0{env}\0{role}\0{sha}{again}".encode())
         self._open[(model, env, role)] = row_id.hexdigest()
         self.add_insert(tables.STAGE_ASSIGNMENTS, [{
             "id": row_id.hexdigest(), "repository_id": self.repo_id, "model": model,

@@ -311,3 +311,20 @@ def test_a_gto_tag_dated_in_the_future_lands_when_the_registry_was_read(
     landed = datetime.fromisoformat(last["landed"].replace("Z", "+00:00"))
     assert before <= landed <= datetime.now(UTC)
     assert api.audit_verify(str(project.root), url) == []
+
+
+def test_a_stage_that_returns_to_a_version_at_one_commit_keeps_every_period(
+        gto_registry: Registry, tmp_path: Path) -> None:
+    """GTO's tags of one version point at one commit: prod assigned v0.1.0 there, then
+    unassigned back to v0.0.1 (`gto deprecate churn v0.1.0 prod`). Both serving periods are
+    recorded, so `audit at` a moment between the import and the adoption sees v0.0.1."""
+    project = Registry(tmp_path / "repo", git.Repo.clone_from(gto_registry.root,
+                                                              tmp_path / "repo"))
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    api.import_gto(str(project.root), url, write=True, history=True)
+    project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
+    reconcile.apply(str(project.root), url, "HEAD")
+    served = _rows(api.audit_at(str(project.root), url, when="2029-01-01T00:00:00Z"))
+    assert sorted((r["environment"], r["model"], r["version"]) for r in served) == [
+        ("prod", "churn", "v0.0.1"), ("staging", "churn", "v0.1.0")]
+    assert api.audit_verify(str(project.root), url) == []

@@ -99,9 +99,10 @@ def _starter(name: str) -> str:
 
 
 def _pre_commit_config() -> str:
-    return ("# reconciler's hooks: pin writes missing digests (and fails once, like a formatter),\n"
-            "# validate checks every manifest change; both also run when a .dvc file or\n"
-            "# dvc.lock changes.\n"
+    return ("# reconciler's hooks, the fast local check (the gate is `reconciler plan` in CI, a\n"
+            "# required status check with code-owner review): pin writes missing digests (and\n"
+            "# fails once, like a formatter), validate checks every manifest change; both\n"
+            "# also run when a .dvc file or dvc.lock changes.\n"
             "repos:\n"
             f"  - repo: {HOOKS_REPO}\n"
             f"    rev: {distribution.release_tag()}\n"

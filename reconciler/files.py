@@ -17,15 +17,18 @@ def write_all(files: Sequence[tuple[str, str]]) -> None:
     are staged are they renamed into place. On failure, what was staged or made is removed."""
     staged: list[tuple[str, str]] = []
     made: list[str] = []
+    path = ""
     try:
         for path, text in files:
             made += _make_folders(os.path.dirname(path) or ".")
             staged.append((_stage(path, text), path))
-    except BaseException:
+    except BaseException as error:
         for temporary, _ in staged:
             os.unlink(temporary)
         for folder in reversed(made):
             os.rmdir(folder)
+        if isinstance(error, OSError) and error.filename is None:  # a full disk, say
+            raise OSError(error.errno, error.strerror, path) from error
         raise
     for temporary, path in staged:
         os.replace(temporary, path)

@@ -9,11 +9,14 @@ import os
 import re
 from collections.abc import Iterable
 from importlib import resources
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from reconciler import distribution
 from reconciler.diagnostics import ReconcilerError
-from reconciler.files import check_writable, write_atomically
+from reconciler.files import check_writable, write_all
+
+if TYPE_CHECKING:
+    from reconciler.source import Source
 
 CI_CHOICES = ("github", "gitlab", "none")
 HOOKS_REPO = distribution.REPOSITORY  # the published pre-commit hooks, and the releases
@@ -83,15 +86,15 @@ def init(folder: str, *, ci: str = "github", target: str = "kserve", force: bool
         raise ReconcilerError(f"{folder}: no such folder")
     files = plan_files(ci, target, _branch(root), templates)
     check_writable(root, [*(f.path for f in files), CODEOWNERS[ci]], force=force)
-    for planned in files:
-        _write(root, planned)
-    owners, skipped, unowned = _codeowners(root, CODEOWNERS[ci])
-    written = [f.path for f in files]
+    owners, skipped, unowned = _codeowners(_WithPlanned(root, files), CODEOWNERS[ci])
     if owners:
-        _write(root, Planned(CODEOWNERS[ci], owners))
-        written.append(CODEOWNERS[ci])
-    appended = [".gitignore"] if _ignore(root, IGNORED) else []
-    return InitResult(written, appended, skipped, unowned)
+        files.append(Planned(CODEOWNERS[ci], owners))
+    ignored = _ignored(root, IGNORED)
+    # Every file or none (a full disk, a quota): a half-made repository is worse than none.
+    write_all([(os.path.join(root, f.path), f.text)
+               for f in [*files, *([ignored] if ignored else [])]])
+    return InitResult([f.path for f in files], [".gitignore"] if ignored else [], skipped,
+                      unowned)
 
 
 def _starter(name: str) -> str:
@@ -131,14 +134,50 @@ def _branch(root: str) -> str:
     return name if name != ref and re.fullmatch(r"[A-Za-z0-9._/-]+", name) else "main"
 
 
-def _codeowners(root: str, itself: str) -> tuple[str, list[str], list[str]]:
-    """CODEOWNERS lines for the Environment manifests under root, from their approvers (an
+class _WithPlanned:
+    """The work tree as it will be once the planned files are written (a Source): what
+    CODEOWNERS is made from, before anything is written."""
+
+    def __init__(self, root: str, planned: list[Planned]):
+        from reconciler.source import WorkTree
+
+        self._tree = WorkTree(root)
+        self.root = self._tree.root
+        self.rev: str | None = None  # the work tree
+        self._planned = {f.path: f.text.encode("utf-8") for f in planned}
+
+    def manifest_paths(self) -> list[str]:
+        """The manifests on disk and planned."""
+        from reconciler.source import is_manifest_path
+
+        planned = {p for p in self._planned if is_manifest_path(p)}
+        return sorted(set(self._tree.manifest_paths()) | planned)
+
+    def dvc_paths(self) -> list[str]:
+        """The DVC files on disk (init plans none)."""
+        return self._tree.dvc_paths()
+
+    def exists(self, path: str) -> bool:
+        """Whether a file is planned or on disk at path."""
+        return path in self._planned or self._tree.exists(path)
+
+    def read(self, path: str) -> bytes:
+        """A planned file's text, else the file on disk (read as validate reads it)."""
+        planned = self._planned.get(path)
+        return planned if planned is not None else self._tree.read(path)
+
+    def committed_digest(self, path: str) -> tuple[str, int] | None:
+        """As on disk (init plans no artifact)."""
+        return self._tree.committed_digest(path)
+
+
+def _codeowners(source: Source, itself: str) -> tuple[str, list[str], list[str]]:
+    """CODEOWNERS lines for the Environment manifests of source, from their approvers (an
     Environment's file says what it serves), and for the CODEOWNERS file itself, which every
     approver owns: who owns what changes only with their review."""
     from reconciler import catalog
-    from reconciler.source import WorkTree
 
-    found = catalog.build(WorkTree(root))
+    found = catalog.build(source)
     lines, skipped, unowned = [], [], []
     for path in sorted({entry.path for entry in found.environments.values()}):
         approvers = [a for entry in found.environments.values() if entry.path == path
@@ -160,14 +199,8 @@ def _codeowners(root: str, itself: str) -> tuple[str, list[str], list[str]]:
     return header + "\n".join(lines) + "\n", skipped, unowned
 
 
-def _write(root: str, planned: Planned) -> None:
-    full = os.path.join(root, planned.path)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    write_atomically(full, planned.text)
-
-
-def _ignore(root: str, entries: Iterable[str]) -> bool:
-    """Append the entries .gitignore lacks; whether anything was added."""
+def _ignored(root: str, entries: Iterable[str]) -> Planned | None:
+    """.gitignore with the entries it lacks appended; None when it has them all."""
     path = os.path.join(root, ".gitignore")
     text = ""
     if os.path.exists(path):
@@ -175,7 +208,6 @@ def _ignore(root: str, entries: Iterable[str]) -> bool:
             text = handle.read()
     missing = [e for e in entries if e not in text.splitlines()]
     if not missing:
-        return False
+        return None
     separator = "" if not text or text.endswith("\n") else "\n"
-    write_atomically(path, text + separator + "\n".join(missing) + "\n")
-    return True
+    return Planned(".gitignore", text + separator + "\n".join(missing) + "\n")

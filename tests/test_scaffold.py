@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -163,3 +166,25 @@ def test_the_shipped_examples_match_the_readme() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert "reconciler init [DIR]" in readme
     assert sys.modules["reconciler.scaffold"].HOOKS_REPO in readme
+
+
+def _file_size_limit() -> None:
+    """In the child: no file may grow past 1,500 bytes (as a full disk or a quota refuses the
+    write), and the signal for it is ignored, so the write fails with EFBIG instead."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500))
+
+
+def test_init_that_cannot_write_every_file_writes_none(fresh: Registry) -> None:
+    fresh.write(".gitignore", "*.pyc\n")
+    before = sorted(p.relative_to(fresh.root) for p in fresh.root.rglob("*")
+                    if ".git" not in p.parts and ".dvc" not in p.parts)
+    done = subprocess.run([sys.executable, "-m", "reconciler", "init"], cwd=fresh.root,
+                          capture_output=True, text=True, check=False,
+                          preexec_fn=_file_size_limit)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"reconciler: error: {fresh.root}/.github/workflows/reconciler.yml: File too large"]
+    after = sorted(p.relative_to(fresh.root) for p in fresh.root.rglob("*")
+                   if ".git" not in p.parts and ".dvc" not in p.parts)
+    assert after == before and (fresh.root / ".gitignore").read_text() == "*.pyc\n"

@@ -35,6 +35,9 @@ def upstream(output: Output, outputs: Mapping[str, Output]) -> Iterator[Upstream
     if output.lineage is None:
         return
     seen: set[tuple[str, str | None]] = set()
+    # Each stage is walked once: thousands of deps inside one folder output all lead to the
+    # stage that produced it, which would otherwise be walked once per dep (quadratic).
+    walked = {(output.recorded_in, output.path)}
     frontier: list[tuple[Output, tuple[str, ...]]] = [(output, ())]
     while frontier:
         following: list[tuple[Output, tuple[str, ...]]] = []
@@ -49,7 +52,9 @@ def upstream(output: Output, outputs: Mapping[str, Output]) -> Iterator[Upstream
                 yield Upstream(dep.path, dep.digest, stages,
                                producer.source if producer is not None else None)
                 if (producer is not None and producer.lineage is not None
-                        and producer is not current and len(stages) < MAX_STAGES):
+                        and (producer.recorded_in, producer.path) not in walked
+                        and len(stages) < MAX_STAGES):
+                    walked.add((producer.recorded_in, producer.path))
                     following.append((producer, stages))
         frontier = following
 

@@ -11,13 +11,16 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from reconciler import dvc, lineage, loader, serving, spec
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc import DvcIndex, Output
 from reconciler.loader import Document, Loc
 from reconciler.source import FileProblem, Source, is_manifest_path
+
+if TYPE_CHECKING:
+    from reconciler.dvcmetrics import Recorded
 
 M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
 
@@ -86,7 +89,7 @@ class Catalog:
     dvc: DvcIndex = field(init=False)
     _on_registry: bool | None = None
     _committed: dict[str, Output | None] = field(default_factory=dict)  # artifacts in git
-    _metrics: dict[str, Any] = field(default_factory=dict)  # artifact -> DVC's metrics
+    _metrics: dict[str, Recorded | None] = field(default_factory=dict)  # artifact -> metrics
 
     def __post_init__(self) -> None:
         self.dvc = DvcIndex(self.source)
@@ -105,15 +108,14 @@ class Catalog:
                 artifact, self.source.committed_digest(artifact))
         return found or self._committed.get(artifact)
 
-    def recorded_metrics(self, output: Output) -> dict[str, float] | None:
+    def recorded_metrics(self, output: Output) -> Recorded | None:
         """The metrics DVC records for output at this revision: its stage's metrics files
         (None when it records none: see dvcmetrics)."""
         from reconciler import dvcmetrics
 
         if output.path not in self._metrics:
             self._metrics[output.path] = dvcmetrics.recorded_metrics(self.source, output.lineage)
-        found: dict[str, float] | None = self._metrics[output.path]
-        return found
+        return self._metrics[output.path]
 
     def output_at(self, rev: str, artifact: str) -> tuple[str, Output | None]:
         """(the commit rev names, what DVC recorded for artifact there); ReconcilerError
@@ -154,14 +156,12 @@ class Catalog:
         known)."""
         from reconciler import servinghistory
 
-        if self.served_known is not None:
-            if any((model, env, version) in self.served_known for env in environments):
-                return True
-            history = self.registry_rev  # what lies before the replay's walk, if anything
+        if self.served_known is not None:  # git only for what lies before the replay's walk
+            known, history = self.served_known, self.registry_rev
         else:
-            history = self.registry_rev or self.rev
-        return history is not None and servinghistory.served_earlier(
-            self.source.root, history, model, environments, version)
+            known, history = set(), self.registry_rev or self.rev
+        return servinghistory.served(self.source.root, known, history, model, environments,
+                                     version)
 
     def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
         """Every manifest that has versions pinned to artifacts: models, then datasets."""

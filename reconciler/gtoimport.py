@@ -263,41 +263,41 @@ def _pinned_versions(root: str, models: dict[str, Artifact],
 
     commits = {commit for commit, path in wanted if path == "dvc.yaml"}
     files.update(read_at(root, [(commit, path) for commit in commits
-                                for path in _metric_files(data_at(commit, "dvc.yaml"),
-                                                          data_at(commit, "dvc.lock"))],
+                                for path in _metric_files(data_at(commit, "dvc.yaml"), None)],
                          MAX_FILE_BYTES))
     # Artifacts committed to git itself: the bytes at the commit, read only where DVC has no
     # record (a model file can be large).
     unrecorded = [(commit, artifact.path) for name, artifact in models.items()
                   for commit in states.get(name, ArtifactState()).versions.values()
-                  if _recorded(files, commit, artifact.path) == (None, None)]
+                  if _recorded(files, commit, artifact.path) is None]
     committed = {key: (hashlib.md5(raw, usedforsecurity=False).hexdigest(), len(raw))
                  for key, raw in read_at(root, unrecorded).items()}
     pinned = {}
     for name, artifact in models.items():
         for version, commit in states.get(name, ArtifactState()).versions.items():
-            digest, size = _recorded(files, commit, artifact.path)
+            output = _recorded(files, commit, artifact.path)
+            digest, size = (output.digest, output.size) if output else (None, None)
             if digest is None and (commit, artifact.path) in committed:
                 md5, size = committed[(commit, artifact.path)]
                 digest = f"{MD5}:{md5}"
+            stage = output.lineage.stage if output and output.lineage else ""
             metrics: dict[str, float] = {}
-            for path in _metric_files(data_at(commit, "dvc.yaml"), data_at(commit, "dvc.lock"),
-                                      artifact.path):
+            for path in _metric_files(data_at(commit, "dvc.yaml"), stage):
                 metrics.update(dvcmetrics.numbers(data_at(commit, path)))
             params = dvcmetrics.flat(data_at(commit, "params.yaml"))
             pinned[(name, version)] = Version(version, commit, digest, size, metrics, params)
     return pinned
 
 
-def _recorded(files: dict[tuple[str, str], bytes], commit: str, path: str
-              ) -> tuple[str | None, int | None]:
-    """What DVC recorded for path at commit: in path.dvc, else in the top dvc.lock."""
+def _recorded(files: dict[tuple[str, str], bytes], commit: str, path: str) -> Output | None:
+    """What DVC recorded for path at commit: in path.dvc, else in the top dvc.lock (with the
+    stage that produced it)."""
     for dvc_path in (f"{path}.dvc", "dvc.lock"):
         raw = files.get((commit, dvc_path))
         for output in _outputs(dvc_path, raw) if raw is not None else ():
             if output.path == path:
-                return output.digest, output.size
-    return None, None
+                return output
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -310,18 +310,14 @@ def _outputs(dvc_path: str, raw: bytes) -> tuple[Output, ...]:
         return ()
 
 
-def _metric_files(dvc_yaml: dict[str, Any], dvc_lock: dict[str, Any],
-                  artifact: str | None = None) -> list[str]:
-    """The metrics files dvc.yaml declares at the top level, and those of the stage whose
-    dvc.lock outputs hold artifact (every stage's, when artifact is None)."""
-    stages = dvc_lock.get("stages") if isinstance(dvc_lock.get("stages"), dict) else {}
-    producers = [name for name, stage in (stages or {}).items()
-                 if artifact is None or (isinstance(stage, dict) and any(
-                     isinstance(out, dict) and out.get("path") == artifact
-                     for out in stage.get("outs") or [] if isinstance(stage.get("outs"), list)))]
+def _metric_files(dvc_yaml: dict[str, Any], stage: str | None) -> list[str]:
+    """The metrics files dvc.yaml declares at the top level, and those of the stage that
+    produced an artifact ("": none did; None: those of every stage, to read them all at once)."""
+    stages = dvc_yaml.get("stages") if isinstance(dvc_yaml.get("stages"), dict) else {}
+    producers = [s for s in stages or {} if isinstance(s, str)] if stage is None else [stage]
     found = dvcmetrics.top_level_metrics(dvc_yaml)
-    for stage in producers:
-        found += [p for p in dvcmetrics.stage_metrics(dvc_yaml, stage) if p not in found]
+    for producer in producers:
+        found += [p for p in dvcmetrics.stage_metrics(dvc_yaml, producer) if p not in found]
     return found
 
 

@@ -17,7 +17,16 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from reconciler import dvchistory, loader, people, serving, servinghistory, spec, store
+from reconciler import (
+    dvchistory,
+    loader,
+    people,
+    policy,
+    serving,
+    servinghistory,
+    spec,
+    store,
+)
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Recorded, diff, undo
@@ -224,10 +233,9 @@ class History:
     def record_served(self, models: Iterable[spec.Model]) -> None:
         """Note what models' stages serve (after a commit's events are judged)."""
         for model in models:
-            for env, stage in model.spec.stages.items():
-                self.served_ever.add((model.metadata.name, env, stage.version))
-                if stage.canary is not None:
-                    self.served_ever.add((model.metadata.name, env, stage.canary.version))
+            self.served_ever.update((model.metadata.name, env, version)
+                                    for version, envs in policy.served_in(model).items()
+                                    for env in envs)
 
     def touched(self) -> set[tuple[str, str]]:
         """(kind, name) of every manifest that may differ from the last snapshot (the others

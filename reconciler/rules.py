@@ -160,9 +160,9 @@ def _layout(catalog: Catalog) -> Iterator[Diagnostic]:
         for model_name in serving_env.manifest.spec.serves:
             if model_name not in catalog.models and model_name not in catalog.scanned_models:
                 yield serving_env.at(("spec", "serves", model_name), "REF008",
-                             f"serves unknown model '{model_name}'",
-                             _known("models", [*catalog.models, *catalog.scanned_models]),
-                             key=True)
+                                     f"serves unknown model '{model_name}'",
+                                     _known("models", [*catalog.models, *catalog.scanned_models]),
+                                     key=True)
     for entry in catalog.models.values():
         own = Entry(entry.manifest, entry.doc)  # located in the model's file, not redirected
         for env_name in entry.manifest.spec.stages:
@@ -265,7 +265,7 @@ def _metrics_as_recorded(catalog: Catalog, entry: Versioned, index: int,
     if not wrong:
         return
     key, said, value = wrong[0]
-    files = ", ".join(getattr(recorded, "files", ())) or "its metrics files"
+    files = ", ".join(recorded.files)
     shown = "says nothing" if said is None else f"says {said:g}"
     more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
     loc = ("spec", "versions", index, "metrics", *((key,) if said is not None else ()))

@@ -120,20 +120,21 @@ def confirmed(root: str, events: list[Event], known: set[tuple[str, str, str]],
     for event in events:
         if (event.type == "policy.violated" and event.payload.get("rule") == "POL001"
                 and event.version is not None and event.environment is not None
-                and _served(root, known, before, event.name,
-                            (str(event.payload["requires"]), event.environment), event.version)):
+                and served(root, known, before, event.name,
+                           (str(event.payload["requires"]), event.environment), event.version)):
             continue
         if (event.type == "stage.assigned" and event.payload.get("kind") == "rollback"
                 and event.version is not None and event.environment is not None
-                and not _served(root, known, before, event.name, (event.environment,),
-                                event.version)):
+                and not served(root, known, before, event.name, (event.environment,),
+                               event.version)):
             event = replace(event, payload={**event.payload, "kind": "promotion"})
         found.append(event)
     return found
 
 
-def _served(root: str, known: set[tuple[str, str, str]], before: str | None, model: str,
-            environments: tuple[str, ...], version: str) -> bool:
-    """Whether one of environments served version of model: known, or found before."""
+def served(root: str, known: set[tuple[str, str, str]], before: str | None, model: str,
+           environments: tuple[str, ...], version: str) -> bool:
+    """Whether one of environments served version of model: known ((model, environment,
+    version) in known), or found on before's first-parent history (None: nothing asked)."""
     return any((model, env, version) in known for env in environments) or (
         before is not None and served_earlier(root, before, model, environments, version))

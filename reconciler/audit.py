@@ -128,16 +128,15 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
     actual = canonical_dump(engine, repo_id)
     with tempfile.TemporaryDirectory(prefix="reconciler-verify-") as scratch:
         url = f"sqlite:///{os.path.join(scratch, 'rebuild.sqlite')}"
-        imported_at = _imported_at(engine, repo_id)
-        if imported_at is not None:  # the history imported from GTO, derived again from tags
+        recorded = _gto_import(engine, repo_id)
+        if recorded is not None:  # the history imported from GTO, derived again from tags
             from reconciler import gtoimport
             from reconciler.reconcile import import_history
 
             # From the tags that were imported, as read then: one made since (`gto assign`
             # after adoption) is no part of the record.
-            commit, read_at = imported_at
-            imported = gtoimport.read_registry(root, at=commit, read_at=read_at,
-                                               tags=_imported_tags(engine, repo_id))
+            imported = gtoimport.read_registry(root, at=recorded.at, read_at=recorded.read_at,
+                                               tags=recorded.tags)
             import_history(root, url, imported, repository)
         for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
             apply(root, url, to=stop, repository=repository)
@@ -159,34 +158,22 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
     return problems + _verify_renders(engine, repo_id)
 
 
-def _imported_at(engine: Engine, repo_id: str) -> tuple[str, datetime | None] | None:
-    """The commit a GTO import read its registry at, and when it read it (None: an import
-    older than that record), when the history begins with one."""
-    events = tables.AUDIT_EVENTS
-    with engine.connect() as connection:
-        payload = connection.execute(select(events.c.payload).where(
-            events.c.repository_id == repo_id, events.c.seq == 1)).scalar()
-    data = json.loads(payload) if isinstance(payload, str) else payload or {}
-    at = data.get("at") if data.get("imported") == "gto" else None
-    if not isinstance(at, str):
-        return None
-    recorded = data.get("importedAt")
-    try:
-        read_at = datetime.fromisoformat(recorded) if isinstance(recorded, str) else None
-    except ValueError:
-        return at, None
-    if read_at is not None and read_at.tzinfo is not None:  # naive UTC, as git times are
-        read_at = read_at.astimezone(UTC).replace(tzinfo=None)
-    return at, read_at
+class _GtoImport(NamedTuple):
+    """What a GTO import recorded in the events it wrote (the first of the history)."""
+
+    at: str  # the commit whose dvc.yaml declared the artifacts
+    read_at: datetime | None  # when it read the registry (None: an import older than that)
+    tags: frozenset[str]  # the tags it imported, one event each
 
 
-def _imported_tags(engine: Engine, repo_id: str) -> frozenset[str]:
-    """The GTO tags whose events an import wrote (one event per tag): the first events of
-    the history, read until the first that is not imported."""
+def _gto_import(engine: Engine, repo_id: str) -> _GtoImport | None:
+    """What a GTO import recorded, when the history begins with one: read from its events,
+    the first of the history, up to the first that is not imported."""
     from reconciler.gtoimport import IMPORTED
 
     events = tables.AUDIT_EVENTS
-    found = set()
+    first: dict[str, Any] | None = None
+    tags = set()
     with engine.connect() as connection:
         payloads = connection.execution_options(yield_per=500).execute(
             select(events.c.payload).where(events.c.repository_id == repo_id)
@@ -195,9 +182,24 @@ def _imported_tags(engine: Engine, repo_id: str) -> frozenset[str]:
             data = json.loads(payload) if isinstance(payload, str) else payload or {}
             if data.get("imported") != IMPORTED:
                 break
+            first = first or data
             if isinstance(data.get("tag"), str):
-                found.add(data["tag"])
-    return frozenset(found)
+                tags.add(data["tag"])
+    at = first.get("at") if first is not None else None
+    if first is None or not isinstance(at, str):
+        return None
+    return _GtoImport(at, _naive_utc(first.get("importedAt")), frozenset(tags))
+
+
+def _naive_utc(recorded: Any) -> datetime | None:
+    """A recorded ISO time as naive UTC, as git times are (None when it is none)."""
+    try:
+        moment = datetime.fromisoformat(recorded) if isinstance(recorded, str) else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def _stops(root: str, engine: Engine, repo_id: str) -> list[str]:

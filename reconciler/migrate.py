@@ -18,6 +18,7 @@ from reconciler import loader, serving, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic
 from reconciler.loader import Document
+from reconciler.pin import line_after
 
 
 @dataclass
@@ -98,23 +99,12 @@ def _require_block(doc: Document, loc: loader.Loc) -> None:
             "write it one key per line, then run migrate again"))
 
 
-def _end_line(node: yaml.Node) -> int:
-    """The 0-based line after node's last line. A block collection ends where the next token
-    starts (maybe the next key's line): its last value's end is what counts."""
-    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style \
-            and node.value:
-        last = node.value[-1]
-        return _end_line(last[1] if isinstance(last, tuple) else last)
-    end = node.end_mark
-    return end.line if end.column == 0 and end.line > node.start_mark.line else end.line + 1
-
-
 def _key_lines(doc: Document, loc: loader.Loc) -> tuple[int, int]:
     """[first, after last) lines of the key at loc and its value."""
     parent = doc.node_at(loc[:-1])
     assert isinstance(parent, yaml.MappingNode)
     key, value = next((k, v) for k, v in parent.value if k.value == loc[-1])
-    return key.start_mark.line, _end_line(value)
+    return key.start_mark.line, line_after(value)
 
 
 def _entry_text(path: str, lines: list[str], name: str, value: yaml.Node) -> str:
@@ -126,7 +116,7 @@ def _entry_text(path: str, lines: list[str], name: str, value: yaml.Node) -> str
                                      "a stage in flow style over several lines",
                                      "write it on one line or in block style"))
         return f"{name}: {lines[start.line][start.column:end.column]}\n"
-    block = lines[value.start_mark.line:_end_line(value)]
+    block = lines[value.start_mark.line:line_after(value)]
     indent = value.start_mark.column
     body = "".join(line[indent:] if line[:indent].strip() == "" else line.lstrip()
                    for line in block)
@@ -142,12 +132,12 @@ def _serves_insertion(env: Entry[spec.Environment], blocks: list[str]) -> tuple[
     indent = spec_node.value[0][0].start_mark.column
     serves = env.doc.node_at(("spec", "serves"))
     if serves is None:
-        header, inner, line = " " * indent + "serves:\n", indent + 2, _end_line(spec_node)
+        header, inner, line = " " * indent + "serves:\n", indent + 2, line_after(spec_node)
     else:
         _require_block(env.doc, ("spec", "serves"))
         assert isinstance(serves, yaml.MappingNode)
         header, inner = "", serves.value[0][0].start_mark.column
-        line = _end_line(serves)
+        line = line_after(serves)
     text = "".join(" " * inner + row if row.strip() else row
                    for block in blocks for row in block.splitlines(keepends=True))
     return line, header + text

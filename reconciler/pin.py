@@ -35,12 +35,20 @@ def digest_edit(doc: Document, version_index: int, section: str, digest: str,
     artifact = next(((k, v) for k, v in node.value if k.value == "artifact"), None)
     anchor_key, anchor_value = artifact if artifact else node.value[-1]
     indent = anchor_key.start_mark.column
-    end = anchor_value.end_mark
-    # A block value ends at the start of the next line; the insertion goes after its last line.
-    ends_at_line_start = end.column == 0 and end.line > anchor_key.start_mark.line
-    last_line = end.line - 1 if ends_at_line_start else end.line
     added = "".join(" " * indent + f"{key}: {json.dumps(value)}\n" for key, value in more.items())
-    return Edit(last_line + 1, 0, " " * indent + f"digest: {digest}\n" + added)
+    return Edit(line_after(anchor_value), 0, " " * indent + f"digest: {digest}\n" + added)
+
+
+def line_after(node: yaml.Node) -> int:
+    """The 0-based line after node's last line, where an edit inserts after it. A block
+    value ends at the start of the next line, and a block collection where the next token
+    starts (maybe the next key's line): its last value's end is what counts."""
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style \
+            and node.value:
+        last = node.value[-1]
+        return line_after(last[1] if isinstance(last, tuple) else last)
+    end = node.end_mark
+    return end.line if end.column == 0 and end.line > node.start_mark.line else end.line + 1
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:

@@ -266,14 +266,23 @@ def test_migrate_writes_nothing_when_a_file_cannot_be_edited(registry: Registry)
 # ---- promotion.from: served in the required environment at some moment of the registry branch
 
 
-def _promotion_history(registry: Registry) -> tuple[str, str]:
-    """On main: 1.1.0 retrained and put in staging, then staging rolled back to 1.0.0."""
+def _retrained(registry: Registry, staging: str, production: str, *,
+               newest_first: bool = False) -> tuple[str, str]:
+    """fraud retrained: 1.0.0 and 1.1.0 (listed oldest first, or newest first), served as
+    said in the Environments' files; the two digests."""
     old = registry.digest("models/fraud.pkl")
     new = retrain(registry)
-    registry.write(LEGACY_FRAUD, model_manifest(
-        "fraud", [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)]))
-    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.1.0")}))
-    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.0.0")}))
+    listed = [("1.0.0", "models/fraud.pkl", old), ("1.1.0", "models/fraud.pkl", new)]
+    registry.write(LEGACY_FRAUD, model_manifest("fraud", listed[::-1] if newest_first
+                                                else listed))
+    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage(staging)}))
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage(production)}))
+    return old, new
+
+
+def _promotion_history(registry: Registry) -> tuple[str, str]:
+    """On main: 1.1.0 retrained and put in staging, then staging rolled back to 1.0.0."""
+    old, new = _retrained(registry, "1.1.0", "1.0.0")
     registry.commit("fraud 1.1.0 in staging")
     registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.0.0")}))
     registry.commit("Roll staging back to 1.0.0")
@@ -327,12 +336,7 @@ def test_listing_a_new_version_first_does_not_make_it_a_rollback(registry: Regis
                                                                   db_url: str) -> None:
     """A rollback is a return to a version this environment served before on the registry
     branch, whatever order the versions are listed in."""
-    old = registry.digest("models/fraud.pkl")
-    new = retrain(registry)
-    registry.write(LEGACY_FRAUD, model_manifest(
-        "fraud", [("1.1.0", "models/fraud.pkl", new), ("1.0.0", "models/fraud.pkl", old)]))
-    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.0.0")}))
-    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.1.0")}))
+    _retrained(registry, "1.0.0", "1.1.0", newest_first=True)
     found = api.validate(str(registry.root)).diagnostics
     assert [(d.code, d.path) for d in found] == [("POL001", PRODUCTION)]
     registry.commit("1.1.0 straight to production, listed first")

@@ -174,17 +174,24 @@ def _gto_import(engine: Engine, repo_id: str) -> _GtoImport | None:
     events = tables.AUDIT_EVENTS
     first: dict[str, Any] | None = None
     tags = set()
+    seq, imported = 0, True
     with engine.connect() as connection:
-        payloads = connection.execution_options(yield_per=500).execute(
-            select(events.c.payload).where(events.c.repository_id == repo_id)
-            .order_by(events.c.seq)).scalars()
-        for payload in payloads:
-            data = json.loads(payload) if isinstance(payload, str) else payload or {}
-            if data.get("imported") != IMPORTED:
-                break
-            first = first or data
-            if isinstance(data.get("tag"), str):
-                tags.add(data["tag"])
+        while imported:  # the first event alone (most histories hold no import), then pages
+            size = PAGE if seq else 1
+            rows = connection.execute(
+                select(events.c.seq, events.c.payload)
+                .where(events.c.repository_id == repo_id, events.c.seq > seq)
+                .order_by(events.c.seq).limit(size)).all()
+            for _, payload in rows:
+                data = json.loads(payload) if isinstance(payload, str) else payload or {}
+                imported = data.get("imported") == IMPORTED
+                if not imported:
+                    break
+                first = first or data
+                if isinstance(data.get("tag"), str):
+                    tags.add(data["tag"])
+            imported = imported and len(rows) == size
+            seq = rows[-1][0] if rows else seq
     at = first.get("at") if first is not None else None
     if first is None or not isinstance(at, str):
         return None

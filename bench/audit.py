@@ -37,8 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from auditdb import START, STEP, Workload, fill, model_name, version_name
 
-from reconciler import db, queries, store
 from reconciler.gcpause import paused_gc
+from reconciler.registry import db, queries, store
 from tests.conftest import _scratch_database  # the scratch databases the tests use
 
 REPOSITORY = "bench"

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, insert
 
-from reconciler import db, store, tables
+from reconciler.registry import db, store, tables
 
 START = datetime(2023, 1, 1)
 STEP = timedelta(minutes=7)

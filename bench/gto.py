@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from auditdb import Workload, assignments, fill, model_name
 
-from reconciler import db
+from reconciler.registry import db
 
 BIN = os.path.dirname(sys.executable)
 

@@ -16,8 +16,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from reconciler import lineage
-from reconciler.dvc import Dependency, Output, StageLineage
+from reconciler.dvc import lineage
+from reconciler.dvc.records import Dependency, Output, StageLineage
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen import generate
 from timing import best_of
 
-IMPORTS = ("import reconciler.api, reconciler.plan, reconciler.render, reconciler.catalog, "
+IMPORTS = ("import reconciler.api, reconciler.plan, reconciler.render.engine, reconciler.catalog, "
            "reconciler.rules, reconciler.diff, jsonschema, jinja2")
 
 

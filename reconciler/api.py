@@ -152,7 +152,7 @@ def _only(root: str, paths: list[str] | None) -> list[str] | None:
 
 def _remote_check(root: str, current: Catalog) -> list[Diagnostic]:
     from reconciler.catalog import versions
-    from reconciler.remotes import missing_from_remote
+    from reconciler.dvc.remotes import missing_from_remote
 
     pinned = [(entry, index, version.digest)
               for entry in current.versioned() if entry.path in current.checked
@@ -207,7 +207,8 @@ def _recorded_fields(current: Catalog, entry: Entry[Any], index: int,
     metrics files, params from dvc.lock (a field the version says is left as it is)."""
     import yaml
 
-    from reconciler import dvcmetrics, spec
+    from reconciler import spec
+    from reconciler.dvc import metrics as dvcmetrics
 
     if not isinstance(entry.manifest, spec.Model):
         return {}
@@ -294,7 +295,7 @@ def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,
     its whole history into the database at db (before the first apply)."""
     if history:
         require("import gto --db", "apply")
-    from reconciler import gtoimport
+    from reconciler.gto import importer as gtoimport
 
     root = find_root(repo)
     imported = gtoimport.read_registry(
@@ -352,7 +353,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
             return ApplyOutcome(Result([], 0), reconcile.up_to_date(database, planned), [], [])
         reader = reconcile.start_reader(database, planned) if planned.walk else None
         try:
-            from reconciler import render as render_mod
+            from reconciler.render import engine as render_mod
 
             target, checked = _checked_catalog(root, None, planned.target)
             if not checked.ok:
@@ -376,7 +377,7 @@ def apply(repo: str = ".", db: str | None = None, to: str = "HEAD", dry_run: boo
     if problems:
         return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
     if out is not None:
-        from reconciler import output
+        from reconciler.render import folder as output
 
         try:
             output.Plan(root, out, rendered, None).write()
@@ -392,9 +393,9 @@ def plan(repo: str = ".", base: str | None = None, head: str = "HEAD",
     require("plan", "render")
     from reconciler import catalog as catalog_mod
     from reconciler import plan as plan_mod
-    from reconciler import render as render_mod
     from reconciler import servinghistory
     from reconciler.diff import diff
+    from reconciler.render import engine as render_mod
 
     root = find_root(repo)
     history = GitHistory(root)
@@ -502,8 +503,8 @@ def _touched_models(changed: set[str], events: list[Any], current: Catalog) -> s
 
 def _config_diffs(old: list[Any], new: list[Any]) -> dict[str, list[str]]:
     """Per environment, unified diffs of the configs that change (headers aside)."""
-    from reconciler.output import unified_diff
-    from reconciler.render import body
+    from reconciler.render.engine import body
+    from reconciler.render.folder import unified_diff
 
     before = {r.path: body(r.text) for r in old}
     after = {r.path: body(r.text) for r in new}
@@ -518,7 +519,7 @@ def _config_diffs(old: list[Any], new: list[Any]) -> dict[str, list[str]]:
 def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:
     """Migrate the database schema to the newest revision; returns (database, revision)."""
     require("db upgrade", "apply")
-    from reconciler import db as database
+    from reconciler.registry import db as database
 
     root = find_root(repo)
     url = database.database_url(root, db)
@@ -532,7 +533,7 @@ def db_upgrade(repo: str = ".", db: str | None = None) -> tuple[str, str]:
 def audit_verify(repo: str = ".", db: str | None = None, against_git: bool = True) -> list[Any]:
     """Tamper check of the audit chain, then the database against a rebuild from git."""
     require("audit verify", "apply")
-    from reconciler import audit
+    from reconciler.registry import verify as audit
 
     return audit.verify(find_root(repo), db, against_git)
 
@@ -542,7 +543,8 @@ def show(repo: str = ".", db: str | None = None, model: str | None = None,
     """The registry now, from the database: per model its versions and what each
     environment serves; with model, that model's versions in full."""
     require("show", "apply")
-    from reconciler import listing, queries
+    from reconciler import listing
+    from reconciler.registry import queries
 
     with queries.reading(find_root(repo), db) as (connection, repo_id):
         rows = queries.show(connection, repo_id, model, env)
@@ -554,7 +556,8 @@ def audit_history(repo: str = ".", db: str | None = None, *, model: str,
                   tz: str | None = None) -> Listing:
     """Every event of a model in order: when, who, which commit, what changed."""
     require("audit history", "apply")
-    from reconciler import listing, queries
+    from reconciler import listing
+    from reconciler.registry import queries
 
     first, last = _moment(since), _moment(until)
     with queries.reading(find_root(repo), db) as (connection, repo_id):
@@ -567,7 +570,8 @@ def audit_who(repo: str = ".", db: str | None = None, *, author: str | None = No
               tz: str | None = None) -> Listing:
     """Who did what across models (by author email, event type, time)."""
     require("audit who", "apply")
-    from reconciler import listing, queries
+    from reconciler import listing
+    from reconciler.registry import queries
 
     first, last = _moment(since), _moment(until)
     with queries.reading(find_root(repo), db) as (connection, repo_id):
@@ -579,7 +583,8 @@ def audit_at(repo: str = ".", db: str | None = None, *, when: str, env: str | No
              model: str | None = None, tz: str | None = None) -> Listing:
     """What each environment served at a moment."""
     require("audit at", "apply")
-    from reconciler import listing, queries
+    from reconciler import listing
+    from reconciler.registry import queries
 
     moment = parse_moment(when)
     with queries.reading(find_root(repo), db) as (connection, repo_id):
@@ -591,7 +596,8 @@ def audit_diff(repo: str = ".", db: str | None = None, *, first: str, second: st
                env: str | None = None, tz: str | None = None) -> Listing:
     """What changed in what was served between two moments."""
     require("audit diff", "apply")
-    from reconciler import listing, queries
+    from reconciler import listing
+    from reconciler.registry import queries
 
     start, end = parse_moment(first), parse_moment(second)
     with queries.reading(find_root(repo), db) as (connection, repo_id):
@@ -603,7 +609,8 @@ def audit_lineage(repo: str = ".", db: str | None = None, *, subject: str,
                   downstream: bool = False, depth: int = 5, tz: str | None = None) -> Listing:
     """The lineage of MODEL@VERSION (or DATASET@VERSION): upstream by default, transitive."""
     require("audit lineage", "apply")
-    from reconciler import listing, queries
+    from reconciler import listing
+    from reconciler.registry import queries
 
     name, at, version = subject.rpartition("@")
     if not at or not name or not version:
@@ -621,7 +628,8 @@ def audit_compare(repo: str = ".", db: str | None = None, *, model: str,
                   tz: str | None = None) -> Listing:
     """Metrics of a model's versions side by side, and where and when each served."""
     require("audit compare", "apply")
-    from reconciler import listing, queries
+    from reconciler import listing
+    from reconciler.registry import queries
 
     with queries.reading(find_root(repo), db) as (connection, repo_id):
         rows = queries.compare(connection, repo_id, model, versions or [], metric)
@@ -658,7 +666,7 @@ def render(repo: str = ".", rev: str | None = None, out: str = "deploy",
 
 def _render(root: str, rev: str | None, out: str, env: str | None, check: bool
             ) -> RenderResult:
-    from reconciler import render as render_mod
+    from reconciler.render import engine as render_mod
 
     current, checked = _checked_catalog(root, None, rev)
     if not checked.ok:
@@ -669,7 +677,7 @@ def _render(root: str, rev: str | None, out: str, env: str | None, check: bool
     rendered, problems = render_mod.render_catalog(current, env)
     if problems:
         return RenderResult(sorted(problems, key=sort_key), [], [], [])
-    from reconciler import output
+    from reconciler.render import folder as output
 
     try:
         plan = output.Plan(root, out, rendered, env)

@@ -13,14 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from reconciler import dvc, lineage, loader, serving, spec
+from reconciler import loader, serving, spec
 from reconciler.diagnostics import Diagnostic, printable
-from reconciler.dvc import DvcIndex, Output
+from reconciler.dvc import lineage
+from reconciler.dvc import records as dvc
+from reconciler.dvc.records import DvcIndex, Output
 from reconciler.loader import Document, Loc
 from reconciler.source import FileProblem, Source, is_manifest_path
 
 if TYPE_CHECKING:
-    from reconciler.dvcmetrics import Recorded
+    from reconciler.dvc.metrics import Recorded
 
 M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
 
@@ -111,7 +113,7 @@ class Catalog:
     def recorded_metrics(self, output: Output) -> Recorded | None:
         """The metrics DVC records for output at this revision: its stage's metrics files
         (None when it records none: see dvcmetrics)."""
-        from reconciler import dvcmetrics
+        from reconciler.dvc import metrics as dvcmetrics
 
         if output.path not in self._metrics:
             self._metrics[output.path] = dvcmetrics.recorded_metrics(self.source, output.lineage)
@@ -120,14 +122,14 @@ class Catalog:
     def output_at(self, rev: str, artifact: str) -> tuple[str, Output | None]:
         """(the commit rev names, what DVC recorded for artifact there); ReconcilerError
         when rev names no commit."""
-        from reconciler import dvchistory
+        from reconciler.dvc import history as dvchistory
 
         return dvchistory.at_revision(self.source.root, rev, artifact)
 
     def recorded_digests(self, artifact: str, recorded_in: str) -> set[str]:
         """Every digest DVC recorded for artifact in the history that leads here (in
         artifact.dvc, in recorded_in, or in the top-level dvc.lock)."""
-        from reconciler import dvchistory
+        from reconciler.dvc import history as dvchistory
         from reconciler.source import has_head
 
         if self.rev is None and not has_head(self.source.root):

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler import lineage, policy, serving, spec
+from reconciler import policy, serving, spec
 from reconciler.catalog import Snapshot
-from reconciler.dvc import Output
+from reconciler.dvc import lineage
+from reconciler.dvc.records import Output
 from reconciler.events import Event
 
 

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import URL, Engine, exc, inspect
 
-from reconciler import db, store, tables
 from reconciler.diagnostics import ReconcilerError, printable
-from reconciler.gitobjects import decode_path
+from reconciler.git.objects import decode_path
+from reconciler.registry import db, store, tables
 from reconciler.source import GitHistory
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
     from reconciler.diff import Recorded
-    from reconciler.gtoimport import Imported
+    from reconciler.gto.importer import Imported
     from reconciler.replay import Chunk, Walk
 
 CHUNK_ROWS = 500  # TiDB's transaction limits (DESIGN.md rule 5)
@@ -411,8 +411,8 @@ def import_history(root: str, url: str | None, imported: Imported,
     the first apply: each event at its tag's time, by its tagger, marked imported. The
     cursor stays before every commit, so the first apply then replays the repository from
     the beginning, adoption commit included. Returns how many events were written."""
-    from reconciler import gtoimport
     from reconciler.events import Event
+    from reconciler.gto import importer as gtoimport
 
     with open_database(root, url, repository=repository) as database:
         db.ensure_schema(database.engine, database.url, migrate=False)

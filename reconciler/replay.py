@@ -17,22 +17,16 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from reconciler import (
-    dvchistory,
-    loader,
-    people,
-    policy,
-    serving,
-    servinghistory,
-    spec,
-    store,
-)
+from reconciler import loader, policy, serving, servinghistory, spec
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
 from reconciler.diff import Recorded, diff, undo
-from reconciler.dvc import DvcFileError, Output, parse_dvc_file
+from reconciler.dvc import history as dvchistory
+from reconciler.dvc.records import DvcFileError, Output, parse_dvc_file
 from reconciler.events import Event
-from reconciler.gitobjects import Change, CommitInfo
+from reconciler.git import people
+from reconciler.git.objects import Change, CommitInfo
+from reconciler.registry import store
 from reconciler.source import (
     MAX_FILE_BYTES,
     GitHistory,

@@ -15,7 +15,7 @@ from typing import Any
 from reconciler import policy, spec
 from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic, ReconcilerError
-from reconciler.dvc import Output
+from reconciler.dvc.records import Output
 from reconciler.source import escapes
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # always fullmatch

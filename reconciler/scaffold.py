@@ -115,7 +115,7 @@ def _pre_commit_config() -> str:
 
 
 def _templates() -> list[Planned]:
-    from reconciler.render import builtin_templates
+    from reconciler.render.engine import builtin_templates
 
     shipped = builtin_templates()
     return [Planned(f"templates/{path.parent.name}/{path.name}", path.read_text("utf-8"))

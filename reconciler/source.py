@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import IO, NamedTuple, Protocol
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.gitobjects import (
+from reconciler.git.objects import (
     NULL_SHA,
     SYMLINK_MODE,
     Change,

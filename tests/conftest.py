@@ -71,7 +71,7 @@ class Registry:
 
     def digest(self, artifact: str) -> str:
         """What DVC recorded for artifact, as a manifest pins it (via our own adapter)."""
-        from reconciler.dvc import DvcIndex
+        from reconciler.dvc.records import DvcIndex
         from reconciler.source import WorkTree
 
         output = DvcIndex(WorkTree(str(self.root))).resolve(artifact)

@@ -21,7 +21,9 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, audit, db, listing, reconcile, report, store, tables, views
+from reconciler import api, listing, reconcile, report
+from reconciler.registry import db, store, tables, views
+from reconciler.registry import verify as audit
 from reconciler.source import GitHistory
 from tests.conftest import (
     Registry,
@@ -506,7 +508,7 @@ def test_the_tables_declared_match_what_the_migrations_build(db_url: str, tmp_pa
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from reconciler.tables import METADATA
+    from reconciler.registry.tables import METADATA
 
     engine = db.make_engine(sqlalchemy.make_url(db_url))
     try:

@@ -17,9 +17,11 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, audit, cli, db, reconcile, store
+from reconciler import api, cli, reconcile
 from reconciler.diagnostics import ReconcilerError
-from reconciler.dvc import DvcFileError, parse_dvc_file
+from reconciler.dvc.records import DvcFileError, parse_dvc_file
+from reconciler.registry import db, store
+from reconciler.registry import verify as audit
 from reconciler.source import GitHistory
 from tests.conftest import Registry, copy_registry, model_manifest
 from tests.test_apply import (  # noqa: F401

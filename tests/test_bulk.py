@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table
 
-from reconciler import bulk, db
+from reconciler.registry import bulk, db
 
 NAMES = ("id", "n", "big", "flag", "at", "doc", "note")
 

@@ -15,8 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import exc
 
 import reconciler
-from reconciler import db
 from reconciler.diagnostics import ReconcilerError
+from reconciler.registry import db
 from tests.conftest import Registry, server_url
 
 
@@ -27,8 +27,8 @@ def history_registry(registry: Registry) -> Path:
 
 def test_schema_head_constant_matches_the_migrations() -> None:
     config = Config()
-    config.set_main_option("script_location",
-                           os.path.join(os.path.dirname(reconciler.__file__), "migrations"))
+    migrations = os.path.join(os.path.dirname(reconciler.__file__), "registry", "migrations")
+    config.set_main_option("script_location", migrations)
     assert ScriptDirectory.from_config(config).get_current_head() == db.SCHEMA_HEAD
 
 

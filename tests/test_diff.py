@@ -7,7 +7,7 @@ from typing import Any
 from reconciler import spec
 from reconciler.catalog import EMPTY, Snapshot
 from reconciler.diff import Recorded, diff, undo
-from reconciler.dvc import Dependency, Output, StageLineage
+from reconciler.dvc.records import Dependency, Output, StageLineage
 from reconciler.events import EVENT_TYPES, Event
 
 D1, D2 = "md5:" + "1" * 32, "md5:" + "2" * 32

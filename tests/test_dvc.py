@@ -14,8 +14,8 @@ from dvc.repo import Repo as DvcRepo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import dvc
-from reconciler.dvc import LEGACY_MD5, MD5, DvcIndex
+from reconciler.dvc import records as dvc
+from reconciler.dvc.records import LEGACY_MD5, MD5, DvcIndex
 from reconciler.source import GitRevision, WorkTree
 from tests.conftest import Registry
 
@@ -116,7 +116,7 @@ def test_malformed_dvc_file_is_a_diagnostic(dvc_project: Registry) -> None:
 
 def test_object_layout_is_dvcs_own(dvc_project: Registry, tmp_path: Path) -> None:
     """object_path agrees with DVC's remote object databases for DVC 3 and DVC 2 hashes."""
-    from reconciler.remotes import object_path
+    from reconciler.dvc.remotes import object_path
 
     dvc_project.dvc("remote", "add", "-d", "store", str(tmp_path / "remote"))
     value = "0123456789abcdef0123456789abcdef"
@@ -201,7 +201,7 @@ def test_line_reading_takes_plain_layouts_only() -> None:
 @pytest.mark.parametrize("size", [b"9" * 5000, b"99999999999999999999999", b"-5", b"1.5",
                                   b"yes", b"null_ish"])
 def test_sizes_a_database_cannot_hold_are_refused_not_crashed(size: bytes) -> None:
-    from reconciler.dvc import DvcFileError, parse_dvc_file
+    from reconciler.dvc.records import DvcFileError, parse_dvc_file
 
     raw = (b"outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: " + size
            + b"\n  hash: md5\n  path: m.pkl\n")

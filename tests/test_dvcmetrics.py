@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import api, gtoimport
+from reconciler import api
+from reconciler.gto import importer as gtoimport
 from tests.conftest import ENVIRONMENTS, Registry, dvc_project
 
 TRAIN = """\

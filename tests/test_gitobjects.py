@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import gitobjects
+from reconciler.git import objects as gitobjects
 
 SHA = "a" * 40
 PARENT = "b" * 40

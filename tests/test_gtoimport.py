@@ -17,8 +17,10 @@ from typing import Any
 import git
 import pytest
 
-from reconciler import api, gtoimport, gtoregistry, listing, reconcile
+from reconciler import api, listing, reconcile
 from reconciler.diagnostics import ReconcilerError
+from reconciler.gto import importer as gtoimport
+from reconciler.gto import tags as gtoregistry
 from tests.conftest import Registry, dvc_project
 
 GTO = str(Path(sys.executable).parent / "gto")
@@ -220,7 +222,7 @@ def test_the_command_line_prints_a_dry_run(gto_registry: Registry) -> None:
 
 
 def test_params_that_are_an_alias_bomb_are_cut_short() -> None:
-    from reconciler import dvcmetrics
+    from reconciler.dvc import metrics as dvcmetrics
 
     bomb = "a: &a {x: 1, y: 2, z: 3, w: 4, v: 5, u: 6, t: 7, s: 8, r: 9, q: 10}\n"
     for level in "bcdefghij":

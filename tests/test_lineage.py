@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from reconciler import db, lineage, reconcile
-from reconciler.dvc import Dependency, Output, StageLineage
+from reconciler import reconcile
+from reconciler.dvc import lineage
+from reconciler.dvc.records import Dependency, Output, StageLineage
+from reconciler.registry import db
 from tests.conftest import Registry, dvc_project, raw_data_source
 
 STEP = ("import os, sys; os.makedirs(os.path.dirname(sys.argv[2]) or '.', exist_ok=True); "

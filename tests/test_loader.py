@@ -157,7 +157,7 @@ def test_anything_pyyaml_writes_reads_back_identically(data: dict[str, object]) 
 
 @given(st.floats(allow_nan=False))
 def test_every_float_renders_back_to_itself_in_both_readers(value: float) -> None:
-    from reconciler.yamlquote import quote
+    from reconciler.render.quote import quote
 
     text = f"a: {quote(value)}\n"
     assert yaml.safe_load(text)["a"] == value  # YAML 1.1 (PyYAML, most Kubernetes tools)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 from datetime import datetime
 
-from reconciler import people
-from reconciler.gitobjects import CommitInfo
-from reconciler.people import Person
+from reconciler.git import people
+from reconciler.git.objects import CommitInfo
+from reconciler.git.people import Person
 from reconciler.source import GitHistory
 from tests.conftest import Registry
 

@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from reconciler import api, db, listing, queries, reconcile, store, tables
+from reconciler import api, listing, reconcile
 from reconciler.diagnostics import NotFound, ReconcilerError
+from reconciler.registry import db, queries, store, tables
 from tests.conftest import Registry, _scratch_database, copy_registry, server_url
 from tests.test_apply import AUTHORS, FRAUD, build_history
 

@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy
 import yaml
 
-from reconciler import api, db
+from reconciler import api
+from reconciler.registry import db
 from tests.conftest import Registry, dvc_project, raw_data_source
 
 STEP = ("import os, sys; os.makedirs(os.path.dirname(sys.argv[2]) or '.', exist_ok=True); "

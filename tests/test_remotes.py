@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from reconciler import api
-from reconciler.remotes import ConfigError, remotes
+from reconciler.dvc.remotes import ConfigError, remotes
 from tests.conftest import Registry, dvc_env
 
 CONFIG = """\

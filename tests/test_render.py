@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from reconciler import api, report
-from reconciler.yamlquote import quote
+from reconciler.render.quote import quote
 from tests.conftest import PROJECT, Registry, model_manifest
 
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMAS = PROJECT / "reconciler" / "schemas"  # shipped: a clone has nothing beside it
+SCHEMAS = PROJECT / "reconciler" / "render" / "schemas"  # shipped: a clone has nothing beside it
 FRAUD = "manifests/models/fraud.yaml"
 
 
@@ -261,9 +261,9 @@ def test_templates_ship_inside_the_installed_package(tmp_path: Path, registry: R
     for target in ("kserve", "seldon", "kubernetes"):
         assert f"reconciler/templates/{target}/model.yaml.j2" in names
     for schema in SCHEMAS.glob("*.schema.json"):
-        assert f"reconciler/schemas/{schema.name}" in names
+        assert f"reconciler/render/schemas/{schema.name}" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "installed")
-    code = ("import reconciler.render as r, reconciler.api as a; "
+    code = ("import reconciler.render.engine as r, reconciler.api as a; "
             "print(r.builtin_templates()); print(a.render('.').ok)")
     done = subprocess.run([sys.executable, "-c", code], cwd=registry.root, capture_output=True,
                           text=True, check=True,

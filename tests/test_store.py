@@ -8,9 +8,10 @@ from datetime import datetime
 import pytest
 import sqlalchemy
 
-from reconciler import db, diff, events, store
+from reconciler import diff, events
 from reconciler.catalog import EMPTY
-from reconciler.gitobjects import CommitInfo
+from reconciler.git.objects import CommitInfo
+from reconciler.registry import db, store
 
 HISTORY_ONLY = {"version.updated", "dataset.version.updated", "stage.updated",
                 "history.rewritten", "render.recorded", "render.removed", "policy.violated",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.gitobjects import EARLIEST, LATEST
+from reconciler.git.objects import EARLIEST, LATEST
 from reconciler.times import parse_moment, parse_zone, shown
 
 

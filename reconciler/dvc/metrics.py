@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.dvc import StageLineage
+from reconciler.dvc.records import StageLineage
 from reconciler.loader import expands_past, too_deep
 from reconciler.source import MAX_FILE_BYTES, FileProblem, Source, escapes, plain_path
 

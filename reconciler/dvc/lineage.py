@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from reconciler.dvc import ImportSource, Output
+from reconciler.dvc.records import ImportSource, Output
 
 MAX_STAGES = 64  # a walk deeper than any real pipeline: dvc.lock is the pull request's text
 VIA_CHARS = 255  # lineage_edges.via is a VARCHAR(255)

@@ -4,9 +4,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02 06:30:00
 
-The views are created from reconciler/views.py, which holds their newest definitions: a change
-to a view comes with a new migration that drops and recreates them, and this one must then
-keep a copy of the definitions it created.
+The views are created from reconciler/registry/views.py, which holds their newest definitions:
+a change to a view comes with a new migration that drops and recreates them, and this one must
+then keep a copy of the definitions it created.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from reconciler.views import create_views, drop_views
+from reconciler.registry.views import create_views, drop_views
 
 revision = "0003"
 down_revision = "0002"

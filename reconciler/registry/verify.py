@@ -10,9 +10,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import CHAR, Engine, exc, select
 
-from reconciler import db, store, tables
 from reconciler.diagnostics import ReconcilerError
 from reconciler.reconcile import RepositoryKey, apply, repository_key, repository_name
+from reconciler.registry import db, store, tables
 from reconciler.source import GitHistory
 
 PAGE = 1000
@@ -130,7 +130,7 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
         url = f"sqlite:///{os.path.join(scratch, 'rebuild.sqlite')}"
         recorded = _gto_import(engine, repo_id)
         if recorded is not None:  # the history imported from GTO, derived again from tags
-            from reconciler import gtoimport
+            from reconciler.gto import importer as gtoimport
             from reconciler.reconcile import import_history
 
             # From the tags that were imported, as read then: one made since (`gto assign`
@@ -169,7 +169,7 @@ class _GtoImport(NamedTuple):
 def _gto_import(engine: Engine, repo_id: str) -> _GtoImport | None:
     """What a GTO import recorded, when the history begins with one: read from its events,
     the first of the history, up to the first that is not imported."""
-    from reconciler.gtoimport import IMPORTED
+    from reconciler.gto.importer import IMPORTED
 
     events = tables.AUDIT_EVENTS
     first: dict[str, Any] | None = None

@@ -15,10 +15,10 @@ from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Select, and_, exc, func, or_, select, union_all
 
-from reconciler import db, store, tables
 from reconciler.diagnostics import NotFound, ReconcilerError
 from reconciler.events import Event, describe
 from reconciler.gcpause import paused_gc
+from reconciler.registry import db, store, tables
 
 MODELS = tables.MODELS
 VERSIONS = tables.MODEL_VERSIONS

@@ -30,7 +30,7 @@ RETRY_MYSQL_CODES = {1213, 1205, 8002, 8005, 8022, 8028, 9007}
 DROPPED_MYSQL_CODES = {2006, 2013, 2055}
 RETRY_SQLSTATES = {"40001", "40P01"}  # PostgreSQL serialization failure, deadlock
 MAX_ATTEMPTS = 8
-SCHEMA_HEAD = "0007"  # the newest migration in reconciler/migrations/versions (a test checks)
+SCHEMA_HEAD = "0007"  # the newest migration in migrations/versions here (a test checks)
 
 
 EMBEDDED = "embedded"  # --db / $RECONCILER_DB_URL spelling of the embedded default
@@ -327,8 +327,8 @@ def create_at_head(engine: Engine) -> None:
     as Alembic's documentation suggests for new databases. Saves importing and running Alembic
     on every first apply of an embedded database (each CI run starts with one). A database that
     already has tables is migrated by Alembic instead."""
-    from reconciler.tables import METADATA
-    from reconciler.views import create_views
+    from reconciler.registry.tables import METADATA
+    from reconciler.registry.views import create_views
 
     with engine.begin() as connection:
         if inspect(connection).get_table_names():  # not empty (or another apply got here first)

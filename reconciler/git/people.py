@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from reconciler.gitobjects import CommitInfo, parse_ident
+from reconciler.git.objects import CommitInfo, parse_ident
 
 ROLES = ("proposer", "merger", "reviewer", "approver", "coauthor")
 TRAILER_ROLES = {"reviewed-by": "reviewer", "approved-by": "approver",

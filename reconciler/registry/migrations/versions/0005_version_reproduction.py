@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-12-02 17:20:00
 
 The producing dvc.lock stage, its command, params as locked and every dependency's digest,
-as they were when the version landed (reconciler/lineage.py). Versions recorded before this
+as they were when the version landed (reconciler/dvc/lineage.py). Versions recorded before this
 migration keep NULL; their version.added events hold no such record either.
 """
 

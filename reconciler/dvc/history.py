@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-from reconciler.dvc import (
+from reconciler.dvc.records import (
     IN_GIT,
     MD5,
     DvcFileError,
@@ -17,7 +17,7 @@ from reconciler.dvc import (
     committed,
     parse_dvc_file,
 )
-from reconciler.gitobjects import NULL_SHA, log_changes
+from reconciler.git.objects import NULL_SHA, log_changes
 from reconciler.source import GitRevision, nul_separated, read_blobs, resolve_commit, run_git
 
 # (DVC file path, blob id) -> its outputs ([] when it does not parse): outputs are read

@@ -20,11 +20,13 @@ from typing import Any
 
 import yaml
 
-from reconciler import dvcmetrics, gtoregistry, spec
+from reconciler import spec
 from reconciler.diagnostics import ReconcilerError, printable
-from reconciler.dvc import MD5, DvcFileError, Output, parse_dvc_file
-from reconciler.gitobjects import parse_commit, parse_ident
-from reconciler.gtoregistry import Action, ArtifactState
+from reconciler.dvc import metrics as dvcmetrics
+from reconciler.dvc.records import MD5, DvcFileError, Output, parse_dvc_file
+from reconciler.git.objects import parse_commit, parse_ident
+from reconciler.gto import tags as gtoregistry
+from reconciler.gto.tags import Action, ArtifactState
 from reconciler.source import (
     MAX_FILE_BYTES,
     plain_path,

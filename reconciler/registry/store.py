@@ -30,14 +30,14 @@ from sqlalchemy import (
     update,
 )
 
-from reconciler import bulk, tables
+from reconciler.registry import bulk, tables
 
 if TYPE_CHECKING:  # only names in annotations: importing them would load the parser and models
     from reconciler.catalog import Snapshot
     from reconciler.diff import Recorded
     from reconciler.events import Event
-    from reconciler.gitobjects import CommitInfo
-    from reconciler.people import Person
+    from reconciler.git.objects import CommitInfo
+    from reconciler.git.people import Person
 
 GENESIS = "0" * 64
 BATCH_ROWS = 500

@@ -1,10 +1,10 @@
-"""Alembic environment: runs migrations on the connection reconciler.db hands it."""
+"""Alembic environment: runs migrations on the connection reconciler.registry.db hands it."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from reconciler.tables import METADATA
+from reconciler.registry.tables import METADATA
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -11,7 +11,7 @@ import re
 from typing import Any, NamedTuple
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.dvc import LEGACY_MD5, split_digest
+from reconciler.dvc.records import LEGACY_MD5, split_digest
 
 
 class Remote(NamedTuple):

@@ -21,10 +21,10 @@ from typing import Any
 from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic, printable
-from reconciler.dvc import IN_GIT
-from reconciler.remotes import ConfigError, Remote, object_path, remotes
+from reconciler.dvc.records import IN_GIT
+from reconciler.dvc.remotes import ConfigError, Remote, object_path, remotes
+from reconciler.render.quote import quote
 from reconciler.source import FileProblem, Source
-from reconciler.yamlquote import quote
 
 KUBERNETES_VERSION = "1.30"
 _SCHEMAS = {("serving.kserve.io/v1beta1", "InferenceService"):
@@ -50,8 +50,8 @@ class Rendered:
 
 def builtin_templates() -> Path:
     """The templates shipped with reconciler (in the package when installed, else the repo's)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "templates", package.parent / "templates"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("reconciler's templates are missing from this installation")
@@ -60,7 +60,7 @@ def builtin_templates() -> Path:
 def _environment(source: Source) -> Any:
     from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
 
-    from reconciler.sandbox import BudgetedEnvironment
+    from reconciler.render.sandbox import BudgetedEnvironment
 
     loaders = [_repository_templates(source), FileSystemLoader(str(builtin_templates()))]
     return BudgetedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
@@ -104,7 +104,7 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
                    ) -> tuple[list[Rendered], list[Diagnostic]]:
     """Every output file of the catalog (or of one environment, or of some models), or the
     reasons it cannot be; validate=False skips checking them against their schemas."""
-    from reconciler.sandbox import OverBudget  # Jinja2 is loaded only to render
+    from reconciler.render.sandbox import OverBudget  # Jinja2 is loaded only to render
 
     jinja = _environment(catalog.source)
     outputs: list[Rendered] = []
@@ -231,7 +231,7 @@ def _render_one(jinja: Any, env: Entry[spec.Environment], entry: Entry[spec.Mode
                 context: dict[str, Any], validate: bool) -> Rendered | Diagnostic:
     from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError
 
-    from reconciler import sandbox
+    from reconciler.render import sandbox
 
     target = env.manifest.spec.target
     name = f"{target}/{spec.TEMPLATE}"

@@ -74,7 +74,7 @@ COMMITS = Table(
     Column("committer_tz_offset", SmallInteger))
 
 # Who a commit's change is credited to: proposer, merger, reviewer, approver, coauthor (see
-# reconciler/people.py); position keeps the order they were found in.
+# reconciler/git/people.py); position keeps the order they were found in.
 COMMIT_PEOPLE = Table(
     "commit_people", METADATA,
     Column("id", Hash, primary_key=True),

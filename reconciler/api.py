@@ -15,23 +15,17 @@ from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, sort_
 from reconciler.extras import require
 from reconciler.files import check_writable, write_all, write_atomically
 from reconciler.gcpause import paused_gc
-from reconciler.source import (
+from reconciler.git.history import GitHistory
+from reconciler.git.plumbing import changed_paths, has_head, registry_branch, staged_deletions
+from reconciler.paths import (
     MANIFEST_DIR,
-    GitHistory,
-    GitRevision,
-    Source,
-    WorkTree,
-    changed_paths,
     escapes,
     find_root,
-    has_head,
     is_dvc_file,
     is_manifest_path,
-    open_source,
-    registry_branch,
     repo_path,
-    staged_deletions,
 )
+from reconciler.source import GitRevision, Source, WorkTree, open_source
 from reconciler.times import parse_moment, parse_zone
 
 if TYPE_CHECKING:

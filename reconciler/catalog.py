@@ -19,7 +19,8 @@ from reconciler.dvc import lineage
 from reconciler.dvc import records as dvc
 from reconciler.dvc.records import DvcIndex, Output
 from reconciler.loader import Document, Loc
-from reconciler.source import FileProblem, Source, is_manifest_path
+from reconciler.paths import is_manifest_path
+from reconciler.source import FileProblem, Source
 
 if TYPE_CHECKING:
     from reconciler.dvc.metrics import Recorded
@@ -130,7 +131,7 @@ class Catalog:
         """Every digest DVC recorded for artifact in the history that leads here (in
         artifact.dvc, in recorded_in, or in the top-level dvc.lock)."""
         from reconciler.dvc import history as dvchistory
-        from reconciler.source import has_head
+        from reconciler.git.plumbing import has_head
 
         if self.rev is None and not has_head(self.source.root):
             return set()
@@ -144,7 +145,7 @@ class Catalog:
         """Whether this catalog's revision is on the registry branch's first-parent history
         (what it serves then has served there); True when no registry branch is known."""
         if self._on_registry is None:
-            from reconciler.source import GitHistory
+            from reconciler.git.history import GitHistory
 
             self._on_registry = (self.served_known is not None  # a replayed commit's parent
                                  or self.registry_rev is None or self.rev is None

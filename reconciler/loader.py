@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from reconciler.diagnostics import Diagnostic
-from reconciler.source import MAX_FILE_BYTES
+from reconciler.limits import MAX_FILE_BYTES
 
 # Manifests nest about 8 deep. The bound is also what every database stores: MariaDB refuses
 # JSON nested over 32 levels, and events wrap params and values (which start 3 to 5 levels down)

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import URL, Engine, exc, inspect
 
 from reconciler.diagnostics import ReconcilerError, printable
+from reconciler.git.history import GitHistory
 from reconciler.git.objects import decode_path
+from reconciler.limits import NAME_CHARS
 from reconciler.registry import db, store, tables
-from reconciler.source import GitHistory
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
@@ -106,7 +107,7 @@ REPOSITORY_VARIABLE = "RECONCILER_REPOSITORY"
 def repository_name(root: str) -> str:
     """The name shown for the repository: RECONCILER_REPOSITORY, else its folder's name (bytes
     that are not UTF-8 as backslash escapes, held to the column)."""
-    return _override() or _text(os.path.basename(os.path.abspath(root)))[:255]
+    return _override() or _text(os.path.basename(os.path.abspath(root)))[:NAME_CHARS]
 
 
 def _override() -> str | None:
@@ -117,9 +118,9 @@ def _override() -> str | None:
         raise ReconcilerError(f"{REPOSITORY_VARIABLE} is set but empty: set it to the "
                               "repository's name in the database, or unset it")
     name = value.strip()
-    if _text(name) != name or not name.isprintable() or len(name) > 255:
+    if _text(name) != name or not name.isprintable() or len(name) > NAME_CHARS:
         raise ReconcilerError(f"{REPOSITORY_VARIABLE} must be printable UTF-8 text of at most "
-                              f"255 characters, not {printable(_text(name))[:80]!r}")
+                              f"{NAME_CHARS} characters, not {printable(_text(name))[:80]!r}")
     return name
 
 

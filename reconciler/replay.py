@@ -25,17 +25,17 @@ from reconciler.dvc import history as dvchistory
 from reconciler.dvc.records import DvcFileError, Output, parse_dvc_file
 from reconciler.events import Event
 from reconciler.git import people
+from reconciler.git.history import GitHistory
 from reconciler.git.objects import Change, CommitInfo
-from reconciler.registry import store
-from reconciler.source import (
-    MAX_FILE_BYTES,
-    GitHistory,
+from reconciler.limits import MAX_FILE_BYTES
+from reconciler.paths import (
     escapes,
     is_dvc_file,
     is_manifest_path,
     is_registry_file,
     unreadable_name,
 )
+from reconciler.registry import store
 
 CHUNK_COMMITS = 200
 PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip

@@ -16,9 +16,9 @@ from reconciler import policy, spec
 from reconciler.catalog import Catalog, Entry, versions
 from reconciler.diagnostics import Diagnostic, ReconcilerError
 from reconciler.dvc.records import Output
-from reconciler.source import escapes
+from reconciler.limits import is_dns_label
+from reconciler.paths import escapes
 
-DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # always fullmatch
 _SECRET_KEY = re.compile(r"(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|"
                          r"private[_-]?key|credential)")
 _SECRET_VALUE = re.compile(
@@ -57,7 +57,7 @@ def _names(catalog: Catalog) -> Iterator[Diagnostic]:
     entries: list[Entry[Any]] = [*catalog.versioned(), *catalog.environments.values()]
     for entry in entries:
         name = entry.name
-        if len(name) > 63 or not DNS1123_LABEL.fullmatch(name):
+        if not is_dns_label(name):
             yield entry.at(("metadata", "name"), "NAM001",
                            f"name '{name}' is not a DNS-1123 label",
                            "lower-case letters, digits and '-', starting and ending with a "

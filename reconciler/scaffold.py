@@ -148,7 +148,7 @@ class _WithPlanned:
 
     def manifest_paths(self) -> list[str]:
         """The manifests on disk and planned."""
-        from reconciler.source import is_manifest_path
+        from reconciler.paths import is_manifest_path
 
         planned = {p for p in self._planned if is_manifest_path(p)}
         return sorted(set(self._tree.manifest_paths()) | planned)

@@ -17,14 +17,9 @@ from dataclasses import replace
 
 from reconciler import loader, spec
 from reconciler.events import Event
-from reconciler.source import (
-    GIT,
-    MAX_FILE_BYTES,
-    git_failure,
-    is_manifest_path,
-    plain_path,
-    read_at,
-)
+from reconciler.git.plumbing import GIT, git_failure, read_at
+from reconciler.limits import MAX_FILE_BYTES
+from reconciler.paths import is_manifest_path, plain_path
 
 # What POSIX extended regular expressions (git log -G) read as other than the character: each
 # is put in a bracket expression, where it is literal, except these two.

@@ -23,6 +23,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.limits import (
+    DNS_LABEL,
+    DNS_LABEL_CHARS,
+    NAME_CHARS,
+    PATH_CHARS,
+    TEXT_CHARS,
+    VERSION_CHARS,
+)
+
 API_VERSION = "reconciler/v1"
 KINDS = ("Model", "Dataset", "Environment")
 FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "triton",
@@ -30,26 +39,20 @@ FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx",
 TARGETS = ("kserve", "seldon", "kubernetes")
 TEMPLATE = "model.yaml.j2"  # a target is templates/<target>/model.yaml.j2 (shipped or own)
 
-VERSION_CHARS = 128  # the versions column of every database (tables.Version)
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 Version = Annotated[str, Field(min_length=1, max_length=VERSION_CHARS,
                                pattern=rf"^{VERSION_PATTERN.pattern}$")]
 Digest = Annotated[str, Field(pattern=r"^(md5|md5-dos2unix):[0-9a-f]{32}(\.dir)?$")]
 # A commit or tag name: never an option, a range or a reflog expression (git rev-parse checks it).
-GitRev = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")]
+GitRev = Annotated[str, Field(max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")]
 Quantity = Annotated[str, Field(pattern=r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
                                         r"([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
 Metric = float | int
 
-# What every supported database stores (DESIGN.md: one code base for SQLite, MySQL, MariaDB,
-# TiDB, PostgreSQL), held on every back end so a value that validates can always be applied.
-NAME_CHARS = 255  # VARCHAR(255): names, owners
-TEXT_CHARS = 16_000  # MySQL TEXT is 65,535 bytes: 16,000 utf8mb4 characters always fit
-PATH_CHARS = 4096
 # (How deep JSON may nest is the loader's MAX_DEPTH: checked once per file, not per value.)
 Text = Annotated[str, Field(max_length=TEXT_CHARS)]
 ShortText = Annotated[str, Field(max_length=NAME_CHARS)]
-DnsLabel = Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+DnsLabel = Annotated[str, Field(max_length=DNS_LABEL_CHARS, pattern=rf"^{DNS_LABEL.pattern}$")]
 
 
 
@@ -238,7 +241,7 @@ class EnvironmentSpec(_Spec):
 
     namespace: DnsLabel
     """Kubernetes namespace the configs deploy to."""
-    target: Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    target: DnsLabel
     """Template set that renders it: kserve, seldon, kubernetes, or one in templates/."""
     remote: ShortText | None = None
     """DVC remote whose URL storageUri points at (default: DVC's default remote)."""

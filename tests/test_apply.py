@@ -22,9 +22,9 @@ import sqlalchemy
 from sqlalchemy import event, text
 
 from reconciler import api, listing, reconcile, report
+from reconciler.git.history import GitHistory
 from reconciler.registry import db, store, tables, views
 from reconciler.registry import verify as audit
-from reconciler.source import GitHistory
 from tests.conftest import (
     Registry,
     _scratch_database,

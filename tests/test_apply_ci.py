@@ -20,9 +20,9 @@ from sqlalchemy import event, text
 from reconciler import api, cli, reconcile
 from reconciler.diagnostics import ReconcilerError
 from reconciler.dvc.records import DvcFileError, parse_dvc_file
+from reconciler.git.history import GitHistory
 from reconciler.registry import db, store
 from reconciler.registry import verify as audit
-from reconciler.source import GitHistory
 from tests.conftest import Registry, copy_registry, model_manifest
 from tests.test_apply import (  # noqa: F401
     AUTHORS,
@@ -109,7 +109,7 @@ def test_plan_and_apply_default_to_the_remote_default_branch(history: Registry,
     clone = tmp_path / "clone"
     _git(tmp_path, "clone", "--quiet", str(history.root), str(clone))
     _git(clone, "checkout", "--quiet", "-b", "topic")
-    from reconciler.source import registry_branch
+    from reconciler.git.plumbing import registry_branch
 
     assert registry_branch(str(clone)) == "origin/HEAD"  # not the topic branch's own name
     with pytest.raises(ReconcilerError, match="registry branch origin/HEAD"):

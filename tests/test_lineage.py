@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from reconciler import reconcile
+from reconciler import limits, reconcile
 from reconciler.dvc import lineage
 from reconciler.dvc.records import Dependency, Output, StageLineage
 from reconciler.registry import db
@@ -121,7 +121,7 @@ def test_a_hostile_dvc_lock_cannot_make_the_walk_loop_or_overflow_via() -> None:
     chain = {f"f{n}": _output(f"f{n}", "x" * 200, f"f{n + 1}") for n in range(500)}
     found = list(lineage.upstream(chain["f0"], chain))
     assert len(found) == lineage.MAX_STAGES
-    assert len(lineage.via("dvc.lock", found[-1].stages)) == lineage.VIA_CHARS
+    assert len(lineage.via("dvc.lock", found[-1].stages)) == limits.NAME_CHARS
 
 
 def test_a_file_inside_an_output_directory_leads_to_the_stage_that_made_it() -> None:

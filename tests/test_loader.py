@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import loader, source
+from reconciler import limits, loader
 
 
 def _codes(raw: bytes) -> list[tuple[str, int, int]]:
@@ -108,7 +108,7 @@ def test_ampersand_inside_strings_is_not_an_anchor() -> None:
 
 
 def test_size_bound() -> None:
-    raw = b"a: '" + b"x" * source.MAX_FILE_BYTES + b"'\n"
+    raw = b"a: '" + b"x" * limits.MAX_FILE_BYTES + b"'\n"
     assert _codes(raw)[0][0] == "FIL002"
 
 

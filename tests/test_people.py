@@ -7,9 +7,9 @@ import subprocess
 from datetime import datetime
 
 from reconciler.git import people
+from reconciler.git.history import GitHistory
 from reconciler.git.objects import CommitInfo
 from reconciler.git.people import Person
-from reconciler.source import GitHistory
 from tests.conftest import Registry
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler import reconcile, replay
-from reconciler.source import MAX_FILE_BYTES, GitHistory
+from reconciler.git.history import GitHistory
+from reconciler.limits import MAX_FILE_BYTES
 from tests.conftest import Registry, model_manifest
 
 FRAUD = "manifests/models/fraud.yaml"

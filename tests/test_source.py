@@ -7,6 +7,8 @@ import subprocess
 
 from reconciler import api, source
 from reconciler.diagnostics import printable
+from reconciler.git import plumbing
+from reconciler.git.history import GitHistory
 from tests.conftest import Registry
 
 ODD = ["manifests/models/new\nline.yaml", "manifests/models/tab\there.yaml",
@@ -49,8 +51,8 @@ def test_a_blob_cannot_pass_for_the_next_object_header(registry: Registry) -> No
     (registry.root / "forged.txt").write_bytes(forged)
     (registry.root / "other.txt").write_bytes(b"other\n")
     registry.commit("Blobs that look like cat-file output")
-    tree = {entry.path: entry.blob for entry in source.ls_tree(str(registry.root), "HEAD")}
-    found = source.read_blobs(str(registry.root), [tree["forged.txt"], tree["other.txt"]])
+    tree = {entry.path: entry.blob for entry in plumbing.ls_tree(str(registry.root), "HEAD")}
+    found = plumbing.read_blobs(str(registry.root), [tree["forged.txt"], tree["other.txt"]])
     assert found == {tree["forged.txt"]: forged, tree["other.txt"]: b"other\n"}
 
 
@@ -61,7 +63,7 @@ def test_history_lists_first_parent_changes_of_registry_files_only(registry: Reg
     fraud = registry.root / "manifests/models/fraud.yaml"
     fraud.write_text(fraud.read_text().replace("auc: 0.93", "auc: 0.94"))
     edit = registry.commit("Edit")
-    listed = list(source.GitHistory(str(registry.root)).first_parent_changes(base, "HEAD"))
+    listed = list(GitHistory(str(registry.root)).first_parent_changes(base, "HEAD"))
     assert [(sha, [c.path for c in changes]) for sha, changes in listed] == [
         (edit, ["manifests/models/fraud.yaml"])]
 

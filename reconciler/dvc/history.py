@@ -18,7 +18,8 @@ from reconciler.dvc.records import (
     parse_dvc_file,
 )
 from reconciler.git.objects import NULL_SHA, log_changes
-from reconciler.source import GitRevision, nul_separated, read_blobs, resolve_commit, run_git
+from reconciler.git.plumbing import nul_separated, read_blobs, resolve_commit, run_git
+from reconciler.source import GitRevision
 
 # (DVC file path, blob id) -> its outputs ([] when it does not parse): outputs are read
 # relative to the file's folder, so the same bytes elsewhere record other paths.

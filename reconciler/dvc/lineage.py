@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from reconciler.dvc.records import ImportSource, Output
+from reconciler.limits import NAME_CHARS
 
 MAX_STAGES = 64  # a walk deeper than any real pipeline: dvc.lock is the pull request's text
-VIA_CHARS = 255  # lineage_edges.via is a VARCHAR(255)
 
 
 class Upstream(NamedTuple):
@@ -72,7 +72,7 @@ def producer_of(path: str, lookup: Callable[[str], Output | None]) -> Output | N
 def via(lock_path: str, stages: tuple[str, ...]) -> str:
     """How an edge was found, as lineage_edges.via records it: `dvc.lock:prepare>train`."""
     text = f"{lock_path}:{'>'.join(stages)}"
-    return text if len(text) <= VIA_CHARS else text[:VIA_CHARS - 3] + "..."
+    return text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 3] + "..."  # a VARCHAR
 
 
 def reproduction(output: Output) -> dict[str, Any] | None:

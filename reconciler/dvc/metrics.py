@@ -17,8 +17,10 @@ import yaml
 
 from reconciler.diagnostics import ReconcilerError
 from reconciler.dvc.records import StageLineage
+from reconciler.limits import MAX_FILE_BYTES
 from reconciler.loader import expands_past, too_deep
-from reconciler.source import MAX_FILE_BYTES, FileProblem, Source, escapes, plain_path
+from reconciler.paths import escapes, plain_path
+from reconciler.source import FileProblem, Source
 
 MAX_KEYS = 1000  # metrics or params of one version: an alias bomb must not run for ever
 

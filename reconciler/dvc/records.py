@@ -23,7 +23,8 @@ import yaml
 
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.loader import MAX_DEPTH, MAX_EXPANDED, expands_past, plain_scalar, too_deep
-from reconciler.source import FileProblem, Source, escapes
+from reconciler.paths import escapes
+from reconciler.source import FileProblem, Source
 
 MD5 = "md5"
 # Output.recorded_in of an artifact committed to git itself rather than tracked by DVC. Its

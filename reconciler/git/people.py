@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from reconciler.git.objects import CommitInfo, parse_ident
+from reconciler.limits import NAME_CHARS
 
 ROLES = ("proposer", "merger", "reviewer", "approver", "coauthor")
 TRAILER_ROLES = {"reviewed-by": "reviewer", "approved-by": "approver",
                  "co-authored-by": "coauthor"}
 MAX_PEOPLE = 100  # per commit: a message of 16,000 characters must not write rows without end
-NAME_CHARS = 255
 
 
 class Person(NamedTuple):

@@ -25,19 +25,13 @@ from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.dvc import metrics as dvcmetrics
 from reconciler.dvc.records import MD5, DvcFileError, Output, parse_dvc_file
 from reconciler.git.objects import parse_commit, parse_ident
+from reconciler.git.plumbing import read_at, read_objects, resolve_commit, run_git
 from reconciler.gto import tags as gtoregistry
 from reconciler.gto.tags import Action, ArtifactState
-from reconciler.source import (
-    MAX_FILE_BYTES,
-    plain_path,
-    read_at,
-    read_objects,
-    resolve_commit,
-    run_git,
-)
+from reconciler.limits import DNS_LABEL_CHARS, MAX_FILE_BYTES, VERSION_CHARS, is_dns_label
+from reconciler.paths import plain_path
 
 IMPORTED = "gto"  # payload["imported"] of every event an import writes
-_DNS = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -98,7 +92,7 @@ def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD",
     skipped: list[str] = []
     if unfit:
         skipped.append(f"{len(unfit)} tags whose version is no version a manifest can hold "
-                       f"(at most {spec.VERSION_CHARS} of letters, digits and ._+-): "
+                       f"(at most {VERSION_CHARS} of letters, digits and ._+-): "
                        f"{', '.join(printable(tag[:80]) for tag in unfit[:5])}"
                        f"{' ...' if len(unfit) > 5 else ''}")
     models: dict[str, Artifact] = {}
@@ -216,7 +210,7 @@ def _storable(actions: list[Action]) -> tuple[list[Action], list[str]]:
     kept, unfit = [], []
     for action in actions:
         version = action.name.version
-        if version is None or (len(version) <= spec.VERSION_CHARS
+        if version is None or (len(version) <= VERSION_CHARS
                                and spec.VERSION_PATTERN.fullmatch(version)):
             kept.append(action)
         else:
@@ -229,8 +223,8 @@ def _manifest_names(names: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     mapped: dict[str, str] = {}
     renamed: dict[str, str] = {}
     for name in dict.fromkeys(names):
-        label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
-        if not _DNS.fullmatch(label):
+        label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:DNS_LABEL_CHARS].strip("-")
+        if not is_dns_label(label):
             raise ReconcilerError(f"GTO name {name!r} has no DNS-1123 form")
         if label in mapped.values():
             raise ReconcilerError(f"GTO names {name!r} and "

@@ -40,8 +40,8 @@ Key = TypeVar("Key", str, tuple[str, str, str])
 def reading(root: str, url: str | None) -> Iterator[tuple[Connection, str]]:
     """A connection to the database of root's registry and the repository's id in it; one
     clear error when there is no database, its schema is behind, or apply never ran."""
+    from reconciler.git.history import GitHistory
     from reconciler.reconcile import repository_key, repository_name
-    from reconciler.source import GitHistory
 
     database_url = db.database_url(root, url, create=False)
     if db.is_embedded(database_url) and not db.exists(database_url):

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from reconciler.limits import NAME_CHARS, TEXT_CHARS
 from reconciler.registry import bulk, tables
 
 if TYPE_CHECKING:  # only names in annotations: importing them would load the parser and models
@@ -41,7 +42,6 @@ if TYPE_CHECKING:  # only names in annotations: importing them would load the pa
 
 GENESIS = "0" * 64
 BATCH_ROWS = 500
-MESSAGE_CHARS = 16_000  # MySQL TEXT holds 65,535 bytes: 16,000 utf8mb4 characters always fit
 
 
 class Cursor(NamedTuple):
@@ -308,7 +308,7 @@ def _audit_rows(repo_id: str, seen: Cursor,
                 "repository_id": repo_id, "seq": seq, "commit_sha": batch.info.sha,
                 "event_type": event.type, "kind": event.kind, "name": event.name,
                 "version": event.version, "environment": event.environment,
-                "actor_name": actor[0][:255], "actor_email": actor[1][:255],
+                "actor_name": actor[0][:NAME_CHARS], "actor_email": actor[1][:NAME_CHARS],
                 "occurred_at": batch.when, "payload": event.payload,
                 "prev_hash": prev,
             }
@@ -360,10 +360,11 @@ class _Plan:
             self.add_insert(tables.COMMITS, [{
                 "repository_id": self.repo_id, "sha": info.sha,
                 "parent_sha": info.parents[0] if info.parents else None,
-                "author_name": info.author_name[:255], "author_email": info.author_email[:255],
-                "authored_at": info.authored_at, "committer_name": info.committer_name[:255],
-                "committer_email": info.committer_email[:255],
-                "committed_at": info.committed_at, "message": info.message[:MESSAGE_CHARS],
+                "author_name": info.author_name[:NAME_CHARS],
+                "author_email": info.author_email[:NAME_CHARS],
+                "authored_at": info.authored_at, "committer_name": info.committer_name[:NAME_CHARS],
+                "committer_email": info.committer_email[:NAME_CHARS],
+                "committed_at": info.committed_at, "message": info.message[:TEXT_CHARS],
                 "author_tz_offset": info.author_offset,
                 "committer_tz_offset": info.committer_offset}])
             self.add_insert(tables.COMMIT_PEOPLE, [{

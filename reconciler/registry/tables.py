@@ -31,6 +31,8 @@ from sqlalchemy import (
     Text,
 )
 
+from reconciler.limits import NAME_CHARS, VERSION_CHARS
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -42,9 +44,9 @@ NAMING = {
 METADATA = MetaData(naming_convention=NAMING)
 
 Hash = CHAR(64)
-Name = String(255)
+Name = String(NAME_CHARS)
 Sha = CHAR(40)
-Version = String(128)
+Version = String(VERSION_CHARS)
 
 # A reconciled git repository; every other row carries its id.
 REPOSITORIES = Table(

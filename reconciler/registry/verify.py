@@ -11,9 +11,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import CHAR, Engine, exc, select
 
 from reconciler.diagnostics import ReconcilerError
+from reconciler.git.history import GitHistory
 from reconciler.reconcile import RepositoryKey, apply, repository_key, repository_name
 from reconciler.registry import db, store, tables
-from reconciler.source import GitHistory
 
 PAGE = 1000
 # Counters of how the rows were written, not of what happened: they differ between runs (the

@@ -17,10 +17,11 @@ from typing import Protocol
 
 from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.files import write_all
+from reconciler.limits import DNS_LABEL
 
 INDEX = ".reconciler-index.json"
 # What render writes: <environment>/<model>.yaml, both DNS-1123 labels (rules check the names).
-_OUTPUT_PATH = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?\.yaml")
+_OUTPUT_PATH = re.compile(rf"{DNS_LABEL.pattern}/{DNS_LABEL.pattern}\.yaml")
 
 
 class Output(Protocol):

@@ -1,0 +1,218 @@
+"""Running git: every git process this tool starts, and the parsing of what each prints.
+
+Through the git command line, a handful of processes per run (rev-parse, ls-tree, log, one
+`cat-file --batch` for many objects), no library to import. Objects come framed by their length
+and paths NUL-separated, so no content can pass for the next record.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from typing import IO, NamedTuple
+
+from reconciler.diagnostics import ReconcilerError
+from reconciler.git.objects import decode_path
+from reconciler.paths import is_registry_file, plain_path
+
+# Every git command this tool runs: objects as they are, never as `git replace` refs swap them
+# (a replacement would put another commit's author under the original sha in the audit trail).
+GIT = ("git", "--no-replace-objects")
+
+
+def run_git(root: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
+    """stdout of `git -C root args...`; a failure is a ReconcilerError with git's message."""
+    done = subprocess.run([*GIT, "-C", root, *args], capture_output=True, check=False)
+    if done.returncode not in ok_codes:
+        raise git_failure(args[0], done.stderr)
+    return done.stdout
+
+
+def git_failure(command: str, stderr: bytes) -> ReconcilerError:
+    """The error for a failed git command: its name and the last line git printed."""
+    message = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    return ReconcilerError(f"git {command} failed: {message[-1] if message else ''}")
+
+
+def revision_range(since: str | None, until: str) -> str:
+    """A revision range for rev-list and log: after since (exclusive) up to until."""
+    return f"{since}..{until}" if since else until
+
+
+def changed_paths(root: str, base: str, head: str | None) -> list[str]:
+    """The paths that differ between base and head (None: the work tree, staged or not)."""
+    args = ["diff", "--name-only", "-z", "--no-renames", base] + ([head] if head else [])
+    return nul_separated(run_git(root, *args))
+
+
+def staged_deletions(root: str) -> list[str]:
+    """The manifests and DVC files the staged change deletes (what pre-commit never passes)."""
+    if not has_head(root):
+        return []
+    output = run_git(root, "diff", "--cached", "--name-only", "-z", "--no-renames",
+                     "--diff-filter=D", "HEAD")
+    return [path for path in nul_separated(output) if is_registry_file(path)]
+
+
+def has_head(root: str) -> bool:
+    """Whether the repository has a commit checked out (a new one has none yet)."""
+    return subprocess.run([*GIT, "-C", root, "rev-parse", "--verify", "--quiet", "HEAD"],
+                          capture_output=True, check=False).returncode == 0
+
+
+def resolve_commit(root: str, rev: str) -> str:
+    """The commit sha a revision names (a ReconcilerError when it names none)."""
+    done = subprocess.run([*GIT, "-C", root, "rev-parse", "--verify", "--quiet",
+                           "--end-of-options", f"{rev}^{{commit}}"],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        if subprocess.run([*GIT, "-C", root, "rev-parse", "--git-dir"], capture_output=True,
+                          check=False).returncode != 0:
+            raise ReconcilerError(f"{root}: not a git repository")
+        raise ReconcilerError(f"unknown revision '{rev}'")
+    return done.stdout.decode().strip()
+
+
+# Where the registry's history is, in order of preference: the remote's default branch, then
+# the usual names of the default branch, on the remote and here.
+REGISTRY_BRANCHES = ("origin/HEAD", "origin/main", "origin/master", "main", "master")
+
+
+_BRANCH_REFS = {"origin/HEAD": "refs/remotes/origin/HEAD",
+                "origin/main": "refs/remotes/origin/main",
+                "origin/master": "refs/remotes/origin/master",
+                "main": "refs/heads/main", "master": "refs/heads/master"}
+
+
+def registry_branch(root: str) -> str:
+    """The branch whose first-parent history is the registry (what apply records, what plan
+    compares with): the first of REGISTRY_BRANCHES that exists, asked of git in one call
+    (every apply asks: one rev-parse per candidate, and another per missing one, cost more)."""
+    listed = run_git(root, "for-each-ref", "--format=%(refname)",
+                     *(_BRANCH_REFS[name] for name in REGISTRY_BRANCHES))
+    existing = set(listed.decode("utf-8", "replace").split())
+    for candidate in REGISTRY_BRANCHES:
+        if _BRANCH_REFS[candidate] in existing:
+            return candidate
+    raise ReconcilerError(
+        f"cannot tell the registry branch: none of {', '.join(REGISTRY_BRANCHES)} exists here; "
+        "name it with --registry-branch (apply) or --base (plan)")
+
+
+def read_blobs(root: str, blobs: list[str]) -> dict[str, bytes]:
+    """Many blobs in one `git cat-file --batch` round trip."""
+    return {sha: raw for sha, (_, raw) in read_objects(root, blobs, {"blob"}).items()}
+
+
+def read_objects(root: str, shas: list[str], kinds: set[str]) -> dict[str, tuple[str, bytes]]:
+    """Many objects (kind, bytes) in one `git cat-file --batch` round trip, each of one of
+    kinds. Each comes framed by its length, so no content can pass for the next header."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return {}
+    done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
+                          input="\n".join(wanted).encode() + b"\n", capture_output=True)
+    if done.returncode != 0:
+        raise git_failure("cat-file", done.stderr)
+    found, out, position = {}, done.stdout, 0
+    for _ in wanted:
+        end = out.index(b"\n", position)
+        header = out[position:end].decode("ascii", errors="replace").split()
+        if len(header) != 3 or header[1] not in kinds:
+            raise ReconcilerError(f"git object {header[0]} is not a readable "
+                                  f"{' or '.join(sorted(kinds))}")
+        size = int(header[2])
+        found[header[0]] = (header[1], out[end + 1:end + 1 + size])
+        position = end + 1 + size + 1
+    return found
+
+
+def read_at(root: str, wanted: list[tuple[str, str]],
+            limit: int | None = None) -> dict[tuple[str, str], bytes]:
+    """The blobs of (commit, path) pairs in one `git cat-file --batch` round trip; a pair
+    whose path is missing at that commit, or is not a file, is left out, and so is one whose
+    blob is larger than limit (its size is asked first: never read whole to be refused). Paths
+    must be plain repository paths (no control characters: each request is one line)."""
+    requests = sorted(set(wanted))
+    if any(not plain_path(path) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)
+           for commit, path in requests):
+        raise ValueError("read_at takes a commit sha and a plain repository path")
+    if limit is not None and requests:
+        sizes = _blob_sizes(root, requests)
+        requests = [request for request in requests if 0 <= sizes.get(request, -1) <= limit]
+    if not requests:
+        return {}
+    done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
+                          input=_object_names(requests), capture_output=True)
+    if done.returncode != 0:
+        raise git_failure("cat-file", done.stderr)
+    found, out, position = {}, done.stdout, 0
+    for request in requests:
+        end = out.index(b"\n", position)
+        line = out[position:end]
+        if line.endswith((b" missing", b" ambiguous")):  # nothing follows such a line
+            position = end + 1
+            continue
+        _, kind, size = line.split(b" ")
+        if kind == b"blob":
+            found[request] = out[end + 1:end + 1 + int(size)]
+        position = end + 1 + int(size) + 1
+    return found
+
+
+def _object_names(requests: list[tuple[str, str]]) -> bytes:
+    """`commit:path` lines, as `git cat-file --batch(-check)` reads them."""
+    return b"".join(f"{commit}:{path}\n".encode() for commit, path in requests)
+
+
+def _blob_sizes(root: str, requests: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The size of each (commit, path) that is a blob (`git cat-file --batch-check`)."""
+    done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch-check"], check=False,
+                          input=_object_names(requests), capture_output=True)
+    if done.returncode != 0:
+        raise git_failure("cat-file", done.stderr)
+    sizes = {}
+    for request, line in zip(requests, done.stdout.split(b"\n"), strict=False):
+        fields = line.split(b" ")
+        if len(fields) == 3 and fields[1] == b"blob":
+            sizes[request] = int(fields[2])
+    return sizes
+
+
+class TreeEntry(NamedTuple):
+    """One file of a commit's tree (`git ls-tree -r -l`)."""
+
+    path: str
+    mode: int
+    blob: str
+    size: int
+
+
+def ls_tree(root: str, sha: str) -> Iterator[TreeEntry]:
+    """Every file (blob) of a commit, sizes included; gitlinks and trees are left out."""
+    listing = run_git(root, "ls-tree", "-r", "-z", "-l", "--full-tree", sha)
+    for entry in listing.split(b"\0"):  # partitioned first: only the path part is decoded
+        if entry:
+            meta, _, path = entry.partition(b"\t")
+            mode, kind, blob, size = meta.decode("ascii").split()
+            if kind == "blob":
+                yield TreeEntry(decode_path(path), int(mode, 8), blob,
+                                int(size) if size != "-" else 0)
+
+
+def nul_separated(output: bytes) -> list[str]:
+    """The paths in `git ... -z` output, as text (see decode_path)."""
+    return [decode_path(part) for part in output.split(b"\0") if part]
+
+
+def nul_tokens(stdout: IO[bytes]) -> Iterator[str]:
+    """The NUL-separated tokens of a stream, as they arrive."""
+    pending = b""
+    # Unbuffered: each read returns what git has written so far (up to 64 KiB).
+    for block in iter(lambda: stdout.read(1 << 16), b""):
+        parts = (pending + block).split(b"\0")
+        pending = parts.pop()  # the last token may not be complete yet
+        yield from (decode_path(part) for part in parts)
+    if pending:
+        yield decode_path(pending)

@@ -23,8 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen import generate
 from timing import best_of
 
-IMPORTS = ("import reconciler.api, reconciler.plan, reconciler.render.engine, reconciler.catalog, "
-           "reconciler.rules, reconciler.diff, jsonschema, jinja2")
+IMPORTS = ("import reconciler.api, reconciler.plan, reconciler.report.plan, "
+           "reconciler.render.engine, reconciler.catalog, reconciler.rules, reconciler.diff, "
+           "jsonschema, jinja2")
 
 
 def _git(root: str, *args: str) -> None:

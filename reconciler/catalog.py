@@ -23,7 +23,7 @@ from reconciler.paths import is_manifest_path
 from reconciler.source import FileProblem, Source
 
 if TYPE_CHECKING:
-    from reconciler.dvc.metrics import Recorded
+    from reconciler.dvc.metrics import RecordedMetrics
 
 M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
 
@@ -92,7 +92,7 @@ class Catalog:
     dvc: DvcIndex = field(init=False)
     _on_registry: bool | None = None
     _committed: dict[str, Output | None] = field(default_factory=dict)  # artifacts in git
-    _metrics: dict[str, Recorded | None] = field(default_factory=dict)  # artifact -> metrics
+    _metrics: dict[str, RecordedMetrics | None] = field(default_factory=dict)  # artifact -> metrics
 
     def __post_init__(self) -> None:
         self.dvc = DvcIndex(self.source)
@@ -111,7 +111,7 @@ class Catalog:
                 artifact, self.source.committed_digest(artifact))
         return found or self._committed.get(artifact)
 
-    def recorded_metrics(self, output: Output) -> Recorded | None:
+    def recorded_metrics(self, output: Output) -> RecordedMetrics | None:
         """The metrics DVC records for output at this revision: its stage's metrics files
         (None when it records none: see dvcmetrics)."""
         from reconciler.dvc import metrics as dvcmetrics

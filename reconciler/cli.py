@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reconciler import __version__, report
+from reconciler import __version__
 from reconciler.diagnostics import Diagnostic, ReconcilerError, printable
 from reconciler.files import write_atomically
+from reconciler.report import diagnostics as report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -325,9 +326,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from reconciler import api
-    from reconciler import plan as plan_mod
+    from reconciler.report import plan as plan_mod
 
-    planned = api.plan(args.repo, args.base, args.head, args.worktree)
+    planned = api.plan(args.repo, base=args.base, head=args.head, worktree=args.worktree)
     if args.format == "json":
         shown = plan_mod.as_json(planned)
     elif args.format == "markdown":
@@ -431,7 +432,8 @@ def _pin(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from reconciler import api
 
-    result = api.render(args.repo, args.rev, args.out, args.env, args.check)
+    result = api.render(args.repo, rev=args.rev, out=args.out, env=args.env,
+                        check=args.check)
     if any(d.is_error for d in result.diagnostics):
         print(report.text(result.diagnostics, len(result.files)))
         print("render: nothing was written", file=sys.stderr)
@@ -451,11 +453,13 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from reconciler import api, report
+    from reconciler import api
+    from reconciler.report import diagnostics as report
 
     with _ProgressBar() as progress:
-        outcome = api.apply(args.repo, args.db, args.to, args.dry_run, progress, args.out,
-                            reset_history=args.reset_history, branch=args.registry_branch)
+        outcome = api.apply(args.repo, args.db, to=args.to, dry_run=args.dry_run,
+                            progress=progress, out=args.out, reset_history=args.reset_history,
+                            branch=args.registry_branch)
     if outcome.applied is None:
         _print_diagnostics("apply", args.format, outcome.validation.diagnostics,
                            outcome.validation.files)
@@ -508,8 +512,8 @@ class _ProgressBar:
 def _show(args: argparse.Namespace) -> int:
     from reconciler import api
 
-    return _print_listing(api.show(args.repo, args.db, args.model, args.env, args.tz),
-                          args.format)
+    return _print_listing(api.show(args.repo, args.db, model=args.model, env=args.env,
+                                   tz=args.tz), args.format)
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -541,7 +545,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _print_listing(found: Any, fmt: str) -> int:
-    from reconciler import listing
+    from reconciler.report import listing
 
     if fmt in ("mermaid", "dot"):
         print(listing.lineage_graph(found.data, fmt))

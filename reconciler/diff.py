@@ -20,7 +20,7 @@ from reconciler.events import Event
 
 
 @dataclass(frozen=True)
-class Recorded:
+class DatabaseState:
     """What a database holds as current, for when the commit it was reconciled to is gone
     from git (a force-push, then a fresh clone) and its snapshot cannot be rebuilt."""
 
@@ -33,7 +33,7 @@ class Recorded:
     landed: datetime | None = None  # when the newest event it holds took effect
 
 
-def undo(recorded: Recorded, base: Snapshot) -> list[Event]:
+def undo(recorded: DatabaseState, base: Snapshot) -> list[Event]:
     """The events that bring what the database holds back to base (the newest reconciled
     commit git still has): what the lost commits did, undone as far as the database knows it."""
     events: list[Event] = []
@@ -55,7 +55,7 @@ def undo(recorded: Recorded, base: Snapshot) -> list[Event]:
     return events
 
 
-def _undo_model(name: str, recorded: Recorded, base: Snapshot) -> list[Event]:
+def _undo_model(name: str, recorded: DatabaseState, base: Snapshot) -> list[Event]:
     model = base.models.get(name)
     if name not in recorded.models:
         return list(_model(name, None, model, base.outputs, lambda: _dataset_digests(base)))
@@ -68,7 +68,7 @@ def _undo_model(name: str, recorded: Recorded, base: Snapshot) -> list[Event]:
     return events
 
 
-def _undo_serving(name: str, recorded: Recorded, model: spec.Model | None) -> Iterator[Event]:
+def _undo_serving(name: str, recorded: DatabaseState, model: spec.Model | None) -> Iterator[Event]:
     """What each environment serves of the model, from what the database says to the base."""
     served = {env: state for (owner, env), state in recorded.serving.items() if owner == name}
     stages = model.spec.stages if model else {}

@@ -1,27 +1,28 @@
-"""`plan`: what merging a pull request will do, as a reviewer reads it. Pure: no I/O.
+"""`plan`: what merging a pull request will do, computed as apply and validate compute it.
 
-The changes are apply's own events (`diff` between the merge base and the head), grouped per
-model and environment; the violations are validate's own diagnostics; the approvals are what
-each changed environment names in `spec.approvers`.
+The changes are apply's own events (`diff` between the merge base and the head, with the
+registry branch's history deciding what is a rollback), the violations are validate's own
+diagnostics, the approvals are what each changed environment names in `spec.approvers` at the
+base, and the config diffs are render's output at both. How a plan reads is report/plan.py.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from reconciler import jsonout
-from reconciler.diagnostics import Diagnostic, markdown_text, printable
-from reconciler.events import Event, describe
+from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
+from reconciler.events import Event
+from reconciler.gcpause import paused_gc
+from reconciler.git.history import GitHistory
+from reconciler.git.plumbing import changed_paths, registry_branch
+from reconciler.paths import is_dvc_file, is_manifest_path
+from reconciler.source import GitRevision, Source, open_source
+from reconciler.validate import checks
 
-FORMAT_VERSION = 1
-MARKDOWN_LIMIT = 60 * 1024  # GitHub refuses comments over 65,536 characters
-# Events a reviewer needs to see; the rest (lineage, metadata) are in the JSON.
-_HEADLINE = {"model.created", "model.retired", "version.added", "version.deprecated",
-             "version.undeprecated", "version.removed", "version.updated", "stage.assigned",
-             "stage.removed", "canary.changed", "stage.updated", "policy.violated",
-             "environment.created", "environment.updated", "environment.retired"}
+if TYPE_CHECKING:
+    from reconciler.catalog import Catalog
+    from reconciler.render.engine import Rendered
 
 
 class Plan(NamedTuple):
@@ -53,163 +54,127 @@ def approvals(events: Sequence[Event], approvers: dict[str, list[str]]) -> dict[
     return {env: list(approvers.get(env, [])) for env in touched}
 
 
-def summary(plan: Plan) -> str:
-    """One line: how many changes, errors and approvals."""
-    errors = sum(d.is_error for d in plan.diagnostics)
-    models = len({e.name for e in plan.events if e.kind == "Model"})
-    needed = sorted({who for names in plan.approvals.values() for who in names})
-    parts = [f"{len(plan.events)} change{'s' * (len(plan.events) != 1)} to {models} "
-             f"model{'s' * (models != 1)}"]
-    parts.append(f"{errors} error{'s' * (errors != 1)}" if errors else "valid")
-    if needed:
-        parts.append("needs approval from " + ", ".join(needed))
-    return f"plan {plan.base[:12]}..{plan.head[:12]}: " + "; ".join(parts)
+
+def plan(root: str, *, base: str | None = None, head: str = "HEAD",
+         worktree: bool = False) -> Plan:
+    """What merging head (or the work tree) into base does: the change from their merge base
+    as apply will record it, every violation, the approvals it needs, the config diffs."""
+    from reconciler import catalog as catalog_mod
+    from reconciler import servinghistory
+    from reconciler.diff import diff
+    from reconciler.render import engine as render_mod
+
+    history = GitHistory(root)
+    base_ref = base or registry_branch(root)
+    head_commit = None if worktree else history.resolve(head)
+    merge_base = history.merge_base(history.resolve(base_ref), head_commit or "HEAD")
+    if merge_base is None:
+        raise ReconcilerError(f"{base_ref} and {head_commit or 'the work tree'} share no "
+                              "history: nothing to plan against")
+    with paused_gc():
+        head_source = open_source(root, head_commit)
+        base_source = GitRevision(root, merge_base)
+        changed = changed_files(root, head_source, base_source)
+        current, before, only = plan_catalogs(head_source, base_source, changed)
+        before.registry_rev = base_ref
+        checked = checks(root, current, before, only, head_commit)
+        events = servinghistory.confirmed(root, diff(catalog_mod.snapshot(before),
+                                                     catalog_mod.snapshot(current)), set(),
+                                          base_ref)
+        touched = touched_models(changed, events, current)
+        new, problems = render_mod.render_catalog(current, only_models=touched)
+        # The base's configs are only compared, and their problems are not this change's.
+        old, _ = render_mod.render_catalog(before, only_models=touched, validate=False)
+    # The base's approvers where the environment exists there: GitHub and GitLab read
+    # CODEOWNERS from the target branch, so a pull request cannot choose its own reviewers.
+    approvers = {name: list(e.manifest.spec.approvers)
+                 for catalog in (current, before) for name, e in catalog.environments.items()}
+    metrics = {name: {v.version: dict(v.metrics) for v in entry.manifest.spec.versions}
+               for name, entry in current.models.items()
+               if name in {e.name for e in events if e.kind == "Model"}}
+    return Plan(merge_base, head_commit or "the work tree",
+                sorted(set(checked.diagnostics + problems), key=sort_key), events,
+                approvals(events, approvers), config_diffs(old, new), metrics)
 
 
-def text(plan: Plan) -> str:
-    """For a terminal: violations first, then changes per model."""
-    # Every line is escaped whole: names and approvers come from the pull request, and a line
-    # starting `::` would be a workflow command in the github format.
-    lines = [printable(summary(plan))]
-    for d in plan.diagnostics:
-        lines.append(printable(f"  {d.path}:{d.line}:{d.col}: {d.code} {d.message}"))
-    for model, events in _by_model(plan.events).items():
-        lines.append(printable(f"  {model}:"))
-        for event in events:
-            where = f"[{event.environment}] " if event.environment else ""
-            lines.append(printable(f"    {where}{describe(event, plan.metrics)}"))
-    for event in plan.events:
-        if event.kind == "Environment" and event.type in _HEADLINE:
-            lines.append(printable(f"  {describe(event)}"))
-    for env, names in plan.approvals.items():
-        if names:
-            lines.append(printable(f"  {env} needs approval from {', '.join(names)}"))
-    return "\n".join(lines)
+def changed_files(root: str, head: Source, base: GitRevision) -> set[str]:
+    """The files that differ between base and head (a commit, or the work tree)."""
+    assert base.rev is not None, "a commit"
+    changed = set(changed_paths(root, base.rev, head.rev))
+    # An untracked file in the work tree is part of the change, which git diff omits.
+    changed |= set(head.manifest_paths()) ^ set(base.manifest_paths())
+    return changed | (set(head.dvc_paths()) ^ set(base.dvc_paths()))
 
 
-def as_json(plan: Plan) -> str:
-    """A documented, stable structure (format_version) for CI checks."""
-    return jsonout.dumps({
-        "format_version": FORMAT_VERSION, "command": "plan", "ok": plan.ok,
-        "changed": plan.changed, "base": plan.base, "head": plan.head,
-        "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code,
-                         "severity": d.severity, "message": d.message, "hint": d.hint}
-                        for d in plan.diagnostics],
-        "changes": [{"type": e.type, "kind": e.kind, "name": e.name, "version": e.version,
-                     "environment": e.environment, "payload": e.payload}
-                    for e in plan.events],
-        "approvals": plan.approvals,
-        "render_diffs": plan.render_diffs,
-    }, indent=2)
+def changes_every_config(path: str) -> bool:
+    """Whether a change to path may change any model's pins or configs: a DVC file, the DVC
+    config (remotes) or a template."""
+    return path.startswith("templates/") or path == ".dvc/config" or is_dvc_file(path)
 
 
-def markdown(plan: Plan) -> str:
-    """A pull-request comment: summary, violations, a table per environment, lineage as a
-    Mermaid diagram, config diffs folded; cut to MARKDOWN_LIMIT with a note of what was left."""
-    parts = [f"### reconciler plan\n\n{markdown_text(summary(plan))}\n"]
-    if plan.diagnostics:
-        parts.append("| where | code | message |\n| --- | --- | --- |\n" + "".join(
-            f"| {markdown_text(d.path)}&#58;{d.line} | {d.code} | {markdown_text(d.message)} |\n"
-            for d in plan.diagnostics))
-    for env, events in _by_environment(plan.events).items():
-        rows = "".join(f"| {markdown_text(e.name)} | {markdown_text(describe(e, plan.metrics))} |\n"
-                       for e in events)
-        needed = plan.approvals.get(env) or []
-        approval = (f"\nNeeds approval from {markdown_text(', '.join(needed))}.\n"
-                    if needed else "")
-        parts.append(f"#### {markdown_text(env)}\n\n| model | change |\n| --- | --- |\n"
-                     f"{rows}{approval}")
-    other = [e for e in plan.events if e.environment is None and e.type in _HEADLINE]
-    if other:
-        parts.append("#### versions, models and environments\n\n| name | change |\n"
-                     "| --- | --- |\n" + "".join(
-            f"| {markdown_text(e.name)} | {markdown_text(describe(e))} |\n" for e in other))
-    lineage = mermaid(plan.events)
-    if lineage:
-        parts.append(f"<details><summary>lineage</summary>\n\n```mermaid\n{lineage}```\n\n"
-                     "</details>\n")
-    for env, diffs in plan.render_diffs.items():
-        if diffs:
-            body = "".join(diffs).replace("```", "` ` `")
-            parts.append(f"<details><summary>{markdown_text(env)}: deployment configs</summary>\n\n"
-                         f"```diff\n{body}```\n\n</details>\n")
-    return _bounded(parts)
+def plan_catalogs(head: Source, base: GitRevision, changed: set[str]
+                  ) -> tuple[Catalog, Catalog, list[str] | None]:
+    """The catalogs at head and base, read as far as the change can matter, and the manifests
+    checked in full (None: all of them).
+
+    A change to manifests only is checked as pre-commit checks it: the changed files in full,
+    with every Dataset and Environment and, when one of those changed, every model that may
+    refer to it. Files the change leaves alone hold at base what they hold at head, so they
+    add no change and no error of this change's. A DVC file, template or DVC config may change
+    any model, and a Dataset or Environment removed may leave any model dangling: then every
+    manifest is read at both, as it is when a model is defined twice. Reading only the change
+    roughly halves a plan of a large registry (bench/plan.py, docs/BENCHMARKS.md)."""
+    from reconciler import catalog as catalog_mod
+
+    if any(changes_every_config(p) for p in changed):
+        return *full_catalogs(head, base), None
+    only = sorted(p for p in changed if is_manifest_path(p) and head.exists(p))
+    current = catalog_mod.build(head, only)
+    at_base = sorted(p for p in current.read_in_full | changed
+                     if is_manifest_path(p) and base.exists(p))
+    base.prefetch(at_base)
+    before = catalog_mod.build(base, at_base, rest=False, known=current)
+    before.dvc = current.dvc  # no DVC file changed: what DVC records is the same at both
+    # A model also defined in a file left unread (a duplicate) would be compared with the
+    # wrong one of its definitions.
+    if (current.scanned_models.keys() & (before.models.keys() | current.models.keys())
+            or before.datasets.keys() - current.datasets.keys()
+            or before.environments.keys() - current.environments.keys()):
+        base.prefetch(None)
+        return *full_catalogs(head, base), None
+    return current, before, only
 
 
-def _bounded(parts: list[str]) -> str:
-    """The parts that fit in MARKDOWN_LIMIT, in order: a table that does not fit keeps the rows
-    that do, and a note counts what was left out."""
-    kept, size = [], 0
-    for index, part in enumerate(parts):
-        room = MARKDOWN_LIMIT - 400 - size  # what the notes need is kept free
-        if len(part) > room:
-            rows = _rows_that_fit(part, room)
-            if rows:
-                kept.append(rows)
-            left = len(parts) - index - (1 if rows else 0)
-            if left:
-                kept.append(f"\n*{left} more section{'s' * (left != 1)} left out: the comment "
-                            "would pass GitHub's limit. `reconciler plan --format json` has "
-                            "all.*\n")
-            break
-        kept.append(part)
-        size += len(part)
-    return "\n".join(kept)
+def full_catalogs(head: Source, base: Source) -> tuple[Catalog, Catalog]:
+    """Every manifest read at head and at base."""
+    from reconciler import catalog as catalog_mod
+
+    current = catalog_mod.build(head)
+    return current, catalog_mod.build(base, known=current)
 
 
-def _rows_that_fit(part: str, room: int) -> str:
-    """As many rows of a table part as fit in room, with a count of the rows left out; "" for
-    a part that is not a table or whose header does not fit."""
-    lines = part.splitlines(keepends=True)
-    header = next((i for i, line in enumerate(lines) if line.startswith("| --- ")), None)
-    if header is None:
-        return ""
-    text, size = lines[:header + 1], sum(map(len, lines[:header + 1]))
-    rows = [line for line in lines[header + 1:] if line.startswith("| ")]
-    fitted = 0
-    for row in rows:
-        if size + len(row) > room - 100:
-            break
-        text.append(row)
-        size += len(row)
-        fitted += 1
-    if size > room - 100:
-        return ""
-    return "".join(text) + f"\n*{len(rows) - fitted} more rows left out.*\n"
+def touched_models(changed: set[str], events: list[Event], current: Catalog) -> set[str] | None:
+    """The models whose configs may differ between base and head (None: all of them): those
+    that changed and those served in an environment that changed."""
+    if any(changes_every_config(p) for p in changed):
+        return None
+    envs = {e.name for e in events if e.kind == "Environment"}
+    models = {e.name for e in events if e.kind == "Model"}
+    models |= {name for name, entry in current.models.items()
+               if envs & set(entry.manifest.spec.stages)}
+    return models
 
 
-_NODE = re.compile(r"[^A-Za-z0-9_]")
+def config_diffs(old: list[Rendered], new: list[Rendered]) -> dict[str, list[str]]:
+    """Per environment, unified diffs of the configs that change (headers aside)."""
+    from reconciler.render.engine import body
+    from reconciler.render.folder import unified_diff
 
-
-def mermaid(events: Sequence[Event]) -> str:
-    """A flowchart of the lineage the change adds: each source version -> model version."""
-    edges = sorted({(f"{e.payload.get('source')}@{e.payload.get('sourceVersion')}",
-                     f"{e.name}@{e.version}") for e in events if e.type == "lineage.added"})
-    if not edges:
-        return ""
-    nodes = sorted({node for edge in edges for node in edge})
-    ids = {node: f"n{index}_{_NODE.sub('_', node)[:40]}" for index, node in enumerate(nodes)}
-    lines = ["flowchart LR"]
-    lines += [f'  {ids[node]}["{_label(node)}"]' for node in nodes]
-    lines += [f"  {ids[source]} --> {ids[target]}" for source, target in edges]
-    return "\n".join(lines) + "\n"
-
-
-def _label(node: str) -> str:
-    return re.sub(r'["\\\[\]<>`]', "_", printable(node))
-
-
-def _by_model(events: Sequence[Event]) -> dict[str, list[Event]]:
-    grouped: dict[str, list[Event]] = {}
-    for event in events:
-        if event.kind == "Model" and event.type in _HEADLINE:
-            grouped.setdefault(event.name, []).append(event)
-    return grouped
-
-
-def _by_environment(events: Sequence[Event]) -> dict[str, list[Event]]:
-    grouped: dict[str, list[Event]] = {}
-    for event in events:
-        if event.environment is not None and event.type in _HEADLINE:
-            grouped.setdefault(event.environment, []).append(event)
-    return dict(sorted(grouped.items()))
+    before = {r.path: body(r.text) for r in old}
+    after = {r.path: body(r.text) for r in new}
+    diffs: dict[str, list[str]] = {}
+    for path in sorted(before.keys() | after.keys()):
+        if before.get(path) != after.get(path):
+            diffs.setdefault(path.split("/", 1)[0], []).append(
+                unified_diff(before.get(path), after.get(path), path))
+    return diffs

@@ -1,9 +1,10 @@
-"""`apply`'s steps on the database: plan the walk, read history, write it, record renders.
+"""`apply`: the database brought up to date with the registry branch's history, and the target's
+configs rendered and recorded.
 
-Each step is one function, called in this order by `api.apply` (which validates and renders
-the target between reading and writing):
+`apply` calls each step in this order (`sync` the same without validating or rendering the
+target, which `audit verify` rebuilds with):
 
-1. `open_database`: the engine, checked to work.
+1. `registry.connect.open_registry`: the engine, checked to work, and the repository's key.
 2. `plan`: read the cursor (the last reconciled commit) and decide the walk to the target.
 3. `start_reader` (a long backfill: a forked process replays history from now on) or
    `read_history` (here): the walk's chunks of whole commits, computed by `replay`.
@@ -12,40 +13,38 @@ the target between reading and writing):
    from where it stopped and go on.
    The last chunk also records what changed in the configs rendered at the target, in the
    same transaction.
+
+Between reading and writing, `apply` validates and renders the target: a long backfill's
+history is replayed by a forked process meanwhile.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import URL, Engine, exc, inspect
-
-from reconciler.diagnostics import ReconcilerError, printable
+from reconciler.batch import CommitBatch
+from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, sort_key
+from reconciler.gcpause import paused_gc
 from reconciler.git.history import GitHistory
-from reconciler.git.objects import decode_path
-from reconciler.limits import NAME_CHARS
-from reconciler.registry import db, store, tables
+from reconciler.git.plumbing import registry_branch
+from reconciler.registry import db, store
+from reconciler.registry.connect import Database, Purpose, RepositoryKey, open_registry
+from reconciler.validate import Result, checked_catalog
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
-    from reconciler.diff import Recorded
+    from reconciler.diff import DatabaseState
     from reconciler.gto.importer import Imported
     from reconciler.replay import Chunk, Walk
 
-CHUNK_ROWS = 500  # TiDB's transaction limits (DESIGN.md rule 5)
-CHUNK_ROWS_SQLITE = 5000
 # From this many commits on, a forked process replays history while this one validates,
-# renders and writes: measured on bench/apply.py's 2,000 commits, see start_reader.
+# renders and writes (bench/apply.py; see start_reader).
 PIPELINE_COMMITS = 400
-EMPTY_CURSOR = store.Cursor(None, 0, 0, store.GENESIS)
-
 Progress = Callable[[int, int], None]
 
 
@@ -67,32 +66,17 @@ class ApplyResult:
     dry_run: bool = False
 
 
-class RepositoryKey(NamedTuple):
-    """How a repository is keyed in the database: its id, its name (shown), and the root commit
-    it is found by (None under RECONCILER_REPOSITORY, or when a shallow clone hides it)."""
+class ApplyOutcome(NamedTuple):
+    """Validation of the target, what apply wrote (None when validation stopped it), and the
+    configs rendered at the target (their digests recorded in the database)."""
 
-    id: str
-    name: str
-    root_commit: str | None
-
-
-class Database(NamedTuple):
-    """The database apply writes, and the repository it reconciles."""
-
-    root: str
-    url: URL
-    engine: Engine
-    repository: RepositoryKey
-    history: GitHistory
-    dry_run: bool
-
-    @property
-    def repo_id(self) -> str:
-        """The repository's key in every table."""
-        return self.repository.id
+    validation: Result
+    applied: ApplyResult | None
+    rendered: list[str]
+    render_problems: list[Diagnostic]
 
 
-class Plan(NamedTuple):
+class ApplyPlan(NamedTuple):
     """Where apply starts and ends: walk is None when the database is up to date."""
 
     target: str
@@ -101,106 +85,8 @@ class Plan(NamedTuple):
     commits: int  # first-parent commits the walk covers
 
 
-REPOSITORY_VARIABLE = "RECONCILER_REPOSITORY"
-
-
-def repository_name(root: str) -> str:
-    """The name shown for the repository: RECONCILER_REPOSITORY, else its folder's name (bytes
-    that are not UTF-8 as backslash escapes, held to the column)."""
-    return _override() or _text(os.path.basename(os.path.abspath(root)))[:NAME_CHARS]
-
-
-def _override() -> str | None:
-    value = os.environ.get(REPOSITORY_VARIABLE)
-    if value is None:
-        return None
-    if not value.strip():
-        raise ReconcilerError(f"{REPOSITORY_VARIABLE} is set but empty: set it to the "
-                              "repository's name in the database, or unset it")
-    name = value.strip()
-    if _text(name) != name or not name.isprintable() or len(name) > NAME_CHARS:
-        raise ReconcilerError(f"{REPOSITORY_VARIABLE} must be printable UTF-8 text of at most "
-                              f"{NAME_CHARS} characters, not {printable(_text(name))[:80]!r}")
-    return name
-
-
-def _text(name: str) -> str:
-    """A name from the operating system (a folder, a variable) as text every database stores:
-    its bytes read as git paths are (undecodable ones as backslash escapes)."""
-    return decode_path(os.fsencode(name))
-
-
-def repository_key(engine: Engine | None, history: GitHistory, at: str,
-                   name: str) -> RepositoryKey:
-    """Which repository of the database history is (engine None: a database not created yet).
-
-    RECONCILER_REPOSITORY names it outright. Otherwise it is found by the first-parent root
-    commit of `at`, which every clone shares whatever its folder is called. A repository written
-    before migration 0007 has no root commit yet: it is the one whose cursor commit is on this
-    history (the one named after this folder first), and apply records its root commit. A
-    shallow clone that does not reach the root is matched by its cursor commit alone. Failing
-    all of these (a history rewritten from its first commit), the one named after the folder."""
-    known = store.known_repositories(engine) if engine is not None else []
-    override = _override()
-    if override is not None:
-        named = [r for r in known if r.name == override]
-        return RepositoryKey(named[0].id if len(named) == 1 else store.repository_id(override),
-                             override, None)
-    root_commit = history.root_commit(at)
-    by_root = [r for r in known if root_commit is not None and r.root_commit == root_commit]
-    if by_root:
-        return RepositoryKey(by_root[0].id, by_root[0].name, root_commit)
-    # Before 0007 (no root commit recorded), or in a shallow clone (no root commit here): the
-    # recorded repositories whose last reconciled commit is on this history.
-    candidates = [r for r in known if r.cursor_commit is not None
-                  and (root_commit is None or r.root_commit is None)
-                  and _on_history(history, r.cursor_commit, at)]
-    named = [r for r in candidates if r.id == store.repository_id(name)]
-    if len(named) == 1 or len(candidates) == 1:
-        chosen = (named or candidates)[0]
-        return RepositoryKey(chosen.id, chosen.name, root_commit or chosen.root_commit)
-    if len(candidates) > 1:
-        raise ReconcilerError(
-            f"the database holds {len(candidates)} repositories whose last reconciled commit "
-            f"is on this history ({', '.join(sorted(printable(r.name) for r in candidates))}): "
-            f"name the one to use with {REPOSITORY_VARIABLE}")
-    by_name = [r for r in known if r.name == name]
-    if len(by_name) == 1:  # its history is gone from git: apply says so (--reset-history)
-        return RepositoryKey(by_name[0].id, name, None)
-    if root_commit is None:  # a shallow clone the database does not know: apply says so
-        return RepositoryKey(store.repository_id(name), name, None)
-    return RepositoryKey(store.root_repository_id(root_commit), name, root_commit)
-
-
-def _on_history(history: GitHistory, commit: str, at: str) -> bool:
-    return history.has_commit(commit) and history.is_ancestor(commit, at)
-
-
-@contextmanager
-def open_database(root: str, url: str | None, *, dry_run: bool = False, at: str = "HEAD",
-                  repository: RepositoryKey | None = None) -> Iterator[Database]:
-    """The engine for url (a dry run creates no embedded database), disposed at the end, and
-    the repository of at's history in it (repository_key; a rebuild gives the key of the
-    database it checks); any database error inside is reported as one line."""
-    database_url = db.database_url(root, url, create=not dry_run)
-    history = GitHistory(root)
-    engine = db.make_engine(database_url)
-    try:
-        exists = db.exists(database_url)
-        if exists:  # a new embedded database is created when written
-            db.connect(engine, database_url)
-        if repository is None:
-            repository = repository_key(engine if exists else None, history, at,
-                                        repository_name(root))
-        yield Database(root, database_url, engine, repository, history, dry_run)
-    except exc.DBAPIError as error:
-        raise db.connect_error(database_url, error) from None
-    finally:
-        engine.dispose()
-
-
 def plan(database: Database, to: str, *, reset_history: bool = False,
-         registry_branch: str | None = None) -> Plan:
+         registry_branch: str | None = None) -> ApplyPlan:
     """Read the cursor and decide the walk from it to `to` (None when there is nothing to do).
     Only then is the history reader imported: a no-op apply never loads the manifest parser.
 
@@ -225,39 +111,39 @@ def _check_on_branch(history: GitHistory, to: str, target: str, branch: str) -> 
 
 
 def _plan_from(database: Database, cursor: store.Cursor, target: str,
-               reset_history: bool) -> Plan:
+               reset_history: bool) -> ApplyPlan:
     if cursor.commit_sha == target:
-        return Plan(target, cursor, None, 0)
+        return ApplyPlan(target, cursor, None, 0)
     from reconciler import replay
 
     walk = replay.walk_from(database.history, cursor.commit_sha, target,
                             _recorded_if_lost(database, cursor), reset_history)
-    return Plan(target, cursor, walk, database.history.count_first_parent(walk.start, target))
+    return ApplyPlan(target, cursor, walk, database.history.count_first_parent(walk.start, target))
 
 
-def up_to_date(database: Database, planned: Plan) -> ApplyResult:
+def up_to_date(database: Database, planned: ApplyPlan) -> ApplyResult:
     """The result of an apply with nothing to do."""
-    return ApplyResult(db.shown(database.url), planned.target, planned.target,
+    return ApplyResult(db.redacted(database.url), planned.target, planned.target,
                        dry_run=database.dry_run)
 
 
-def start_reader(database: Database, planned: Plan) -> Iterable[Chunk] | None:
+def start_reader(database: Database, planned: ApplyPlan) -> Iterable[Chunk] | None:
     """For a long backfill, a forked process that replays the walk from now on, while this one
     validates and renders the target and then writes what it sends; None for a short walk.
 
-    Measured on bench/apply.py's 2,000 commits (inside apply, best of 3): 1.95 s with no fork,
-    1.40-1.43 s forked after validating and rendering, 1.09-1.11 s forked before them."""
+    Forked before validating and rendering, not after: the child then overlaps all of it
+    (bench/apply.py, docs/BENCHMARKS.md)."""
     from reconciler import replay
 
     assert planned.walk is not None, "plan says the database is up to date"
     if database.dry_run or planned.commits < PIPELINE_COMMITS or not replay.can_fork():
         return None
     return replay.ChildReplay(replay.chunks(database.history, planned.walk, planned.target,
-                                            None, _chunk_rows(database.engine),
+                                            None, store.chunk_rows(database.engine),
                                             planned.commits), planned.walk)
 
 
-def read_history(database: Database, planned: Plan,
+def read_history(database: Database, planned: ApplyPlan,
                  known: Catalog | None = None) -> Iterable[Chunk]:
     """The chunks of the planned walk, replayed here as they are written (files that known, a
     catalog already parsed, holds are not parsed again)."""
@@ -265,7 +151,7 @@ def read_history(database: Database, planned: Plan,
 
     assert planned.walk is not None, "plan says the database is up to date"
     return replay.chunks(database.history, planned.walk, planned.target, known,
-                         _chunk_rows(database.engine), planned.commits)
+                         store.chunk_rows(database.engine), planned.commits)
 
 
 def close_history(chunks: Iterable[Chunk]) -> None:
@@ -276,7 +162,7 @@ def close_history(chunks: Iterable[Chunk]) -> None:
         chunks.close()
 
 
-def write(database: Database, planned: Plan, chunks: Iterable[Chunk],
+def write(database: Database, planned: ApplyPlan, chunks: Iterable[Chunk],
           progress: Progress | None = None, known: Catalog | None = None,
           reset_history: bool = False,
           rendered: list[tuple[str, str, str, str]] | None = None) -> ApplyResult:
@@ -285,7 +171,7 @@ def write(database: Database, planned: Plan, chunks: Iterable[Chunk],
     there (rendered: environment, model, path, sha256 of each). When another apply moved the
     cursor first, what it wrote is whole commits: plan again from there and replay the rest
     here."""
-    result = ApplyResult(db.shown(database.url), planned.target, planned.cursor.commit_sha,
+    result = ApplyResult(db.redacted(database.url), planned.target, planned.cursor.commit_sha,
                          walked=planned.commits, dry_run=database.dry_run)
     assert planned.walk is not None, "plan says the database is up to date"
     result.rewritten = planned.walk.rewritten
@@ -315,12 +201,12 @@ def write(database: Database, planned: Plan, chunks: Iterable[Chunk],
     return result
 
 
-def _reread(database: Database, planned: Plan, known: Catalog | None) -> Iterable[Chunk]:
+def _reread(database: Database, planned: ApplyPlan, known: Catalog | None) -> Iterable[Chunk]:
     """The rest of a walk after a concurrent apply: here, it is short or already done."""
     return read_history(database, planned, known) if planned.walk else []
 
 
-def _replanned(database: Database, planned: Plan, reset_history: bool) -> Plan:
+def _replanned(database: Database, planned: ApplyPlan, reset_history: bool) -> ApplyPlan:
     """The plan again from the cursor as committed now (another apply may have moved it)."""
     cursor = store.read_cursor(database.engine, database.repo_id)
     if cursor.commit_sha == planned.cursor.commit_sha:
@@ -357,11 +243,7 @@ def _count(result: ApplyResult) -> None:
     result.retries += 1
 
 
-def _chunk_rows(engine: Engine) -> int:
-    return CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
-
-
-def _recorded_if_lost(database: Database, cursor: store.Cursor) -> Recorded | None:
+def _recorded_if_lost(database: Database, cursor: store.Cursor) -> DatabaseState | None:
     """What the database holds, read only when git no longer has the cursor commit."""
     if (cursor.commit_sha is None or database.history.has_commit(cursor.commit_sha)
             or not db.exists(database.url)):
@@ -373,24 +255,70 @@ def _cursor_or_empty(database: Database) -> store.Cursor:
     """The cursor, or an empty one while the database has none (new, never applied, or an
     embedded one not created yet, which reading must not create)."""
     if not db.exists(database.url):
-        return EMPTY_CURSOR
-    with database.engine.connect() as connection:
-        if not inspect(connection).has_table(tables.RECONCILE_CURSOR.name):
-            return EMPTY_CURSOR
+        return store.EMPTY_CURSOR
+    return store.cursor_or_empty(database.engine, database.repo_id)
+
+
+def apply(root: str, url: str | None = None, *, to: str = "HEAD", dry_run: bool = False,
+          progress: Progress | None = None, out: str | None = None, reset_history: bool = False,
+          branch: str | None = None) -> ApplyOutcome:
+    """Validate the target revision, reconcile the database with history up to it, then render
+    the target's deployment configs and record their digests (written to out when given).
+    The target must be on the registry branch (by default the one plan compares with)."""
+    started = time.perf_counter()
+    with paused_gc(), open_registry(root, url, purpose=_purpose(dry_run), at=to) as database:
+        planned = plan(database, to, reset_history=reset_history,
+                       registry_branch=branch or registry_branch(root))
+        if planned.walk is None and out is None:  # up to date: no parser, models or templates
+            return ApplyOutcome(Result([], 0), up_to_date(database, planned), [], [])
+        reader = start_reader(database, planned) if planned.walk else None
         try:
-            return store.cursor_in(connection, database.repo_id)
-        except exc.NoResultFound:
-            return EMPTY_CURSOR
+            from reconciler.render import engine
+
+            target, checked = checked_catalog(root, None, planned.target)
+            if not checked.ok:
+                return ApplyOutcome(checked, None, [], [])
+            rendered, problems = engine.render_catalog(target) if not dry_run else ([], [])
+            if planned.walk is None:
+                applied = up_to_date(database, planned)
+            else:
+                chunks = reader or read_history(database, planned, target)
+                # Recorded with the cursor's move to the target: only a render that worked.
+                renders = None if dry_run or problems else [
+                    (r.environment, r.model, r.path, r.digest) for r in rendered]
+                applied = write(database, planned, chunks, progress, target,
+                                reset_history, renders)
+        finally:
+            if reader is not None:
+                close_history(reader)
+    applied.seconds = time.perf_counter() - started  # validate, sync, render: all of it
+    if dry_run:
+        return ApplyOutcome(checked, applied, [], [])
+    if problems:
+        return ApplyOutcome(checked, applied, [], sorted(problems, key=sort_key))
+    if out is not None:
+        from reconciler.render.folder import OutputFolder, Unsafe, unsafe_diagnostic
+
+        try:
+            OutputFolder(root, out, rendered, None).write()
+        except Unsafe as unsafe:
+            return ApplyOutcome(checked, applied, [], [unsafe_diagnostic(root, unsafe)])
+    return ApplyOutcome(checked, applied, [r.path for r in rendered], [])
 
 
-def apply(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
-          progress: Progress | None = None, reset_history: bool = False,
-          repository: RepositoryKey | None = None) -> ApplyResult:
+def _purpose(dry_run: bool) -> Purpose:
+    return "dry-run" if dry_run else "write"
+
+
+def sync(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
+         progress: Progress | None = None, reset_history: bool = False,
+         repository: RepositoryKey | None = None) -> ApplyResult:
     """Reconcile the database at url with root's history up to `to`, without validating or
     rendering the target (what `audit verify` rebuilds with, under the repository key of the
-    database it checks; `api.apply` does all of it)."""
+    database it checks; `apply` does all of it)."""
     started = time.perf_counter()
-    with open_database(root, url, dry_run=dry_run, at=to, repository=repository) as database:
+    with open_registry(root, url, purpose=_purpose(dry_run), at=to,
+                       repository=repository) as database:
         planned = plan(database, to, reset_history=reset_history)
         if planned.walk is None:
             return up_to_date(database, planned)
@@ -415,7 +343,7 @@ def import_history(root: str, url: str | None, imported: Imported,
     from reconciler.events import Event
     from reconciler.gto import importer as gtoimport
 
-    with open_database(root, url, repository=repository) as database:
+    with open_registry(root, url, purpose="write", repository=repository) as database:
         db.ensure_schema(database.engine, database.url, migrate=False)
         db.with_retries(lambda: store.ensure_repository(
             database.engine, database.repo_id, database.repository.name,
@@ -423,12 +351,12 @@ def import_history(root: str, url: str | None, imported: Imported,
         cursor = store.read_cursor(database.engine, database.repo_id)
         if cursor.commit_sha is not None or cursor.event_seq:
             raise ReconcilerError(
-                f"{db.shown(database.url)} already holds history of this repository: a GTO "
+                f"{db.redacted(database.url)} already holds history of this repository: a GTO "
                 "registry is imported before the first apply (into a new database)")
         steps = list(gtoimport.history_events(imported))
         infos = database.history.commit_infos(sorted({action.commit
                                                       for action, _, _ in steps}))
-        batches = [store.CommitBatch(
+        batches = [CommitBatch(
             infos[action.commit],
             [Event(kind, "Model", fields["name"], fields.get("version"),
                    fields.get("environment"), fields["payload"])],
@@ -441,7 +369,7 @@ def import_history(root: str, url: str | None, imported: Imported,
         return sum(len(batch.events) for batch in batches)
 
 
-def _write_imported(database: Database, cursor: store.Cursor, batches: list[store.CommitBatch],
+def _write_imported(database: Database, cursor: store.Cursor, batches: list[CommitBatch],
                     opened: store.OpenAssignments | None
                     ) -> tuple[store.Cursor, store.OpenAssignments]:
     written = db.with_retries(lambda: store.write_chunk(database.engine, database.repo_id,

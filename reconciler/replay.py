@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from reconciler import loader, policy, serving, servinghistory, spec
+from reconciler.batch import CommitBatch, commit_batch
 from reconciler.catalog import EMPTY, Catalog, Snapshot
 from reconciler.diagnostics import ReconcilerError
-from reconciler.diff import Recorded, diff, undo
+from reconciler.diff import DatabaseState, diff, undo
 from reconciler.dvc import history as dvchistory
 from reconciler.dvc.records import DvcFileError, Output, parse_dvc_file
 from reconciler.events import Event
@@ -35,7 +36,6 @@ from reconciler.paths import (
     is_registry_file,
     unreadable_name,
 )
-from reconciler.registry import store
 
 CHUNK_COMMITS = 200
 PREFETCH_COMMITS = 500  # commits whose changed files are read from git in one round trip
@@ -271,7 +271,7 @@ class Walk(NamedTuple):
     cursor: str | None
     rewritten: bool
     base: str | None
-    recorded: Recorded | None = None
+    recorded: DatabaseState | None = None
 
     @property
     def start(self) -> str | None:
@@ -280,7 +280,7 @@ class Walk(NamedTuple):
 
 
 def walk_from(history: GitHistory, cursor: str | None, target: str,
-              recorded: Recorded | None = None, reset_history: bool = False) -> Walk:
+              recorded: DatabaseState | None = None, reset_history: bool = False) -> Walk:
     """The walk from the cursor to target; the errors a user can fix are raised here.
 
     When the cursor commit is gone from a full clone (a force-push, then a fresh clone),
@@ -326,7 +326,7 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
            chunk_rows: int, estimate: int | None = None) -> Iterator[Chunk]:
     """Every chunk of the walk to target (reads git and computes; never touches a database).
     estimate: about how many commits the walk has, for progress until the real count is known."""
-    pending: list[store.CommitBatch] = []
+    pending: list[CommitBatch] = []
     if walk.recorded is not None:  # the cursor commit is gone: undo what the database holds
         state, snapshot = snapshot_at(history, walk.base, known)
         pending.append(_rewrite_batch(history, walk.cursor, walk.base, target, None, snapshot,
@@ -351,7 +351,7 @@ def chunks(history: GitHistory, walk: Walk, target: str, known: Catalog | None,
 class Chunk(NamedTuple):
     """Whole commits to write in one transaction, ending the cursor at to_commit."""
 
-    batches: list[store.CommitBatch]
+    batches: list[CommitBatch]
     to_commit: str
     commits: int
     skipped: list[tuple[str, str]]
@@ -360,7 +360,7 @@ class Chunk(NamedTuple):
 
 def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
               commits: Iterator[tuple[str, list[Change]]], target: str,
-              pending: list[store.CommitBatch], chunk_rows: int,
+              pending: list[CommitBatch], chunk_rows: int,
               estimate: int | None, merged: dict[str, list[str]],
               floors: dict[str, datetime]) -> Iterator[Chunk]:
     """Replay commits onto state: each commit's events, grouped into transaction-sized chunks.
@@ -403,14 +403,14 @@ def _replayed(history: GitHistory, state: History, snapshot: Snapshot,
             floor = max((t for t in (floors.get(sha), not_before) if t is not None),
                         default=None)
             late = floor is not None and info.committed_at < floor
-            replayed.append(store.commit_batch(info, events, after,
-                                               landed_at=floor if late else None))
-        for commit_batch in _credited(history, replayed, merged):
+            replayed.append(commit_batch(info, events, after,
+                                         landed_at=floor if late else None))
+        for credited in _credited(history, replayed, merged):
             number += 1
-            pending.append(commit_batch)
-            rows += len(commit_batch.events) * 2 + 1  # an audit row and about one entity row
+            pending.append(credited)
+            rows += len(credited.events) * 2 + 1  # an audit row and about one entity row
             if len(pending) >= CHUNK_COMMITS or rows >= chunk_rows:
-                yield Chunk(pending, commit_batch.info.sha, number - counted,
+                yield Chunk(pending, credited.info.sha, number - counted,
                             list(state.skipped), max(estimate or 0, number))
                 pending, rows, counted = [], 0, number
     yield Chunk(pending, target, number - counted, list(state.skipped), number)
@@ -478,8 +478,8 @@ def _with_sizes(history: GitHistory, sha: str, events: list[Event],
     return sized
 
 
-def _credited(history: GitHistory, batches: list[store.CommitBatch],
-              merged: dict[str, list[str]]) -> list[store.CommitBatch]:
+def _credited(history: GitHistory, batches: list[CommitBatch],
+              merged: dict[str, list[str]]) -> list[CommitBatch]:
     """The batches with who proposed, merged and reviewed each change (people.credited); the
     commits merges brought in are read in one round trip, and only for commits with events."""
     wanted = [sha for batch in batches if batch.events for sha in merged.get(batch.info.sha, [])]
@@ -589,7 +589,7 @@ def _send_from(outbox: queue.Queue[Any], sender: Any) -> None:
 
 def _rewrite_batch(history: GitHistory, old: str | None, base: str | None, target: str,
                    before: Snapshot | None, after: Snapshot,
-                   recorded: Recorded | None = None) -> store.CommitBatch:
+                   recorded: DatabaseState | None = None) -> CommitBatch:
     """history.rewritten, plus the events that undo what the lost commits did: from their
     snapshot (before) when git still has them, else from what the database recorded."""
     anchor = history.commit_info(base or target)
@@ -610,6 +610,6 @@ def _rewrite_batch(history: GitHistory, old: str | None, base: str | None, targe
     lost = (history.commit_info(old).committed_at if old is not None and history.has_commit(old)
             else recorded.landed if recorded is not None else None)
     landed = max(anchor.committed_at, pusher.committed_at, lost or anchor.committed_at)
-    return store.commit_batch(anchor, events, after,
-                              actor=(pusher.committer_name, pusher.committer_email),
-                              landed_at=landed)
+    return commit_batch(anchor, events, after,
+                        actor=(pusher.committer_name, pusher.committer_email),
+                        landed_at=landed)

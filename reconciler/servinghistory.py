@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
+from contextlib import closing
 from dataclasses import replace
 
 from reconciler import loader, spec
 from reconciler.events import Event
-from reconciler.git.plumbing import GIT, git_failure, read_at
+from reconciler.git.plumbing import commits_changing, read_at
 from reconciler.limits import MAX_FILE_BYTES
-from reconciler.paths import is_manifest_path, plain_path
+from reconciler.paths import MANIFEST_DIR, is_manifest_path, plain_path
 
 # What POSIX extended regular expressions (git log -G) read as other than the character: each
 # is put in a bracket expression, where it is literal, except these two.
@@ -47,27 +47,18 @@ def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...
     if any(ord(c) < 32 for c in model + version):
         return False  # no manifest line holds it
     pattern = f"{_literal(version)}|{_literal(model)}"
-    command = [*GIT, "-C", root, "-c", "core.quotePath=false", "log", "--first-parent",
-               "--format=commit %H", "--name-only", "--no-renames", f"-G{pattern}",
-               "--end-of-options", rev, "--", "manifests/"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as log:
-        assert log.stdout is not None and log.stderr is not None
-        batch: list[tuple[str, str]] = []  # (commit, path), newest commit first
-        commits, sha = 0, ""
-        for raw in log.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if line.startswith("commit "):
-                sha, commits = line.removeprefix("commit "), commits + 1
+    batch: list[tuple[str, str]] = []  # (commit, path), newest commit first
+    commits, last = 0, ""
+    with closing(commits_changing(root, rev, pattern, MANIFEST_DIR)) as changes:
+        for sha, path in changes:
+            if sha != last:
+                commits, last = commits + 1, sha
                 if commits > BATCH_COMMITS:
                     if _any_served(root, batch, model, environments, version):
-                        log.kill()
                         return True
                     batch, commits = [], 1
-            elif line and is_manifest_path(line) and plain_path(line):
-                batch.append((sha, line))
-        stderr = log.stderr.read()
-        if log.wait() != 0:
-            raise git_failure("log", stderr)
+            if is_manifest_path(path) and plain_path(path):
+                batch.append((sha, path))
     return _any_served(root, batch, model, environments, version)
 
 

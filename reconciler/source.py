@@ -10,14 +10,18 @@ import errno
 import hashlib
 import os
 import stat
-import subprocess
 from typing import Protocol
 
-from reconciler.diagnostics import ReconcilerError
 from reconciler.git.objects import (
     SYMLINK_MODE,
 )
-from reconciler.git.plumbing import GIT, ls_tree, nul_separated, read_blobs, resolve_commit
+from reconciler.git.plumbing import (
+    is_tracked,
+    ls_tree,
+    read_blobs,
+    resolve_commit,
+    work_tree_files,
+)
 from reconciler.limits import MAX_FILE_BYTES
 from reconciler.paths import (
     MANIFEST_DIR,
@@ -98,13 +102,8 @@ class WorkTree:
     def dvc_paths(self) -> list[str]:
         """Repository-relative paths of every .dvc file and dvc.lock, sorted."""
         # git knows which files are ignored: DVC-tracked data folders can be huge, never walk them.
-        result = subprocess.run(
-            [*GIT, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-             "*.dvc", "dvc.lock", "*/dvc.lock"],
-            cwd=self.root, capture_output=True, check=False)
-        if result.returncode != 0:
-            raise ReconcilerError(f"git ls-files failed: {result.stderr.decode().strip()}")
-        paths = {p for p in nul_separated(result.stdout) if is_dvc_file(p)}
+        listed = work_tree_files(self.root, "*.dvc", "dvc.lock", "*/dvc.lock")
+        paths = {p for p in listed if is_dvc_file(p)}
         return sorted(p for p in paths if os.path.isfile(os.path.join(self.root, p)))
 
     def exists(self, path: str) -> bool:
@@ -152,9 +151,7 @@ def _md5_of_tracked(root: str, path: str) -> tuple[str, int] | None:
     """(md5, size) of a regular file in the work tree that git tracks (never a link)."""
     if unreadable_name(path) or escapes(path) or not path:
         return None
-    listed = subprocess.run([*GIT, "-C", root, "ls-files", "--error-unmatch", "--",
-                             f":(literal){path}"], capture_output=True, check=False)
-    if listed.returncode != 0:
+    if not is_tracked(root, path):
         return None
     real_root = os.path.realpath(root)
     full = os.path.join(real_root, path)

@@ -21,10 +21,12 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, listing, reconcile, report
+from reconciler import api, reconcile
 from reconciler.git.history import GitHistory
-from reconciler.registry import db, store, tables, views
+from reconciler.registry import connect, db, store, tables, views
 from reconciler.registry import verify as audit
+from reconciler.report import diagnostics as report
+from reconciler.report import listing
 from tests.conftest import (
     Registry,
     _scratch_database,
@@ -103,7 +105,7 @@ def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:
 
 
 def _apply(registry: Registry, url: str, to: str = "HEAD") -> reconcile.ApplyResult:
-    return reconcile.apply(str(registry.root), url, to)
+    return reconcile.sync(str(registry.root), url, to)
 
 
 def _dump(registry: Registry, url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -480,8 +482,8 @@ def test_kill_at_random_points_then_finish(long_history: Registry, db_url: str,
         # Whatever was written is whole commits: the chain and cursor agree at every stop.
         engine = db.make_engine(sqlalchemy.make_url(db_url))
         try:
-            repo_id = reconcile.repository_key(engine, GitHistory(str(history.root)), "HEAD",
-                                               reconcile.repository_name(str(history.root))).id
+            repo_id = connect.repository_key(engine, GitHistory(str(history.root)), "HEAD",
+                                               connect.repository_name(str(history.root))).id
             if _rows(db_url, "SELECT COUNT(*) FROM reconcile_cursor")[0][0]:
                 assert audit.verify_chain(engine, repo_id) == []
                 stopped_midway.append(store.read_cursor(engine, repo_id).commit_sha != head)

@@ -17,11 +17,11 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event, text
 
-from reconciler import api, cli, reconcile
+from reconciler import api, cli
 from reconciler.diagnostics import ReconcilerError
 from reconciler.dvc.records import DvcFileError, parse_dvc_file
 from reconciler.git.history import GitHistory
-from reconciler.registry import db, store
+from reconciler.registry import connect, db, store
 from reconciler.registry import verify as audit
 from tests.conftest import Registry, copy_registry, model_manifest
 from tests.test_apply import (  # noqa: F401
@@ -228,7 +228,7 @@ def test_renders_are_recorded_when_they_change_not_on_every_push(
 
 
 def api_summary(outcome: api.ApplyOutcome) -> str:
-    from reconciler import report
+    from reconciler.report import diagnostics as report
 
     assert outcome.applied is not None
     return report.apply_text(outcome.applied, outcome.rendered)
@@ -587,8 +587,8 @@ def test_verify_reading_while_apply_writes_never_cries_wolf(history: Registry, d
     api.db_upgrade(root, db_url)
     api.apply(root, db_url, to="HEAD~3")
     engine = db.make_engine(sqlalchemy.make_url(db_url))
-    repo_id = reconcile.repository_key(engine, GitHistory(root), "HEAD",
-                                       reconcile.repository_name(root)).id
+    repo_id = connect.repository_key(engine, GitHistory(root), "HEAD",
+                                       connect.repository_name(root)).id
     applied: list[bool] = []
 
     def apply_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

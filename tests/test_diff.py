@@ -6,7 +6,7 @@ from typing import Any
 
 from reconciler import spec
 from reconciler.catalog import EMPTY, Snapshot
-from reconciler.diff import Recorded, diff, undo
+from reconciler.diff import DatabaseState, diff, undo
 from reconciler.dvc.records import Dependency, Output, StageLineage
 from reconciler.events import EVENT_TYPES, Event
 
@@ -201,7 +201,7 @@ def test_a_replay_that_names_what_it_touched_gives_the_events_of_a_full_compare(
 def test_undo_brings_what_a_database_holds_back_to_the_base() -> None:
     # The database holds what lost commits did: 1.1.0 added and serving production with a
     # canary, 1.0.0 deprecated, and a model "gone" the base never had.
-    recorded = Recorded(
+    recorded = DatabaseState(
         commits=("c2", "c1"), environments=frozenset(),
         datasets={"tx": {"v1": False, "v2": False}},
         models={"fraud": {"1.0.0": True, "1.1.0": False}, "gone": {"0.1": False}},
@@ -218,7 +218,7 @@ def test_undo_brings_what_a_database_holds_back_to_the_base() -> None:
         ("stage.removed", "gone", None, "staging"),
         ("model.retired", "gone", None, None),
     ]
-    assert undo(Recorded((), frozenset(), {"tx": {"v1": False}},
+    assert undo(DatabaseState((), frozenset(), {"tx": {"v1": False}},
                          {"fraud": {"1.0.0": False}},
                          {("fraud", "production"): ("1.0.0", None)}), base) == []
 

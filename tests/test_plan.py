@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from reconciler import api
-from reconciler import plan as plan_mod
+from reconciler import plan as planning
+from reconciler.report import plan as plan_mod
 from tests.conftest import Registry, environment_manifest, model_manifest
 from tests.test_validate import retrain
 
@@ -207,8 +208,8 @@ def test_a_plan_that_reads_only_the_change_finds_what_reading_everything_finds(
     if not worktree:
         registry.commit(change)
     read_everything = []
-    full_catalogs = api._full_catalogs
-    monkeypatch.setattr(api, "_full_catalogs",
+    full_catalogs = planning.full_catalogs
+    monkeypatch.setattr(planning, "full_catalogs",
                         lambda *a: read_everything.append(1) or full_catalogs(*a))
     planned = api.plan(str(registry.root), base="main", worktree=worktree)
     assert bool(read_everything) == (change in READ_EVERYTHING)
@@ -305,7 +306,7 @@ def test_values_from_the_pull_request_are_text_in_every_format(registry: Registr
 
 def test_json_output_is_strict_whatever_a_value_holds() -> None:
     """What no manifest may hold (NaN) can still come from history: a dvc.lock param."""
-    from reconciler import jsonout
+    from reconciler.report import jsonout
 
     text = jsonout.dumps({"params": {"lr": float("nan"), "top": [float("inf"), -float("inf")]}})
     assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {

@@ -83,4 +83,4 @@ def test_an_older_digest_on_a_path_outside_the_repository_never_blocks_apply(
             "odd", [("1.0.0", artifact, "md5:" + "0" * 32)]))
         registry.commit(f"odd artifact {artifact}")
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    assert reconcile.apply(str(registry.root), url, "HEAD").commits > 0
+    assert reconcile.sync(str(registry.root), url, "HEAD").commits > 0

@@ -62,7 +62,7 @@ def test_init_then_the_readme_flow_works_end_to_end(fresh: Registry, tmp_path: P
     assert api.validate(str(fresh.root)).diagnostics == []
     fresh.commit("reconciler init")
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
-    assert reconcile.apply(str(fresh.root), url, "HEAD").commits == 1
+    assert reconcile.sync(str(fresh.root), url, "HEAD").commits == 1
     assert api.render(str(fresh.root)).ok
 
     # The first model, as the example's comment says: dvc add, uncomment, pin.
@@ -79,10 +79,10 @@ def test_init_then_the_readme_flow_works_end_to_end(fresh: Registry, tmp_path: P
     assert sorted(api.pin(str(fresh.root)).changed) == [
         "manifests/datasets/example.yaml", "manifests/models/example.yaml"]
     assert api.validate(str(fresh.root)).diagnostics == []
-    planned = api.plan(str(fresh.root), "HEAD", None, True)
+    planned = api.plan(str(fresh.root), base="HEAD", worktree=True)
     assert planned.ok and planned.changed
     fresh.commit("fraud-detector 1.0.0 in staging")
-    applied = reconcile.apply(str(fresh.root), url, "HEAD")
+    applied = reconcile.sync(str(fresh.root), url, "HEAD")
     assert applied.commits == 1 and applied.events
     assert api.render(str(fresh.root)).ok
     assert (fresh.root / "deploy" / "staging" / "fraud-detector.yaml").exists()

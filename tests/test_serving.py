@@ -211,7 +211,7 @@ def test_migrate_moves_every_stage_and_nothing_is_recorded_at_the_move(
     assert api.render(str(registry.root)).ok
     registry.commit("Render")
     api.db_upgrade(str(registry.root), db_url)
-    reconcile.apply(str(registry.root), db_url, "HEAD")
+    reconcile.sync(str(registry.root), db_url, "HEAD")
     before = _rows(db_url, "SELECT model, environment, role, version, traffic, valid_from "
                            "FROM stage_assignments ORDER BY id")
     done = subprocess.run([sys.executable, "-m", "reconciler", "migrate"], cwd=registry.root,
@@ -225,7 +225,7 @@ def test_migrate_moves_every_stage_and_nothing_is_recorded_at_the_move(
     assert api.validate(str(registry.root)).diagnostics == []
     assert api.render(str(registry.root), check=True).ok  # the same configs
     moved = registry.commit("Move what each environment serves into its file")
-    result = reconcile.apply(str(registry.root), db_url, "HEAD")
+    result = reconcile.sync(str(registry.root), db_url, "HEAD")
     assert result.commits == 1 and not result.events
     assert _rows(db_url, "SELECT event_type FROM audit_events WHERE commit_sha = :sha",
                  sha=moved) == []
@@ -235,7 +235,7 @@ def test_migrate_moves_every_stage_and_nothing_is_recorded_at_the_move(
     text = (registry.root / PRODUCTION).read_text()
     registry.write(PRODUCTION, text.replace('version: "1.0.0"', 'version: "1.1.0"'))
     promoted = registry.commit("Promote fraud 1.1.0 again")
-    reconcile.apply(str(registry.root), db_url, "HEAD")
+    reconcile.sync(str(registry.root), db_url, "HEAD")
     listing = api.audit_history(str(registry.root), db_url, model="fraud", env="production")
     commits = [row["commit"] for row in listing.data]
     # The whole history reads on across the move: the first assignment to the last promotion.
@@ -300,7 +300,7 @@ def test_a_version_rolled_back_in_staging_has_served_there(registry: Registry,
     registry.repo.git.checkout("-q", "main")
     registry.repo.git.merge("-q", "--no-ff", "promote", "-m", "Merge promote")
     api.db_upgrade(str(registry.root), db_url)
-    reconcile.apply(str(registry.root), db_url, "HEAD")
+    reconcile.sync(str(registry.root), db_url, "HEAD")
     # (The template's first commit serves 1.0.0 in both at once: that one is recorded.)
     assert _rows(db_url, "SELECT event_type FROM audit_events "
                          "WHERE event_type = 'policy.violated' AND version = '1.1.0'") == []
@@ -326,7 +326,7 @@ def test_a_version_staged_only_on_the_pull_requests_branch_has_not(registry: Reg
     registry.repo.git.checkout("-q", "main")
     registry.repo.git.merge("-q", "--no-ff", "straight", "-m", "Merge straight")
     api.db_upgrade(str(registry.root), db_url)
-    reconcile.apply(str(registry.root), db_url, "HEAD")
+    reconcile.sync(str(registry.root), db_url, "HEAD")
     recorded = _rows(db_url, "SELECT version, environment FROM audit_events "
                              "WHERE event_type = 'policy.violated' AND version <> '1.0.0'")
     assert [tuple(row) for row in recorded] == [("1.2.0", "production")]
@@ -341,7 +341,7 @@ def test_listing_a_new_version_first_does_not_make_it_a_rollback(registry: Regis
     assert [(d.code, d.path) for d in found] == [("POL001", PRODUCTION)]
     registry.commit("1.1.0 straight to production, listed first")
     api.db_upgrade(str(registry.root), db_url)
-    reconcile.apply(str(registry.root), db_url, "HEAD")
+    reconcile.sync(str(registry.root), db_url, "HEAD")
     head = registry.repo.head.commit.hexsha
     rows = _rows(db_url, "SELECT event_type, payload FROM audit_events WHERE commit_sha = :sha "
                          "AND environment = 'production'", sha=head)

@@ -26,7 +26,7 @@ from reconciler.source import GitRevision
 _PARSED: dict[tuple[str, str], list[Output]] = {}
 
 
-class Recorded(NamedTuple):
+class RecordedDigest(NamedTuple):
     """A digest DVC recorded for a path, its size, and the newest commit that recorded it."""
 
     digest: str
@@ -52,17 +52,18 @@ def recorders(artifact: str, recorded_in: str | None) -> list[str]:
     return sorted(set(found))
 
 
-def over_history(root: str, until: str, path: str, recorders: list[str]) -> dict[str, Recorded]:
-    """digest -> Recorded for every digest that any of the recorder files (.dvc files,
+def over_history(root: str, until: str, path: str, recorders: list[str]
+                 ) -> dict[str, RecordedDigest]:
+    """digest -> RecordedDigest for every digest that any of the recorder files (.dvc files,
     dvc.lock) recorded for path in the history reachable from until."""
     touched = _changed_blobs(root, until, recorders)
     missing = sorted({blob for _, dvc_path, blob in touched if (dvc_path, blob) not in _PARSED})
     blobs = read_blobs(root, missing) if missing else {}
-    found: dict[str, Recorded] = {}
+    found: dict[str, RecordedDigest] = {}
     for sha, dvc_path, blob in touched:  # newest first, as git log lists them
         for recorded in _outputs(dvc_path, blob, blobs.get(blob)):
             if recorded.path == path and recorded.digest not in found:
-                found[recorded.digest] = Recorded(recorded.digest, recorded.size, sha)
+                found[recorded.digest] = RecordedDigest(recorded.digest, recorded.size, sha)
     return found
 
 

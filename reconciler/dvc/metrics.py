@@ -102,13 +102,13 @@ def stage_metrics(dvc_yaml: dict[str, Any], stage: str) -> list[str]:
     return own + [p for p in top_level_metrics(dvc_yaml) if p in outputs and p not in own]
 
 
-class Recorded(dict[str, float]):
+class RecordedMetrics(dict[str, float]):
     """The metrics DVC records for a version, by dotted key, and the files they came from."""
 
     files: tuple[str, ...] = ()
 
 
-def recorded_metrics(source: Source, lineage: StageLineage | None) -> Recorded | None:
+def recorded_metrics(source: Source, lineage: StageLineage | None) -> RecordedMetrics | None:
     """What the metrics files of the stage that produced an artifact say at source's revision;
     None when DVC records none for it (no stage, no metrics files, or none readable)."""
     if lineage is None:
@@ -118,7 +118,7 @@ def recorded_metrics(source: Source, lineage: StageLineage | None) -> Recorded |
         dvc_yaml = yaml_data("dvc.yaml", source.read(posixpath.join(folder, "dvc.yaml")))
     except (FileProblem, ReconcilerError):
         return None
-    found = Recorded()
+    found = RecordedMetrics()
     files = []
     for path in stage_metrics(dvc_yaml, lineage.stage):
         full = posixpath.normpath(posixpath.join(folder, path))

@@ -1,7 +1,7 @@
 """The DVC adapter: what DVC records for a path, read from `.dvc` files and `dvc.lock`.
 
 Reading these small YAML files ourselves keeps `validate` fast and works at any git revision;
-`tests/test_dvc.py` proves the reading agrees with DVC's own. DVC itself is imported only to talk
+`tests/dvc/test_records.py` proves the reading agrees with DVC's own. DVC itself is imported only to talk
 to remotes (`--check-remote`).
 
 Digests are written `<hash name>:<value>` the way DVC names its hashes: `md5` for DVC 3 outputs,

@@ -1,6 +1,6 @@
 """DVC remotes: which ones a repository configures, where an object lives in one, and whether
-it is there. `dvc.py` reads what DVC recorded (.dvc files, dvc.lock); this module reads where
-DVC keeps the bytes.
+it is there, and which pinned versions a remote lacks (ART006). `records.py` reads what DVC
+recorded (.dvc files, dvc.lock); this module reads where DVC keeps the bytes.
 """
 
 from __future__ import annotations
@@ -8,10 +8,13 @@ from __future__ import annotations
 import io
 import posixpath
 import re
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from reconciler.diagnostics import ReconcilerError
+from reconciler.diagnostics import Diagnostic, ReconcilerError
 from reconciler.dvc.records import LEGACY_MD5, split_digest
+
+if TYPE_CHECKING:
+    from reconciler.catalog import Catalog
 
 
 class Remote(NamedTuple):
@@ -96,3 +99,17 @@ def missing_from_remote(root: str, digests: list[str], remote: str | None = None
             return missing
     except DvcException as error:
         raise ReconcilerError(f"DVC remote: {error}") from None
+
+
+def unpushed_versions(root: str, current: Catalog) -> list[Diagnostic]:
+    """ART006 for each version checked whose pinned bytes the DVC remote has no object for."""
+    from reconciler.catalog import versions
+
+    pinned = [(entry, index, version.digest)
+              for entry in current.versioned() if entry.path in current.checked
+              for index, version in enumerate(versions(entry)) if version.digest]
+    missing = missing_from_remote(root, sorted({digest for _, _, digest in pinned}))
+    return [entry.at(("spec", "versions", index, "digest"), "ART006",
+                     f"the DVC remote has no object for {digest}",
+                     "run `dvc push` for the revision that produced these bytes")
+            for entry, index, digest in pinned if digest in missing]

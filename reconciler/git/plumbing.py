@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO, NamedTuple
 
 from reconciler.diagnostics import ReconcilerError
@@ -216,3 +216,52 @@ def nul_tokens(stdout: IO[bytes]) -> Iterator[str]:
         yield from (decode_path(part) for part in parts)
     if pending:
         yield decode_path(pending)
+
+
+def work_tree_files(root: str, *pathspecs: str) -> list[str]:
+    """The work tree's files matching pathspecs that git tracks or would (untracked, not
+    ignored): `git ls-files`, so an ignored folder (DVC-tracked data can be huge) is never
+    walked."""
+    done = subprocess.run([*GIT, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                           "--", *pathspecs], cwd=root, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise ReconcilerError(f"git ls-files failed: {done.stderr.decode().strip()}")
+    return nul_separated(done.stdout)
+
+
+def is_tracked(root: str, path: str) -> bool:
+    """Whether git tracks the file at path (taken literally, never as a pattern)."""
+    return subprocess.run([*GIT, "-C", root, "ls-files", "--error-unmatch", "--",
+                           f":(literal){path}"], capture_output=True, check=False
+                          ).returncode == 0
+
+
+def commits_changing(root: str, rev: str, pattern: str, folder: str
+                     ) -> Generator[tuple[str, str], None, None]:
+    """(commit, path) for each file under folder that each first-parent commit of rev's
+    history changed in a line matching the extended regular expression pattern (`git log -G`),
+    newest first. Streamed: a consumer that stops early stops git."""
+    command = [*GIT, "-C", root, "-c", "core.quotePath=false", "log", "--first-parent",
+               "--format=commit %H", "--name-only", "--no-renames", f"-G{pattern}",
+               "--end-of-options", rev, "--", f"{folder}/"]
+    log = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert log.stdout is not None and log.stderr is not None
+    finished = False
+    try:
+        sha = ""
+        for raw in log.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line.startswith("commit "):
+                sha = line.removeprefix("commit ")
+            elif line:
+                yield sha, line
+        errors = log.stderr.read()
+        finished = True
+    finally:
+        if not finished:  # the consumer stopped early: git need not walk on
+            log.kill()
+        log.wait()
+        log.stdout.close()
+        log.stderr.close()
+    if log.returncode != 0:
+        raise git_failure("log", errors)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -24,6 +25,7 @@ from reconciler import spec
 from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.dvc import metrics as dvcmetrics
 from reconciler.dvc.records import MD5, DvcFileError, Output, parse_dvc_file
+from reconciler.files import check_writable, write_all
 from reconciler.git.objects import parse_commit, parse_ident
 from reconciler.git.plumbing import read_at, read_objects, resolve_commit, run_git
 from reconciler.gto import tags as gtoregistry
@@ -32,6 +34,42 @@ from reconciler.limits import DNS_LABEL_CHARS, MAX_FILE_BYTES, VERSION_CHARS, is
 from reconciler.paths import plain_path
 
 IMPORTED = "gto"  # payload["imported"] of every event an import writes
+
+
+class GtoImport(NamedTuple):
+    """What `import gto` found and did: manifests (written, or to write), what it left out,
+    names it changed to DNS-1123 labels, and the events it imported into the database."""
+
+    manifests: dict[str, str]
+    written: list[str]
+    skipped: list[str]
+    renamed: dict[str, str]
+    events: int | None
+
+
+def import_registry(root: str, db: str | None = None, *, write: bool = False,
+                    target: str = "kserve", force: bool = False, history: bool = False
+                    ) -> GtoImport:
+    """Turn the GTO registry of root into manifests (written with write) and, with history,
+    its whole history into the database at db (before the first apply)."""
+    imported = read_registry(
+        root, target=target,  # naive UTC, as every time read from git is
+        read_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None))
+    problems = checked(imported)
+    if problems:
+        raise ReconcilerError(f"the imported manifests would not validate: {problems[0]}")
+    written: list[str] = []
+    if write:
+        check_writable(root, list(imported.manifests), force=force)
+        write_all([(os.path.join(root, path), text)
+                   for path, text in sorted(imported.manifests.items())])
+        written = sorted(imported.manifests)
+    events = None
+    if history:
+        from reconciler import reconcile
+
+        events = reconcile.import_history(root, db, imported)
+    return GtoImport(imported.manifests, written, imported.skipped, imported.renamed, events)
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 

@@ -1,7 +1,8 @@
 """Database plumbing: engines for every back end, schema migrations, transaction retries.
 
 SQLite is the embedded default (a file under .reconciler/); MySQL 8, MariaDB, TiDB
-(`mysql+pymysql://`) and PostgreSQL (`postgresql+psycopg://`) are selected by URL.
+(`mysql+pymysql://`) and PostgreSQL (`postgresql+psycopg://`) are selected by URL. The
+portability rules cited by number are in docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def _configured_url(url: str | None) -> str | None:
 _SECRET_OPTION = re.compile(r"(?i)pass|pwd|secret|token|credential|auth")
 
 
-def shown(url: URL) -> str:
+def redacted(url: URL) -> str:
     """The URL with its password and every credential in its query hidden, for messages."""
     options = [f"{key}={'***' if _SECRET_OPTION.search(key) else value}"
                for key, values in url.query.items()
@@ -135,7 +136,7 @@ def exists(url: URL) -> bool:
 
 
 def make_engine(url: URL) -> Engine:
-    """An engine configured for its back end (DESIGN.md rule 9); a driver that is unknown or
+    """An engine configured for its back end (portability rule 9); a driver that is unknown or
     not installed is one clear error."""
     try:
         return _make_engine(url)
@@ -210,7 +211,7 @@ def connect_error(url: URL, error: BaseException) -> ReconcilerError:
         text = " ".join(str(reason).split()) or type(reason).__name__
     for secret in _secrets(url):
         text = text.replace(secret, "***")
-    return ReconcilerError(f"cannot use database {shown(url)}: {text}")
+    return ReconcilerError(f"cannot use database {redacted(url)}: {text}")
 
 
 def connect(engine: Engine, url: URL) -> None:
@@ -224,7 +225,7 @@ def connect(engine: Engine, url: URL) -> None:
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether retrying the whole transaction may succeed (DESIGN.md rule 3)."""
+    """Whether retrying the whole transaction may succeed (portability rule 3)."""
     if not isinstance(error, exc.DBAPIError):
         return False
     if error.connection_invalidated:
@@ -304,6 +305,17 @@ def open_database(url: URL, *, migrate: bool) -> Engine:
     return engine
 
 
+def upgrade_database(root: str, url: str | None) -> tuple[str, str]:
+    """Create or migrate the schema of root's database to the newest revision: (the database
+    as shown, the revision)."""
+    located = database_url(root, url)
+    engine = open_database(located, migrate=True)
+    try:
+        return redacted(located), schema_state(engine)[0] or ""
+    finally:
+        engine.dispose()
+
+
 def ensure_schema(engine: Engine, url: URL, *, migrate: bool) -> None:
     """Make sure the schema is current (see open_database)."""
     try:
@@ -311,7 +323,7 @@ def ensure_schema(engine: Engine, url: URL, *, migrate: bool) -> None:
         if current != head:
             if not (migrate or is_embedded(url)):
                 raise ReconcilerError(
-                    f"database {shown(url)} is at schema {current or 'none'}, this reconciler "
+                    f"database {redacted(url)} is at schema {current or 'none'}, this reconciler "
                     f"needs {head}: run `reconciler db upgrade --db ...` first")
             if current is None and is_embedded(url):
                 create_at_head(engine)

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, Select, and_, exc, func, or_, select, union_all
+from sqlalchemy import Connection, Select, and_, func, or_, select, union_all
 
-from reconciler.diagnostics import NotFound, ReconcilerError
+from reconciler.diagnostics import NotFound, ReconcilerError, printable
 from reconciler.events import Event, describe
 from reconciler.gcpause import paused_gc
 from reconciler.registry import db, store, tables
@@ -40,41 +40,31 @@ Key = TypeVar("Key", str, tuple[str, str, str])
 def reading(root: str, url: str | None) -> Iterator[tuple[Connection, str]]:
     """A connection to the database of root's registry and the repository's id in it; one
     clear error when there is no database, its schema is behind, or apply never ran."""
-    from reconciler.git.history import GitHistory
-    from reconciler.reconcile import repository_key, repository_name
+    from reconciler.registry.connect import open_registry
 
-    database_url = db.database_url(root, url, create=False)
-    if db.is_embedded(database_url) and not db.exists(database_url):
-        raise ReconcilerError(f"no database at {db.shown(database_url)}: run `reconciler "
-                              "apply` first")
-    engine = db.make_engine(database_url)
-    try:
-        db.connect(engine, database_url)
-        current, head = db.schema_state(engine)
-        if current is None:
-            raise ReconcilerError(f"database {db.shown(database_url)} holds no registry: run "
-                                  "`reconciler apply` first")
-        if current != head:
-            raise ReconcilerError(f"database {db.shown(database_url)} is at schema {current}, "
-                                  f"this reconciler reads {head}: run `reconciler db upgrade`")
-        name = repository_name(root)
-        repo_id = repository_key(engine, GitHistory(root), "HEAD", name).id
-        # A query's rows are plain dicts and tuples, freed by reference counting; the cyclic
-        # collector only rescans the whole process while they are made. With it running, a
-        # 500-event model's history on SQLite took 17.5/54 and 14.0/21 ms p50/p95, against
-        # 12.9/15.2 and 13.0/14.1 paused (two interleaved rounds of 100). The command line
-        # runs with it off already; library callers of api get the same.
-        with paused_gc(), engine.connect() as connection:
-            reconciled = connection.execute(select(CURSOR.c.commit_sha).where(
-                CURSOR.c.repository_id == repo_id)).first()
-            if reconciled is None or reconciled[0] is None:
-                raise ReconcilerError(f"database {db.shown(database_url)} has no history of "
-                                      f"repository '{name}': run `reconciler apply` in it")
-            yield connection, repo_id
-    except exc.DBAPIError as error:
-        raise db.connect_error(database_url, error) from None
-    finally:
-        engine.dispose()
+    # A query's rows are plain dicts and tuples, freed by reference counting; the cyclic
+    # collector would only rescan the whole process while they are made (bench/audit.py,
+    # docs/BENCHMARKS.md). The command line runs with it off already; library callers of api
+    # get the same.
+    with (open_registry(root, url, purpose="read") as database, paused_gc(),
+          database.engine.connect() as connection):
+        reconciled = connection.execute(select(CURSOR.c.commit_sha).where(
+            CURSOR.c.repository_id == database.repo_id)).first()
+        if reconciled is None or reconciled[0] is None:
+            raise ReconcilerError(f"database {db.redacted(database.url)} has no history of "
+                                  f"repository '{database.repository.name}': run "
+                                  "`reconciler apply` in it")
+        yield connection, database.repo_id
+
+
+def subject(text: str, depth: int) -> tuple[str, str]:
+    """(name, version) of a lineage subject NAME@VERSION, checked with its depth."""
+    name, at, version = text.rpartition("@")
+    if not at or not name or not version:
+        raise ReconcilerError(f"'{printable(text)}' is not MODEL@VERSION")
+    if depth < 1:
+        raise ReconcilerError("--depth must be 1 or more")
+    return name, version
 
 
 def check_model(connection: Connection, repo_id: str, model: str | None) -> None:
@@ -306,7 +296,7 @@ def _commits(connection: Connection, repo_id: str, commits: set[str]) -> dict[st
 
 
 def _batches(keys: set[Key], size: int = store.BATCH_ROWS) -> Iterator[list[Key]]:
-    """keys, sorted, in lists small enough for one statement (DESIGN.md rule 5)."""
+    """keys, sorted, in lists small enough for one statement (docs/ARCHITECTURE.md, rule 5)."""
     ordered = sorted(keys)
     for start in range(0, len(ordered), size):
         yield ordered[start:start + size]

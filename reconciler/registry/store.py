@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,6 +22,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    exc,
     func,
     inspect,
     null,
@@ -30,18 +30,19 @@ from sqlalchemy import (
     update,
 )
 
+from reconciler.batch import CommitBatch
 from reconciler.limits import NAME_CHARS, TEXT_CHARS
 from reconciler.registry import bulk, tables
 
 if TYPE_CHECKING:  # only names in annotations: importing them would load the parser and models
-    from reconciler.catalog import Snapshot
-    from reconciler.diff import Recorded
+    from reconciler.diff import DatabaseState
     from reconciler.events import Event
     from reconciler.git.objects import CommitInfo
-    from reconciler.git.people import Person
 
 GENESIS = "0" * 64
 BATCH_ROWS = 500
+CHUNK_ROWS = 500  # rows per transaction: TiDB's limits (docs/ARCHITECTURE.md, portability rule 5)
+CHUNK_ROWS_SQLITE = 5000
 
 
 class Cursor(NamedTuple):
@@ -53,50 +54,24 @@ class Cursor(NamedTuple):
     last_hash: str
 
 
-@dataclass(frozen=True)
-class CommitBatch:
-    """One commit's events, with the entity values they need (plain data: it may be pickled
-    from the process that computes batches to the one that writes them)."""
-
-    info: CommitInfo
-    events: list[Event]
-    entities: dict[tuple[str, str], dict[str, Any]]
-    actor: tuple[str, str] | None = None  # who to attribute to, when not the commit's author
-    # When the events took effect, when not at the commit's own time (a history rewrite).
-    landed_at: datetime | None = None
-    people: tuple[Person, ...] = ()  # who proposed, merged and reviewed it (people.credited)
-
-    @property
-    def when(self) -> datetime:
-        """When the events took effect: the commit's committer time unless landed_at."""
-        return self.landed_at or self.info.committed_at
+EMPTY_CURSOR = Cursor(None, 0, 0, GENESIS)
 
 
-def commit_batch(info: CommitInfo, events: list[Event], snapshot: Snapshot,
-                 actor: tuple[str, str] | None = None,
-                 landed_at: datetime | None = None) -> CommitBatch:
-    """A commit's events plus the rows of the entities they create or update, read from the
-    snapshot the commit leads to."""
-    from reconciler import serving  # here: the read commands load no parser (test_queries)
+def chunk_rows(engine: Engine) -> int:
+    """How many rows one transaction of apply may write on engine's back end."""
+    return CHUNK_ROWS_SQLITE if engine.dialect.name == "sqlite" else CHUNK_ROWS
 
-    entities: dict[tuple[str, str], dict[str, Any]] = {}
-    for event in events:
-        if event.type in ("environment.created", "environment.updated"):
-            env = snapshot.environments[event.name]
-            entities[("Environment", event.name)] = {
-                "namespace": env.spec.namespace, "target": env.spec.target,
-                "spec": serving.environment_spec(env)}
-        elif event.type in ("dataset.created", "dataset.updated"):
-            meta = snapshot.datasets[event.name].metadata
-            entities[("Dataset", event.name)] = {"owner": meta.owner,
-                                                 "description": meta.description}
-        elif event.type in ("model.created", "model.updated"):
-            model = snapshot.models[event.name]
-            entities[("Model", event.name)] = {
-                "framework": model.spec.framework, "owner": model.metadata.owner,
-                "description": model.metadata.description,
-                "labels": dict(model.metadata.labels) or None}
-    return CommitBatch(info, events, entities, actor, landed_at)
+
+def cursor_or_empty(engine: Engine, repo_id: str) -> Cursor:
+    """The repository's cursor, or an empty one while the database has none (a new schema, or
+    a repository never applied)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(tables.RECONCILE_CURSOR.name):
+            return EMPTY_CURSOR
+        try:
+            return cursor_in(connection, repo_id)
+        except exc.NoResultFound:
+            return EMPTY_CURSOR
 
 
 class CursorMoved(Exception):
@@ -175,9 +150,9 @@ def cursor_in(connection: Connection, repo_id: str) -> Cursor:
     return Cursor(row.commit_sha, row.generation, row.event_seq, row.last_hash)
 
 
-def recorded_state(engine: Engine, repo_id: str) -> Recorded:
+def recorded_state(engine: Engine, repo_id: str) -> DatabaseState:
     """What the database holds as current, and the commits it reconciled (newest first)."""
-    from reconciler.diff import Recorded
+    from reconciler.diff import DatabaseState
 
     t = {"events": tables.AUDIT_EVENTS, "models": tables.MODELS,
          "versions": tables.MODEL_VERSIONS, "datasets": tables.DATASETS,
@@ -219,7 +194,7 @@ def recorded_state(engine: Engine, repo_id: str) -> Recorded:
             else:
                 canary = (row.version, row.traffic)
             serving[(row.model, row.environment)] = (primary, canary)
-    return Recorded(commits, environments, datasets, models, serving, landed)
+    return DatabaseState(commits, environments, datasets, models, serving, landed)
 
 
 def event_hash(prev_hash: str, row: dict[str, Any]) -> str:

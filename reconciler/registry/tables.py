@@ -1,8 +1,9 @@
 """The audit/lineage database schema (SQLAlchemy Core tables). Alembic migrations create it.
 
-Portable by construction (DESIGN.md): keys are content hashes or names, never AUTO_INCREMENT;
-indexed strings are at most VARCHAR(255), hashes CHAR(64); JSON columns are payload only;
-every constraint is named; MySQL/MariaDB/TiDB tables are InnoDB, utf8mb4, utf8mb4_bin.
+Portable by construction (docs/ARCHITECTURE.md, portability rules): keys are content hashes or
+names, never AUTO_INCREMENT; indexed strings are at most VARCHAR(255), hashes CHAR(64); JSON
+columns are payload only; every constraint is named; MySQL/MariaDB/TiDB tables are InnoDB,
+utf8mb4, utf8mb4_bin.
 
 Those MySQL table options are the migrations' alone (they create the tables there): declared
 here as `mysql_charset=...`, they made SQLAlchemy import its whole MySQL dialect and its six

@@ -12,8 +12,8 @@ from sqlalchemy import CHAR, Engine, exc, select
 
 from reconciler.diagnostics import ReconcilerError
 from reconciler.git.history import GitHistory
-from reconciler.reconcile import RepositoryKey, apply, repository_key, repository_name
 from reconciler.registry import db, store, tables
+from reconciler.registry.connect import RepositoryKey, open_registry
 
 PAGE = 1000
 # Counters of how the rows were written, not of what happened: they differ between runs (the
@@ -125,13 +125,14 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
     cursor = store.read_cursor(engine, repo_id)
     if cursor.commit_sha is None:
         return []
+    from reconciler.reconcile import import_history, sync
+
     actual = canonical_dump(engine, repo_id)
     with tempfile.TemporaryDirectory(prefix="reconciler-verify-") as scratch:
         url = f"sqlite:///{os.path.join(scratch, 'rebuild.sqlite')}"
         recorded = _gto_import(engine, repo_id)
         if recorded is not None:  # the history imported from GTO, derived again from tags
             from reconciler.gto import importer as gtoimport
-            from reconciler.reconcile import import_history
 
             # From the tags that were imported, as read then: one made since (`gto assign`
             # after adoption) is no part of the record.
@@ -139,7 +140,7 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
                                                tags=recorded.tags)
             import_history(root, url, imported, repository)
         for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
-            apply(root, url, to=stop, repository=repository)
+            sync(root, url, to=stop, repository=repository)
         rebuilt_engine = db.make_engine(db.database_url(root, url))
         try:
             rebuilt = canonical_dump(rebuilt_engine, repo_id)
@@ -268,21 +269,11 @@ def _verify_renders(engine: Engine, repo_id: str) -> list[Problem]:
 
 def verify(root: str, url: str | None, against_git: bool = True) -> list[Problem]:
     """The hash chain, then (optionally) the database against a rebuild from git."""
-    database_url = db.database_url(root, url, create=False)
-    if not db.exists(database_url):  # verifying only reads: it never creates a database
-        raise ReconcilerError(f"no database at {db.shown(database_url)}: nothing to verify "
-                              "(run `reconciler apply` first)")
-    engine = db.open_database(database_url, migrate=False)
-    try:
-        repository = repository_key(engine, GitHistory(root), "HEAD", repository_name(root))
+    with open_registry(root, url, purpose="verify") as database:
         try:
-            problems = verify_chain(engine, repository.id)
+            problems = verify_chain(database.engine, database.repo_id)
         except exc.NoResultFound:
             return [Problem("reconcile_cursor", "nothing reconciled yet for this repository")]
         if not problems and against_git:
-            problems = verify_against_git(root, engine, repository)
+            problems = verify_against_git(root, database.engine, database.repository)
         return problems
-    except exc.DBAPIError as error:
-        raise db.connect_error(database_url, error) from None
-    finally:
-        engine.dispose()

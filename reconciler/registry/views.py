@@ -2,7 +2,9 @@
 names, events with their commit and author. Created by migration 0003 (and with the tables
 of a new embedded database); a later change to a view is a new migration that replaces it.
 
-No JSON functions (DESIGN.md rule 7): every fact a view offers is a column. Times are UTC.
+No JSON functions (docs/ARCHITECTURE.md, portability rule 7): every fact a view offers is a
+column. Times are UTC.
+
 SQLite keeps datetimes as text with microseconds: its views give them as `datetime(...)`
 (YYYY-MM-DD HH:MM:SS) so they compare right with `datetime('...ISO-8601...')` of a moment.
 """

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Sequence
 from typing import Protocol
 
-from reconciler.diagnostics import ReconcilerError, printable
+from reconciler.diagnostics import Diagnostic, ReconcilerError, printable
 from reconciler.files import write_all
 from reconciler.limits import DNS_LABEL
 
@@ -24,7 +24,7 @@ INDEX = ".reconciler-index.json"
 _OUTPUT_PATH = re.compile(rf"{DNS_LABEL.pattern}/{DNS_LABEL.pattern}\.yaml")
 
 
-class Output(Protocol):
+class RenderedConfig(Protocol):
     """One rendered file: its path relative to the output folder, its text and sha256."""
 
     @property
@@ -44,10 +44,11 @@ class Unsafe(Exception):
         self.message = message
 
 
-class Plan:
+class OutputFolder:
     """What writing a render would change in the output folder."""
 
-    def __init__(self, root: str, out: str, rendered: Sequence[Output], only_env: str | None):
+    def __init__(self, root: str, out: str, rendered: Sequence[RenderedConfig],
+                 only_env: str | None):
         self.out = os.path.join(root, out)
         self.rendered = sorted(rendered, key=lambda r: r.path)
         _check_folder(root, self.out)
@@ -167,3 +168,10 @@ def unified_diff(current: str | None, new: str | None, path: str) -> str:
         f"a/{path}" if current is not None else "/dev/null",
         f"b/{path}" if new is not None else "/dev/null")
     return "".join(printable(line.rstrip("\n")) + "\n" for line in lines)
+
+
+def unsafe_diagnostic(root: str, unsafe: Unsafe) -> Diagnostic:
+    """An Unsafe as the diagnostic that reports it (where, relative to the repository)."""
+    where = os.path.relpath(unsafe.path, root) if unsafe.path.startswith(root) else unsafe.path
+    return Diagnostic(where.replace(os.sep, "/"), 1, 1, "RND004", unsafe.message,
+                      "remove it from the output folder; render writes only the files it owns")

@@ -17,10 +17,11 @@ from typing import Any
 import git
 import pytest
 
-from reconciler import api, listing, reconcile
+from reconciler import api, reconcile
 from reconciler.diagnostics import ReconcilerError
 from reconciler.gto import importer as gtoimport
 from reconciler.gto import tags as gtoregistry
+from reconciler.report import listing
 from tests.conftest import Registry, dvc_project
 
 GTO = str(Path(sys.executable).parent / "gto")
@@ -126,15 +127,15 @@ def test_import_agrees_with_gtos_own_view(gto_registry: Registry, tmp_path: Path
     assert done.events == 12  # one per tag of the three models
     assert api.validate(str(project.root)).diagnostics == []
     project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
-    reconcile.apply(str(project.root), url, "HEAD")
+    reconcile.sync(str(project.root), url, "HEAD")
 
-    shown = _rows(api.show(str(project.root), url, "churn"))[0]
+    shown = _rows(api.show(str(project.root), url, model="churn"))[0]
     gto_show = _gto_json(project, "show")
     assert shown["versions"][-1]["version"] == gto_show["churn"]["version"] == "v0.1.0"
     assert {env: state["version"] for env, state in shown["serving"].items()} == (
         gto_show["churn"]["stage"]) == {"prod": "v0.0.1", "staging": "v0.1.0"}
     assert "fraud_model" not in gto_show  # deprecated: GTO shows it no more
-    fraud = _rows(api.show(str(project.root), url, "fraud-model"))[0]
+    fraud = _rows(api.show(str(project.root), url, model="fraud-model"))[0]
     assert fraud["serving"] == {} and all(v["deprecated"] for v in fraud["versions"])
     assert [v["metrics"] for v in shown["versions"]] == [{"auc": 0.91, "eval.loss": 0.3},
                                                         {"auc": 0.94, "eval.loss": 0.2}]
@@ -280,7 +281,7 @@ def test_a_gto_tag_made_after_the_import_is_no_tamper(gto_registry: Registry,
     api.db_upgrade(str(project.root), url)
     api.import_gto(str(project.root), url, write=True, history=True)
     project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
-    reconcile.apply(str(project.root), url, "HEAD")
+    reconcile.sync(str(project.root), url, "HEAD")
     assert api.audit_verify(str(project.root), url) == []
     version = project.repo.git.rev_parse("churn@v0.0.1^{commit}")
     project.repo.git.tag("-a", "churn#staging#9", "-m", "Assigning stage staging", version)
@@ -303,7 +304,7 @@ def test_a_gto_tag_dated_in_the_future_lands_when_the_registry_was_read(
     before = datetime.now(UTC).replace(microsecond=0)
     api.import_gto(str(project.root), url, write=True, history=True)
     project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
-    reconcile.apply(str(project.root), url, "HEAD")
+    reconcile.sync(str(project.root), url, "HEAD")
     history = [r for r in _rows(api.audit_history(str(project.root), url, model="churn",
                                                   env="staging"))
                if r["payload"].get("imported")]
@@ -325,7 +326,7 @@ def test_a_stage_that_returns_to_a_version_at_one_commit_keeps_every_period(
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
     api.import_gto(str(project.root), url, write=True, history=True)
     project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
-    reconcile.apply(str(project.root), url, "HEAD")
+    reconcile.sync(str(project.root), url, "HEAD")
     served = _rows(api.audit_at(str(project.root), url, when="2029-01-01T00:00:00Z"))
     assert sorted((r["environment"], r["model"], r["version"]) for r in served) == [
         ("prod", "churn", "v0.0.1"), ("staging", "churn", "v0.1.0")]

@@ -1,14 +1,15 @@
-"""Write missing digests into manifests as text edits, so comments and layout stay as they were."""
+"""Manifests changed as text: insertions at a position, applied bottom-up, and the guard that
+the result still loads. Comments, key order and layout stay as the author wrote them, which a
+YAML round trip would lose (pin, migrate and the registry commands all edit this way).
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import yaml
 
 from reconciler import loader
-from reconciler.loader import Document
 
 
 class Edit(NamedTuple):
@@ -17,26 +18,6 @@ class Edit(NamedTuple):
     line: int
     col: int
     text: str
-
-
-def digest_edit(doc: Document, version_index: int, section: str, digest: str,
-                size: int | None = None, fields: dict[str, Any] | None = None) -> Edit | None:
-    """The edit that adds `digest: ...` (and `size: ...` when given, and each of fields, a
-    mapping written as JSON, which YAML reads alike) to spec.versions[version_index] of doc."""
-    node = doc.node_at(("spec", section, version_index))
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    more = {**({} if size is None else {"size": size}), **(fields or {})}
-    if node.flow_style:
-        # `{version: "1", artifact: a}`: add before the closing brace, quoted for flow context.
-        end = node.end_mark
-        added = "".join(f", {key}: {json.dumps(value)}" for key, value in more.items())
-        return Edit(end.line, end.column - 1, f", digest: \"{digest}\"{added}")
-    artifact = next(((k, v) for k, v in node.value if k.value == "artifact"), None)
-    anchor_key, anchor_value = artifact if artifact else node.value[-1]
-    indent = anchor_key.start_mark.column
-    added = "".join(" " * indent + f"{key}: {json.dumps(value)}\n" for key, value in more.items())
-    return Edit(line_after(anchor_value), 0, " " * indent + f"digest: {digest}\n" + added)
 
 
 def line_after(node: yaml.Node) -> int:

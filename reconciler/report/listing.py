@@ -14,8 +14,8 @@ import sys
 from datetime import UTC, datetime, tzinfo
 from typing import Any, NamedTuple
 
-from reconciler import jsonout
 from reconciler.diagnostics import printable
+from reconciler.report import jsonout
 from reconciler.times import shown
 
 FORMAT_VERSION = 1

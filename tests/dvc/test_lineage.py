@@ -83,7 +83,7 @@ spec:
 def test_lineage_reaches_the_imported_raw_data_through_three_stages(pipeline: Registry,
                                                                     tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    reconcile.apply(str(pipeline.root), url, "HEAD")
+    reconcile.sync(str(pipeline.root), url, "HEAD")
     engine = db.make_engine(sqlalchemy.make_url(url))
     with engine.connect() as connection:
         edges = connection.exec_driver_sql(

@@ -9,16 +9,40 @@ exactly as before, so apply and the audit see no change at the commit that moves
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import yaml
 
 from reconciler import catalog as catalog_mod
 from reconciler import loader, serving, spec
 from reconciler.catalog import Catalog, Entry
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, sort_key
+from reconciler.edit.text import line_after
+from reconciler.files import write_all
+from reconciler.gcpause import paused_gc
 from reconciler.loader import Document
-from reconciler.pin import line_after
+
+
+class MigrateResult(NamedTuple):
+    """What migrate moved: (model, environment) of each stage, the files it rewrote, or the
+    diagnostics that stopped it (then nothing was written)."""
+
+    moved: list[tuple[str, str]]
+    changed: list[str]
+    diagnostics: list[Diagnostic]
+
+
+def migrate(root: str, *, dry_run: bool = False) -> MigrateResult:
+    """Move every Model's stages into its Environments' `serves`, writing every file or none."""
+    with paused_gc():
+        moved = plan_move(catalog_of(root))
+    if isinstance(moved, list):
+        return MigrateResult([], [], sorted(moved, key=sort_key))
+    if not dry_run:
+        write_all([(os.path.join(root, path), text) for path, text in sorted(moved.files.items())])
+    return MigrateResult(moved.stages, sorted(moved.files), [])
 
 
 @dataclass

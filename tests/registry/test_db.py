@@ -43,7 +43,7 @@ def test_default_is_an_ignored_sqlite_file(tmp_path: os.PathLike[str]) -> None:
 
 def test_passwords_are_hidden() -> None:
     url = sqlalchemy.make_url("mysql+pymysql://app:s3cr3t@db.example.com:4000/registry")
-    assert "s3cr3t" not in db.shown(url)
+    assert "s3cr3t" not in db.redacted(url)
     error = db.connect_error(url, RuntimeError("login failed for app:s3cr3t"))
     assert "s3cr3t" not in str(error) and "***" in str(error)
 
@@ -55,7 +55,7 @@ def test_a_password_holding_an_unencoded_at_is_hidden_whole(password: str,
     text = f"mysql+pymysql://app:{password}@127.0.0.1:1/registry"
     url = sqlalchemy.make_url(text)
     pieces = [piece for piece in password.split("@") if len(piece) > 1]
-    shown = db.shown(url)
+    shown = db.redacted(url)
     assert not any(piece in shown for piece in pieces), shown
     assert shown.endswith("@127.0.0.1:1/registry")
     error = db.connect_error(url, RuntimeError(f"cannot reach {url.host}: refused"))

@@ -9,8 +9,8 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler import report
 from reconciler.diagnostics import Diagnostic, printable
+from reconciler.report import diagnostics as report
 from tests.conftest import Registry
 
 INJECTION = "x\n::error file=README.md,line=1::forged\r::warning::also\u2028\u202egnp.exe"

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy
 
 from reconciler import diff, events
+from reconciler.batch import commit_batch
 from reconciler.catalog import EMPTY
 from reconciler.git.objects import CommitInfo
 from reconciler.registry import db, store
@@ -37,7 +38,7 @@ def test_the_cursor_moves_only_from_where_the_writer_saw_it(db_url: str) -> None
         store.ensure_repository(engine, repo, "store-test")
         seen = store.read_cursor(engine, repo)
         event = diff.Event("environment.retired", "Environment", "gone")
-        batch = store.commit_batch(_info("a" * 40), [event], EMPTY)
+        batch = commit_batch(_info("a" * 40), [event], EMPTY)
         moved, _, _ = store.write_chunk(engine, repo, seen, [batch], "a" * 40)
         assert store.read_cursor(engine, repo) == moved and moved.event_seq == 1
         with pytest.raises(store.CursorMoved):  # a second writer that saw the old cursor

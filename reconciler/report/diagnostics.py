@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler import jsonout
 from reconciler.diagnostics import Diagnostic, markdown_text, printable
+from reconciler.report import jsonout
 
 FORMAT_VERSION = 1
 FORMATS = ("text", "json", "github")

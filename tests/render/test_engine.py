@@ -16,11 +16,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from reconciler import api, report
+from reconciler import api
 from reconciler.render.quote import quote
+from reconciler.report import diagnostics as report
 from tests.conftest import PROJECT, Registry, model_manifest
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = PROJECT / "tests" / "golden"
 SCHEMAS = PROJECT / "reconciler" / "render" / "schemas"  # shipped: a clone has nothing beside it
 FRAUD = "manifests/models/fraud.yaml"
 

@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from reconciler import api, listing, reconcile
+from reconciler import api, reconcile
 from reconciler.diagnostics import NotFound, ReconcilerError
 from reconciler.registry import db, queries, store, tables
-from tests.conftest import Registry, _scratch_database, copy_registry, server_url
+from reconciler.report import listing
+from tests.conftest import PROJECT, Registry, _scratch_database, copy_registry, server_url
 from tests.test_apply import AUTHORS, FRAUD, build_history
 
 FRANK = "Frank Proposer <frank@example.com>"
@@ -117,13 +118,13 @@ def audited(request: pytest.FixtureRequest, merged_template: Path,
         url, drop = _scratch_database(server_url(request.param))
     try:
         api.db_upgrade(str(registry.root), url)
-        reconcile.apply(str(registry.root), url, "HEAD")
+        reconcile.sync(str(registry.root), url, "HEAD")
         registry.repo.git.reset("--hard", "HEAD~1")  # the merge is force-pushed away
         _fraud(registry, '      version: "1.0.0"\n      canary: {version: "1.1.0", traffic: 5}\n',
                staging="1.3.0", extra_versions=CHAIN)
         registry.commit("Canary 1.1.0 again; 1.2.0 and 1.3.0", AUTHORS["dave"],
                         "2024-07-10T08:00:00+00:00")
-        assert reconcile.apply(str(registry.root), url, "HEAD").rewritten
+        assert reconcile.sync(str(registry.root), url, "HEAD").rewritten
         yield registry, url
     finally:
         registry.repo.close()
@@ -185,7 +186,7 @@ def test_show_is_the_registry_now(audited: tuple[Registry, str]) -> None:
     assert production["digest"].startswith("md5:") and production["since"] == (
         "2024-07-10T08:00:00Z")
     assert fraud["serving"]["staging"]["version"] == "1.3.0"
-    one = api.show(str(registry.root), url, "fraud")
+    one = api.show(str(registry.root), url, model="fraud")
     assert [c[0] for c in one.cells] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
     assert one.cells[0][4] == "deprecated" and one.cells[0][5] == "production"
     assert one.cells[1][5] == "production (canary 5%)" and one.cells[3][5] == "staging"
@@ -296,7 +297,7 @@ def test_compare_puts_metrics_side_by_side(audited: tuple[Registry, str]) -> Non
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda r, u: api.show(r, u, "nope"), "no model 'nope' in the registry (it has churn, "
+    (lambda r, u: api.show(r, u, model="nope"), "no model 'nope' in the registry (it has churn, "
                                           "fraud)"),
     (lambda r, u: api.audit_at(r, u, when="2024-07-01", env="prod"), "no environment 'prod'"),
     (lambda r, u: api.audit_history(r, u, model="nope"), "no model 'nope'"),
@@ -406,7 +407,7 @@ def test_text_escapes_what_commits_hold_and_csv_defuses_formulas() -> None:
         "'=HYPERLINK(\"x\")\x1b[2J", "-0.5"]
 
 
-README = Path(__file__).parent.parent / "README.md"
+README = PROJECT / "README.md"
 
 
 def _documented_sql() -> list[str]:
@@ -476,13 +477,13 @@ def test_the_readme_queries_answer_as_the_commands_do(audited: tuple[Registry, s
 def test_text_output_matches_its_golden_file(audited: tuple[Registry, str]) -> None:
     registry, url = audited  # every back end gives these same bytes
     shown = [listing.formatted(found, "text", terminal=False) for found in (
-        api.show(str(registry.root), url), api.show(str(registry.root), url, "fraud"),
+        api.show(str(registry.root), url), api.show(str(registry.root), url, model="fraud"),
         api.audit_history(str(registry.root), url, model="fraud", env="production"),
         api.audit_at(str(registry.root), url, when="2024-07-02T14:00:00+02:00"),
         api.audit_compare(str(registry.root), url, model="fraud"))]
     text = re.sub(r"\b[0-9a-f]{12}\b", "<sha12>", "\n\n".join(shown) + "\n")
     text = re.sub(r"md5:[0-9a-f]{32}", "md5:<digest>", text)
-    golden = Path(__file__).parent / "golden" / "audit.txt"
+    golden = PROJECT / "tests" / "golden" / "audit.txt"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text()

@@ -1,0 +1,40 @@
+"""edit/text: insertions land where they are meant, in the file's own line endings, and the
+guard refuses an edit that breaks the file."""
+
+from __future__ import annotations
+
+from reconciler import loader
+from reconciler.edit.text import Edit, apply_edits, line_after, still_valid
+
+MODEL = """spec:
+  versions:
+    - version: "1.0.0"
+      artifact: models/a.pkl   # a comment stays
+  stages: {}
+"""
+
+
+def test_edits_apply_bottom_up_so_each_keeps_its_position() -> None:
+    edited = apply_edits(MODEL, [Edit(4, 0, "      digest: md5:x\n"), Edit(0, 0, "# top\n")])
+    lines = edited.splitlines()
+    assert lines[0] == "# top"  # and the later edit still went where it was meant: before stages
+    assert lines[5:7] == ["      digest: md5:x", "  stages: {}"]
+    assert "# a comment stays" in edited
+
+
+def test_an_edit_keeps_the_files_line_endings() -> None:
+    crlf = MODEL.replace("\n", "\r\n")
+    edited = apply_edits(crlf, [Edit(4, 0, "      digest: md5:x\n")])
+    assert "\n" not in edited.replace("\r\n", "")
+
+
+def test_line_after_a_block_mapping_is_the_line_after_its_last_value() -> None:
+    doc = loader.load("m.yaml", MODEL.encode()).documents[0]
+    version = doc.node_at(("spec", "versions", 0))
+    assert version is not None
+    assert line_after(version) == 4  # the line of `stages:`, where an insertion goes before
+
+
+def test_the_guard_refuses_text_that_no_longer_loads() -> None:
+    assert still_valid("m.yaml", MODEL)
+    assert not still_valid("m.yaml", apply_edits(MODEL, [Edit(1, 2, "{")]))

@@ -286,10 +286,10 @@ def console() -> None:
     """Entry point of the console script and of `python -m reconciler`."""
     # A short-lived process whose bulk (parsed manifests, their YAML nodes, rows to write) lives
     # until it exits and holds no reference cycles: reference counting frees all of it, and the
-    # cyclic collector would only rescan it (two such scans were 0.15 s of a one-commit apply).
-    # What does end up in cycles is ~3,000 objects per run, however long the history. The
-    # collector stays off to the end: turned back on, it would first scan everything the run
-    # allocated (10 ms of validating 3 files).
+    # cyclic collector would only rescan it. What does end up in cycles is a few thousand
+    # objects per run, however long the history. The collector stays off to the end: turned
+    # back on, it would first scan everything the run allocated (bench/apply.py,
+    # bench/validate.py; docs/BENCHMARKS.md).
     gc.disable()
     sys.exit(_run(_parser().parse_args()))
 

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector (nested uses are fine)."""
     # Loading keeps every YAML node alive for positions; with the cyclic collector running, each
-    # collection rescans them all and loading gets ~6x slower. Nodes and plain data hold no cycles.
+    # collection rescans them all and loading gets several times slower (bench/validate.py).
+    # Nodes and plain data hold no cycles.
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -447,8 +447,8 @@ def _describe_fields(definitions: dict[str, Any]) -> None:
     """Each field's docstring (the string under it) as its JSON Schema description.
 
     pydantic's use_attribute_docstrings does the same at import, parsing this module's source
-    once per class: 9 ms of every pre-commit run (about 5% of validating 3 files), for text
-    only the schema needs. So it is read here, when a schema is asked for.
+    once per class: a cost on every pre-commit run (bench/validate.py) for text only the schema
+    needs. So it is read here, when a schema is asked for.
     """
     import ast
     import inspect

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler import api, loader, spec
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, Registry
 
 README = PROJECT / "README.md"
 BEGIN = "<!-- fields: generated from the JSON Schema by tests/test_readme.py -->"
@@ -141,3 +141,14 @@ def test_the_two_commands_are_what_ci_runs() -> None:
     install, tests = commands[0], commands[1]
     assert "pip install -e '.[dev]'" in install and install.endswith("reconciler apply")
     assert tests in ci.splitlines()
+
+
+def test_the_python_example_runs_as_written(registry: Registry, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's `From Python` block, run in a registry as a user would run it there."""
+    block = re.findall(r"```python\n(.*?)\n```", README.read_text().split("### From Python")[1],
+                       re.S)[0]
+    monkeypatch.chdir(registry.root)
+    exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "version.added" in printed and "fraud" in printed

@@ -1,8 +1,8 @@
 """The DVC adapter: what DVC records for a path, read from `.dvc` files and `dvc.lock`.
 
 Reading these small YAML files ourselves keeps `validate` fast and works at any git revision;
-`tests/dvc/test_records.py` proves the reading agrees with DVC's own. DVC itself is imported only to talk
-to remotes (`--check-remote`).
+`tests/dvc/test_records.py` proves the reading agrees with DVC's own. DVC itself is imported
+only to talk to remotes (`--check-remote`, dvc/remotes.py).
 
 Digests are written `<hash name>:<value>` the way DVC names its hashes: `md5` for DVC 3 outputs,
 `md5-dos2unix` for outputs DVC 2 recorded (no `hash: md5` field; DVC 2 normalised line endings of

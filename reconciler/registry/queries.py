@@ -204,8 +204,8 @@ def who(connection: Connection, repo_id: str, author: str | None, event_type: st
 
 def _events() -> Select[Any]:
     """The events' shown columns; their commits and people are read apart, by key."""
-    # Only the columns shown: PyMySQL decodes every field in Python, and 500 events of a model
-    # with the chain's hashes took 73 ms p50 on MariaDB (bench/audit.py) against 12 on SQLite.
+    # Only the columns shown: PyMySQL decodes every field in Python, and the chain's hashes made
+    # a model's history several times slower on MariaDB than on SQLite (bench/audit.py).
     shown = [EVENTS.c[name] for name in ("seq", "occurred_at", "event_type", "kind", "name",
                                          "version", "environment", "actor_name", "actor_email",
                                          "commit_sha", "payload")]
@@ -223,9 +223,8 @@ def _between(query: Select[Any], since: datetime | None, until: datetime | None
 
 def _event_rows(connection: Connection, repo_id: str, query: Select[Any]) -> list[Row]:
     # Three statements: the events, their commits with the people credited (a join of two
-    # key lookups, one round trip), and the repository's history rewrites. Against five
-    # before (the model's check, commits, people and rewrites apart) this took a model's
-    # history from 31.7 to 28.8 ms p50 on MariaDB at 1,000,000 events (interleaved, warm).
+    # key lookups, one round trip), and the repository's history rewrites: fewer round trips
+    # than asking for each apart (bench/audit.py).
     rows = []
     results = connection.execute(query).mappings().all()
     commits = _commits(connection, repo_id, {row["commit_sha"] for row in results})
@@ -395,8 +394,8 @@ def _edges(connection: Connection, repo_id: str, nodes: set[tuple[str, str, str]
     for batch in _batches(wanted, 200):
         # One SELECT per node, sent as one UNION ALL: each is an equality on a whole index
         # prefix, which SQLite plans right with or without statistics. Nodes OR-ed in one
-        # WHERE (and an ORDER BY) let it scan the repository's edges instead: 268 ms against
-        # 0.7 for depth 5 at 98,000 edges (bench/audit.py, no sqlite_stat1, as apply leaves it).
+        # WHERE (and an ORDER BY) let it scan the repository's edges instead (bench/audit.py,
+        # no sqlite_stat1, as apply leaves it).
         found.extend(dict(row) for row in connection.execute(union_all(*(
             select(EDGES).where(*_edge_match(repo_id, node, upstream))
             for node in batch))).mappings())

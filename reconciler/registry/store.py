@@ -518,7 +518,7 @@ def _insert_ignore(connection: Connection, table: Table, rows: Iterable[dict[str
 
 
 def _insert_ignore_statement(dialect: str, table: Table) -> Insert:
-    # Each dialect's module is imported when it is used: loading all three costs every run ~40 ms.
+    # Each dialect's module is imported when it is used: loading all three slows every run.
     if dialect == "sqlite":
         from sqlalchemy.dialects import sqlite
 

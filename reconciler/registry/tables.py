@@ -7,11 +7,10 @@ utf8mb4, utf8mb4_bin.
 
 Those MySQL table options are the migrations' alone (they create the tables there): declared
 here as `mysql_charset=...`, they made SQLAlchemy import its whole MySQL dialect and its six
-drivers' modules for every command on SQLite and PostgreSQL too, 12 to 15 ms of each start.
+drivers' modules for every command on SQLite and PostgreSQL too (bench/gto.py).
 
 Core tables, not ORM classes: every statement the project sends is Core, and importing
-sqlalchemy.orm plus mapping the classes was 0.07 s of every `reconciler show` (about a fifth of
-its wall time, bench/gto.py).
+sqlalchemy.orm plus mapping the classes was a fifth of a `reconciler show` (bench/gto.py).
 """
 
 from __future__ import annotations

@@ -47,8 +47,7 @@ def jsonable(value: Any, zone: tzinfo) -> Any:
 def formatted(listing: Listing, fmt: str, *, terminal: bool | None = None) -> str:
     """The listing as text, json or csv."""
     if fmt == "json":
-        # Converted only here, as text and CSV never need it: `show` of 300 models x 10
-        # versions took 39 to 44 ms in process against 56 to 85 converting every time.
+        # Converted only here, as text and CSV never need it (docs/BENCHMARKS.md).
         return jsonout.dumps({"format_version": FORMAT_VERSION, "command": listing.command,
                            "rows": jsonable(listing.data, listing.zone)}, indent=2,
                           sort_keys=False)

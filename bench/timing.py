@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 
 
-def best_of(repeat: int, command: list[str] | Callable[[int], list[str]], cwd: str) -> float:
+def best_of(repeat: int, command: list[str] | Callable[[int], list[str]], cwd: str,
+            env: dict[str, str] | None = None) -> float:
     """Best wall time of repeat runs of a fresh process (interpreter start included).
 
     command may be a function of the run number, for runs that each need their own arguments.
@@ -20,7 +21,8 @@ def best_of(repeat: int, command: list[str] | Callable[[int], list[str]], cwd: s
     for number in range(repeat):
         argv = command(number) if callable(command) else command
         start = time.perf_counter()
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False,
+                              env=env)
         best = min(best, time.perf_counter() - start)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv[:3])} exited {done.returncode}:\n"

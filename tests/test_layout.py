@@ -89,3 +89,14 @@ def test_every_folder_of_the_package_has_a_folder_of_tests() -> None:
     """Tests mirror the package: tests/registry/ for reconciler/registry/, and so on."""
     folders = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     assert folders <= {p.name for p in (PROJECT / "tests").iterdir() if p.is_dir()}
+
+
+def test_every_package_folder_is_distributed() -> None:
+    """pyproject.toml lists the packages: a folder left out would be missing from a wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"])
+    folders = {".".join(p.parent.relative_to(PROJECT).parts)
+               for p in PACKAGE.rglob("__init__.py")}
+    assert folders <= listed

@@ -19,6 +19,7 @@ from reconciler.paths import find_root
 from reconciler.times import parse_moment, parse_zone
 
 if TYPE_CHECKING:
+    from reconciler.edit.change import Change
     from reconciler.edit.migrate import MigrateResult
     from reconciler.edit.pin import PinResult
     from reconciler.gto.importer import GtoImport
@@ -64,6 +65,55 @@ def migrate(repo: str = ".", *, dry_run: bool = False) -> MigrateResult:
     from reconciler.edit import migrate as migration
 
     return migration.migrate(find_root(repo), dry_run=dry_run)
+
+
+def register(repo: str, model: str, *, artifact: str | None = None, version: str | None = None,
+             bump: str = "patch", parent: str | None = None,
+             trained_on: list[str] | None = None, description: str | None = None,
+             framework: str | None = None, commit: bool = False, dry_run: bool = False
+             ) -> Change:
+    """Add a version of model pinned to what DVC records for its artifact (digest; metrics and
+    params from a dvc.yaml stage); a new model with framework. See reconciler.edit.models."""
+    from reconciler.edit import models
+
+    return models.register(find_root(repo), model, artifact=artifact, version=version,
+                           bump=bump, parent=parent, trained_on=trained_on,
+                           description=description, framework=framework, commit=commit,
+                           dry_run=dry_run)
+
+
+def promote(repo: str, model: str, version: str, *, to: str, canary: int | None = None,
+            commit: bool = False, dry_run: bool = False) -> Change:
+    """Serve version of model in environment `to` (with canary: as its canary, at that
+    percent of the traffic), checked before it is written."""
+    from reconciler.edit import serving
+
+    return serving.promote(find_root(repo), model, version, to=to, canary=canary,
+                           commit=commit, dry_run=dry_run)
+
+
+def rollback(repo: str, model: str, *, env: str, to: str | None = None, commit: bool = False,
+             dry_run: bool = False) -> Change:
+    """Serve again, in env, the version of model it served before (or `to`)."""
+    from reconciler.edit import serving
+
+    return serving.rollback(find_root(repo), model, env=env, to=to, commit=commit,
+                            dry_run=dry_run)
+
+
+def deprecate(repo: str, model: str, version: str, *, commit: bool = False,
+              dry_run: bool = False) -> Change:
+    """Mark a version of model deprecated (it may no longer be promoted)."""
+    from reconciler.edit import models
+
+    return models.deprecate(find_root(repo), model, version, commit=commit, dry_run=dry_run)
+
+
+def retire(repo: str, model: str, *, commit: bool = False, dry_run: bool = False) -> Change:
+    """Retire model: its Model file is deleted; its history and bytes stay."""
+    from reconciler.edit import models
+
+    return models.retire(find_root(repo), model, commit=commit, dry_run=dry_run)
 
 
 def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,

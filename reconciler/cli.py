@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     _init_command(commands)
     _import_command(commands)
     _migrate_command(commands)
+    _action_commands(commands)
     _validate_commands(commands)
     _render_command(commands)
     _plan_command(commands)
@@ -270,6 +271,114 @@ def _migrate(args: argparse.Namespace) -> int:
                     f"{'would rewrite' if args.dry_run else 'rewrote'} "
                     f"{len(result.changed)} files" if result.moved else
                     "migrate: nothing to move (every environment says what it serves)"))
+    return EXIT_OK
+
+
+ACTION_EXIT = ("exit codes: 0 written (or, with --dry-run, it would pass), 1 refused by the "
+               "checks (nothing written), 2 usage or environment error")
+
+
+def _action_commands(commands: Any) -> None:
+    register = commands.add_parser(
+        "register", help="add a version of a model, pinned to what DVC records for it",
+        description="Add a version of MODEL: its digest from DVC's record of the artifact now "
+                    "and, from a dvc.yaml stage, its metrics and params (nothing typed). The "
+                    "version defaults to the next patch of the newest (semantic versioning), "
+                    "the artifact and parent to the newest version's; a new model needs "
+                    "--artifact and --framework. Checked as validate checks, then written.",
+        epilog="example: reconciler register churn --bump minor --commit\n" + ACTION_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    register.add_argument("model")
+    register.add_argument("--artifact", metavar="PATH", help="the DVC-tracked artifact")
+    chosen = register.add_mutually_exclusive_group()
+    chosen.add_argument("--version", help="the new version (default: the next one)")
+    chosen.add_argument("--bump", choices=("major", "minor", "patch"), default="patch",
+                        help="which part of the newest version to raise (default: patch)")
+    register.add_argument("--parent", metavar="VERSION",
+                          help="the version it was retrained from (default: the newest)")
+    register.add_argument("--trained-on", action="append", default=[],
+                          metavar="DATASET@VERSION", help="a dataset version it learned from")
+    register.add_argument("--description")
+    register.add_argument("--framework", help="a new model's framework (e.g. sklearn)")
+    promote = commands.add_parser(
+        "promote", help="serve a version of a model in an environment",
+        description="Make ENV serve VERSION of MODEL, in the Environment's file (its approvers "
+                    "own it); with --canary, as the canary taking PERCENT of the traffic. "
+                    "Promoting the canary's version ends the canary. The environment's "
+                    "promotion policy is checked before anything is written.",
+        epilog="example: reconciler promote churn 1.1.0 --to production --commit\n"
+               + ACTION_EXIT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    promote.add_argument("model")
+    promote.add_argument("version")
+    promote.add_argument("--to", required=True, metavar="ENV")
+    promote.add_argument("--canary", type=int, metavar="PERCENT")
+    rollback = commands.add_parser(
+        "rollback", help="serve again what an environment served before",
+        description="Make ENV serve again the version of MODEL it served before the current "
+                    "one on the registry branch's history (or --to VERSION, one it served).",
+        epilog="example: reconciler rollback churn --env production --commit\n" + ACTION_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rollback.add_argument("model")
+    rollback.add_argument("--env", required=True)
+    rollback.add_argument("--to", metavar="VERSION")
+    deprecate = commands.add_parser(
+        "deprecate", help="mark a version deprecated (no longer promoted)",
+        description="Mark VERSION of MODEL deprecated: it stays on record and in the DVC "
+                    "remote, and may no longer be promoted.",
+        epilog="example: reconciler deprecate churn 1.0.0\n" + ACTION_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    deprecate.add_argument("model")
+    deprecate.add_argument("version")
+    retire = commands.add_parser(
+        "retire", help="retire a model (delete its file; its history stays)",
+        description="Retire MODEL: its Model file is deleted, apply records model.retired, "
+                    "and its history, lineage and bytes stay. An environment still serving "
+                    "it stops the retirement (REF008).",
+        epilog="example: reconciler retire churn --commit\n" + ACTION_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    retire.add_argument("model")
+    for parser in (register, promote, rollback, deprecate, retire):
+        parser.add_argument("--commit", action="store_true",
+                            help="commit the edited files, with a message naming the change")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="check and show the change; write nothing")
+        _repo_option(parser)
+
+
+def _action(args: argparse.Namespace) -> int:
+    from reconciler import api
+    from reconciler.plan import Plan
+    from reconciler.report import plan as plan_report
+
+    options = {"commit": args.commit, "dry_run": args.dry_run}
+    if args.command == "register":
+        change = api.register(args.repo, args.model, artifact=args.artifact,
+                              version=args.version, bump=args.bump, parent=args.parent,
+                              trained_on=args.trained_on, description=args.description,
+                              framework=args.framework, **options)
+    elif args.command == "promote":
+        change = api.promote(args.repo, args.model, args.version, to=args.to,
+                             canary=args.canary, **options)
+    elif args.command == "rollback":
+        change = api.rollback(args.repo, args.model, env=args.env, to=args.to, **options)
+    elif args.command == "deprecate":
+        change = api.deprecate(args.repo, args.model, args.version, **options)
+    else:
+        change = api.retire(args.repo, args.model, **options)
+    shown = Plan("the work tree", change.message, change.diagnostics, change.events,
+                 change.approvals, {}, {})
+    print(printable(f"{change.message}: {', '.join(change.files)}"))
+    for line in plan_report.change_lines(shown):
+        print(line)
+    if not change.ok:
+        print(f"{args.command}: refused; nothing was written", file=sys.stderr)
+        return EXIT_FAILED
+    if not change.written:
+        print(f"{args.command}: dry run; nothing was written")
+    elif change.commit:
+        print(f"{args.command}: committed {change.commit[:12]}")
+    else:
+        print(f"{args.command}: written; commit it (or run with --commit)")
     return EXIT_OK
 
 
@@ -580,7 +689,8 @@ def _print_diagnostics(command: str, fmt: str, diagnostics: list[Diagnostic], fi
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
     "plan": _plan, "db": _db, "show": _show, "audit": _audit, "init": _init,
-    "import": _import, "migrate": _migrate}
+    "import": _import, "migrate": _migrate, "register": _action, "promote": _action,
+    "rollback": _action, "deprecate": _action, "retire": _action}
 
 
 def _append_step_summary(markdown: str) -> None:

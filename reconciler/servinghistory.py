@@ -49,7 +49,7 @@ def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...
     pattern = f"{_literal(version)}|{_literal(model)}"
     batch: list[tuple[str, str]] = []  # (commit, path), newest commit first
     commits, last = 0, ""
-    with closing(commits_changing(root, rev, pattern, MANIFEST_DIR)) as changes:
+    with closing(commits_changing(root, rev, [MANIFEST_DIR], pattern)) as changes:
         for sha, path in changes:
             if sha != last:
                 commits, last = commits + 1, sha
@@ -124,3 +124,54 @@ def served(root: str, known: set[tuple[str, str, str]], before: str | None, mode
     version) in known), or found on before's first-parent history (None: nothing asked)."""
     return any((model, env, version) in known for env in environments) or (
         before is not None and served_earlier(root, before, model, environments, version))
+
+
+def served_before(root: str, rev: str, model: str, env: str, current: str) -> str | None:
+    """The version env served of model before current, on rev's first-parent history (what a
+    rollback returns to); None when it served no other. Read newest first, a batch of commits
+    at a time, each file that changed and names the model parsed once."""
+    batch: list[tuple[str, str]] = []  # (commit, path), newest commit first
+    commits, last = 0, ""
+    with closing(commits_changing(root, rev, [MANIFEST_DIR])) as changes:
+        for sha, path in changes:
+            if sha != last:
+                commits, last = commits + 1, sha
+                if commits > BATCH_COMMITS:
+                    found = _other_version(root, batch, model, env, current)
+                    if found is not None:
+                        return found
+                    batch, commits = [], 1
+            if is_manifest_path(path) and plain_path(path):
+                batch.append((sha, path))
+    return _other_version(root, batch, model, env, current)
+
+
+def _other_version(root: str, changed: list[tuple[str, str]], model: str, env: str,
+                   current: str) -> str | None:
+    """The first version other than current that one of the files (newest first) says env
+    serves of model."""
+    blobs = read_at(root, changed, limit=MAX_FILE_BYTES)
+    for key in changed:
+        raw = blobs.get(key)
+        if raw is None or model.encode("utf-8") not in raw:
+            continue
+        for version in _served_versions(key[1], raw, model, env):
+            if version != current:
+                return version
+    return None
+
+
+def _served_versions(path: str, raw: bytes, model: str, env: str) -> list[str]:
+    """The version the file says env serves of model (none when it says nothing of it)."""
+    loaded = loader.load(path, raw)
+    found = []
+    for document in loaded.documents:
+        manifest = spec.parse(document.data)
+        stage = None
+        if isinstance(manifest, spec.Environment) and manifest.metadata.name == env:
+            stage = manifest.spec.serves.get(model)
+        elif isinstance(manifest, spec.Model) and manifest.metadata.name == model:
+            stage = manifest.spec.stages.get(env)
+        if stage is not None:
+            found.append(stage.version)
+    return found

@@ -179,7 +179,8 @@ def _as_dvc_writes_it(raw: bytes) -> dict[str, Any] | None:
     """The data of a .dvc file laid out as DVC writes it ("outs:" then flat mappings of words,
     paths, digests and sizes), read line by line; None for any other layout, which the YAML
     parser reads instead. A .dvc file is read at every commit that changes it, and this is
-    about 20x faster than PyYAML's constructor while giving the very same data."""
+    much faster than PyYAML's constructor while giving the very same data (bench/backfill.py,
+    docs/BENCHMARKS.md)."""
     try:
         lines = raw.decode("ascii").split("\n")
     except UnicodeDecodeError:

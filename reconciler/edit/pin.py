@@ -99,21 +99,29 @@ def _pin_edits(current: Catalog, entry: Entry[Any]) -> list[Edit]:
 
 def _recorded_fields(current: Catalog, entry: Entry[Any], index: int,
                      output: Output) -> dict[str, Any]:
-    """What DVC records for a model version that says none of it: metrics from its stage's
-    metrics files, params from dvc.lock (a field the version says is left as it is)."""
+    """What DVC records for a model version that says none of it (a field the version says
+    is left as it is)."""
     from reconciler import spec
-    from reconciler.dvc import metrics as dvcmetrics
 
     if not isinstance(entry.manifest, spec.Model):
         return {}
     node = entry.doc.node_at(("spec", "versions", index))
     keys = {k.value for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
+    return {name: value for name, value in recorded_fields(current, output).items()
+            if name not in keys}
+
+
+def recorded_fields(current: Catalog, output: Output) -> dict[str, Any]:
+    """What DVC records for an artifact that a model version takes: `metrics` from its
+    stage's metrics files, `params` from dvc.lock (each only when DVC records some)."""
+    from reconciler.dvc import metrics as dvcmetrics
+
     fields: dict[str, Any] = {}
     metrics = current.recorded_metrics(output)
-    if metrics and "metrics" not in keys:
+    if metrics:
         fields["metrics"] = dict(metrics)
     params = dvcmetrics.recorded_params(output.lineage)
-    if params and "params" not in keys:
+    if params:
         fields["params"] = params
     return fields
 

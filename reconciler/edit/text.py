@@ -1,10 +1,11 @@
-"""Manifests changed as text: insertions at a position, applied bottom-up, and the guard that
-the result still loads. Comments, key order and layout stay as the author wrote them, which a
-YAML round trip would lose (pin, migrate and the registry commands all edit this way).
+"""Manifests changed as text: insertions and replacements at positions, applied bottom-up, and
+the guard that the result still loads. Comments, key order and layout stay as the author wrote
+them, which a YAML round trip would lose (pin, migrate and the registry commands edit this way).
 """
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 import yaml
@@ -13,11 +14,31 @@ from reconciler import loader
 
 
 class Edit(NamedTuple):
-    """Insert text at a 0-based (line, col) of a file."""
+    """Insert text at a 0-based (line, col) of a file; with an end, replace what lies from
+    (line, col) up to (end_line, end_col) with it (text "" deletes)."""
 
     line: int
     col: int
     text: str
+    end_line: int = -1
+    end_col: int = -1
+
+
+def replacing(node: yaml.Node, text: str) -> Edit:
+    """The edit that puts text where node is (a scalar, or a flow collection)."""
+    start, end = node.start_mark, node.end_mark
+    return Edit(start.line, start.column, text, end.line, end.column)
+
+
+def deleting_lines(first: int, after_last: int) -> Edit:
+    """The edit that removes lines first..after_last-1 (0-based) whole."""
+    return Edit(first, 0, "", after_last, 0)
+
+
+def scalar(value: str | int | float | bool) -> str:
+    """A value as a YAML scalar that reads back as itself: strings double-quoted with JSON's
+    escapes (a version "1.10" stays a string), numbers and booleans plain."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def line_after(node: yaml.Node) -> int:
@@ -40,7 +61,10 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
         lines[-1] += newline
     for edit in sorted(edits, reverse=True):
         insert = edit.text.replace("\n", newline)
-        if edit.col == 0 and edit.line >= len(lines):
+        if edit.end_line >= 0:
+            tail = lines[edit.end_line][edit.end_col:] if edit.end_line < len(lines) else ""
+            lines[edit.line:edit.end_line + 1] = [lines[edit.line][:edit.col] + insert + tail]
+        elif edit.col == 0 and edit.line >= len(lines):
             lines.append(insert)
         elif edit.col == 0:
             lines.insert(edit.line, insert)
@@ -53,3 +77,42 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
 def still_valid(path: str, text: str) -> bool:
     """Whether edited text still loads cleanly (a guard before anything is written)."""
     return not loader.load(path, text.encode("utf-8")).diagnostics
+
+
+def key(name: str) -> str:
+    """A mapping key as YAML text that reads back as name: plain when it is a plain string
+    (`churn:`), double-quoted otherwise (`"null":`, `"1.0":`)."""
+    try:
+        plain = yaml.safe_load(f"{name}: 0")
+    except yaml.YAMLError:
+        plain = None
+    return name if isinstance(plain, dict) and list(plain) == [name] else scalar(name)
+
+
+def flow(fields: dict[str, str]) -> str:
+    """A flow mapping of keys and values already written as YAML text."""
+    return "{" + ", ".join(f"{key(k)}: {v}" for k, v in fields.items()) + "}"
+
+
+def source_text(text: str, node: yaml.Node) -> str:
+    """The text of node as the file writes it (a value kept as it was when a mapping is
+    written again)."""
+    lines = text.splitlines(keepends=True)
+    start, end = node.start_mark, node.end_mark
+    if start.line == end.line:
+        return lines[start.line][start.column:end.column]
+    return "".join([lines[start.line][start.column:], *lines[start.line + 1:end.line],
+                    lines[end.line][:end.column] if end.line < len(lines) else ""]).rstrip()
+
+
+def adding_fields(node: yaml.MappingNode, fields: dict[str, str]) -> Edit:
+    """The edit that adds fields (values already YAML text) to a mapping: a line each after its
+    last entry (block), or before its closing brace (flow)."""
+    if node.flow_style:
+        end = node.end_mark
+        lead = ", " if node.value else ""
+        return Edit(end.line, end.column - 1,
+                    lead + ", ".join(f"{key(k)}: {v}" for k, v in fields.items()))
+    indent = " " * node.value[0][0].start_mark.column
+    return Edit(line_after(node), 0, "".join(f"{indent}{key(k)}: {v}\n"
+                                            for k, v in fields.items()))

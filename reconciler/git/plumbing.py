@@ -236,14 +236,16 @@ def is_tracked(root: str, path: str) -> bool:
                           ).returncode == 0
 
 
-def commits_changing(root: str, rev: str, pattern: str, folder: str
+def commits_changing(root: str, rev: str, pathspecs: list[str], pattern: str | None = None
                      ) -> Generator[tuple[str, str], None, None]:
-    """(commit, path) for each file under folder that each first-parent commit of rev's
-    history changed in a line matching the extended regular expression pattern (`git log -G`),
-    newest first. Streamed: a consumer that stops early stops git."""
+    """(commit, path) for each file matching pathspecs that each first-parent commit of rev's
+    history changed, newest first; with pattern, only files changed in a line matching that
+    extended regular expression (`git log -G`). Streamed: a consumer that stops early stops
+    git."""
     command = [*GIT, "-C", root, "-c", "core.quotePath=false", "log", "--first-parent",
-               "--format=commit %H", "--name-only", "--no-renames", f"-G{pattern}",
-               "--end-of-options", rev, "--", f"{folder}/"]
+               "--format=commit %H", "--name-only", "--no-renames",
+               *([f"-G{pattern}"] if pattern is not None else []),
+               "--end-of-options", rev, "--", *(f":(literal){p}" for p in pathspecs)]
     log = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert log.stdout is not None and log.stderr is not None
     finished = False
@@ -265,3 +267,16 @@ def commits_changing(root: str, rev: str, pattern: str, folder: str
         log.stderr.close()
     if log.returncode != 0:
         raise git_failure("log", errors)
+
+
+def commit_paths(root: str, paths: list[str], message: str) -> str:
+    """Commit the work tree's state of paths (written, or deleted) and nothing else staged,
+    with message; the new commit's sha. The user's own identity and hooks apply, as with
+    `git commit`."""
+    specs = [f":(literal){p}" for p in paths]
+    run_git(root, "add", "--all", "--", *specs)
+    done = subprocess.run([*GIT, "-C", root, "commit", "--quiet", "--only", "-m", message,
+                           "--", *specs], capture_output=True, check=False)
+    if done.returncode != 0:
+        raise git_failure("commit", done.stderr or done.stdout)
+    return run_git(root, "rev-parse", "HEAD").decode().strip()

@@ -38,7 +38,13 @@ def text(plan: Plan) -> str:
     """For a terminal: violations first, then changes per model."""
     # Every line is escaped whole: names and approvers come from the pull request, and a line
     # starting `::` would be a workflow command in the github format.
-    lines = [printable(summary(plan))]
+    return "\n".join([printable(summary(plan)), *change_lines(plan)])
+
+
+def change_lines(plan: Plan) -> list[str]:
+    """The violations, then the changes per model, then the approvals, a line each (what a
+    registry action prints under its own first line)."""
+    lines = []
     for d in plan.diagnostics:
         lines.append(printable(f"  {d.path}:{d.line}:{d.col}: {d.code} {d.message}"))
     for model, events in _by_model(plan.events).items():
@@ -52,7 +58,7 @@ def text(plan: Plan) -> str:
     for env, names in plan.approvals.items():
         if names:
             lines.append(printable(f"  {env} needs approval from {', '.join(names)}"))
-    return "\n".join(lines)
+    return lines
 
 
 def as_json(plan: Plan) -> str:

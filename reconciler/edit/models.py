@@ -1,0 +1,202 @@
+"""`register`, `deprecate` and `retire`: a Model's versions and the model itself, edited in the
+Model's file (which its owners own), with what DVC records filled in, never typed.
+
+- register adds a version: its digest from DVC's record of the artifact now; from a dvc.yaml
+  stage, its metrics and params too. The version defaults to the next one of the newest
+  (semantic versioning: MAJOR.MINOR.PATCH, `--bump patch` by default; a model's first version
+  is 0.1.0), the artifact and the parent to the newest version's. A new model gets its own
+  file, `manifests/models/<name>.yaml`.
+- deprecate marks a version `deprecated: true`: it stays in the record and in the DVC remote,
+  and may no longer be promoted (POL004).
+- retire deletes the Model's file. apply records `model.retired`; nothing is erased: the
+  audit trail, lineage and the versions' bytes stay. An environment that still serves the
+  model stops the retirement (REF008): roll it out of every environment first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from reconciler.diagnostics import ReconcilerError, printable
+from reconciler.edit.change import Change, file_text, finish, work_tree
+from reconciler.edit.text import (
+    Edit,
+    adding_fields,
+    apply_edits,
+    key,
+    line_after,
+    replacing,
+    scalar,
+)
+from reconciler.paths import MANIFEST_DIR
+
+if TYPE_CHECKING:
+    from reconciler import spec
+    from reconciler.catalog import Catalog, Entry
+
+BUMPS = ("major", "minor", "patch")
+FIRST_VERSION = "0.1.0"
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def register(root: str, model: str, *, artifact: str | None = None, version: str | None = None,
+             bump: str = "patch", parent: str | None = None,
+             trained_on: list[str] | None = None, description: str | None = None,
+             framework: str | None = None, commit: bool = False, dry_run: bool = False
+             ) -> Change:
+    """Add a version of model (a new Model when there is none) pinned to what DVC records for
+    its artifact now."""
+    current = work_tree(root)
+    entry = current.models.get(model)
+    listed = list(entry.manifest.spec.versions) if entry is not None else []
+    newest = max(listed, key=lambda v: _order(v.version), default=None)
+    artifact = artifact or (newest.artifact if newest is not None else None)
+    if artifact is None:
+        raise ReconcilerError(f"'{printable(model)}' is a new model: name its artifact with "
+                              "--artifact (and its --framework)")
+    version = version or (_bumped(newest.version, bump) if newest is not None else FIRST_VERSION)
+    if version in {v.version for v in listed}:
+        raise ReconcilerError(f"'{printable(model)}' already has version '{printable(version)}'")
+    output = current.output(artifact)
+    if output is None:
+        raise ReconcilerError(f"DVC records nothing for '{printable(artifact)}': `dvc add` it, "
+                              "or run the stage that makes it (`dvc repro`), first")
+    same = [v for v in listed if v.digest == output.digest]
+    if same:
+        raise ReconcilerError(f"these bytes of '{printable(artifact)}' are already version "
+                              f"'{same[0].version}' of '{model}': retrain first, or promote it")
+    if parent is None and newest is not None:
+        parent = max((v for v in listed if v.artifact == artifact),
+                     key=lambda v: _order(v.version), default=newest).version
+    fields = _version_fields(current, version, artifact, output.digest, parent,
+                             trained_on or [], description)
+    if entry is None:
+        if framework is None:
+            raise ReconcilerError(f"'{printable(model)}' is a new model: give its --framework")
+        path = f"{MANIFEST_DIR}/models/{model}.yaml"
+        if path in current.source.manifest_paths() or current.source.exists(path):
+            raise ReconcilerError(f"{path} exists and holds no model '{printable(model)}'")
+        edited: dict[str, str | None] = {path: _new_model(model, framework, fields)}
+    else:
+        edited = {entry.path: _added_version(root, entry, fields)}
+    return finish(root, current, edited, f"register {model} {version}", commit=commit,
+                  dry_run=dry_run)
+
+
+def deprecate(root: str, model: str, version: str, *, commit: bool = False,
+              dry_run: bool = False) -> Change:
+    """Mark a version of model deprecated."""
+    current = work_tree(root)
+    entry = _model(current, model)
+    listed = [v.version for v in entry.manifest.spec.versions]
+    if version not in listed:
+        raise ReconcilerError(f"model '{printable(model)}' has no version '{printable(version)}'")
+    if entry.manifest.spec.versions[listed.index(version)].deprecated:
+        raise ReconcilerError(f"{model} {version} is deprecated already")
+    node = entry.doc.node_at(("spec", "versions", listed.index(version)))
+    if not isinstance(node, yaml.MappingNode):
+        raise ReconcilerError(f"{entry.path}: version {version} is not a mapping; edit it by hand")
+    text = file_text(root, entry.path)
+    pairs = {k.value: v for k, v in node.value}
+    if "deprecated" in pairs:  # `deprecated: false` said outright
+        edited = apply_edits(text, [replacing(pairs["deprecated"], "true")])
+    else:
+        edited = apply_edits(text, [adding_fields(node, {"deprecated": "true"})])
+    return finish(root, current, {entry.path: edited}, f"deprecate {model} {version}",
+                  commit=commit, dry_run=dry_run)
+
+
+def retire(root: str, model: str, *, commit: bool = False, dry_run: bool = False) -> Change:
+    """Retire model: delete its Model file (see the module's docstring for what stays)."""
+    current = work_tree(root)
+    entry = _model(current, model)
+    others = [e.name for e in [*current.versioned(), *current.environments.values()]
+              if e.path == entry.path and e is not entry]
+    if others:
+        raise ReconcilerError(f"{entry.path} also holds {', '.join(sorted(others))}: move the "
+                              f"Model '{model}' to a file of its own first")
+    return finish(root, current, {entry.path: None}, f"retire {model}", commit=commit,
+                  dry_run=dry_run, check_all=True)
+
+
+def _model(current: Catalog, name: str) -> Entry[spec.Model]:
+    entry = current.models.get(name)
+    if entry is None:
+        raise ReconcilerError(f"no model '{printable(name)}' (known: "
+                              f"{', '.join(sorted(current.models)) or 'none'})")
+    return entry
+
+
+def _order(version: str) -> tuple[Any, ...]:
+    """Versions in numeric order where they are dotted numbers (1.10.0 after 1.9.0)."""
+    parts = version.replace("-", ".").replace("+", ".").split(".")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def _bumped(newest: str, bump: str) -> str:
+    """The next version after newest by semantic versioning's rule for bump."""
+    if bump not in BUMPS:
+        raise ReconcilerError(f"--bump must be one of {', '.join(BUMPS)}, not {bump!r}")
+    found = _SEMVER.match(newest)
+    if found is None:
+        raise ReconcilerError(f"the newest version '{printable(newest)}' is not "
+                              "MAJOR.MINOR.PATCH: name the new one with --version")
+    major, minor, patch = (int(n) for n in found.groups())
+    if bump == "major":
+        return f"{major + 1}.0.0"
+    if bump == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def _version_fields(current: Catalog, version: str, artifact: str, digest: str,
+                    parent: str | None, trained_on: list[str], description: str | None
+                    ) -> dict[str, str]:
+    """A new version's fields as YAML text: what it is, and what DVC records for it."""
+    from reconciler.edit.pin import recorded_fields
+
+    fields = {"version": scalar(version), "artifact": scalar(artifact), "digest": digest}
+    output = current.output(artifact)
+    if parent is not None:
+        fields["parent"] = scalar(parent)
+    if trained_on:
+        refs = []
+        for ref in trained_on:
+            name, at, dataset_version = ref.rpartition("@")
+            if not at or not name or not dataset_version:
+                raise ReconcilerError(f"--trained-on '{printable(ref)}' is not DATASET@VERSION")
+            refs.append("{dataset: " + scalar(name) + ", version: "
+                        + scalar(dataset_version) + "}")
+        fields["trainedOn"] = "[" + ", ".join(refs) + "]"
+    if output is not None:
+        for name, value in recorded_fields(current, output).items():
+            fields[name] = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if description is not None:
+        fields["description"] = scalar(description)
+    return fields
+
+
+def _added_version(root: str, entry: Entry[spec.Model], fields: dict[str, str]) -> str:
+    """The Model's file with a version appended to its versions."""
+    node = entry.doc.node_at(("spec", "versions"))
+    if not isinstance(node, yaml.SequenceNode) or node.flow_style or not node.value:
+        raise ReconcilerError(f"{entry.path}: its versions are not a block list; add the "
+                              "version by hand")
+    text = file_text(root, entry.path)
+    dash = node.value[0].start_mark.column - 2  # items are `- key: value`
+    lead, inner = " " * max(dash, 0), " " * (max(dash, 0) + 2)
+    lines = [f"{lead}- {key(name)}: {value}\n" if index == 0 else f"{inner}{key(name)}: {value}\n"
+             for index, (name, value) in enumerate(fields.items())]
+    return apply_edits(text, [Edit(line_after(node), 0, "".join(lines))])
+
+
+def _new_model(model: str, framework: str, fields: dict[str, str]) -> str:
+    """A new Model manifest with its first version."""
+    version = "".join(f"      {key(name)}: {value}\n" for name, value in list(fields.items())[1:])
+    return (f"apiVersion: reconciler/v1\nkind: Model\nmetadata:\n  name: {key(model)}\n"
+            f"spec:\n  framework: {scalar(framework)}\n  versions:\n"
+            f"    - version: {fields['version']}\n{version}")

@@ -119,6 +119,12 @@ def retire(root: str, model: str, *, commit: bool = False, dry_run: bool = False
     if others:
         raise ReconcilerError(f"{entry.path} also holds {', '.join(sorted(others))}: move the "
                               f"Model '{model}' to a file of its own first")
+    served = [entry.at(("spec", "stages", env), "REF008",
+                       f"'{env}' still serves '{model}': retired, it would serve an unknown "
+                       "model there", f"roll it out of '{env}' first, then retire it")
+              for env in sorted(entry.manifest.spec.stages)]
+    if served:
+        return Change(f"retire {model}", [entry.path], [], served, {}, False)
     return finish(root, current, {entry.path: None}, f"retire {model}", commit=commit,
                   dry_run=dry_run, check_all=True)
 

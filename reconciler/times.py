@@ -12,11 +12,16 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from reconciler.diagnostics import ReconcilerError, printable
 
 HELP = ("an ISO-8601 time, e.g. 2024-05-14T16:00:00+02:00, 2024-05-14T14:00Z or 2024-05-14 "
-        "(no offset: UTC)")
+        "(no offset: UTC), or now, or today (its midnight, UTC)")
 
 
 def parse_moment(text: str) -> datetime:
-    """The naive UTC datetime an ISO-8601 time names (no offset: UTC)."""
+    """The naive UTC datetime an ISO-8601 time names (no offset: UTC); `now` and `today` (the
+    first thing on-call types) are this moment and this UTC day's midnight."""
+    word = text.strip().lower()
+    if word in ("now", "today"):
+        now = datetime.now(UTC).replace(tzinfo=None)
+        return now if word == "now" else now.replace(hour=0, minute=0, second=0, microsecond=0)
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -14,6 +14,12 @@ from pathlib import Path
 
 import git
 import pytest
+from hypothesis import settings
+
+# No property test is timed: the machines are noisy (a first call that imports a module can take
+# a second), and speed is the benches' to measure.
+settings.register_profile("reconciler", deadline=None)
+settings.load_profile("reconciler")
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 # Whether this run is CI's (database tests then must run). CI=true also makes apply refuse the

@@ -17,6 +17,13 @@ def test_any_offset_names_one_utc_moment(text: str) -> None:
     assert parse_moment(text) == datetime(2024, 5, 14, 14, 0)
 
 
+def test_now_and_today_are_what_on_call_types() -> None:
+    before = datetime.now(UTC).replace(tzinfo=None)
+    now = parse_moment(" NOW ")
+    assert before <= now <= datetime.now(UTC).replace(tzinfo=None)
+    assert parse_moment("today") == now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 @pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
                                   "0001-01-01T05:00:00+05:01"])
 def test_a_moment_outside_the_years_utc_can_hold_is_one_clear_error(text: str) -> None:

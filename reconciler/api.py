@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from reconciler.registry.verify import Problem
     from reconciler.render.deploy import RenderResult
     from reconciler.report.listing import Listing
+    from reconciler.resolve import Resolved
     from reconciler.scaffold import InitResult
     from reconciler.validate import Result
 
@@ -114,6 +115,33 @@ def retire(repo: str, model: str, *, commit: bool = False, dry_run: bool = False
     from reconciler.edit import models
 
     return models.retire(find_root(repo), model, commit=commit, dry_run=dry_run)
+
+
+def resolve(model: str, *, env: str | None = None, version: str | None = None,
+            repo: str = ".", rev: str = "HEAD") -> Resolved:
+    """The version of model that env serves (or the version named; neither: the newest) at
+    rev: version, digest, size, storage URI and metrics (repo: a folder or a URL)."""
+    from reconciler import resolve as resolving
+
+    with resolving.repository(repo) as root:
+        return resolving.resolve(root, model, env=env, version=version, rev=rev)
+
+
+def locate(reference: str, *, repo: str = ".", rev: str = "HEAD") -> Resolved:
+    """What MODEL, MODEL@VERSION or MODEL@ENV names at rev, as resolve gives it."""
+    from reconciler import resolve as resolving
+
+    with resolving.repository(repo) as root:
+        return resolving.locate(root, reference, rev=rev)
+
+
+def get(reference: str, *, out: str | None = None, repo: str = ".", rev: str = "HEAD") -> str:
+    """Fetch the bytes MODEL, MODEL@VERSION or MODEL@ENV names into out (default: the
+    artifact's file name here), checked against the pinned digest; the path written."""
+    from reconciler import resolve as resolving
+
+    with resolving.repository(repo) as root:
+        return resolving.get(root, reference, out=out, rev=rev)
 
 
 def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,

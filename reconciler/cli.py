@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     _import_command(commands)
     _migrate_command(commands)
     _action_commands(commands)
+    _get_command(commands)
     _validate_commands(commands)
     _render_command(commands)
     _plan_command(commands)
@@ -382,6 +383,41 @@ def _action(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _get_command(commands: Any) -> None:
+    get = commands.add_parser(
+        "get", help="fetch the exact bytes of a model version (by version or environment)",
+        description="Fetch the bytes MODEL@VERSION, MODEL@ENV (what ENV serves) or MODEL (the "
+                    "newest version) names, from the DVC remote by content address (or from "
+                    "git, for an artifact committed to it), checked against the pinned digest "
+                    "before the file appears. Reads the manifests at --rev; needs no DVC cache "
+                    "and no database.",
+        epilog="example: reconciler get churn@production -o model.pkl\n"
+               "exit codes: 0 fetched, 2 not found, not fetchable, or a usage error",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    get.add_argument("reference", metavar="MODEL[@VERSION|@ENV]")
+    get.add_argument("-o", "--out", metavar="PATH", help="where to write (default: the "
+                     "artifact's file name, here; a folder: into it)")
+    get.add_argument("--repo", default=".", metavar="PATH_OR_URL",
+                     help="the repository: a folder, or a URL to clone (default: here)")
+    get.add_argument("--rev", default="HEAD", help="the revision to read (default: HEAD)")
+    get.add_argument("--url", action="store_true",
+                     help="print where the bytes would come from; fetch nothing")
+
+
+def _get(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    if args.url:
+        found = api.locate(args.reference, repo=args.repo, rev=args.rev)
+        where = (f"git {found.in_git[0]}:{found.in_git[1]}" if found.in_git
+                 else found.storage_uri or "(no DVC remote)")
+        print(printable(f"{found.model} {found.version} {found.digest} {where}"))
+        return EXIT_OK
+    written = api.get(args.reference, out=args.out, repo=args.repo, rev=args.rev)
+    print(printable(f"get: {written}"))
+    return EXIT_OK
+
+
 def _repo_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default=".", metavar="DIR",
                         help="the repository (default: the current directory)")
@@ -690,7 +726,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
     "plan": _plan, "db": _db, "show": _show, "audit": _audit, "init": _init,
     "import": _import, "migrate": _migrate, "register": _action, "promote": _action,
-    "rollback": _action, "deprecate": _action, "retire": _action}
+    "rollback": _action, "deprecate": _action, "retire": _action, "get": _get}
 
 
 def _append_step_summary(markdown: str) -> None:

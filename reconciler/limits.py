@@ -23,6 +23,13 @@ DNS_LABEL_CHARS = 63
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # always fullmatch
 
 
+def version_order(version: str) -> tuple[tuple[int, int, str], ...]:
+    """A sort key for version names: numeric where they are dotted numbers (1.10.0 after
+    1.9.0), text elsewhere (after the numbers)."""
+    parts = version.replace("-", ".").replace("+", ".").split(".")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
 def is_dns_label(name: str) -> bool:
     """Whether name is a DNS-1123 label (lower-case letters, digits, '-'; at most 63)."""
     return len(name) <= DNS_LABEL_CHARS and DNS_LABEL.fullmatch(name) is not None

@@ -5,13 +5,18 @@ recorded (.dvc files, dvc.lock); this module reads where DVC keeps the bytes.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import posixpath
 import re
-from typing import TYPE_CHECKING, Any, NamedTuple
+import tempfile
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.diagnostics import Diagnostic, ReconcilerError
 from reconciler.dvc.records import LEGACY_MD5, split_digest
+from reconciler.git.plumbing import git_blob
+from reconciler.source import FileProblem, Source
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
@@ -79,6 +84,89 @@ def object_path(digest: str) -> str:
     hash_name, value = split_digest(digest)
     prefix = "" if hash_name == LEGACY_MD5 else f"files/{hash_name}/"
     return f"{prefix}{value[:2]}/{value[2:]}"
+
+
+def storage_uri(remote: Remote, digest: str) -> str:
+    """Where a deployment reads an object: the remote's URL and the object's path (a local
+    remote is addressed as a volume, `pvc://<remote name>/...`)."""
+    location = object_path(digest)
+    return (f"pvc://{remote.name}/{location}" if remote.is_local
+            else f"{remote.url.rstrip('/')}/{location}")
+
+
+def remote_of(source: Source, name: str | None) -> Remote | None:
+    """The remote named (None: DVC's default) in the source's .dvc/config; None when there is
+    no such remote or no config (a ConfigError when DVC could not read it either)."""
+    try:
+        text = source.read(".dvc/config").decode("utf-8")
+    except (FileProblem, OSError, UnicodeDecodeError):
+        return None
+    table, default = remotes(text)
+    return table.get(name or default or "")
+
+
+def fetch_object(root: str, digest: str, target: str, *, remote: str | None = None,
+                 in_git: tuple[str, str] | None = None) -> None:
+    """Stream the bytes of digest into target: from the DVC remote (None: DVC's default) by
+    content address, or from git objects (in_git: commit and path) for an artifact committed
+    to git. Checked against the digest before target appears: a partial or wrong download
+    leaves nothing behind."""
+    hash_name, value = split_digest(digest)
+    if value.endswith(".dir"):
+        raise ReconcilerError(f"{digest} is a directory: fetch it with `dvc get`")
+    handle, partial = tempfile.mkstemp(prefix=".reconciler-get-",
+                                       dir=os.path.dirname(os.path.abspath(target)))
+    try:
+        with os.fdopen(handle, "wb") as written:
+            if in_git is not None:
+                with git_blob(root, *in_git) as stream:
+                    found = copy_checked(stream, written)
+            else:
+                found = _from_remote(root, hash_name, value, written, remote, digest)
+        if found != value:
+            raise ReconcilerError(f"the bytes fetched hash to {found}, not the pinned {digest}: "
+                                  "nothing was written")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def _from_remote(root: str, hash_name: str, value: str, written: IO[bytes],
+                 remote: str | None, digest: str) -> str:
+    """Copy the object from the DVC remote into written; its md5 as DVC computes it."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(root) as repo:
+            odb = repo.cloud.get_remote_odb(remote, hash_name=hash_name)
+            path = odb.oid_to_path(value)
+            if not odb.fs.exists(path):
+                raise ReconcilerError(
+                    f"the DVC remote {odb.fs.unstrip_protocol(path)} has no object for "
+                    f"{digest}: run `dvc push` at the revision that produced these bytes")
+            with odb.fs.open(path, "rb") as stream:
+                return copy_checked(stream, written, dos2unix=hash_name == LEGACY_MD5)
+    except DvcException as error:
+        raise ReconcilerError(f"DVC remote: {error}") from None
+
+
+def copy_checked(stream: IO[bytes], written: IO[bytes], *, dos2unix: bool = False) -> str:
+    """Copy stream into written a block at a time (memory flat in the size); the md5 of what
+    was copied, as DVC computes it (DVC 2 hashed text files with CRLF made LF)."""
+    raw, normalised = hashlib.md5(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
+    carry, binary = b"", False
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        written.write(block)
+        raw.update(block)
+        if dos2unix:
+            binary = binary or b"\0" in block
+            text = carry + block
+            carry = b"\r" if text.endswith(b"\r") else b""
+            normalised.update((text[:-1] if carry else text).replace(b"\r\n", b"\n"))
+    normalised.update(carry)
+    return normalised.hexdigest() if dos2unix and not binary else raw.hexdigest()
 
 
 def missing_from_remote(root: str, digests: list[str], remote: str | None = None) -> set[str]:

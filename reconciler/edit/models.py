@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -32,6 +32,7 @@ from reconciler.edit.text import (
     replacing,
     scalar,
 )
+from reconciler.limits import version_order
 from reconciler.paths import MANIFEST_DIR
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def register(root: str, model: str, *, artifact: str | None = None, version: str
     current = work_tree(root)
     entry = current.models.get(model)
     listed = list(entry.manifest.spec.versions) if entry is not None else []
-    newest = max(listed, key=lambda v: _order(v.version), default=None)
+    newest = max(listed, key=lambda v: version_order(v.version), default=None)
     artifact = artifact or (newest.artifact if newest is not None else None)
     if artifact is None:
         raise ReconcilerError(f"'{printable(model)}' is a new model: name its artifact with "
@@ -71,7 +72,7 @@ def register(root: str, model: str, *, artifact: str | None = None, version: str
                               f"'{same[0].version}' of '{model}': retrain first, or promote it")
     if parent is None and newest is not None:
         parent = max((v for v in listed if v.artifact == artifact),
-                     key=lambda v: _order(v.version), default=newest).version
+                     key=lambda v: version_order(v.version), default=newest).version
     fields = _version_fields(current, version, artifact, output.digest, parent,
                              trained_on or [], description)
     if entry is None:
@@ -135,12 +136,6 @@ def _model(current: Catalog, name: str) -> Entry[spec.Model]:
         raise ReconcilerError(f"no model '{printable(name)}' (known: "
                               f"{', '.join(sorted(current.models)) or 'none'})")
     return entry
-
-
-def _order(version: str) -> tuple[Any, ...]:
-    """Versions in numeric order where they are dotted numbers (1.10.0 after 1.9.0)."""
-    parts = version.replace("-", ".").replace("+", ".").split(".")
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
 def _bumped(newest: str, bump: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import IO, NamedTuple
 
 from reconciler.diagnostics import ReconcilerError
@@ -280,3 +281,32 @@ def commit_paths(root: str, paths: list[str], message: str) -> str:
     if done.returncode != 0:
         raise git_failure("commit", done.stderr or done.stdout)
     return run_git(root, "rev-parse", "HEAD").decode().strip()
+
+
+@contextmanager
+def git_blob(root: str, commit: str, path: str) -> Iterator[IO[bytes]]:
+    """The bytes of path at commit as a stream (`git cat-file blob`): memory flat in the size."""
+    if not plain_path(path):
+        raise ReconcilerError(f"'{path}' is not a plain repository path")
+    process = subprocess.Popen([*GIT, "-C", root, "cat-file", "blob", f"{commit}:{path}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        yield process.stdout
+        errors = process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+        process.stderr.close()
+    if process.returncode not in (0, -9):
+        raise git_failure("cat-file", errors)
+
+
+def clone(url: str, folder: str) -> str:
+    """`git clone` url into folder (which must not exist); folder."""
+    done = subprocess.run([*GIT, "clone", "--quiet", "--no-tags", "--end-of-options", url, folder],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        raise git_failure("clone", done.stderr)
+    return folder

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select, union_all
 from reconciler.diagnostics import NotFound, ReconcilerError, printable
 from reconciler.events import Event, describe
 from reconciler.gcpause import paused_gc
+from reconciler.limits import version_order
 from reconciler.registry import db, store, tables
 
 MODELS = tables.MODELS
@@ -122,7 +123,7 @@ def show(connection: Connection, repo_id: str, model: str | None, env: str | Non
             "metrics": row["metrics"] or {}, "deprecated": bool(row["deprecated"]),
             "added_commit": row["added_commit"], "reproduction": row["reproduction"]})
     for listed in versions.values():  # 1.10.0 after 1.9.0, as compare orders them
-        listed.sort(key=lambda v: _version_key(v["version"]))
+        listed.sort(key=lambda v: version_order(v["version"]))
     serving = _serving_now(connection, repo_id, model, env)
     return [{"model": name, "owner": models[name]["owner"],
              "framework": models[name]["framework"],
@@ -433,7 +434,7 @@ def compare(connection: Connection, repo_id: str, model: str, versions: list[str
         periods.setdefault(row["version"], []).append({
             "environment": row["environment"], "role": row["role"],
             "from": row["valid_from"], "until": row["valid_to"]})
-    ordered = sorted(rows, key=lambda r: _version_key(r["version"]))
+    ordered = sorted(rows, key=lambda r: version_order(r["version"]))
     result: list[Row] = []
     previous: dict[str, Any] = {}
     for row in ordered:
@@ -445,9 +446,3 @@ def compare(connection: Connection, repo_id: str, model: str, versions: list[str
                        "deltas": deltas, "served": periods.get(row["version"], [])})
         previous = row["metrics"] or {}
     return result
-
-
-def _version_key(version: str) -> tuple[Any, ...]:
-    """Versions in numeric order where they are dotted numbers (1.10.0 after 1.9.0)."""
-    parts = version.replace("-", ".").split(".")
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)

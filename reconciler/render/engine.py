@@ -22,7 +22,7 @@ from reconciler import loader, spec
 from reconciler.catalog import Catalog, Entry
 from reconciler.diagnostics import Diagnostic, printable
 from reconciler.dvc.records import IN_GIT
-from reconciler.dvc.remotes import ConfigError, Remote, object_path, remotes
+from reconciler.dvc.remotes import ConfigError, Remote, remotes, storage_uri
 from reconciler.render.quote import quote
 from reconciler.source import FileProblem, Source
 
@@ -197,11 +197,9 @@ def _context(catalog: Catalog, env: Entry[spec.Environment], entry: Entry[spec.M
                                 "content address: "
                                 + ("it pins no digest" if version.digest is None else
                                    "directory artifacts are not supported yet"), key=True)
-        location = object_path(version.digest)
-        uri = (f"pvc://{remote.name}/{location}" if remote.is_local
-               else f"{remote.url.rstrip('/')}/{location}")
         serving.append({"version": version.version, "digest": version.digest,
-                        "artifact": version.artifact, "storageUri": uri,
+                        "artifact": version.artifact,
+                        "storageUri": storage_uri(remote, version.digest),
                         "metrics": dict(version.metrics), "traffic": traffic})
     resources = None
     if stage.resources is not None:

@@ -1,10 +1,12 @@
 """The daily loop end to end, with no YAML edited by hand: `init`, a real DVC pipeline that
 writes a metrics file, `register` (metrics, params and lineage from DVC), `promote` through a
 pull request (`plan`, a `--no-ff` merge, `apply`), the production gate refusing a version below
-it and taking one above, and `rollback` to what the environment served before."""
+it and taking one above, `rollback` to what the environment served before, and `get` of what
+production serves in a fresh clone."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -106,6 +108,15 @@ def test_register_promote_plan_apply_gate_and_rollback_without_editing_yaml(
     history = _ok(project, "audit", "history", "churn", "--db", database, "--format", "json")
     changes = [row["change"] for row in json.loads(history)["rows"]]
     assert "rollback: 0.1.1 -> 0.1.0" in changes
+    # A batch job's fresh clone (no DVC cache) gets what production serves, byte for byte.
+    fresh = tmp_path / "job"
+    subprocess.run(["git", "clone", "-q", str(project.root), str(fresh)], check=True)
+    job = Registry(fresh, project.repo)
+    fetched = _ok(job, "get", "churn@production", "-o", "model.pkl")
+    assert "get:" in fetched and not (fresh / ".dvc" / "cache").exists()
+    pinned = yaml.safe_load((fresh / "manifests/models/churn.yaml").read_text())
+    digest = next(v["digest"] for v in pinned["spec"]["versions"] if v["version"] == "0.1.1")
+    assert "md5:" + hashlib.md5((fresh / "model.pkl").read_bytes()).hexdigest() == digest
     # Every manifest change was a command's: the commits say which.
     log = subprocess.run(["git", "-C", str(project.root), "log", "--format=%s", "main"],
                          capture_output=True, text=True, check=True).stdout

@@ -1,0 +1,121 @@
+"""get and resolve: the exact bytes a version pins, by version or by environment, in a clone
+with no DVC cache; whatever the remote holds, only the pinned bytes ever appear."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reconciler import api
+from reconciler.diagnostics import ReconcilerError
+from tests.conftest import Registry, model_manifest
+from tests.test_validate import retrain, run_cli
+
+FRAUD = "manifests/models/fraud.yaml"
+
+
+def _clone(registry: Registry, tmp_path: Path) -> Registry:
+    """A fresh clone beside the original (its DVC remote, ../remote, is the same folder)."""
+    target = registry.root.parent / "clone"
+    subprocess.run(["git", "clone", "-q", str(registry.root), str(target)], check=True)
+    return Registry(target, registry.repo)
+
+
+def _empty(tmp_path: Path) -> Path:
+    """A folder of its own for what get writes (the registry is in tmp_path too)."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def _md5(path: Path) -> str:
+    return "md5:" + hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _object(registry: Registry, digest: str) -> Path:
+    value = digest.removeprefix("md5:")
+    return registry.root.parent / "remote" / "files" / "md5" / value[:2] / value[2:]
+
+
+def test_get_fetches_what_an_environment_serves_in_a_clone_with_no_cache(
+        registry: Registry, tmp_path: Path) -> None:
+    clone = _clone(registry, tmp_path)
+    written = api.get("fraud@production", out=str(tmp_path / "model.pkl"), repo=str(clone.root))
+    assert _md5(Path(written)) == registry.digest("models/fraud.pkl")
+    assert not (clone.root / ".dvc" / "cache").exists()
+
+
+def test_resolve_gives_what_a_program_needs(registry: Registry) -> None:
+    found = api.resolve("fraud", env="staging", repo=str(registry.root))
+    assert (found.version, found.digest, found.environment) == (
+        "1.0.0", registry.digest("models/fraud.pkl"), "staging")
+    assert found.storage_uri == "pvc://local/files/md5/" + found.digest[4:6] + "/" + \
+        found.digest[6:]
+    assert found.metrics == {"auc": 0.93}
+
+
+def test_an_older_version_comes_by_its_digest_whatever_the_path_holds_now(
+        registry: Registry, tmp_path: Path) -> None:
+    first = registry.digest("models/fraud.pkl")
+    second = retrain(registry)
+    registry.dvc("push", "-q")
+    registry.write(FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", first),
+                                                   ("1.1.0", "models/fraud.pkl", second)]))
+    registry.commit("fraud 1.1.0")
+    root = str(registry.root)
+    assert _md5(Path(api.get("fraud@1.0.0", out=str(tmp_path / "a"), repo=root))) == first
+    assert _md5(Path(api.get("fraud", out=str(tmp_path / "b"), repo=root))) == second
+
+
+def test_bytes_that_are_not_the_pinned_ones_never_appear(registry: Registry,
+                                                         tmp_path: Path) -> None:
+    stored = _object(registry, registry.digest("models/fraud.pkl"))
+    stored.chmod(0o644)
+    stored.write_bytes(b"tampered in the remote")
+    out = _empty(tmp_path)
+    done = run_cli(registry, "get", "fraud@production", "-o", str(out / "model.pkl"))
+    assert done.returncode == 2 and "not the pinned" in done.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_a_remote_without_the_object_says_what_to_push(registry: Registry,
+                                                       tmp_path: Path) -> None:
+    _object(registry, registry.digest("models/fraud.pkl")).unlink()
+    out = _empty(tmp_path)
+    done = run_cli(registry, "get", "fraud", "-o", str(out / "model.pkl"))
+    assert done.returncode == 2 and "dvc push" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert list(out.iterdir()) == []
+
+
+def test_an_artifact_committed_to_git_comes_from_git_objects(registry: Registry,
+                                                             tmp_path: Path) -> None:
+    registry.write("models/small.bin", b"small weights in git\n")
+    registry.write("manifests/models/small.yaml", model_manifest(
+        "small", [("1.0.0", "models/small.bin",
+                   "md5:" + hashlib.md5(b"small weights in git\n").hexdigest())]))
+    registry.commit("a model committed to git")
+    written = Path(api.get("small@1.0.0", out=str(tmp_path), repo=str(registry.root)))
+    assert written == tmp_path / "small.bin"
+    assert written.read_bytes() == b"small weights in git\n"
+    where = run_cli(registry, "get", "small", "--url")
+    assert where.returncode == 0 and "git " in where.stdout and ":models/small.bin" in where.stdout
+
+
+@pytest.mark.parametrize(("reference", "message"), [
+    ("nope@production", "no model 'nope'"),
+    ("fraud@9.9.9", "has no version '9.9.9'"),
+    ("fraud@", "is not MODEL"),
+    ("@production", "is not MODEL"),
+    ("fraud@\x1b[31m", r"has no version '\x1b[31m'"),
+])
+def test_what_names_nothing_is_one_line_and_writes_nothing(
+        registry: Registry, tmp_path: Path, reference: str, message: str) -> None:
+    out = _empty(tmp_path)
+    with pytest.raises(ReconcilerError) as raised:
+        api.get(reference, out=str(out / "x"), repo=str(registry.root))
+    assert message in str(raised.value) and "\x1b" not in str(raised.value)
+    assert list(out.iterdir()) == []

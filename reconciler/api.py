@@ -145,7 +145,7 @@ def get(reference: str, *, out: str | None = None, repo: str = ".", rev: str = "
 
 
 def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,
-               target: str = "kserve", force: bool = False, history: bool = False
+               target: str | None = None, force: bool = False, history: bool = False
                ) -> GtoImport:
     """Turn the GTO registry of repo into manifests (written with write) and, with history,
     its whole history into the database at db (before the first apply)."""

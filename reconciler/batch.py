@@ -46,7 +46,8 @@ def commit_batch(info: CommitInfo, events: list[Event], snapshot: Snapshot,
         if event.type in ("environment.created", "environment.updated"):
             env = snapshot.environments[event.name]
             entities[("Environment", event.name)] = {
-                "namespace": env.spec.namespace, "target": env.spec.target,
+                # NOT NULL columns: a stage that deploys nothing has "" for both.
+                "namespace": env.spec.namespace or "", "target": env.spec.target or "",
                 "spec": serving.environment_spec(env)}
         elif event.type in ("dataset.created", "dataset.updated"):
             meta = snapshot.datasets[event.name].metadata

@@ -66,8 +66,9 @@ def _import_command(commands: Any) -> None:
                      help="also import the registry's history (every registration, assignment, "
                           "unassignment, deprecation) into this database, before the first "
                           "apply")
-    gto.add_argument("--target", choices=("kserve", "seldon", "kubernetes"), default="kserve",
-                     help="what the imported stages' environments deploy to (default: kserve)")
+    gto.add_argument("--target", choices=("kserve", "seldon", "kubernetes"),
+                     help="what the imported stages' environments deploy to (default: none: "
+                          "each is a stage that deploys nothing, as GTO's stages are)")
 
 
 def _validate_commands(commands: Any) -> None:

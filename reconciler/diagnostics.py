@@ -40,6 +40,7 @@ CODES: dict[str, tuple[str, str]] = {
     # names and references
     "NAM001": (ERROR, "name is not a DNS-1123 label"),
     "NAM002": (ERROR, "duplicate name"),
+    "ENV001": (ERROR, "an Environment with a target names no namespace to deploy to"),
     "VER001": (ERROR, "duplicate version"),
     "VER002": (WARNING, "two versions have the same digest (identical bytes)"),
     "REF001": (ERROR, "unknown dataset"),

@@ -189,7 +189,13 @@ def _targets(catalog: Catalog) -> Iterator[Diagnostic]:
     render fails, and only after apply has written the database)."""
     for env in catalog.environments.values():
         target = env.manifest.spec.target
-        if target in spec.TARGETS or catalog.source.exists(f"templates/{target}/{spec.TEMPLATE}"):
+        if target is not None and env.manifest.spec.namespace is None:
+            yield env.at(("spec", "target"), "ENV001",
+                         f"environment '{env.name}' deploys with '{target}' but names no "
+                         "namespace", "add spec.namespace, or remove spec.target to make it "
+                         "a stage that deploys nothing")
+        if target is None or target in spec.TARGETS or catalog.source.exists(
+                f"templates/{target}/{spec.TEMPLATE}"):
             continue
         close = difflib.get_close_matches(target, spec.TARGETS, n=1)
         yield env.at(("spec", "target"), "REF007", f"no template for target '{target}'",

@@ -237,12 +237,15 @@ class Promotion(_Spec):
 
 
 class EnvironmentSpec(_Spec):
-    """Where and how an environment deploys: namespace, template target, DVC remote, values."""
+    """Where and how an environment deploys: namespace, template target, DVC remote, values.
+    Without a target it is a stage only (batch jobs `get` what it serves; another CD system
+    deploys it): its policy and approvers hold, and render and apply render nothing for it."""
 
-    namespace: DnsLabel
-    """Kubernetes namespace the configs deploy to."""
-    target: DnsLabel
-    """Template set that renders it: kserve, seldon, kubernetes, or one in templates/."""
+    namespace: DnsLabel | None = None
+    """Kubernetes namespace the configs deploy to (required with a target)."""
+    target: DnsLabel | None = None
+    """Template set that renders it: kserve, seldon, kubernetes, or one in templates/; none:
+    a stage that deploys nothing."""
     remote: ShortText | None = None
     """DVC remote whose URL storageUri points at (default: DVC's default remote)."""
     values: dict[str, JsonValue] = {}

@@ -119,3 +119,21 @@ def test_what_names_nothing_is_one_line_and_writes_nothing(
         api.get(reference, out=str(out / "x"), repo=str(registry.root))
     assert message in str(raised.value) and "\x1b" not in str(raised.value)
     assert list(out.iterdir()) == []
+
+
+def test_a_remote_dvc_config_local_may_override_is_read_through_dvc(
+        registry: Registry, tmp_path: Path) -> None:
+    """`.dvc/config.local` can move a remote (credentials, another URL): then DVC itself is
+    asked, by content address, and the same check holds."""
+    moved = registry.root.parent / "moved-remote"
+    (registry.root.parent / "remote").rename(moved)
+    registry.dvc("remote", "modify", "--local", "local", "url", str(moved))
+    out = _empty(tmp_path)
+    written = api.get("fraud@staging", out=str(out), repo=str(registry.root))
+    assert _md5(Path(written)) == registry.digest("models/fraud.pkl")
+    stored = moved / "files" / "md5" / registry.digest("models/fraud.pkl")[4:6] / \
+        registry.digest("models/fraud.pkl")[6:]
+    stored.unlink()
+    Path(written).unlink()
+    done = run_cli(registry, "get", "fraud@staging", "-o", str(out / "again.pkl"))
+    assert done.returncode == 2 and "dvc push" in done.stderr and list(out.iterdir()) == []

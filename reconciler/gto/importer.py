@@ -48,7 +48,7 @@ class GtoImport(NamedTuple):
 
 
 def import_registry(root: str, db: str | None = None, *, write: bool = False,
-                    target: str = "kserve", force: bool = False, history: bool = False
+                    target: str | None = None, force: bool = False, history: bool = False
                     ) -> GtoImport:
     """Turn the GTO registry of root into manifests (written with write) and, with history,
     its whole history into the database at db (before the first apply)."""
@@ -113,14 +113,14 @@ class Imported:
     read_at: datetime | None
 
 
-def read_registry(root: str, *, target: str = "kserve", at: str = "HEAD",
+def read_registry(root: str, *, target: str | None = None, at: str = "HEAD",
                   tags: frozenset[str] | None = None, read_at: datetime | None = None
                   ) -> Imported:
     """Read the GTO registry of root as declared at commit `at`: artifacts, tags (only those
     named, when tags is given: what an earlier import read), and each version's record.
     read_at is the moment it is read (an import's now; an earlier import's as it recorded it,
     to derive that import again)."""
-    if target not in spec.TARGETS:
+    if target is not None and target not in spec.TARGETS:
         raise ReconcilerError(f"--target must be one of {', '.join(spec.TARGETS)}")
     head = resolve_commit(root, at)
     artifacts = read_artifacts(root, head)
@@ -357,7 +357,7 @@ def _metric_files(dvc_yaml: dict[str, Any], stage: str | None) -> list[str]:
 
 def _manifests(models: dict[str, Artifact], states: dict[str, ArtifactState],
                versions: dict[tuple[str, str], Version], names: dict[str, str],
-               target: str) -> dict[str, str]:
+               target: str | None) -> dict[str, str]:
     files: dict[str, str] = {}
     serves: dict[str, dict[str, Any]] = {}  # environment -> model -> what it serves
     for name, artifact in sorted(models.items()):
@@ -386,7 +386,7 @@ def _manifests(models: dict[str, Artifact], states: dict[str, ArtifactState],
             "apiVersion": spec.API_VERSION, "kind": "Environment",
             "metadata": {"name": names[stage],
                          "annotations": {"gto.stage": stage, "imported-from": "gto"}},
-            "spec": {"namespace": names[stage], "target": target,
+            "spec": {**({"namespace": names[stage], "target": target} if target else {}),
                      **({"serves": served} if served else {})}})
     return dict(sorted(files.items()))
 

@@ -115,7 +115,7 @@ def render_catalog(catalog: Catalog, only_env: str | None = None,
         return [], [Diagnostic(".dvc/config", error.line, 1, "ART005",
                                f"unreadable DVC config: {error.message}",
                                "fix it with `dvc remote` / `dvc config`")]
-    broken: set[str] = set()  # targets whose template failed: one message each, not per model
+    broken: set[str | None] = set()  # targets whose template failed: one message each
     for env, entry, stage in _served(catalog, only_env, only_models):
         remote = remote_table.get(env.manifest.spec.remote or default_remote or "")
         context, missing = _context(catalog, env, entry, stage, remote)
@@ -154,6 +154,8 @@ def _served(catalog: Catalog, only_env: str | None, only_models: set[str] | None
     for env_name in sorted(catalog.environments):
         if only_env is not None and env_name != only_env:
             continue
+        if catalog.environments[env_name].manifest.spec.target is None:
+            continue  # a stage only: it deploys nothing
         for model_name in sorted(catalog.models):
             entry = catalog.models[model_name]
             stage = entry.manifest.spec.stages.get(env_name)

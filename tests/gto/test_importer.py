@@ -127,7 +127,12 @@ def test_import_agrees_with_gtos_own_view(gto_registry: Registry, tmp_path: Path
     assert done.events == 12  # one per tag of the three models
     assert api.validate(str(project.root)).diagnostics == []
     project.commit("adopt reconciler", "Ada <ada@x.org>", "2030-01-01T00:00:00+00:00")
-    reconcile.sync(str(project.root), url, "HEAD")
+    # GTO's stages deploy nothing: imported as stages only, so apply renders nothing and needs
+    # no DVC remote (every apply failed with RND002 when they were made kserve environments).
+    assert "target" not in dry.manifests["manifests/environments/prod.yaml"]
+    outcome = api.apply(str(project.root), url, branch="main")
+    assert outcome.applied is not None and outcome.render_problems == []
+    assert outcome.rendered == []
 
     shown = _rows(api.show(str(project.root), url, model="churn"))[0]
     gto_show = _gto_json(project, "show")

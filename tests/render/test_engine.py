@@ -343,3 +343,43 @@ def test_templates_run_within_a_budget(registry: Registry, template: str) -> Non
     assert done.returncode == 1, done.stdout + done.stderr
     assert "RND001" in done.stdout and "Traceback" not in done.stdout + done.stderr
     assert float(seconds) < 10 and int(kib) < 500 * 1024, (seconds, kib)
+
+
+def test_a_stage_that_deploys_nothing_renders_nothing_and_keeps_its_policy(
+        registry: Registry) -> None:
+    """An Environment without a target: batch jobs `get` what it serves; render, plan and
+    apply render nothing for it, and its promotion policy still holds."""
+    registry.write("manifests/environments/batch.yaml", """\
+apiVersion: reconciler/v1
+kind: Environment
+metadata: {name: batch}
+spec:
+  promotion: {requireMetrics: {auc: ">= 0.99"}}
+""")
+    registry.commit("a stage for batch scoring")
+    refused = api.promote(str(registry.root), "fraud", "1.0.0", to="batch")
+    assert [d.code for d in refused.diagnostics] == ["POL002"] and not refused.written
+    registry.write("manifests/environments/batch.yaml", """\
+apiVersion: reconciler/v1
+kind: Environment
+metadata: {name: batch}
+spec:
+  serves:
+    fraud: {version: "1.0.0"}
+""")
+    result = api.render(str(registry.root))
+    assert result.ok and result.files and not any(f.startswith("batch/") for f in result.files)
+    registry.commit("batch serves fraud")
+    assert api.resolve("fraud", env="batch", repo=str(registry.root)).version == "1.0.0"
+
+
+def test_an_environment_that_deploys_needs_a_namespace(registry: Registry) -> None:
+    registry.write("manifests/environments/odd.yaml", """\
+apiVersion: reconciler/v1
+kind: Environment
+metadata: {name: odd}
+spec:
+  target: kserve
+""")
+    found = api.validate(str(registry.root)).diagnostics
+    assert [(d.path, d.code) for d in found] == [("manifests/environments/odd.yaml", "ENV001")]

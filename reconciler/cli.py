@@ -36,7 +36,56 @@ def _parser() -> argparse.ArgumentParser:
     _render_command(commands)
     _plan_command(commands)
     _database_commands(commands)
+    _document(parser, "")
     return parser
+
+
+CHECKS = "exit codes: 0 ok, 1 a check failed, 2 usage or environment error"
+QUERIES = ("exit codes: 0 ok, 1 an unknown model, version or environment, 2 usage or database "
+           "error")
+# Each command's --help ends with an example and what its exit codes mean.
+EXAMPLES = {
+    "init": ("reconciler init --ci github --target kserve", CHECKS),
+    "import gto": ("reconciler import gto --write --db sqlite:///registry.sqlite", CHECKS),
+    "migrate": ("reconciler migrate --dry-run", CHECKS),
+    "validate": ("reconciler validate manifests/models/churn.yaml", CHECKS),
+    "pin": ("reconciler pin manifests/models/churn.yaml", CHECKS),
+    "schema": ("reconciler schema > manifest.schema.json", "exit codes: 0 ok"),
+    "plan": ("reconciler plan --base origin/main --format markdown --out plan.md",
+             CHECKS + "; with --detailed-exitcode: 0 no changes, 2 changes, 1 error"),
+    "render": ("reconciler render --check", CHECKS + " (--check: 1 when deploy/ is stale)"),
+    "apply": ("reconciler apply --db \"$RECONCILER_DB_URL\"", CHECKS
+              + " (the target has errors; with --strict also a landed violation)"),
+    "db upgrade": ("reconciler db upgrade --db \"$RECONCILER_DB_URL\"", CHECKS),
+    "show": ("reconciler show churn --env production", QUERIES),
+    "audit verify": ("reconciler audit verify --chain-only",
+                     "exit codes: 0 intact, 1 tampered or different from git, 2 usage or "
+                     "database error"),
+    "audit history": ("reconciler audit history churn --env production --since 2024-05-01",
+                      QUERIES),
+    "audit at": ("reconciler audit at now --env production", QUERIES),
+    "audit lineage": ("reconciler audit lineage churn@1.2.0 --depth 3", QUERIES),
+    "audit who": ("reconciler audit who --author ada@example.com --since today", QUERIES),
+    "audit diff": ("reconciler audit diff 2024-05-01 now --env production", QUERIES),
+    "audit compare": ("reconciler audit compare churn --metric auc", QUERIES),
+}
+
+
+def _document(parser: argparse.ArgumentParser, path: str) -> None:
+    """Give every command in EXAMPLES its example and exit codes, and a description (its help,
+    when it has none) above its options."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, command in action.choices.items():
+            full = f"{path} {name}".strip()
+            _document(command, full)
+            if full in EXAMPLES:
+                example, exits = EXAMPLES[full]
+                command.epilog = f"example: {example}\n{exits}"
+                command.formatter_class = argparse.RawDescriptionHelpFormatter
+                command.description = command.description or helps.get(name)
 
 
 def _init_command(commands: Any) -> None:

@@ -83,6 +83,19 @@ def register(repo: str, model: str, *, artifact: str | None = None, version: str
                            dry_run=dry_run)
 
 
+def register_dataset(repo: str, dataset: str, *, artifact: str | None = None,
+                     version: str | None = None, bump: str = "patch",
+                     description: str | None = None, commit: bool = False,
+                     dry_run: bool = False) -> Change:
+    """Add a version of dataset pinned to what DVC records for its artifact (a new Dataset
+    when there is none)."""
+    from reconciler.edit import models
+
+    return models.register_dataset(find_root(repo), dataset, artifact=artifact,
+                                   version=version, bump=bump, description=description,
+                                   commit=commit, dry_run=dry_run)
+
+
 def promote(repo: str, model: str, version: str, *, to: str, canary: int | None = None,
             commit: bool = False, dry_run: bool = False) -> Change:
     """Serve version of model in environment `to` (with canary: as its canary, at that

@@ -332,14 +332,17 @@ ACTION_EXIT = ("exit codes: 0 written (or, with --dry-run, it would pass), 1 ref
 def _action_commands(commands: Any) -> None:
     register = commands.add_parser(
         "register", help="add a version of a model, pinned to what DVC records for it",
-        description="Add a version of MODEL: its digest from DVC's record of the artifact now "
+        description="Add a version of MODEL (or, with --dataset, of a dataset): its digest "
+                    "from DVC's record of the artifact now "
                     "and, from a dvc.yaml stage, its metrics and params (nothing typed). The "
                     "version defaults to the next patch of the newest (semantic versioning), "
                     "the artifact and parent to the newest version's; a new model needs "
                     "--artifact and --framework. Checked as validate checks, then written.",
         epilog="example: reconciler register churn --bump minor --commit\n" + ACTION_EXIT,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    register.add_argument("model")
+    register.add_argument("model", metavar="NAME")
+    register.add_argument("--dataset", action="store_true",
+                          help="NAME is a dataset: add a version of it (no metrics or lineage)")
     register.add_argument("--artifact", metavar="PATH", help="the DVC-tracked artifact")
     chosen = register.add_mutually_exclusive_group()
     chosen.add_argument("--version", help="the new version (default: the next one)")
@@ -402,7 +405,14 @@ def _action(args: argparse.Namespace) -> int:
     from reconciler.report import plan as plan_report
 
     options = {"commit": args.commit, "dry_run": args.dry_run}
-    if args.command == "register":
+    if args.command == "register" and args.dataset:
+        if args.parent or args.trained_on or args.framework:
+            raise ReconcilerError("--parent, --trained-on and --framework are a model's: a "
+                                  "dataset version has none")
+        change = api.register_dataset(args.repo, args.model, artifact=args.artifact,
+                                      version=args.version, bump=args.bump,
+                                      description=args.description, **options)
+    elif args.command == "register":
         change = api.register(args.repo, args.model, artifact=args.artifact,
                               version=args.version, bump=args.bump, parent=args.parent,
                               trained_on=args.trained_on, description=args.description,

@@ -1,5 +1,5 @@
-"""`register`, `deprecate` and `retire`: a Model's versions and the model itself, edited in the
-Model's file (which its owners own), with what DVC records filled in, never typed.
+"""`register`, `deprecate` and `retire`: a Model's (or Dataset's) versions and the model itself,
+edited in its own file (which its owners own), with what DVC records filled in, never typed.
 
 - register adds a version: its digest from DVC's record of the artifact now; from a dvc.yaml
   stage, its metrics and params too. The version defaults to the next one of the newest
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -54,14 +55,66 @@ def register(root: str, model: str, *, artifact: str | None = None, version: str
     current = work_tree(root)
     entry = current.models.get(model)
     listed = list(entry.manifest.spec.versions) if entry is not None else []
+    new = _next_version(current, "model", model, listed, artifact, version, bump)
+    if parent is None and listed:
+        parent = max((v for v in listed if v.artifact == new.artifact),
+                     key=lambda v: version_order(v.version),
+                     default=max(listed, key=lambda v: version_order(v.version))).version
+    fields = _version_fields(current, new, parent, trained_on or [], description)
+    if entry is None:
+        if framework is None:
+            raise ReconcilerError(f"'{printable(model)}' is a new model: give its --framework")
+        path = _new_file(current, "models", model)
+        edited: dict[str, str | None] = {path: _new_manifest("Model", model, fields,
+                                                             framework=framework)}
+    else:
+        edited = {entry.path: _added_version(root, entry, fields)}
+    return finish(root, current, edited, f"register {model} {new.version}", commit=commit,
+                  dry_run=dry_run)
+
+
+def register_dataset(root: str, dataset: str, *, artifact: str | None = None,
+                     version: str | None = None, bump: str = "patch",
+                     description: str | None = None, commit: bool = False,
+                     dry_run: bool = False) -> Change:
+    """Add a version of dataset (a new Dataset when there is none) pinned to what DVC records
+    for its artifact now."""
+    current = work_tree(root)
+    entry = current.datasets.get(dataset)
+    listed = list(entry.manifest.spec.versions) if entry is not None else []
+    new = _next_version(current, "dataset", dataset, listed, artifact, version, bump)
+    fields = {"version": scalar(new.version), "artifact": scalar(new.artifact),
+              "digest": new.digest}
+    if description is not None:
+        fields["description"] = scalar(description)
+    if entry is None:
+        path = _new_file(current, "datasets", dataset)
+        edited: dict[str, str | None] = {path: _new_manifest("Dataset", dataset, fields)}
+    else:
+        edited = {entry.path: _added_version(root, entry, fields)}
+    return finish(root, current, edited, f"register dataset {dataset} {new.version}",
+                  commit=commit, dry_run=dry_run)
+
+
+class _NewVersion(NamedTuple):
+    version: str
+    artifact: str
+    digest: str
+
+
+def _next_version(current: Catalog, kind: str, name: str,
+                  listed: Sequence[spec.ArtifactVersion],
+                  artifact: str | None, version: str | None, bump: str) -> _NewVersion:
+    """The version to add: its name (the next one by default), its artifact (the newest
+    version's by default) and the digest DVC records for it now, refused when it is not new."""
     newest = max(listed, key=lambda v: version_order(v.version), default=None)
     artifact = artifact or (newest.artifact if newest is not None else None)
     if artifact is None:
-        raise ReconcilerError(f"'{printable(model)}' is a new model: name its artifact with "
-                              "--artifact (and its --framework)")
+        raise ReconcilerError(f"'{printable(name)}' is a new {kind}: name its artifact with "
+                              "--artifact" + (" (and its --framework)" if kind == "model" else ""))
     version = version or (_bumped(newest.version, bump) if newest is not None else FIRST_VERSION)
     if version in {v.version for v in listed}:
-        raise ReconcilerError(f"'{printable(model)}' already has version '{printable(version)}'")
+        raise ReconcilerError(f"'{printable(name)}' already has version '{printable(version)}'")
     output = current.output(artifact)
     if output is None:
         raise ReconcilerError(f"DVC records nothing for '{printable(artifact)}': `dvc add` it, "
@@ -69,23 +122,16 @@ def register(root: str, model: str, *, artifact: str | None = None, version: str
     same = [v for v in listed if v.digest == output.digest]
     if same:
         raise ReconcilerError(f"these bytes of '{printable(artifact)}' are already version "
-                              f"'{same[0].version}' of '{model}': retrain first, or promote it")
-    if parent is None and newest is not None:
-        parent = max((v for v in listed if v.artifact == artifact),
-                     key=lambda v: version_order(v.version), default=newest).version
-    fields = _version_fields(current, version, artifact, output.digest, parent,
-                             trained_on or [], description)
-    if entry is None:
-        if framework is None:
-            raise ReconcilerError(f"'{printable(model)}' is a new model: give its --framework")
-        path = f"{MANIFEST_DIR}/models/{model}.yaml"
-        if path in current.source.manifest_paths() or current.source.exists(path):
-            raise ReconcilerError(f"{path} exists and holds no model '{printable(model)}'")
-        edited: dict[str, str | None] = {path: _new_model(model, framework, fields)}
-    else:
-        edited = {entry.path: _added_version(root, entry, fields)}
-    return finish(root, current, edited, f"register {model} {version}", commit=commit,
-                  dry_run=dry_run)
+                              f"'{same[0].version}' of '{name}': make new ones first")
+    return _NewVersion(version, artifact, output.digest)
+
+
+def _new_file(current: Catalog, folder: str, name: str) -> str:
+    """The file a new manifest gets: manifests/<folder>/<name>.yaml, which must not exist."""
+    path = f"{MANIFEST_DIR}/{folder}/{name}.yaml"
+    if current.source.exists(path):
+        raise ReconcilerError(f"{path} exists and holds no '{printable(name)}'")
+    return path
 
 
 def deprecate(root: str, model: str, version: str, *, commit: bool = False,
@@ -154,14 +200,14 @@ def _bumped(newest: str, bump: str) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
-def _version_fields(current: Catalog, version: str, artifact: str, digest: str,
-                    parent: str | None, trained_on: list[str], description: str | None
-                    ) -> dict[str, str]:
-    """A new version's fields as YAML text: what it is, and what DVC records for it."""
+def _version_fields(current: Catalog, new: _NewVersion, parent: str | None,
+                    trained_on: list[str], description: str | None) -> dict[str, str]:
+    """A new model version's fields as YAML text: what it is, and what DVC records for it."""
     from reconciler.edit.pin import recorded_fields
 
-    fields = {"version": scalar(version), "artifact": scalar(artifact), "digest": digest}
-    output = current.output(artifact)
+    fields = {"version": scalar(new.version), "artifact": scalar(new.artifact),
+              "digest": new.digest}
+    output = current.output(new.artifact)
     if parent is not None:
         fields["parent"] = scalar(parent)
     if trained_on:
@@ -181,8 +227,8 @@ def _version_fields(current: Catalog, version: str, artifact: str, digest: str,
     return fields
 
 
-def _added_version(root: str, entry: Entry[spec.Model], fields: dict[str, str]) -> str:
-    """The Model's file with a version appended to its versions."""
+def _added_version(root: str, entry: Entry[Any], fields: dict[str, str]) -> str:
+    """The manifest's file with a version appended to its versions."""
     node = entry.doc.node_at(("spec", "versions"))
     if not isinstance(node, yaml.SequenceNode) or node.flow_style or not node.value:
         raise ReconcilerError(f"{entry.path}: its versions are not a block list; add the "
@@ -195,9 +241,10 @@ def _added_version(root: str, entry: Entry[spec.Model], fields: dict[str, str]) 
     return apply_edits(text, [Edit(line_after(node), 0, "".join(lines))])
 
 
-def _new_model(model: str, framework: str, fields: dict[str, str]) -> str:
-    """A new Model manifest with its first version."""
-    version = "".join(f"      {key(name)}: {value}\n" for name, value in list(fields.items())[1:])
-    return (f"apiVersion: reconciler/v1\nkind: Model\nmetadata:\n  name: {key(model)}\n"
-            f"spec:\n  framework: {scalar(framework)}\n  versions:\n"
-            f"    - version: {fields['version']}\n{version}")
+def _new_manifest(kind: str, name: str, fields: dict[str, str], *,
+                  framework: str | None = None) -> str:
+    """A new Model or Dataset manifest with its first version."""
+    version = "".join(f"      {key(field)}: {value}\n" for field, value in list(fields.items())[1:])
+    framed = f"  framework: {scalar(framework)}\n" if framework is not None else ""
+    return (f"apiVersion: reconciler/v1\nkind: {kind}\nmetadata:\n  name: {key(name)}\n"
+            f"spec:\n{framed}  versions:\n    - version: {fields['version']}\n{version}")

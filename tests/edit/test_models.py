@@ -129,3 +129,23 @@ def test_retire_deletes_the_models_file_and_commits_it(registry: Registry) -> No
     assert not (registry.root / FRAUD).exists()
     assert registry.repo.head.commit.message.strip() == "retire fraud"
     assert not registry.repo.is_dirty(untracked_files=True)
+
+
+def test_a_dataset_version_is_registered_the_same_way(registry: Registry) -> None:
+    registry.write("data/transactions.parquet", b"PAR1 july PAR1")
+    registry.dvc("add", "-q", "data/transactions.parquet")
+    root = str(registry.root)
+    with pytest.raises(ReconcilerError, match=r"is not MAJOR\.MINOR\.PATCH"):
+        api.register_dataset(root, "transactions")  # 2024-06: no next version to guess
+    change = api.register_dataset(root, "transactions", version="2024-07", commit=True)
+    assert change.ok and change.message == "register dataset transactions 2024-07"
+    added = _versions(registry, "manifests/datasets/transactions.yaml")[-1]
+    assert added == {"version": "2024-07", "artifact": "data/transactions.parquet",
+                     "digest": registry.digest("data/transactions.parquet")}
+    registry.write("data/events.csv", "id\n1\n")
+    registry.dvc("add", "-q", "data/events.csv")
+    done = run_cli(registry, "register", "events", "--dataset", "--artifact", "data/events.csv")
+    assert done.returncode == 0, done.stderr
+    assert _versions(registry, "manifests/datasets/events.yaml")[0]["version"] == "0.1.0"
+    refused = run_cli(registry, "register", "events", "--dataset", "--parent", "0.1.0")
+    assert refused.returncode == 2 and "a dataset version has none" in refused.stderr

@@ -44,8 +44,9 @@ def jsonable(value: Any, zone: tzinfo) -> Any:
     return value
 
 
-def formatted(listing: Listing, fmt: str, *, terminal: bool | None = None) -> str:
-    """The listing as text, json or csv."""
+def formatted(listing: Listing, fmt: str, *, terminal: bool | None = None,
+              width: int | None = None) -> str:
+    """The listing as text, json or csv (a terminal's text fits width, by default its own)."""
     if fmt == "json":
         # Converted only here, as text and CSV never need it (docs/BENCHMARKS.md).
         return jsonout.dumps({"format_version": FORMAT_VERSION, "command": listing.command,
@@ -60,7 +61,7 @@ def formatted(listing: Listing, fmt: str, *, terminal: bool | None = None) -> st
     if not listing.cells:
         return listing.empty
     if terminal if terminal is not None else sys.stdout.isatty():
-        return _rich_table(listing)
+        return _rich_table(listing, width)
     return _plain_table(listing)
 
 
@@ -87,19 +88,59 @@ def _plain_table(listing: Listing) -> str:
                      for row in rows)
 
 
-def _rich_table(listing: Listing) -> str:
+# Columns a terminal shows whole or not at all, as `git log` and `kubectl get` do: a time, a
+# commit or a name cut short reads as nonsense. The others wrap.
+WHOLE = {"landed", "authored", "commit", "version", "digest", "environment", "model", "name",
+         "depth", "size", "latest", "versions", "before", "after"}
+# What goes first when the whole columns do not fit the terminal: the least needed.
+LEAST_NEEDED = ("reviewed by", "merged by", "authored", "owner", "size", "digest", "via",
+                "proposed by", "metrics", "status", "canary")
+GAP = 2  # between columns
+
+
+def _rich_table(listing: Listing, width: int | None = None) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*listing.columns, box=None, header_style="bold")
-    for row in listing.cells:
-        table.add_row(*[printable(c) for c in row], style=None)
+    width = width or Console().width
+    cells = [[printable(c) for c in row] for row in listing.cells]
+    shown = _columns_that_fit(listing.columns, cells, width)
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, GAP // 2))
+    for name in shown:
+        whole = name in WHOLE
+        table.add_column(name, no_wrap=whole, overflow="fold",
+                         min_width=_widest(listing.columns, cells, name) if whole else None)
+    for row in cells:
+        table.add_row(*[row[listing.columns.index(name)] for name in shown])
     console = Console(file=io.StringIO(), force_terminal=True, highlight=False, markup=False,
-                      width=max(80, Console().width))
+                      width=width)
     console.print(table)
+    left_out = [name for name in listing.columns if name not in shown]
+    if left_out:
+        console.print(f"({', '.join(left_out)} left out to fit {width} columns: widen the "
+                      "terminal, pipe it, or use --format csv or json for every column)")
     out = console.file
     assert isinstance(out, io.StringIO)
     return out.getvalue().rstrip("\n")
+
+
+def _widest(columns: list[str], cells: list[list[str]], name: str) -> int:
+    index = columns.index(name)
+    return max([len(name), *(len(row[index]) for row in cells)])
+
+
+def _columns_that_fit(columns: list[str], cells: list[list[str]], width: int) -> list[str]:
+    """The columns to show: all of them unless the whole ones (and a few characters of each
+    other) are wider than the terminal; then the least needed go, one at a time."""
+    shown = list(columns)
+    for name in LEAST_NEEDED:
+        need = sum(_widest(columns, cells, c) if c in WHOLE else min(8, _widest(columns, cells, c))
+                   for c in shown) + GAP * (len(shown) - 1)
+        if need <= width:
+            break
+        if name in shown and len(shown) > 1:
+            shown.remove(name)
+    return shown
 
 
 def _metrics(metrics: dict[str, Any]) -> str:

@@ -533,3 +533,23 @@ def test_lineage_reads_edges_by_index_on_sqlite_without_statistics(tmp_path: Pat
     assert len(down) == models * 5  # 1.1.0 of each, then its chain
     assert plans and all("target_name=?" in plan or "source_name=?" in plan
                          for plan in plans if "lineage_edges" in plan), plans
+
+
+def test_a_narrow_terminal_drops_columns_and_never_cuts_a_time_or_a_commit() -> None:
+    row = ["2024-05-14T14:00:00Z", "2024-05-14T16:00:00+02:00", "fraud-detector",
+           "production", "promotion: 1.2.0 -> 1.3.0 (canary 1.3.0 at 10% ended)",
+           "Ada Lovelace <ada@example.com>", "Grace Hopper <grace@example.com>",
+           "Alan Turing <alan@example.com>", "0e0b84976e23"]
+    found = listing.Listing("audit history", ["landed", "authored", "name", "environment",
+                                              "change", "proposed by", "merged by",
+                                              "reviewed by", "commit"], [row] * 3, [])
+    narrow = re.sub(r"\x1b\[[0-9;]*m", "", listing.formatted(found, "text", terminal=True,
+                                                             width=80))
+    lines = narrow.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    for whole in (row[0], row[2], row[3], row[8]):
+        assert sum(whole in line for line in lines) == 3, whole
+    footer = " ".join(narrow.split())
+    assert "reviewed by left out to fit 80 columns" in footer
+    wide = listing.formatted(found, "text", terminal=True, width=300)
+    assert "left out" not in wide and all(cell in wide for cell in row)

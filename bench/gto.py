@@ -7,6 +7,12 @@ best of --repeat.
 GTO comes with DVC's own dependencies (`pip install -e '.[dev]'`); it is never imported here.
 
     python bench/gto.py [--sizes 100x10,300x10] [--repeat 3]
+
+Then the daily actions both ways on that registry, adopted (`import gto --write`, committed):
+register a retrained version (`gto register` / `reconciler register`), assign or promote it
+(`gto assign` / `reconciler promote`), and show one model (`gto show M` / `reconciler show M`),
+each undone between rounds, next to the floor of a process that only imports what a
+reconciler action imports.
 """
 
 from __future__ import annotations
@@ -117,6 +123,69 @@ def _import(root: str, folder: str, repeat: int) -> float:
     return best
 
 
+ACTION_FLOOR = "import reconciler.api, reconciler.catalog, reconciler.rules, pydantic, yaml"
+
+
+def _git(root: str, *args: str) -> str:
+    return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _actions(root: str, model: str, url: str, repeat: int) -> None:
+    """register, assign/promote and show one model, GTO's way and ours, on the adopted
+    registry (what each writes is undone between rounds, outside the timing)."""
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "adopt reconciler")
+    pointer = os.path.join(root, "models", f"{model}.txt.dvc")
+    retrained = f"outs:\n- md5: {hashlib.md5(b'retrained').hexdigest()}\n  size: 9\n" \
+                f"  hash: md5\n  path: {model}.txt\n"
+    with open(pointer, "w", encoding="utf-8") as handle:
+        handle.write(retrained)
+    _git(root, "commit", "-q", "-am", f"retrain {model}")
+    head = _git(root, "rev-parse", "HEAD").strip()
+    ours = [os.path.join(BIN, "reconciler")]
+    theirs = [os.path.join(BIN, "gto")]
+    tasks = {
+        "register a version": ([*theirs, "register", model],
+                               [*ours, "register", model]),
+        "assign / promote": ([*theirs, "assign", model, "--version", "@newest", "--stage",
+                              "staging", "--force"],
+                             [*ours, "promote", model, "@newest", "--to", "staging"]),
+        "show one model": ([*theirs, "show", model], [*ours, "show", model, "--db", url]),
+    }
+    print(f"  actions on {model} (best of {repeat}, wall, start-up included; floor: a process "
+          "importing what an action imports)")
+    for label, (gto_argv, our_argv) in tasks.items():
+        best = {"gto": float("inf"), "reconciler": float("inf"), "floor": float("inf")}
+        for _ in range(repeat):
+            tags = set(_git(root, "tag").split())
+            newest = _newest(root, model)
+            best["gto"] = min(best["gto"], _timed([a if a != "@newest" else newest
+                                                   for a in gto_argv], root))
+            for tag in set(_git(root, "tag").split()) - tags:
+                _git(root, "tag", "-d", tag)
+            best["reconciler"] = min(best["reconciler"], _timed(
+                [a if a != "@newest" else newest for a in our_argv], root))
+            _git(root, "checkout", "-q", "--", "manifests")
+            _git(root, "clean", "-q", "-fd", "--", "manifests")
+            best["floor"] = min(best["floor"], _timed([sys.executable, "-c", ACTION_FLOOR], root))
+        print(f"  {label:22s} gto {best['gto']:7.2f} s   reconciler {best['reconciler']:6.2f} s"
+              f"   ({best['gto'] / best['reconciler']:.1f}x)   floor {best['floor']:.2f} s")
+    _git(root, "reset", "-q", "--hard", head)
+
+
+def _newest(root: str, model: str) -> str:
+    """The newest version the model's manifest lists (what promote is timed on)."""
+    import yaml
+
+    from reconciler.limits import version_order
+
+    path = os.path.join(root, "manifests", "models", f"{model}.yaml")
+    with open(path, encoding="utf-8") as handle:
+        listed = [v["version"] for v in yaml.safe_load(handle)["spec"]["versions"]]
+    return max(listed, key=version_order)
+
+
 def _compile_reconciler() -> None:
     """Write reconciler's bytecode, as `pip install` does for GTO and every other package it
     installs. An editable checkout never gets any where PYTHONDONTWRITEBYTECODE is set (as on
@@ -171,6 +240,7 @@ def main() -> None:
                       f"   floor {best['floor']:.2f} s")
             print(f"  import gto --write --db   {_import(root, folder, args.repeat):6.2f} s "
                   "(manifests and the whole history into a new SQLite database)")
+            _actions(root, model, url, args.repeat)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

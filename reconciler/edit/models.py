@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 BUMPS = ("major", "minor", "patch")
 FIRST_VERSION = "0.1.0"
-_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+_SEMVER = re.compile(r"(v?)(\d+)\.(\d+)\.(\d+)")
 
 
 def register(root: str, model: str, *, artifact: str | None = None, version: str | None = None,
@@ -185,19 +185,20 @@ def _model(current: Catalog, name: str) -> Entry[spec.Model]:
 
 
 def _bumped(newest: str, bump: str) -> str:
-    """The next version after newest by semantic versioning's rule for bump."""
+    """The next version after newest by semantic versioning's rule for bump (a `v` prefix, as
+    GTO writes versions, is kept)."""
     if bump not in BUMPS:
         raise ReconcilerError(f"--bump must be one of {', '.join(BUMPS)}, not {bump!r}")
     found = _SEMVER.match(newest)
     if found is None:
         raise ReconcilerError(f"the newest version '{printable(newest)}' is not "
                               "MAJOR.MINOR.PATCH: name the new one with --version")
-    major, minor, patch = (int(n) for n in found.groups())
+    prefix, (major, minor, patch) = found.group(1), (int(n) for n in found.groups()[1:])
     if bump == "major":
-        return f"{major + 1}.0.0"
+        return f"{prefix}{major + 1}.0.0"
     if bump == "minor":
-        return f"{major}.{minor + 1}.0"
-    return f"{major}.{minor}.{patch + 1}"
+        return f"{prefix}{major}.{minor + 1}.0"
+    return f"{prefix}{major}.{minor}.{patch + 1}"
 
 
 def _version_fields(current: Catalog, new: _NewVersion, parent: str | None,

@@ -149,3 +149,14 @@ def test_a_dataset_version_is_registered_the_same_way(registry: Registry) -> Non
     assert _versions(registry, "manifests/datasets/events.yaml")[0]["version"] == "0.1.0"
     refused = run_cli(registry, "register", "events", "--dataset", "--parent", "0.1.0")
     assert refused.returncode == 2 and "a dataset version has none" in refused.stderr
+
+
+def test_a_gto_style_version_keeps_its_v_when_bumped(registry: Registry) -> None:
+    registry.write(FRAUD, model_manifest("fraud", [
+        ("v1.2.9", "models/fraud.pkl", registry.digest("models/fraud.pkl"))]))
+    for path, text in ENVIRONMENTS.items():
+        registry.write(path, text)
+    registry.commit("versions as GTO names them")
+    retrain(registry)
+    assert api.register(str(registry.root), "fraud", bump="minor").message == (
+        "register fraud v1.3.0")

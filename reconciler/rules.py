@@ -240,7 +240,12 @@ def _secrets_in(entry: Entry[Any], loc: tuple[str | int, ...], value: Any,
 
 
 def _artifacts(catalog: Catalog, base: Catalog | None) -> Iterator[Diagnostic]:
+    """What DVC records for each checked manifest's versions. Only checked files: a model
+    loaded because a checked Environment serves it keeps only reference findings
+    (check_change), and its artifacts cost git and file reads for nothing."""
     for entry in catalog.versioned():
+        if entry.path not in catalog.checked:
+            continue
         listed = versions(entry)
         by_path: dict[str, list[int]] = {}
         for index, version in enumerate(listed):
@@ -252,8 +257,9 @@ def _artifacts(catalog: Catalog, base: Catalog | None) -> Iterator[Diagnostic]:
             else:
                 by_path.setdefault(version.artifact, []).append(index)
         old = _version_keys(base, entry) if base is not None else None
+        settled = _pinned_alike(base, entry) if base is not None else set()
         for path, indices in by_path.items():
-            yield from _artifact_pins(catalog, entry, path, indices, old)
+            yield from _artifact_pins(catalog, entry, path, indices, old, settled)
 
 
 def _metrics_as_recorded(catalog: Catalog, entry: Versioned, index: int,
@@ -283,7 +289,7 @@ def _metrics_as_recorded(catalog: Catalog, entry: Versioned, index: int,
 
 
 def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[int],
-                   old: set[str] | None) -> Iterator[Diagnostic]:
+                   old: set[str] | None, settled: set[str]) -> Iterator[Diagnostic]:
     listed = versions(entry)
     added = [i for i in indices if old is None or listed[i].version not in old]
     # The newest version of a path is the one DVC's current record must match (under a base:
@@ -302,7 +308,8 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
     for index in indices:
         version, loc = listed[index], ("spec", "versions", index)
         if version.rev is not None:
-            yield from _pinned_at_rev(catalog, entry, path, index)
+            if version.version not in settled:
+                yield from _pinned_at_rev(catalog, entry, path, index)
         elif index == newest_added and version.digest is None:
             yield entry.at((*loc, "version"), "ART003",
                            f"version '{version.version}' has no digest; DVC records "
@@ -379,6 +386,19 @@ def _at_base(base: Catalog, entry: Versioned) -> Any:
     """The same model or dataset in the base catalog, or None when it is new."""
     table: dict[str, Any] = base.models if isinstance(entry.manifest, spec.Model) else base.datasets
     return table.get(entry.name)
+
+
+def _pinned_alike(base: Catalog, entry: Versioned) -> set[str]:
+    """The versions pinned to a revision exactly as the base pins them (rev, digest, size):
+    checked against that revision's DVC record when they landed, and a commit's record never
+    changes. Reading it again for each costs git processes per version: an imported GTO
+    registry (a rev per version) took seconds on every pre-commit run (bench/gto.py)."""
+    old = _at_base(base, entry)
+    if old is None:
+        return set()
+    before = {v.version: (v.rev, v.digest, v.size) for v in versions(old) if v.rev is not None}
+    return {v.version for v in versions(entry)
+            if v.rev is not None and before.get(v.version) == (v.rev, v.digest, v.size)}
 
 
 def _version_keys(base: Catalog, entry: Versioned) -> set[str]:

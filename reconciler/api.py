@@ -148,13 +148,14 @@ def locate(reference: str, *, repo: str = ".", rev: str = "HEAD") -> Resolved:
         return resolving.locate(root, reference, rev=rev)
 
 
-def get(reference: str, *, out: str | None = None, repo: str = ".", rev: str = "HEAD") -> str:
+def get(reference: str, *, out: str | None = None, repo: str = ".", rev: str = "HEAD",
+        force: bool = False) -> str:
     """Fetch the bytes MODEL, MODEL@VERSION or MODEL@ENV names into out (default: the
     artifact's file name here), checked against the pinned digest; the path written."""
     from reconciler import resolve as resolving
 
     with resolving.repository(repo) as root:
-        return resolving.get(root, reference, out=out, rev=rev)
+        return resolving.get(root, reference, out=out, rev=rev, force=force)
 
 
 def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,

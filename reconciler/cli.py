@@ -460,6 +460,8 @@ def _get_command(commands: Any) -> None:
     get.add_argument("--repo", default=".", metavar="PATH_OR_URL",
                      help="the repository: a folder, or a URL to clone (default: here)")
     get.add_argument("--rev", default="HEAD", help="the revision to read (default: HEAD)")
+    get.add_argument("--force", action="store_true",
+                     help="replace a file already at the output path")
     get.add_argument("--url", action="store_true",
                      help="print where the bytes would come from; fetch nothing")
 
@@ -473,7 +475,8 @@ def _get(args: argparse.Namespace) -> int:
                  else found.storage_uri or "(no DVC remote)")
         print(printable(f"{found.model} {found.version} {found.digest} {where}"))
         return EXIT_OK
-    written = api.get(args.reference, out=args.out, repo=args.repo, rev=args.rev)
+    written = api.get(args.reference, out=args.out, repo=args.repo, rev=args.rev,
+                      force=args.force)
     print(printable(f"get: {written}"))
     return EXIT_OK
 

@@ -46,16 +46,19 @@ def resolve(root: str, model: str, *, env: str | None = None, version: str | Non
     return _resolved(current, commit, model, env, version)
 
 
-def get(root: str, reference: str, *, out: str | None = None, rev: str = "HEAD") -> str:
+def get(root: str, reference: str, *, out: str | None = None, rev: str = "HEAD",
+        force: bool = False) -> str:
     """Fetch the bytes that MODEL[@VERSION|@ENV] names at rev into out (default: the
     artifact's file name, here; a folder: into it), checked against the pinned digest before
-    the file appears; the path written."""
+    the file appears; the path written. A file already there is replaced only with force."""
     from reconciler.dvc.remotes import fetch_object
 
     found = locate(root, reference, rev=rev)
     target = os.path.abspath(out or os.path.basename(found.artifact))
     if os.path.isdir(target):
         target = os.path.join(target, os.path.basename(found.artifact))
+    if os.path.lexists(target) and not force:
+        raise ReconcilerError(f"{target} exists: nothing was written (--force replaces it)")
     fetch_object(root, found.digest, target, remote=found.remote, in_git=found.in_git)
     return target
 

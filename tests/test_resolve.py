@@ -137,3 +137,15 @@ def test_a_remote_dvc_config_local_may_override_is_read_through_dvc(
     Path(written).unlink()
     done = run_cli(registry, "get", "fraud@staging", "-o", str(out / "again.pkl"))
     assert done.returncode == 2 and "dvc push" in done.stderr and list(out.iterdir()) == []
+
+
+def test_a_file_already_there_is_replaced_only_with_force(registry: Registry,
+                                                          tmp_path: Path) -> None:
+    out = _empty(tmp_path)
+    (out / "model.pkl").write_bytes(b"someone's work")
+    done = run_cli(registry, "get", "fraud", "-o", str(out / "model.pkl"))
+    assert done.returncode == 2 and "exists" in done.stderr and "--force" in done.stderr
+    assert (out / "model.pkl").read_bytes() == b"someone's work"
+    forced = run_cli(registry, "get", "fraud", "-o", str(out / "model.pkl"), "--force")
+    assert forced.returncode == 0
+    assert _md5(out / "model.pkl") == registry.digest("models/fraud.pkl")

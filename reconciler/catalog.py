@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from reconciler import loader, serving, spec
-from reconciler.diagnostics import Diagnostic, printable
+from reconciler.diagnostics import Diagnostic, ReconcilerError, printable
 from reconciler.dvc import lineage
 from reconciler.dvc import records as dvc
 from reconciler.dvc.records import DvcIndex, Output
@@ -169,6 +169,16 @@ class Catalog:
     def versioned(self) -> list[Entry[spec.Model] | Entry[spec.Dataset]]:
         """Every manifest that has versions pinned to artifacts: models, then datasets."""
         return [*self.models.values(), *self.datasets.values()]
+
+
+def model_named(catalog: Catalog, name: str, where: str = "") -> Entry[spec.Model]:
+    """The model called name, or the one error a command gives for a name no manifest holds
+    (where: the revision it was looked for at, when that is not the work tree)."""
+    entry = catalog.models.get(name)
+    if entry is None:
+        raise ReconcilerError(f"no model '{printable(name)}'{where} (known: "
+                              f"{', '.join(sorted(catalog.models)) or 'none'})")
+    return entry
 
 
 def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.ArtifactVersion]:

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 CHECKS = "exit codes: 0 ok, 1 a check failed, 2 usage or environment error"
+ACTIONS = ("exit codes: 0 written (or, with --dry-run, it would pass), 1 refused by the checks "
+           "(nothing written), 2 usage or environment error")
 QUERIES = ("exit codes: 0 ok, 1 an unknown model, version or environment, 2 usage or database "
            "error")
 # Each command's --help ends with an example and what its exit codes mean.
@@ -68,6 +70,13 @@ EXAMPLES = {
     "audit who": ("reconciler audit who --author ada@example.com --since today", QUERIES),
     "audit diff": ("reconciler audit diff 2024-05-01 now --env production", QUERIES),
     "audit compare": ("reconciler audit compare churn --metric auc", QUERIES),
+    "register": ("reconciler register churn --bump minor --commit", ACTIONS),
+    "promote": ("reconciler promote churn 1.1.0 --to production --commit", ACTIONS),
+    "rollback": ("reconciler rollback churn --env production --commit", ACTIONS),
+    "deprecate": ("reconciler deprecate churn 1.0.0", ACTIONS),
+    "retire": ("reconciler retire churn --commit", ACTIONS),
+    "get": ("reconciler get churn@production -o model.pkl",
+            "exit codes: 0 fetched, 2 not found, not fetchable, or a usage error"),
 }
 
 
@@ -325,10 +334,6 @@ def _migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-ACTION_EXIT = ("exit codes: 0 written (or, with --dry-run, it would pass), 1 refused by the "
-               "checks (nothing written), 2 usage or environment error")
-
-
 def _action_commands(commands: Any) -> None:
     register = commands.add_parser(
         "register", help="add a version of a model, pinned to what DVC records for it",
@@ -337,9 +342,7 @@ def _action_commands(commands: Any) -> None:
                     "and, from a dvc.yaml stage, its metrics and params (nothing typed). The "
                     "version defaults to the next patch of the newest (semantic versioning), "
                     "the artifact and parent to the newest version's; a new model needs "
-                    "--artifact and --framework. Checked as validate checks, then written.",
-        epilog="example: reconciler register churn --bump minor --commit\n" + ACTION_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "--artifact and --framework. Checked as validate checks, then written.")
     register.add_argument("model", metavar="NAME")
     register.add_argument("--dataset", action="store_true",
                           help="NAME is a dataset: add a version of it (no metrics or lineage)")
@@ -359,9 +362,7 @@ def _action_commands(commands: Any) -> None:
         description="Make ENV serve VERSION of MODEL, in the Environment's file (its approvers "
                     "own it); with --canary, as the canary taking PERCENT of the traffic. "
                     "Promoting the canary's version ends the canary. The environment's "
-                    "promotion policy is checked before anything is written.",
-        epilog="example: reconciler promote churn 1.1.0 --to production --commit\n"
-               + ACTION_EXIT, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "promotion policy is checked before anything is written.")
     promote.add_argument("model")
     promote.add_argument("version")
     promote.add_argument("--to", required=True, metavar="ENV")
@@ -369,27 +370,21 @@ def _action_commands(commands: Any) -> None:
     rollback = commands.add_parser(
         "rollback", help="serve again what an environment served before",
         description="Make ENV serve again the version of MODEL it served before the current "
-                    "one on the registry branch's history (or --to VERSION, one it served).",
-        epilog="example: reconciler rollback churn --env production --commit\n" + ACTION_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "one on the registry branch's history (or --to VERSION, one it served).")
     rollback.add_argument("model")
     rollback.add_argument("--env", required=True)
     rollback.add_argument("--to", metavar="VERSION")
     deprecate = commands.add_parser(
         "deprecate", help="mark a version deprecated (no longer promoted)",
         description="Mark VERSION of MODEL deprecated: it stays on record and in the DVC "
-                    "remote, and may no longer be promoted.",
-        epilog="example: reconciler deprecate churn 1.0.0\n" + ACTION_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "remote, and may no longer be promoted.")
     deprecate.add_argument("model")
     deprecate.add_argument("version")
     retire = commands.add_parser(
         "retire", help="retire a model (delete its file; its history stays)",
         description="Retire MODEL: its Model file is deleted, apply records model.retired, "
                     "and its history, lineage and bytes stay. An environment still serving "
-                    "it stops the retirement (REF008).",
-        epilog="example: reconciler retire churn --commit\n" + ACTION_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "it stops the retirement (REF008).")
     retire.add_argument("model")
     for parser in (register, promote, rollback, deprecate, retire):
         parser.add_argument("--commit", action="store_true",
@@ -450,10 +445,7 @@ def _get_command(commands: Any) -> None:
                     "newest version) names, from the DVC remote by content address (or from "
                     "git, for an artifact committed to it), checked against the pinned digest "
                     "before the file appears. Reads the manifests at --rev; needs no DVC cache "
-                    "and no database.",
-        epilog="example: reconciler get churn@production -o model.pkl\n"
-               "exit codes: 0 fetched, 2 not found, not fetchable, or a usage error",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "and no database.")
     get.add_argument("reference", metavar="MODEL[@VERSION|@ENV]")
     get.add_argument("-o", "--out", metavar="PATH", help="where to write (default: the "
                      "artifact's file name, here; a folder: into it)")

@@ -108,13 +108,11 @@ def _catalog_at(root: str, rev: str) -> tuple[str, Catalog]:
 
 def _resolved(current: Catalog, commit: str, model: str, env: str | None,
               version: str | None) -> Resolved:
+    from reconciler.catalog import model_named
     from reconciler.dvc.records import IN_GIT
     from reconciler.dvc.remotes import ConfigError, remote_of, storage_uri
 
-    entry = current.models.get(model)
-    if entry is None:
-        raise ReconcilerError(f"no model '{printable(model)}' at {commit[:12]} (known: "
-                              f"{', '.join(sorted(current.models)) or 'none'})")
+    entry = model_named(current, model, f" at {commit[:12]}")
     listed = {v.version: v for v in entry.manifest.spec.versions}
     remote = None
     if env is not None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
+from reconciler.catalog import model_named
 from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.edit.change import Change, file_text, finish, work_tree
 from reconciler.edit.text import (
@@ -138,7 +139,7 @@ def deprecate(root: str, model: str, version: str, *, commit: bool = False,
               dry_run: bool = False) -> Change:
     """Mark a version of model deprecated."""
     current = work_tree(root)
-    entry = _model(current, model)
+    entry = model_named(current, model)
     listed = [v.version for v in entry.manifest.spec.versions]
     if version not in listed:
         raise ReconcilerError(f"model '{printable(model)}' has no version '{printable(version)}'")
@@ -160,7 +161,7 @@ def deprecate(root: str, model: str, version: str, *, commit: bool = False,
 def retire(root: str, model: str, *, commit: bool = False, dry_run: bool = False) -> Change:
     """Retire model: delete its Model file (see the module's docstring for what stays)."""
     current = work_tree(root)
-    entry = _model(current, model)
+    entry = model_named(current, model)
     others = [e.name for e in [*current.versioned(), *current.environments.values()]
               if e.path == entry.path and e is not entry]
     if others:
@@ -174,14 +175,6 @@ def retire(root: str, model: str, *, commit: bool = False, dry_run: bool = False
         return Change(f"retire {model}", [entry.path], [], served, {}, False)
     return finish(root, current, {entry.path: None}, f"retire {model}", commit=commit,
                   dry_run=dry_run, check_all=True)
-
-
-def _model(current: Catalog, name: str) -> Entry[spec.Model]:
-    entry = current.models.get(name)
-    if entry is None:
-        raise ReconcilerError(f"no model '{printable(name)}' (known: "
-                              f"{', '.join(sorted(current.models)) or 'none'})")
-    return entry
 
 
 def _bumped(newest: str, bump: str) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from reconciler.catalog import model_named
 from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.edit.change import Change, file_text, finish, work_tree
 from reconciler.edit.text import (
@@ -37,7 +38,7 @@ def promote(root: str, model: str, version: str, *, to: str, canary: int | None 
     """Serve version of model in environment `to`; with canary, as the canary taking that
     percent of the traffic beside what is served. Promoting the canary's version ends it."""
     current = work_tree(root)
-    entry = _model(current, model)
+    entry = model_named(current, model)
     if version not in {v.version for v in entry.manifest.spec.versions}:
         raise ReconcilerError(f"model '{printable(model)}' has no version "
                               f"'{printable(version)}' (register it first)")
@@ -55,7 +56,7 @@ def rollback(root: str, model: str, *, env: str, to: str | None = None, commit: 
     from reconciler.validate import registry_rev
 
     current = work_tree(root)
-    entry = _model(current, model)
+    entry = model_named(current, model)
     stage = entry.manifest.spec.stages.get(env)
     if stage is None:
         raise ReconcilerError(f"environment '{printable(env)}' serves no "
@@ -69,14 +70,6 @@ def rollback(root: str, model: str, *, env: str, to: str | None = None, commit: 
     edited = _serve(root, current, entry, env, to, None)
     return finish(root, current, edited, f"rollback {model} to {to} in {env}", commit=commit,
                   dry_run=dry_run)
-
-
-def _model(current: Catalog, name: str) -> Entry[spec.Model]:
-    entry = current.models.get(name)
-    if entry is None:
-        raise ReconcilerError(f"no model '{printable(name)}' (known: "
-                              f"{', '.join(sorted(current.models)) or 'none'})")
-    return entry
 
 
 def _serve(root: str, current: Catalog, entry: Entry[spec.Model], env: str, version: str,

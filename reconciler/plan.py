@@ -47,8 +47,14 @@ class Plan(NamedTuple):
         return bool(self.events or any(self.render_diffs.values()))
 
 
-def approvals(events: Sequence[Event], approvers: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Per environment whose serving the events change, who must approve (may be nobody)."""
+def approvals(events: Sequence[Event], head: Catalog, base: Catalog | None
+              ) -> dict[str, list[str]]:
+    """Per environment whose serving the events change, who must approve (may be nobody):
+    the base's approvers where the environment exists there, as GitHub and GitLab read
+    CODEOWNERS from the target branch (a change cannot choose its own reviewers)."""
+    approvers = {name: list(e.manifest.spec.approvers)
+                 for catalog in (head, base) if catalog is not None
+                 for name, e in catalog.environments.items()}
     touched = sorted({e.environment for e in events if e.environment is not None}
                      | {e.name for e in events if e.kind == "Environment"})
     return {env: list(approvers.get(env, [])) for env in touched}
@@ -85,16 +91,12 @@ def plan(root: str, *, base: str | None = None, head: str = "HEAD",
         new, problems = render_mod.render_catalog(current, only_models=touched)
         # The base's configs are only compared, and their problems are not this change's.
         old, _ = render_mod.render_catalog(before, only_models=touched, validate=False)
-    # The base's approvers where the environment exists there: GitHub and GitLab read
-    # CODEOWNERS from the target branch, so a pull request cannot choose its own reviewers.
-    approvers = {name: list(e.manifest.spec.approvers)
-                 for catalog in (current, before) for name, e in catalog.environments.items()}
     metrics = {name: {v.version: dict(v.metrics) for v in entry.manifest.spec.versions}
                for name, entry in current.models.items()
                if name in {e.name for e in events if e.kind == "Model"}}
     return Plan(merge_base, head_commit or "the work tree",
                 sorted(set(checked.diagnostics + problems), key=sort_key), events,
-                approvals(events, approvers), config_diffs(old, new), metrics)
+                approvals(events, current, before), config_diffs(old, new), metrics)
 
 
 def changed_files(root: str, head: Source, base: GitRevision) -> set[str]:

@@ -56,8 +56,8 @@ def checked_catalog(root: str, only: list[str] | None, rev: str | None, base: st
                     *, check_remote: bool = False) -> tuple[Catalog, Result]:
     """The catalog at rev (the work tree when None) and its diagnostics, as a change from base
     when base is given."""
-    current, base_catalog = catalogs(root, only, rev, base)
-    return current, checks(root, current, base_catalog, only, rev, check_remote=check_remote)
+    current, at_base = catalogs(root, only, rev, base)
+    return current, checks(root, current, at_base, only, rev, check_remote=check_remote)
 
 
 def catalogs(root: str, only: list[str] | None, rev: str | None,
@@ -66,14 +66,20 @@ def catalogs(root: str, only: list[str] | None, rev: str | None,
     from reconciler import catalog as catalog_mod
 
     current = catalog_mod.build(open_source(root, rev), only)
-    # In paths mode the base needs only the passed files' models and datasets as they were
-    # (what immutability and the promotion gates compare); files with the same bytes at both
-    # are parsed once (bench/validate.py, docs/BENCHMARKS.md).
-    base_catalog = (catalog_mod.build(open_source(root, base, only), only, rest=False,
-                                      known=current) if base else None)
-    if base_catalog is not None:
-        base_catalog.registry_rev = registry_rev(root)
-    return current, base_catalog
+    return current, base_catalog(root, base, only, current, registry_rev(root)) if base else None
+
+
+def base_catalog(root: str, base: str, only: list[str] | None, current: Catalog,
+                 registry: str | None) -> Catalog:
+    """The catalog at base that current is checked as a change from, its promotion rules
+    judged on registry's history. In paths mode it needs only the checked files' models and
+    datasets as they were (what immutability and the promotion gates compare); files with
+    the same bytes at both are parsed once (bench/validate.py, docs/BENCHMARKS.md)."""
+    from reconciler import catalog as catalog_mod
+
+    found = catalog_mod.build(open_source(root, base, only), only, rest=False, known=current)
+    found.registry_rev = registry
+    return found
 
 
 def registry_rev(root: str) -> str | None:
@@ -85,12 +91,12 @@ def registry_rev(root: str) -> str | None:
         return None
 
 
-def checks(root: str, current: Catalog, base_catalog: Catalog | None, only: list[str] | None,
+def checks(root: str, current: Catalog, at_base: Catalog | None, only: list[str] | None,
            rev: str | None, *, check_remote: bool = False) -> Result:
-    """Every diagnostic of the files checked, against base_catalog when there is one."""
+    """Every diagnostic of the files checked, against at_base when there is one."""
     from reconciler import rules
 
-    found = rules.check_change(current, base_catalog)
+    found = rules.check_change(current, at_base)
     if check_remote:
         from reconciler.dvc.remotes import unpushed_versions
 

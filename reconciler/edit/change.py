@@ -18,7 +18,7 @@ from reconciler.files import write_all
 from reconciler.gcpause import paused_gc
 from reconciler.git.plumbing import commit_paths, has_head
 from reconciler.source import FileProblem, WorkTree
-from reconciler.validate import checks, registry_rev
+from reconciler.validate import base_catalog, checks, registry_rev
 
 if TYPE_CHECKING:
     from reconciler.catalog import Catalog
@@ -87,7 +87,6 @@ def finish(root: str, before: Catalog, edited: dict[str, str | None], message: s
     from reconciler import servinghistory
     from reconciler.diff import diff
     from reconciler.plan import approvals
-    from reconciler.source import open_source
 
     for path, text in edited.items():
         if text is not None and not still_valid(path, text):
@@ -100,21 +99,13 @@ def finish(root: str, before: Catalog, edited: dict[str, str | None], message: s
         after = catalog_mod.build(tree, known=before)
         scope = None if check_all else [p for p in only if edited[p] is not None]
         checked_files = after if scope is None else catalog_mod.build(tree, scope, known=before)
-        base = (catalog_mod.build(open_source(root, base_rev, scope), scope, rest=False,
-                                  known=after) if base_rev else None)
-        if base is not None:
-            base.registry_rev = base_rev
+        base = base_catalog(root, base_rev, scope, after, base_rev) if base_rev else None
         checked = checks(root, checked_files, base, scope, None)
         events = servinghistory.confirmed(
             root, diff(catalog_mod.snapshot(before), catalog_mod.snapshot(after)), set(),
             base_rev)
-    # The base's approvers where the environment exists there: the forge reads CODEOWNERS
-    # from the target branch.
-    approvers = {name: list(e.manifest.spec.approvers)
-                 for catalog in (after, base) if catalog is not None
-                 for name, e in catalog.environments.items()}
     found = sorted(set(checked.diagnostics), key=sort_key)
-    change = Change(message, only, events, found, approvals(events, approvers), False)
+    change = Change(message, only, events, found, approvals(events, after, base), False)
     if not change.ok or dry_run:
         return change
     write_all([(os.path.join(root, p), text) for p, text in edited.items() if text is not None])

@@ -86,16 +86,20 @@ class ApplyPlan(NamedTuple):
 
 
 def plan(database: Database, to: str, *, reset_history: bool = False,
-         registry_branch: str | None = None) -> ApplyPlan:
+         registry_branch: str | None = None, cursor_gone: bool = False) -> ApplyPlan:
     """Read the cursor and decide the walk from it to `to` (None when there is nothing to do).
     Only then is the history reader imported: a no-op apply never loads the manifest parser.
 
     With registry_branch, `to` must be on that branch's first-parent history: the audit trail
-    records what landed on the registry branch, never another branch's commits."""
+    records what landed on the registry branch, never another branch's commits.
+
+    cursor_gone replays a rewrite as an apply did that found the cursor commit gone from git
+    (what the database recorded is undone), even where git has it again: a rebuild takes the
+    walk the apply took."""
     target = database.history.resolve(to)
     if registry_branch is not None:
         _check_on_branch(database.history, to, target, registry_branch)
-    return _plan_from(database, _cursor_or_empty(database), target, reset_history)
+    return _plan_from(database, _cursor_or_empty(database), target, reset_history, cursor_gone)
 
 
 def _check_on_branch(history: GitHistory, to: str, target: str, branch: str) -> None:
@@ -111,13 +115,13 @@ def _check_on_branch(history: GitHistory, to: str, target: str, branch: str) -> 
 
 
 def _plan_from(database: Database, cursor: store.Cursor, target: str,
-               reset_history: bool) -> ApplyPlan:
+               reset_history: bool, cursor_gone: bool = False) -> ApplyPlan:
     if cursor.commit_sha == target:
         return ApplyPlan(target, cursor, None, 0)
     from reconciler import replay
 
     walk = replay.walk_from(database.history, cursor.commit_sha, target,
-                            _recorded_if_lost(database, cursor), reset_history)
+                            _recorded_if_lost(database, cursor, cursor_gone), reset_history)
     return ApplyPlan(target, cursor, walk, database.history.count_first_parent(walk.start, target))
 
 
@@ -243,10 +247,12 @@ def _count(result: ApplyResult) -> None:
     result.retries += 1
 
 
-def _recorded_if_lost(database: Database, cursor: store.Cursor) -> DatabaseState | None:
-    """What the database holds, read only when git no longer has the cursor commit."""
-    if (cursor.commit_sha is None or database.history.has_commit(cursor.commit_sha)
-            or not db.exists(database.url)):
+def _recorded_if_lost(database: Database, cursor: store.Cursor,
+                      gone: bool = False) -> DatabaseState | None:
+    """What the database holds, read only when git no longer has the cursor commit (or the
+    walk is replayed as if it had not: gone)."""
+    if cursor.commit_sha is None or not db.exists(database.url) or (
+            not gone and database.history.has_commit(cursor.commit_sha)):
         return None
     return store.recorded_state(database.engine, database.repo_id)
 
@@ -312,14 +318,15 @@ def _purpose(dry_run: bool) -> Purpose:
 
 def sync(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = False,
          progress: Progress | None = None, reset_history: bool = False,
-         repository: RepositoryKey | None = None) -> ApplyResult:
+         repository: RepositoryKey | None = None, cursor_gone: bool = False) -> ApplyResult:
     """Reconcile the database at url with root's history up to `to`, without validating or
     rendering the target (what `audit verify` rebuilds with, under the repository key of the
-    database it checks; `apply` does all of it)."""
+    database it checks, replaying a rewrite as the apply did: cursor_gone, see plan; `apply`
+    does all of it)."""
     started = time.perf_counter()
     with open_registry(root, url, purpose=_purpose(dry_run), at=to,
                        repository=repository) as database:
-        planned = plan(database, to, reset_history=reset_history)
+        planned = plan(database, to, reset_history=reset_history, cursor_gone=cursor_gone)
         if planned.walk is None:
             return up_to_date(database, planned)
         chunks = start_reader(database, planned) or read_history(database, planned)

@@ -285,10 +285,11 @@ def walk_from(history: GitHistory, cursor: str | None, target: str,
 
     When the cursor commit is gone from a full clone (a force-push, then a fresh clone),
     recorded (what the database holds, and the commits it reconciled) gives the newest
-    reconciled commit git still has on target's history: the walk rewinds to it.
+    reconciled commit git still has on target's history: the walk rewinds to it. A rebuild
+    passes recorded where git has the cursor again, to take the walk that apply took.
     """
-    if cursor is not None and not history.has_commit(cursor):
-        if history.is_shallow():
+    if cursor is not None and (recorded is not None or not history.has_commit(cursor)):
+        if history.is_shallow() and not history.has_commit(cursor):
             raise ReconcilerError(
                 f"this is a shallow clone without commit {cursor[:12]}, where the database was "
                 "last reconciled: fetch more history (git fetch --unshallow, or "
@@ -607,8 +608,8 @@ def _rewrite_batch(history: GitHistory, old: str | None, base: str | None, targe
     # The rewrite lands with the new history: at the target's time (the push is no earlier),
     # and never before what the database recorded last (the lost cursor commit), else what
     # the lost commits served would end before it began.
-    lost = (history.commit_info(old).committed_at if old is not None and history.has_commit(old)
-            else recorded.landed if recorded is not None else None)
+    lost = (recorded.landed if recorded is not None
+            else history.commit_info(old).committed_at if old is not None else None)
     landed = max(anchor.committed_at, pusher.committed_at, lost or anchor.committed_at)
     return commit_batch(anchor, events, after,
                         actor=(pusher.committer_name, pusher.committer_email),

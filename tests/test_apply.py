@@ -22,6 +22,7 @@ import sqlalchemy
 from sqlalchemy import event, text
 
 from reconciler import api, reconcile
+from reconciler.diagnostics import ReconcilerError
 from reconciler.git.history import GitHistory
 from reconciler.registry import connect, db, store, tables, views
 from reconciler.registry import verify as audit
@@ -787,6 +788,37 @@ def _current(url: str) -> Any:
     return state.environments, state.datasets, state.models, state.serving
 
 
+def test_verify_after_fetching_what_a_force_push_removed_says_ok(
+        history: Registry, db_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """apply in a fresh clone undid the lost commits from what the database held; verify there
+    asks for the lost commit, and once it is fetched as it says, the rebuild takes the walk apply
+    took (it replayed from git before, and called the honest database tampered)."""
+    monkeypatch.setenv("RECONCILER_REPOSITORY", "registry")
+    _upgrade(history, db_url)
+    api.apply(str(history.root), db_url)
+    lost = history.repo.head.commit.hexsha
+    _force_push(history)
+    clone = _fresh_clone(history, tmp_path / "ci-checkout")
+    api.apply(str(clone), db_url)
+    with pytest.raises(ReconcilerError, match=f"git fetch origin {lost}"):
+        audit.verify(str(clone), db_url)
+    subprocess.run(["git", "-C", str(clone), "fetch", "-q", "origin", lost], check=True)
+    assert audit.verify(str(clone), db_url) == []
+    assert audit.verify(str(history.root), db_url) == []  # where the commit never left
+    _tamper(db_url, "UPDATE models SET owner = 'mallory@example.com' WHERE name = 'other'")
+    assert [p.where for p in audit.verify(str(clone), db_url)] == ["models"]
+
+
+def _tamper(url: str, statement: str) -> None:
+    engine = db.make_engine(sqlalchemy.make_url(url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
 def test_a_database_whose_commits_are_all_gone_says_how_to_go_on(
         history: Registry, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECONCILER_REPOSITORY", "registry")
@@ -812,6 +844,12 @@ def test_a_database_whose_commits_are_all_gone_says_how_to_go_on(
     clean = f"sqlite:///{tmp_path / 'clean.sqlite'}"
     api.apply(str(other), clean)
     assert _current(db_url) == _current(clean)
+    # verify asks for the replaced history; fetched as it says, the rebuild agrees
+    lost = history.repo.head.commit.hexsha
+    with pytest.raises(ReconcilerError, match=f"git fetch origin {lost}"):
+        audit.verify(str(other), db_url)
+    subprocess.run(["git", "-C", str(other), "fetch", "-q", str(history.root), lost], check=True)
+    assert audit.verify(str(other), db_url) == []
 
 
 def test_an_environment_name_no_database_stores_does_not_block_apply(registry: Registry,

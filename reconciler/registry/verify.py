@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import CHAR, Engine, exc, select
 
-from reconciler.diagnostics import ReconcilerError
+from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.git.history import GitHistory
 from reconciler.registry import db, store, tables
 from reconciler.registry.connect import RepositoryKey, open_registry
@@ -139,8 +139,11 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
             imported = gtoimport.read_registry(root, at=recorded.at, read_at=recorded.read_at,
                                                tags=recorded.tags)
             import_history(root, url, imported, repository)
-        for stop in [*_stops(root, engine, repo_id), cursor.commit_sha]:
-            sync(root, url, to=stop, repository=repository)
+        for stop in [*_stops(root, engine, repo_id), _Stop(cursor.commit_sha, False)]:
+            # A rewrite apply met with the cursor commit gone is undone from what the database
+            # held, as apply did, even where git has that commit again (fetched to verify).
+            sync(root, url, to=stop.commit, repository=repository, cursor_gone=stop.cursor_gone,
+                 reset_history=stop.cursor_gone)
         rebuilt_engine = db.make_engine(db.database_url(root, url))
         try:
             rebuilt = canonical_dump(rebuilt_engine, repo_id)
@@ -210,7 +213,14 @@ def _naive_utc(recorded: Any) -> datetime | None:
     return moment
 
 
-def _stops(root: str, engine: Engine, repo_id: str) -> list[str]:
+class _Stop(NamedTuple):
+    """A commit the rebuild stops at, and whether apply found the cursor commit gone there."""
+
+    commit: str
+    cursor_gone: bool
+
+
+def _stops(root: str, engine: Engine, repo_id: str) -> list[_Stop]:
     """Where apply must stop for a rebuild to take the same walk: before and at each history
     rewrite the database recorded (the lost commits' events are history too)."""
     events = tables.AUDIT_EVENTS
@@ -226,10 +236,12 @@ def _stops(root: str, engine: Engine, repo_id: str) -> list[str]:
         for commit in (previous, target):
             if not isinstance(commit, str) or not history.has_commit(commit):
                 raise ReconcilerError(
-                    f"cannot rebuild from git: commit {str(commit)[:12]}, part of the history "
-                    "rewritten by a force-push, is no longer in this repository (fetch it, or "
-                    "run `reconciler audit verify --chain-only`)")
-        stops += [previous, target]
+                    f"cannot rebuild from git: commit {printable(str(commit))}, the end of the "
+                    "history a force-push (or apply --reset-history) replaced, is not in this "
+                    f"repository: fetch it (git fetch origin {printable(str(commit))}, from "
+                    "wherever it is still kept) and verify again, or run `reconciler audit "
+                    "verify --chain-only`")
+        stops += [_Stop(previous, False), _Stop(target, data.get("previousCursorMissing") is True)]
     return stops
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from reconciler.gto.importer import GtoImport
     from reconciler.plan import Plan
     from reconciler.reconcile import ApplyOutcome
-    from reconciler.registry.verify import Problem
+    from reconciler.registry.rendercheck import Problem
     from reconciler.render.deploy import RenderResult
     from reconciler.report.listing import Listing
     from reconciler.resolve import Resolved

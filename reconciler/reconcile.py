@@ -322,7 +322,8 @@ def sync(root: str, url: str | None = None, to: str = "HEAD", dry_run: bool = Fa
     """Reconcile the database at url with root's history up to `to`, without validating or
     rendering the target (what `audit verify` rebuilds with, under the repository key of the
     database it checks, replaying a rewrite as the apply did: cursor_gone, see plan; `apply`
-    does all of it)."""
+    does all of it). A database moved by sync alone lacks the cursor commit's renders, which
+    `audit verify` checks."""
     started = time.perf_counter()
     with open_registry(root, url, purpose=_purpose(dry_run), at=to,
                        repository=repository) as database:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from reconciler import __version__
 from reconciler.batch import CommitBatch
 from reconciler.limits import NAME_CHARS, TEXT_CHARS
 from reconciler.registry import bulk, tables
@@ -542,6 +543,9 @@ def _now() -> datetime:
 RENDER_EVENT = "render.recorded"
 RENDER_REMOVED = "render.removed"
 RENDER_EVENTS = (RENDER_EVENT, RENDER_REMOVED)
+# Which release rendered a config, in its render.recorded payload: templates shipped in the
+# package may render otherwise in another release, which audit verify must not call a tamper.
+RENDERER_KEY = "renderer"
 
 
 def render_changes(connection: Connection, repo_id: str, renders: Renders,
@@ -559,7 +563,8 @@ def render_changes(connection: Connection, repo_id: str, renders: Renders,
     changed = sorted(key for key, value in wanted.items() if last.get(key) != value)
     removed = sorted(set(last) - set(wanted))
     events = [Event(RENDER_EVENT, "Model", model, environment=env,
-                    payload={"path": wanted[env, model][0], "digest": wanted[env, model][1]})
+                    payload={"path": wanted[env, model][0], "digest": wanted[env, model][1],
+                             RENDERER_KEY: __version__})
               for env, model in changed]
     events += [Event(RENDER_REMOVED, "Model", model, environment=env,
                      payload={"path": last[env, model][0], "digest": last[env, model][1]})

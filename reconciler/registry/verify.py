@@ -12,8 +12,9 @@ from sqlalchemy import CHAR, Engine, exc, select
 
 from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.git.history import GitHistory
-from reconciler.registry import db, store, tables
+from reconciler.registry import db, rendercheck, store, tables
 from reconciler.registry.connect import RepositoryKey, open_registry
+from reconciler.registry.rendercheck import Problem
 
 PAGE = 1000
 # Counters of how the rows were written, not of what happened: they differ between runs (the
@@ -21,13 +22,6 @@ PAGE = 1000
 _OPERATIONAL = {"updated_at", "generation", "event_seq", "last_hash"}
 # Renders are recorded for the commits apply stopped at, which depends on when it ran.
 _RUN_TABLES = {"renders"}
-
-
-class Problem(NamedTuple):
-    """Where the database stops matching what it should be."""
-
-    where: str
-    message: str
 
 
 def verify_chain(engine: Engine, repo_id: str) -> list[Problem]:
@@ -120,7 +114,8 @@ def _canonical(value: Any, padded: bool) -> Any:
 def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> list[Problem]:
     """Rebuild the database from git in a scratch SQLite file, along the same walk apply took
     (force-pushes included) and under the same repository key, and compare every row; check
-    the renders against the chain."""
+    the renders against the chain, and the chain's renders against rendering the commits
+    again."""
     repo_id = repository.id
     cursor = store.read_cursor(engine, repo_id)
     if cursor.commit_sha is None:
@@ -159,7 +154,8 @@ def verify_against_git(root: str, engine: Engine, repository: RepositoryKey) -> 
         if missing or extra:
             problems.append(Problem(table, f"{len(missing)} rows missing and {len(extra)} "
                                            "unexpected, compared with a rebuild from git"))
-    return problems + _verify_renders(engine, repo_id)
+    problems += rendercheck.table_against_chain(engine, repo_id)
+    return problems or rendercheck.chain_against_git(root, engine, repo_id, cursor.commit_sha)
 
 
 class _GtoImport(NamedTuple):
@@ -255,27 +251,6 @@ def _compare_events(expected: list[tuple[Any, ...]], actual: list[tuple[Any, ...
     if len(expected) != len(actual):
         return [Problem("audit_events", f"{len(actual)} events of history, a rebuild from git "
                                         f"has {len(expected)}")]
-    return []
-
-
-def _verify_renders(engine: Engine, repo_id: str) -> list[Problem]:
-    """The renders table against the render.recorded events of the (verified) chain."""
-    renders, events = tables.RENDERS, tables.AUDIT_EVENTS
-    with engine.connect() as connection:
-        rows = {(r.commit_sha, r.environment, r.model, r.path, r.digest.rstrip(" "))
-                for r in connection.execute(select(renders).where(
-                    renders.c.repository_id == repo_id))}
-        chained = set()
-        for event in connection.execute(select(events).where(
-                events.c.repository_id == repo_id, events.c.event_type == store.RENDER_EVENT)):
-            payload = json.loads(event.payload) if isinstance(event.payload, str) else (
-                event.payload)
-            chained.add((event.commit_sha.rstrip(" "), event.environment, event.name,
-                         payload.get("path"), payload.get("digest")))
-    missing, extra = chained - rows, rows - chained
-    if missing or extra:
-        return [Problem("renders", f"{len(missing)} rows missing and {len(extra)} unexpected, "
-                                   "compared with the render.recorded events of the chain")]
     return []
 
 

@@ -247,7 +247,7 @@ def test_incremental_runs_equal_a_rebuild(history: Registry, db_url: str, tmp_pa
     _upgrade(history, db_url)
     shas = [c.hexsha for c in history.repo.iter_commits("HEAD", first_parent=True)][::-1]
     for sha in [*shas[::2], shas[-1]]:  # in steps, skipping some commits on the way
-        _apply(history, db_url, sha)
+        api.apply(str(history.root), db_url, to=sha)  # rendering too: verify renders again
     rebuilt = f"sqlite:///{tmp_path / 'rebuilt.sqlite'}"
     _apply(history, rebuilt)
     assert _dump(history, db_url) == _dump(history, rebuilt)
@@ -300,10 +300,10 @@ def test_injected_transient_error_is_retried(history: Registry, db_url: str) -> 
 
     event.listen(sqlalchemy.Engine, "before_cursor_execute", fail_once)
     try:
-        result = _apply(history, db_url)
+        result = api.apply(str(history.root), db_url).applied  # renders too, which verify checks
     finally:
         event.remove(sqlalchemy.Engine, "before_cursor_execute", fail_once)
-    assert failures["left"] == 0 and result.retries == 1
+    assert result is not None and failures["left"] == 0 and result.retries == 1
     assert result.commits == 8
     assert audit.verify(str(history.root), db_url) == []
 

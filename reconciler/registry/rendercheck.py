@@ -113,7 +113,7 @@ def _render_events(engine: Engine, repo_id: str) -> list[_RenderEvent]:
 
 def _compare(root: str, history: GitHistory, commit: str, recorded: Renders,
              stopped_here: bool) -> list[Problem]:
-    rendered = _render(root, history, commit)
+    rendered = _render(root, history, commit, stopped_here)
     if rendered is None:  # it does not render: apply recorded nothing there either
         if not stopped_here:
             return []
@@ -141,22 +141,28 @@ def _path_and_digest(render: RecordedRender | None) -> tuple[str, str] | None:
     return (render.path, render.digest) if render is not None else None
 
 
-def _render(root: str, history: GitHistory, commit: str) -> dict[tuple[str, str],
-                                                                   tuple[str, str]] | None:
+def _render(root: str, history: GitHistory, commit: str, stopped_here: bool
+            ) -> dict[tuple[str, str], tuple[str, str]] | None:
     """(environment, model) -> (path, sha256) of every config the commit renders, as apply
-    rendered it (None when the commit fails validation or rendering)."""
+    rendered it (None when it does not render).
+
+    apply moves the cursor only to a commit that passed validate, so it is not run again: a
+    third of the time per commit (bench/verify.py). Where renders were recorded they passed
+    the schemas too, and are not checked against them again; elsewhere (the cursor commit
+    with no change recorded) the schemas decide, as they decided whether apply recorded."""
+    from reconciler import catalog as catalog_mod
+    from reconciler.gcpause import paused_gc
     from reconciler.render import engine
-    from reconciler.validate import checked_catalog
+    from reconciler.source import GitRevision
 
     if not history.has_commit(commit):
         raise ReconcilerError(
             f"cannot check the renders: commit {printable(commit)}, where apply recorded them, "
             f"is not in this repository: fetch it (git fetch origin {printable(commit)}) and "
             "verify again, or run `reconciler audit verify --chain-only`")
-    catalog, checked = checked_catalog(root, None, commit)
-    if not checked.ok:
-        return None
-    rendered, problems = engine.render_catalog(catalog)
+    with paused_gc():
+        catalog = catalog_mod.build(GitRevision(root, commit))
+        rendered, problems = engine.render_catalog(catalog, validate=not stopped_here)
     if problems:
         return None
     return {(r.environment, r.model): (r.path, r.digest) for r in rendered}

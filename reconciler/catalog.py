@@ -390,6 +390,8 @@ def snapshot(catalog: Catalog) -> Snapshot:
     outputs: dict[str, Output] = {}
     for entry in catalog.versioned():
         for version in versions(entry):
+            if version.artifact in outputs:  # its stages are followed already (lineage fan-out)
+                continue
             output = catalog.output(version.artifact)
             if output is not None:
                 outputs[version.artifact] = output

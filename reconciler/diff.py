@@ -299,21 +299,25 @@ def _lineage(name: str, before: Sequence[spec.ModelVersion], after: Sequence[spe
              outputs: dict[str, Output],
              dataset_digests: Callable[[], dict[str, tuple[str, str]]]) -> Iterator[Event]:
     old = {v.version: v for v in before}
+    # Versions added together that pin one output share its pipeline: walked once, not once
+    # per version (bench/lineage.py --plan).
+    pipelines: dict[str, list[Edge]] = {}
     for version in after:
         previous = old.get(version.version)
         if previous is not None and (previous.parent, previous.trained_on) == (
                 version.parent, version.trained_on):
             continue  # an older version's edges come from these two fields only
-        edges = set(_edges(name, version, outputs, dataset_digests, is_new=previous is None))
+        edges = set(_edges(name, version, outputs, dataset_digests, previous is None,
+                           pipelines))
         if previous is not None:
-            edges -= set(_edges(name, previous, outputs, dataset_digests, is_new=False))
+            edges -= set(_edges(name, previous, outputs, dataset_digests, False, pipelines))
         for edge in sorted(edges, key=lambda edge: edge[:4]):
             yield _lineage_event(name, version.version, edge)
 
 
 def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
            dataset_digests: Callable[[], dict[str, tuple[str, str]]],
-           is_new: bool) -> Iterator[Edge]:
+           is_new: bool, pipelines: dict[str, list[Edge]]) -> Iterator[Edge]:
     for ref in version.trained_on:
         yield ("Dataset", ref.dataset, ref.version, "trainedOn", None)
     if version.parent:
@@ -322,7 +326,10 @@ def _edges(name: str, version: spec.ModelVersion, outputs: dict[str, Output],
     # dvc.lock lineage describes the bytes DVC records now: it belongs to the version added now.
     if is_new and output is not None and output.lineage is not None and (
             version.digest in (None, output.digest)):
-        yield from _pipeline_edges(output, outputs, dataset_digests())
+        if version.artifact not in pipelines:
+            pipelines[version.artifact] = list(_pipeline_edges(output, outputs,
+                                                               dataset_digests()))
+        yield from pipelines[version.artifact]
 
 
 Edge = tuple[str, str, str, str, tuple[str, str, str] | None]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from reconciler import spec
 from reconciler.catalog import EMPTY, Snapshot
 from reconciler.diff import DatabaseState, diff, undo
@@ -238,3 +240,27 @@ def test_a_dataset_registered_after_the_version_still_gets_its_dvc_lock_edge() -
     # The same, replayed as apply does (only the dataset's file touched).
     assert diff(landed, snap(model([V1, V2]), datasets=(dataset(),), outputs=outputs),
                 touched={("Dataset", "tx")}) == events
+
+
+def test_versions_added_together_on_one_output_walk_its_pipeline_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lineage costs the pipeline once, not once per version pinned to it (issue 25: 31
+    versions on a 6,300-file pipeline took plan and apply past a minute)."""
+    from reconciler.dvc import lineage
+
+    walks = []
+    real = lineage.upstream
+
+    def counted(output: Output, outputs: Any) -> Any:
+        walks.append(output.path)
+        return real(output, outputs)
+
+    monkeypatch.setattr(lineage, "upstream", counted)
+    stage = StageLineage("dvc.lock", "train", (Dependency("data/tx", DATA),), {})
+    outputs = {"m.pkl": Output("m.pkl", D2, 10, None, "dvc.lock", stage)}
+    added = [{"version": f"1.0.{i}", "artifact": "m.pkl"} for i in range(31)]
+    events = diff(snap(datasets=(dataset(),), outputs=outputs),
+                  snap(model(added), datasets=(dataset(),), outputs=outputs))
+    lineage_events = [e for e in events if e.type == "lineage.added"]
+    assert len(lineage_events) == 31  # every version still gets its edge
+    assert walks == ["m.pkl"]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from reconciler.registry.rendercheck import Problem
     from reconciler.render.deploy import RenderResult
     from reconciler.report.listing import Listing
-    from reconciler.resolve import Resolved
+    from reconciler.resolve import Recorded, Resolved
     from reconciler.scaffold import InitResult
     from reconciler.validate import Result
 
@@ -131,31 +131,52 @@ def retire(repo: str, model: str, *, commit: bool = False, dry_run: bool = False
 
 
 def resolve(model: str, *, env: str | None = None, version: str | None = None,
-            repo: str = ".", rev: str = "HEAD") -> Resolved:
+            repo: str = ".", rev: str = "HEAD", db: str | None = None) -> Resolved:
     """The version of model that env serves (or the version named; neither: the newest) at
-    rev: version, digest, size, storage URI and metrics (repo: a folder or a URL)."""
+    rev: version, digest, size, storage URI and metrics (repo: a folder or a URL). With db,
+    at the commit the database was last reconciled to, as the database records env serves."""
     from reconciler import resolve as resolving
 
     with resolving.repository(repo) as root:
-        return resolving.resolve(root, model, env=env, version=version, rev=rev)
+        rev, recorded = _reconciled(root, db, f"{model}@{env}" if env else model, rev)
+        return resolving.resolve(root, model, env=env, version=version, rev=rev,
+                                 recorded=recorded)
 
 
-def locate(reference: str, *, repo: str = ".", rev: str = "HEAD") -> Resolved:
-    """What MODEL, MODEL@VERSION or MODEL@ENV names at rev, as resolve gives it."""
+def locate(reference: str, *, repo: str = ".", rev: str = "HEAD",
+           db: str | None = None) -> Resolved:
+    """What MODEL, MODEL@VERSION or MODEL@ENV names at rev (or, with db, as reconciled), as
+    resolve gives it."""
     from reconciler import resolve as resolving
 
     with resolving.repository(repo) as root:
-        return resolving.locate(root, reference, rev=rev)
+        rev, recorded = _reconciled(root, db, reference, rev)
+        return resolving.locate(root, reference, rev=rev, recorded=recorded)
 
 
 def get(reference: str, *, out: str | None = None, repo: str = ".", rev: str = "HEAD",
-        force: bool = False) -> str:
-    """Fetch the bytes MODEL, MODEL@VERSION or MODEL@ENV names into out (default: the
-    artifact's file name here), checked against the pinned digest; the path written."""
+        force: bool = False, db: str | None = None) -> str:
+    """Fetch the bytes MODEL, MODEL@VERSION or MODEL@ENV names (at rev, or with db as
+    reconciled) into out (default: the artifact's file name here), checked against the
+    pinned digest; the path written."""
     from reconciler import resolve as resolving
 
     with resolving.repository(repo) as root:
-        return resolving.get(root, reference, out=out, rev=rev, force=force)
+        rev, recorded = _reconciled(root, db, reference, rev)
+        return resolving.get(root, reference, out=out, rev=rev, force=force, recorded=recorded)
+
+
+def _reconciled(root: str, db: str | None, reference: str, rev: str
+                ) -> tuple[str, Recorded | None]:
+    """rev, or with db the commit the database was reconciled to and what it records."""
+    if db is None:
+        return rev, None
+    if rev != "HEAD":
+        raise ReconcilerError("--rev and --db each say which revision to read: give one")
+    require("get --db", "apply")
+    from reconciler.registry import queries
+
+    return queries.reconciled_reference(root, db, reference)
 
 
 def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,

@@ -444,8 +444,8 @@ def _get_command(commands: Any) -> None:
         description="Fetch the bytes MODEL@VERSION, MODEL@ENV (what ENV serves) or MODEL (the "
                     "newest version) names, from the DVC remote by content address (or from "
                     "git, for an artifact committed to it), checked against the pinned digest "
-                    "before the file appears. Reads the manifests at --rev; needs no DVC cache "
-                    "and no database.")
+                    "before the file appears. Reads the manifests at --rev (or, with --db, "
+                    "what the database records as served); needs no DVC cache.")
     get.add_argument("reference", metavar="MODEL[@VERSION|@ENV]")
     get.add_argument("-o", "--out", metavar="PATH", help="where to write (default: the "
                      "artifact's file name, here; a folder: into it)")
@@ -456,19 +456,23 @@ def _get_command(commands: Any) -> None:
                      help="replace a file already at the output path")
     get.add_argument("--url", action="store_true",
                      help="print where the bytes would come from; fetch nothing")
+    get.add_argument("--db", metavar="URL",
+                     help="read MODEL@ENV as the database records ENV serves it, at the commit "
+                          "it was last reconciled to (what the registry branch serves now), "
+                          "instead of the manifests at --rev")
 
 
 def _get(args: argparse.Namespace) -> int:
     from reconciler import api
 
     if args.url:
-        found = api.locate(args.reference, repo=args.repo, rev=args.rev)
+        found = api.locate(args.reference, repo=args.repo, rev=args.rev, db=args.db)
         where = (f"git {found.in_git[0]}:{found.in_git[1]}" if found.in_git
                  else found.storage_uri or "(no DVC remote)")
         print(printable(f"{found.model} {found.version} {found.digest} {where}"))
         return EXIT_OK
     written = api.get(args.reference, out=args.out, repo=args.repo, rev=args.rev,
-                      force=args.force)
+                      force=args.force, db=args.db)
     print(printable(f"get: {written}"))
     return EXIT_OK
 

@@ -1,5 +1,7 @@
 """`get` and `resolve`: the exact bytes of a model version, named by version or by the
-environment that serves it, read from the repository at a revision (no database needed).
+environment that serves it, read from the repository at a revision (no database needed), or
+at the commit the database was last reconciled to, where it must agree with what the database
+records an environment serves (`--db`: what the registry branch serves now).
 
 A version is its content: the bytes come by content address from the DVC remote (or, for an
 artifact committed to git, from git objects), checked against the pinned digest before the
@@ -38,22 +40,30 @@ class Resolved(NamedTuple):
     in_git: tuple[str, str] | None  # (commit, path) when git itself holds the bytes
 
 
+class Recorded(NamedTuple):
+    """What the database says an environment serves (the version and its digest) as of the
+    commit it was last reconciled to: the manifests there must say the same."""
+
+    version: str
+    digest: str | None
+
+
 def resolve(root: str, model: str, *, env: str | None = None, version: str | None = None,
-            rev: str = "HEAD") -> Resolved:
+            rev: str = "HEAD", recorded: Recorded | None = None) -> Resolved:
     """The version of model that env serves at rev (or the version named; neither: the newest
     version), with its digest, size, storage URI and metrics."""
     commit, current = _catalog_at(root, rev)
-    return _resolved(current, commit, model, env, version)
+    return _agreeing(_resolved(current, commit, model, env, version), recorded)
 
 
 def get(root: str, reference: str, *, out: str | None = None, rev: str = "HEAD",
-        force: bool = False) -> str:
+        force: bool = False, recorded: Recorded | None = None) -> str:
     """Fetch the bytes that MODEL[@VERSION|@ENV] names at rev into out (default: the
     artifact's file name, here; a folder: into it), checked against the pinned digest before
     the file appears; the path written. A file already there is replaced only with force."""
     from reconciler.dvc.remotes import fetch_object
 
-    found = locate(root, reference, rev=rev)
+    found = locate(root, reference, rev=rev, recorded=recorded)
     target = os.path.abspath(out or os.path.basename(found.artifact))
     if os.path.isdir(target):
         target = os.path.join(target, os.path.basename(found.artifact))
@@ -63,17 +73,35 @@ def get(root: str, reference: str, *, out: str | None = None, rev: str = "HEAD",
     return target
 
 
-def locate(root: str, reference: str, *, rev: str = "HEAD") -> Resolved:
+def locate(root: str, reference: str, *, rev: str = "HEAD",
+           recorded: Recorded | None = None) -> Resolved:
     """What MODEL, MODEL@VERSION or MODEL@ENV names at rev (an environment when one has that
     name, else a version)."""
+    model, which = parse_reference(reference)
+    commit, current = _catalog_at(root, rev)
+    if which in current.environments:
+        return _agreeing(_resolved(current, commit, model, which, None), recorded)
+    return _resolved(current, commit, model, None, which or None)
+
+
+def parse_reference(reference: str) -> tuple[str, str]:
+    """MODEL[@VERSION|@ENV] as (model, what follows the @, "" when nothing does)."""
     model, at, which = reference.partition("@")
     if not model or (at and not which):
         raise ReconcilerError(f"'{printable(reference)}' is not MODEL, MODEL@VERSION or "
                               "MODEL@ENVIRONMENT")
-    commit, current = _catalog_at(root, rev)
-    if which in current.environments:
-        return _resolved(current, commit, model, which, None)
-    return _resolved(current, commit, model, None, which or None)
+    return model, which
+
+
+def _agreeing(found: Resolved, recorded: Recorded | None) -> Resolved:
+    """found, when the database's record of what its environment serves says the same."""
+    if recorded is None or (found.version, found.digest) == recorded:
+        return found
+    raise ReconcilerError(
+        f"the database records {found.model} {printable(recorded.version)} "
+        f"({printable(str(recorded.digest))}) served in {found.environment}, but the manifests "
+        f"at {found.rev[:12]}, where it was reconciled, say {found.version} ({found.digest}): "
+        "run `reconciler audit verify`; nothing was fetched")
 
 
 @contextmanager

@@ -149,3 +149,51 @@ def test_a_file_already_there_is_replaced_only_with_force(registry: Registry,
     forced = run_cli(registry, "get", "fraud", "-o", str(out / "model.pkl"), "--force")
     assert forced.returncode == 0
     assert _md5(out / "model.pkl") == registry.digest("models/fraud.pkl")
+
+
+def test_with_a_database_what_the_registry_branch_serves_as_reconciled(
+        registry: Registry, db_url: str, tmp_path: Path) -> None:
+    """db=: the version the database records an environment serves, read at the commit it
+    was reconciled to, not what a later (or another branch's) commit of this clone says."""
+    root = str(registry.root)
+    api.db_upgrade(root, db_url)
+    api.apply(root, db_url)
+    served = registry.digest("models/fraud.pkl")
+    retrain(registry)
+    registry.dvc("push", "-q")
+    assert api.register(root, "fraud", commit=True).written
+    assert api.promote(root, "fraud", "1.0.1", to="staging", commit=True).written
+    assert api.resolve("fraud", env="staging", repo=root).version == "1.0.1"  # HEAD says so
+    reconciled = api.resolve("fraud", env="staging", repo=root, db=db_url)
+    assert (reconciled.version, reconciled.digest) == ("1.0.0", served)
+    assert reconciled.rev == registry.repo.commit("HEAD~2").hexsha
+    out = _empty(tmp_path)
+    done = run_cli(registry, "get", "fraud@staging", "--db", db_url, "-o", str(out / "m.pkl"))
+    assert done.returncode == 0, done.stderr
+    assert _md5(out / "m.pkl") == served
+    # a version named is read at the reconciled commit too: 1.0.1 is not there yet
+    with pytest.raises(ReconcilerError, match="no version '1.0.1'"):
+        api.locate("fraud@1.0.1", repo=root, db=db_url)
+    with pytest.raises(ReconcilerError, match="give one"):
+        api.get("fraud@staging", repo=root, rev="HEAD~1", db=db_url)
+
+
+def test_a_database_that_disagrees_with_its_commit_fetches_nothing(
+        registry: Registry, db_url: str, tmp_path: Path) -> None:
+    import sqlalchemy
+
+    from reconciler.registry import db
+
+    root = str(registry.root)
+    api.db_upgrade(root, db_url)
+    api.apply(root, db_url)
+    engine = db.make_engine(sqlalchemy.make_url(db_url))
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("UPDATE model_versions SET digest = :d"),
+                           {"d": "md5:" + "0" * 32})
+    engine.dispose()
+    out = _empty(tmp_path)
+    done = run_cli(registry, "get", "fraud@production", "--db", db_url, "-o",
+                   str(out / "m.pkl"))
+    assert done.returncode == 2 and "audit verify" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and list(out.iterdir()) == []

@@ -172,7 +172,7 @@ def test_with_a_database_what_the_registry_branch_serves_as_reconciled(
     assert done.returncode == 0, done.stderr
     assert _md5(out / "m.pkl") == served
     # a version named is read at the reconciled commit too: 1.0.1 is not there yet
-    with pytest.raises(ReconcilerError, match="no version '1.0.1'"):
+    with pytest.raises(ReconcilerError, match=r"no version '1\.0\.1'"):
         api.locate("fraud@1.0.1", repo=root, db=db_url)
     with pytest.raises(ReconcilerError, match="give one"):
         api.get("fraud@staging", repo=root, rev="HEAD~1", db=db_url)

@@ -61,7 +61,7 @@ def get(root: str, reference: str, *, out: str | None = None, rev: str = "HEAD",
     """Fetch the bytes that MODEL[@VERSION|@ENV] names at rev into out (default: the
     artifact's file name, here; a folder: into it), checked against the pinned digest before
     the file appears; the path written. A file already there is replaced only with force."""
-    from reconciler.dvc.remotes import fetch_object
+    from reconciler.dvc.fetch import fetch_object
 
     found = locate(root, reference, rev=rev, recorded=recorded)
     target = os.path.abspath(out or os.path.basename(found.artifact))
@@ -69,7 +69,8 @@ def get(root: str, reference: str, *, out: str | None = None, rev: str = "HEAD",
         target = os.path.join(target, os.path.basename(found.artifact))
     if os.path.lexists(target) and not force:
         raise ReconcilerError(f"{target} exists: nothing was written (--force replaces it)")
-    fetch_object(root, found.digest, target, remote=found.remote, in_git=found.in_git)
+    fetch_object(root, found.digest, target, remote=found.remote, in_git=found.in_git,
+                 replace=force)
     return target
 
 

@@ -4,6 +4,7 @@ with no DVC cache; whatever the remote holds, only the pinned bytes ever appear.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -197,3 +198,81 @@ def test_a_database_that_disagrees_with_its_commit_fetches_nothing(
                    str(out / "m.pkl"))
     assert done.returncode == 2 and "audit verify" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and list(out.iterdir()) == []
+
+
+def _directory_model(registry: Registry) -> str:
+    """A model saved as a folder (a SavedModel, say), `dvc add`ed and pushed: its digest."""
+    for relative, content in {"saved/weights.bin": bytes(range(256)) * 8,
+                              "saved/config.json": b'{"layers": 3}\n',
+                              "saved/assets/vocab.txt": b"a\nb\n"}.items():
+        registry.write(relative, content)
+    registry.dvc("add", "-q", "saved")
+    registry.dvc("push", "-q")
+    digest = registry.digest("saved")
+    assert digest.endswith(".dir")
+    registry.write("manifests/models/bert.yaml", model_manifest("bert", [("1.0.0", "saved",
+                                                                          digest)]))
+    registry.commit("bert 1.0.0, a folder")
+    return digest
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_directory_artifact_arrives_whole_in_a_clone_with_no_cache(
+        registry: Registry, tmp_path: Path) -> None:
+    _directory_model(registry)
+    clone = _clone(registry, tmp_path)
+    out = _empty(tmp_path)
+    written = api.get("bert@1.0.0", out=str(out / "model"), repo=str(clone.root))
+    assert _tree(Path(written)) == _tree(registry.root / "saved")
+    assert sorted(p.name for p in out.iterdir()) == ["model"]  # no scratch left beside it
+    # through DVC's object database too (a remote .dvc/config.local may move)
+    moved = registry.root.parent / "moved-remote"
+    (registry.root.parent / "remote").rename(moved)
+    clone.dvc("remote", "modify", "--local", "local", "url", str(moved))
+    again = api.get("bert", out=str(out / "again"), repo=str(clone.root))
+    assert _tree(Path(again)) == _tree(registry.root / "saved")
+
+
+def test_a_directory_with_one_wrong_file_leaves_nothing(registry: Registry,
+                                                        tmp_path: Path) -> None:
+    _directory_model(registry)
+    stored = _object(registry, "md5:" + hashlib.md5(b'{"layers": 3}\n').hexdigest())
+    stored.chmod(0o644)
+    stored.write_bytes(b'{"layers": 300}\n')
+    out = _empty(tmp_path)
+    done = run_cli(registry, "get", "bert", "-o", str(out / "model"))
+    assert done.returncode == 2 and "config.json" in done.stderr
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("relpath", ["../escaped.txt", "/tmp/absolute.txt", "a/../../x",
+                                     "ok/./x", "", "a\\..\\b", "dup", "dup/inside"])
+def test_a_listing_a_pull_request_points_at_cannot_write_outside(
+        registry: Registry, tmp_path: Path, relpath: str) -> None:
+    """The listing is whatever object a pinned digest names: a crafted one (pushed by anyone
+    who can push) names paths outside the target, twice, or as file and folder."""
+    content = b"payload\n"
+    md5 = hashlib.md5(content).hexdigest()
+    entries = [{"md5": md5, "relpath": relpath}]
+    if relpath.startswith("dup"):
+        entries = [{"md5": md5, "relpath": "dup"}, {"md5": md5, "relpath": relpath}]
+    listing = json.dumps(entries).encode()
+    digest = "md5:" + hashlib.md5(listing).hexdigest() + ".dir"
+    for stored_digest, data in ((digest, listing), ("md5:" + md5, content)):
+        stored = _object(registry, stored_digest)
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_bytes(data)
+    registry.write("manifests/models/evil.yaml", model_manifest("evil", [("1.0.0", "evil",
+                                                                          digest)]))
+    registry.commit("a crafted listing")
+    out = _empty(tmp_path) / "deep"
+    out.mkdir()
+    done = run_cli(registry, "get", "evil@1.0.0", "-o", str(out / "model"))
+    assert done.returncode == 2 and "listing" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert list(out.iterdir()) == [] and not (out.parent / "escaped.txt").exists()
+    assert not Path("/tmp/absolute.txt").exists()

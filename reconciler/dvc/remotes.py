@@ -5,17 +5,14 @@ recorded (.dvc files, dvc.lock); this module reads where DVC keeps the bytes.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import posixpath
 import re
-import tempfile
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.diagnostics import Diagnostic, ReconcilerError
 from reconciler.dvc.records import LEGACY_MD5, split_digest
-from reconciler.git.plumbing import git_blob
 from reconciler.source import FileProblem, Source
 
 if TYPE_CHECKING:
@@ -105,43 +102,55 @@ def remote_of(source: Source, name: str | None) -> Remote | None:
     return table.get(name or default or "")
 
 
-def fetch_object(root: str, digest: str, target: str, *, remote: str | None = None,
-                 in_git: tuple[str, str] | None = None) -> None:
-    """Stream the bytes of digest into target: from the DVC remote (None: DVC's default) by
-    content address, or from git objects (in_git: commit and path) for an artifact committed
-    to git. Checked against the digest before target appears: a partial or wrong download
-    leaves nothing behind."""
-    hash_name, value = split_digest(digest)
-    if value.endswith(".dir"):
-        raise ReconcilerError(f"{digest} is a directory: fetch it with `dvc get`")
-    handle, partial = tempfile.mkstemp(prefix=".reconciler-get-",
-                                       dir=os.path.dirname(os.path.abspath(target)))
-    try:
-        with os.fdopen(handle, "wb") as written:
-            if in_git is not None:
-                with git_blob(root, *in_git) as stream:
-                    found = copy_checked(stream, written)
-            else:
-                local = _local_object(root, remote, digest)
-                if local is not None:
-                    with open(local, "rb") as stream:
-                        found = copy_checked(stream, written,
-                                             dos2unix=hash_name == LEGACY_MD5)
-                else:
-                    found = _from_remote(root, hash_name, value, written, remote, digest)
-        if found != value:
-            raise ReconcilerError(f"the bytes fetched hash to {found}, not the pinned {digest}: "
-                                  "nothing was written")
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+class ObjectReader:
+    """Opens objects of one hash kind by content address: from a local remote's folder
+    directly, else through DVC's object database for the remote (None: DVC's default)."""
+
+    def __init__(self, root: str, remote: str | None, hash_name: str):
+        self.root, self.remote, self.hash_name = root, remote, hash_name
+        self._local = _local_remote(root, remote)
+        self._odb: Any = None
+        self._repo: Any = None
+
+    def open(self, value: str, digest: str) -> IO[bytes]:
+        """The object's bytes, streamed (value: the digest's hex, `.dir` for a listing)."""
+        if self._local is not None:
+            path = os.path.join(self.root, self._local.url,
+                                object_path(f"{self.hash_name}:{value}"))
+            if not os.path.isfile(path):
+                raise ReconcilerError(
+                    f"the DVC remote '{self._local.name}' ({self._local.url}) has no object "
+                    f"for {digest}: run `dvc push` at the revision that produced these bytes")
+            return open(path, "rb")
+        from dvc.exceptions import DvcException
+
+        try:
+            if self._odb is None:
+                from dvc.repo import Repo
+
+                self._repo = Repo(self.root)
+                self._odb = self._repo.cloud.get_remote_odb(self.remote,
+                                                            hash_name=self.hash_name)
+            path = self._odb.oid_to_path(value)
+            if not self._odb.fs.exists(path):
+                raise ReconcilerError(
+                    f"the DVC remote {self._odb.fs.unstrip_protocol(path)} has no object for "
+                    f"{digest}: run `dvc push` at the revision that produced these bytes")
+            stream: IO[bytes] = self._odb.fs.open(path, "rb")
+            return stream
+        except DvcException as error:
+            raise ReconcilerError(f"DVC remote: {error}") from None
+
+    def close(self) -> None:
+        """Close DVC's repository, if one was opened."""
+        if self._repo is not None:
+            self._repo.close()
 
 
-def _local_object(root: str, remote: str | None, digest: str) -> str | None:
-    """The object's file in a local remote, read without starting DVC (its import is most of a
-    small fetch: bench/get.py); None when DVC must be asked: a remote of another kind, or one
-    that .dvc/config.local may override."""
+def _local_remote(root: str, remote: str | None) -> Remote | None:
+    """The remote when it is a local folder read without starting DVC (its import is most of
+    a small fetch: bench/get.py); None when DVC must be asked: a remote of another kind, or
+    one that .dvc/config.local may override."""
     from reconciler.source import WorkTree
 
     if os.path.exists(os.path.join(root, ".dvc", "config.local")):
@@ -150,51 +159,7 @@ def _local_object(root: str, remote: str | None, digest: str) -> str | None:
         found = remote_of(WorkTree(root), remote)
     except ConfigError:
         return None  # DVC says what is wrong with it
-    if found is None or not found.is_local:
-        return None
-    path = os.path.join(root, found.url, object_path(digest))
-    if not os.path.isfile(path):
-        raise ReconcilerError(f"the DVC remote '{found.name}' ({found.url}) has no object for "
-                              f"{digest}: run `dvc push` at the revision that produced these "
-                              "bytes")
-    return path
-
-
-def _from_remote(root: str, hash_name: str, value: str, written: IO[bytes],
-                 remote: str | None, digest: str) -> str:
-    """Copy the object from the DVC remote into written; its md5 as DVC computes it."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(root) as repo:
-            odb = repo.cloud.get_remote_odb(remote, hash_name=hash_name)
-            path = odb.oid_to_path(value)
-            if not odb.fs.exists(path):
-                raise ReconcilerError(
-                    f"the DVC remote {odb.fs.unstrip_protocol(path)} has no object for "
-                    f"{digest}: run `dvc push` at the revision that produced these bytes")
-            with odb.fs.open(path, "rb") as stream:
-                return copy_checked(stream, written, dos2unix=hash_name == LEGACY_MD5)
-    except DvcException as error:
-        raise ReconcilerError(f"DVC remote: {error}") from None
-
-
-def copy_checked(stream: IO[bytes], written: IO[bytes], *, dos2unix: bool = False) -> str:
-    """Copy stream into written a block at a time (memory flat in the size); the md5 of what
-    was copied, as DVC computes it (DVC 2 hashed text files with CRLF made LF)."""
-    raw, normalised = hashlib.md5(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
-    carry, binary = b"", False
-    for block in iter(lambda: stream.read(1 << 20), b""):
-        written.write(block)
-        raw.update(block)
-        if dos2unix:
-            binary = binary or b"\0" in block
-            text = carry + block
-            carry = b"\r" if text.endswith(b"\r") else b""
-            normalised.update((text[:-1] if carry else text).replace(b"\r\n", b"\n"))
-    normalised.update(carry)
-    return normalised.hexdigest() if dos2unix and not binary else raw.hexdigest()
+    return found if found is not None and found.is_local else None
 
 
 def missing_from_remote(root: str, digests: list[str], remote: str | None = None) -> set[str]:

@@ -120,6 +120,14 @@ class Catalog:
             self._metrics[output.path] = dvcmetrics.recorded_metrics(self.source, output.lineage)
         return self._metrics[output.path]
 
+    def recorded_metrics_at(self, commit: str, output: Output) -> RecordedMetrics | None:
+        """The metrics DVC recorded for output at commit (what output_at found there)."""
+        from reconciler.dvc import metrics as dvcmetrics
+        from reconciler.source import GitRevision
+
+        return dvcmetrics.recorded_metrics(GitRevision(self.source.root, commit),
+                                           output.lineage)
+
     def output_at(self, rev: str, artifact: str) -> tuple[str, Output | None]:
         """(the commit rev names, what DVC recorded for artifact there); ReconcilerError
         when rev names no commit."""

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import policy, spec
 from reconciler.catalog import Catalog, Entry, versions
@@ -18,6 +18,9 @@ from reconciler.diagnostics import Diagnostic, ReconcilerError
 from reconciler.dvc.records import Output
 from reconciler.limits import is_dns_label
 from reconciler.paths import escapes
+
+if TYPE_CHECKING:
+    from reconciler.dvc.metrics import RecordedMetrics
 
 _SECRET_KEY = re.compile(r"(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|"
                          r"private[_-]?key|credential)")
@@ -262,12 +265,12 @@ def _artifacts(catalog: Catalog, base: Catalog | None) -> Iterator[Diagnostic]:
             yield from _artifact_pins(catalog, entry, path, indices, old, settled)
 
 
-def _metrics_as_recorded(catalog: Catalog, entry: Versioned, index: int,
-                         output: Output) -> Iterator[Diagnostic]:
+def _metrics_as_recorded(entry: Versioned, index: int, output: Output,
+                         recorded: RecordedMetrics | None, at: str = "") -> Iterator[Diagnostic]:
     """A model version being added says the metrics DVC records for its bytes (the metrics
-    files of the stage that produced them, at this revision): a gate judges numbers a
-    pipeline wrote, not numbers typed by hand. Metrics DVC does not record stay as typed."""
-    recorded = catalog.recorded_metrics(output)
+    files of the stage that produced them, at this revision, or at the revision a `rev:`
+    names: at): a gate judges numbers a pipeline wrote, not numbers typed by hand. Metrics
+    DVC does not record stay as typed."""
     version = versions(entry)[index]
     if not recorded or not isinstance(version, spec.ModelVersion):
         return
@@ -283,7 +286,8 @@ def _metrics_as_recorded(catalog: Catalog, entry: Versioned, index: int,
     loc = ("spec", "versions", index, "metrics", *((key,) if said is not None else ()))
     yield entry.at(loc, "MET001",
                    f"version '{version.version}' {shown} for {key}, but DVC records {value:g} "
-                   f"({files}, stage {output.lineage.stage if output.lineage else '?'}){more}",
+                   f"({files}, stage {output.lineage.stage if output.lineage else '?'}{at})"
+                   f"{more}",
                    "metrics come from what the pipeline wrote: remove the version's metrics "
                    "and digest and run `reconciler pin`, which fills them from DVC")
 
@@ -304,12 +308,13 @@ def _artifact_pins(catalog: Catalog, entry: Versioned, path: str, indices: list[
                        "the .dvc file / dvc.lock")
         return
     if newest_added is not None and listed[newest_added].digest == output.digest:
-        yield from _metrics_as_recorded(catalog, entry, newest_added, output)
+        yield from _metrics_as_recorded(entry, newest_added, output,
+                                        catalog.recorded_metrics(output))
     for index in indices:
         version, loc = listed[index], ("spec", "versions", index)
         if version.rev is not None:
             if version.version not in settled:
-                yield from _pinned_at_rev(catalog, entry, path, index)
+                yield from _pinned_at_rev(catalog, entry, path, index, index in added)
         elif index == newest_added and version.digest is None:
             yield entry.at((*loc, "version"), "ART003",
                            f"version '{version.version}' has no digest; DVC records "
@@ -350,10 +355,11 @@ def _recorded_once(catalog: Catalog, path: str, digest: str | None, output: Any)
     return digest is not None and digest in catalog.recorded_digests(path, output.recorded_in)
 
 
-def _pinned_at_rev(catalog: Catalog, entry: Versioned, path: str, index: int
-                   ) -> Iterator[Diagnostic]:
+def _pinned_at_rev(catalog: Catalog, entry: Versioned, path: str, index: int,
+                   being_added: bool) -> Iterator[Diagnostic]:
     """A version that names the revision whose DVC record holds its bytes: pinned as
-    recorded there (ART007), or the revision is unknown (ART008)."""
+    recorded there (ART007), or the revision is unknown (ART008); being added, it says the
+    metrics DVC recorded there (MET001)."""
     version, loc = versions(entry)[index], ("spec", "versions", index)
     try:
         commit, output = catalog.output_at(version.rev or "", path)
@@ -380,6 +386,10 @@ def _pinned_at_rev(catalog: Catalog, entry: Versioned, path: str, index: int
                        f"{version.size}) but DVC recorded {output.digest} (size {output.size}) "
                        f"for {path} at rev '{version.rev}' ({commit[:12]})",
                        "remove digest and size and run `reconciler pin`")
+    elif being_added:
+        yield from _metrics_as_recorded(entry, index, output,
+                                        catalog.recorded_metrics_at(commit, output),
+                                        f", at rev '{version.rev}'")
 
 
 def _at_base(base: Catalog, entry: Versioned) -> Any:

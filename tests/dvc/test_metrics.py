@@ -105,3 +105,31 @@ def test_import_gto_reads_a_stages_metrics_outputs(pipeline: Registry, tmp_path:
     done = subprocess.run([sys.executable, "-m", "reconciler", "import", "gto"],
                           cwd=pipeline.root, capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "auc: 0.823" in done.stdout
+
+
+def test_an_older_training_named_by_rev_says_the_metrics_recorded_there(
+        pipeline: Registry) -> None:
+    """A version added with `rev:` (an older training) is judged by the metrics files of its
+    stage at that revision, not by numbers typed beside it (they passed unchecked before)."""
+    pipeline.write("manifests/models/churn.yaml", MODEL)
+    api.pin(str(pipeline.root))
+    pipeline.commit("churn 1.0.0, pinned")
+    first, first_digest = pipeline.repo.head.commit.hexsha, pipeline.digest("models/churn.pkl")
+    pipeline.write("train.py", TRAIN.replace("0.823", "0.871").replace("depth=", "v2 depth="))
+    pipeline.dvc("repro", "-q")
+    pipeline.commit("retrained")
+    pinned = (pipeline.root / "manifests/models/churn.yaml").read_text()
+    older = (f'    - version: "0.9.0"\n      artifact: models/churn.pkl\n      rev: {first}\n'
+             f"      digest: {first_digest}\n      metrics: {{auc: METRIC, eval.loss: 0.41}}\n")
+    try:
+        pipeline.write("manifests/models/churn.yaml",
+                       pinned + older.replace("METRIC", "0.99"))
+        found = [d for d in api.validate(str(pipeline.root)).diagnostics if d.code == "MET001"]
+        assert len(found) == 1 and "says 0.99 for auc, but DVC records 0.823" in found[0].message
+        assert f"at rev '{first}'" in found[0].message
+        pipeline.write("manifests/models/churn.yaml",
+                       pinned + older.replace("METRIC", "0.823"))
+        assert [d.code for d in api.validate(str(pipeline.root)).diagnostics
+                if d.code == "MET001"] == []
+    finally:
+        pipeline.repo.git.checkout("--", ".")

@@ -9,6 +9,7 @@ command's time, and an apply with nothing new to do never loads the manifest par
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from reconciler.report.listing import Listing
     from reconciler.resolve import Recorded, Resolved
     from reconciler.scaffold import InitResult
+    from reconciler.site.build import SiteResult
     from reconciler.validate import Result
 
 
@@ -177,6 +179,17 @@ def _reconciled(root: str, db: str | None, reference: str, rev: str
     from reconciler.registry import queries
 
     return queries.reconciled_reference(root, db, reference)
+
+
+def site(repo: str = ".", db: str | None = None, *, out: str = "site",
+         commit_url: str | None = None) -> SiteResult:
+    """Build the registry's static pages from the database into out (relative to the
+    repository), replacing a site built there before whole."""
+    require("site", "apply")
+    from reconciler.site import build
+
+    root = find_root(repo)
+    return build.build(root, db, os.path.join(root, out), commit_url=commit_url)
 
 
 def import_gto(repo: str = ".", db: str | None = None, *, write: bool = False,

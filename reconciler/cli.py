@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     _get_command(commands)
     _validate_commands(commands)
     _render_command(commands)
+    _site_command(commands)
     _plan_command(commands)
     _database_commands(commands)
     _document(parser, "")
@@ -75,6 +76,8 @@ EXAMPLES = {
     "rollback": ("reconciler rollback churn --env production --commit", ACTIONS),
     "deprecate": ("reconciler deprecate churn 1.0.0", ACTIONS),
     "retire": ("reconciler retire churn --commit", ACTIONS),
+    "site": ("reconciler site --out site --commit-url "
+             "https://github.com/org/repo/commit/{sha}", CHECKS),
     "get": ("reconciler get churn@production -o model.pkl",
             "exit codes: 0 fetched, 2 not found, not fetchable, or a usage error"),
 }
@@ -183,6 +186,33 @@ def _render_command(commands: Any) -> None:
     render.add_argument("--env", metavar="NAME", help="only this environment")
     render.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 with a diff when the output is stale")
+
+
+def _site_command(commands: Any) -> None:
+    site = commands.add_parser(
+        "site", help="build the registry's pages (models, versions, lineage, serving "
+                     "timelines) as static files from the database",
+        description="Build every model's, environment's and dataset's page from the database, "
+                    "with the queries audit uses, into --out (replaced whole: only a site "
+                    "built before, or an empty folder). Static files: no server, nothing "
+                    "fetched when viewed.")
+    _repo_option(site)
+    _db_option(site)
+    site.add_argument("--out", default="site", metavar="DIR",
+                      help="output folder, relative to the repository (default: site)")
+    site.add_argument("--commit-url", metavar="TEMPLATE",
+                      help="link commits there, {sha} replaced by the commit "
+                           "(e.g. https://github.com/org/repo/commit/{sha})")
+
+
+def _site(args: argparse.Namespace) -> int:
+    from reconciler import api
+
+    built = api.site(args.repo, args.db, out=args.out, commit_url=args.commit_url)
+    page, size = built.largest
+    print(printable(f"site: {built.pages} pages, {built.total_bytes / 1024:.0f} KiB in "
+                    f"{built.out} (largest {page}, {size / 1024:.0f} KiB)"))
+    return EXIT_OK
 
 
 def _database_commands(commands: Any) -> None:
@@ -785,7 +815,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate, "pin": _pin, "schema": _schema, "render": _render, "apply": _apply,
     "plan": _plan, "db": _db, "show": _show, "audit": _audit, "init": _init,
     "import": _import, "migrate": _migrate, "register": _action, "promote": _action,
-    "rollback": _action, "deprecate": _action, "retire": _action, "get": _get}
+    "rollback": _action, "deprecate": _action, "retire": _action, "get": _get, "site": _site}
 
 
 def _append_step_summary(markdown: str) -> None:

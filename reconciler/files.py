@@ -89,3 +89,25 @@ def check_writable(root: str, paths: Sequence[str], *, force: bool) -> None:
         if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
             raise ReconcilerError(f"{path}: a folder on the way is a link out of {root}: "
                                   "nothing written")
+
+
+def put_in_place(made: str, target: str, *, replace: bool) -> None:
+    """Rename made (a file or a folder, beside target) to target; with replace, what was
+    there goes only once made is in place, so a failure leaves one or the other whole."""
+    import shutil
+
+    if not os.path.lexists(target):
+        os.rename(made, target)
+        return
+    if not replace:
+        raise FileExistsError(target)
+    if os.path.isfile(made) and not os.path.isdir(target):
+        os.replace(made, target)  # atomic for a file over a file
+        return
+    aside = tempfile.mkdtemp(prefix=".reconciler-replaced-",
+                             dir=os.path.dirname(os.path.abspath(target)))
+    try:
+        os.rename(target, os.path.join(aside, "old"))
+        os.rename(made, target)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)

@@ -20,6 +20,7 @@ from typing import IO
 from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.dvc.records import LEGACY_MD5, split_digest
 from reconciler.dvc.remotes import ObjectReader
+from reconciler.files import put_in_place
 from reconciler.git.plumbing import git_blob
 
 MAX_LISTING_BYTES = 64 * 1024 * 1024  # a `.dir` listing of about 600,000 files
@@ -48,7 +49,11 @@ def fetch_object(root: str, digest: str, target: str, *, remote: str | None = No
                 _fill_file(root, reader, value, digest, made, in_git)
         finally:
             reader.close()
-        _put_in_place(made, target, replace)
+        try:
+            put_in_place(made, target, replace=replace)
+        except FileExistsError:
+            raise ReconcilerError(f"{target} exists: nothing was written (--force replaces "
+                                  "it)") from None
     finally:
         _remove(made if directory else os.path.dirname(made))
 
@@ -118,24 +123,6 @@ def listing(raw: bytes, digest: str) -> list[tuple[str, str]]:
         files[relative] = md5
         folders |= parents
     return sorted(files.items())
-
-
-def _put_in_place(made: str, target: str, replace: bool) -> None:
-    """Rename made to target; with replace, what was there goes once made is in place."""
-    if not os.path.lexists(target):
-        os.rename(made, target)
-        return
-    if not replace:
-        raise ReconcilerError(f"{target} exists: nothing was written (--force replaces it)")
-    if os.path.isfile(made) and not os.path.isdir(target):
-        os.replace(made, target)  # atomic for a file over a file
-        return
-    aside = tempfile.mkdtemp(prefix=".reconciler-replaced-",
-                             dir=os.path.dirname(os.path.abspath(target)))
-    old = os.path.join(aside, "old")
-    os.rename(target, old)
-    os.rename(made, target)
-    _remove(aside)
 
 
 def _remove(path: str) -> None:

@@ -492,3 +492,44 @@ def compare(connection: Connection, repo_id: str, model: str, versions: list[str
                        "deltas": deltas, "served": periods.get(row["version"], [])})
         previous = row["metrics"] or {}
     return result
+
+
+class Registry(NamedTuple):
+    """Everything the registry's pages show, read at once (the site): the rows `show` gives,
+    every serving period, lineage edge, dataset version, environment and model event."""
+
+    models: list[Row]  # as show gives them
+    periods: list[Row]  # stage assignments, oldest first
+    edges: list[Row]
+    datasets: dict[str, list[Row]]  # dataset -> its versions
+    environments: list[Row]
+    events: list[Row]  # every model event, in chain order, as history gives them
+    commit: str  # where the database was last reconciled
+
+
+def whole_registry(connection: Connection, repo_id: str) -> Registry:
+    """The whole registry in a few statements, for pages of every model, environment and
+    dataset (a query per page would be thousands of round trips)."""
+    periods = [dict(row) for row in connection.execute(
+        _assignments().where(ASSIGNMENTS.c.repository_id == repo_id)
+        .order_by(ASSIGNMENTS.c.valid_from, ASSIGNMENTS.c.model, ASSIGNMENTS.c.environment))
+        .mappings()]
+    edges = [dict(row) for row in connection.execute(select(EDGES).where(
+        EDGES.c.repository_id == repo_id).order_by(EDGES.c.target_name, EDGES.c.target_version,
+                                                    EDGES.c.source_name)).mappings()]
+    datasets: dict[str, list[Row]] = {
+        name: [] for name in connection.execute(select(DATASETS.c.name).where(
+            DATASETS.c.repository_id == repo_id).order_by(DATASETS.c.name)).scalars()}
+    for row in connection.execute(select(DATASET_VERSIONS).where(
+            DATASET_VERSIONS.c.repository_id == repo_id,
+            DATASET_VERSIONS.c.removed_commit.is_(None))).mappings():
+        datasets.setdefault(row["dataset"], []).append(dict(row))
+    for listed in datasets.values():
+        listed.sort(key=lambda v: version_order(v["version"]))
+    environments = [dict(row) for row in connection.execute(select(ENVIRONMENTS).where(
+        ENVIRONMENTS.c.repository_id == repo_id).order_by(ENVIRONMENTS.c.name)).mappings()]
+    events = _event_rows(connection, repo_id, _events().where(
+        EVENTS.c.repository_id == repo_id, EVENTS.c.kind == "Model",
+        EVENTS.c.event_type.not_in(store.RENDER_EVENTS)).order_by(EVENTS.c.seq))
+    return Registry(show(connection, repo_id, None, None), periods, edges, datasets,
+                    environments, events, reconciled_commit(connection, repo_id))

@@ -33,6 +33,8 @@ class Workload(NamedTuple):
     versions: int
     events: int
     canary_every: int = 5  # every nth production version goes through a canary (0: none)
+    environments: tuple[str, ...] = ("staging", "production")  # promoted in this order
+    datasets: int = 0  # Dataset rows (versions v0...) for the lineage edges' sources
 
 
 class Assignment(NamedTuple):
@@ -66,13 +68,15 @@ def assignments(workload: Workload) -> Iterator[Assignment]:
     a 10% canary first); the previous one closes when the next opens."""
     for m in range(workload.models):
         name = model_name(m)
-        for env_offset, env in ((0, "staging"), (2, "production")):
+        last = len(workload.environments) - 1
+        for index, env in enumerate(workload.environments):
+            env_offset = round(index * 2 / max(last, 1))  # staging 0, production 2
             for v in range(workload.versions):
                 start = START + STEP * (v * workload.models * 4 + m * 4 + env_offset)
                 end = (START + STEP * ((v + 1) * workload.models * 4 + m * 4 + env_offset)
                        if v + 1 < workload.versions else None)
                 every = workload.canary_every
-                if env == "production" and every and v % every == every - 1:
+                if index == last and every and v % every == every - 1:
                     yield Assignment(name, env, "canary", version_name(v), 10, start - STEP,
                                      start)
                 yield Assignment(name, env, "primary", version_name(v), None, start, end)
@@ -115,7 +119,18 @@ def _tables(repo_id: str, workload: Workload) -> Iterator[tuple[Any, Iterator[di
     yield tables.ENVIRONMENTS, iter([
         {"repository_id": repo_id, "name": env, "namespace": f"ml-{env}", "target": "kserve",
          "spec": {"namespace": f"ml-{env}", "target": "kserve"}, "created_commit": _sha(env),
-         "retired_commit": None} for env in ("staging", "production")])
+         "retired_commit": None} for env in workload.environments])
+    yield tables.DATASETS, iter([
+        {"repository_id": repo_id, "name": f"dataset-{d:03d}", "owner": "data@example.com",
+         "description": None, "created_commit": _sha("d", d), "retired_commit": None}
+        for d in range(workload.datasets)])
+    yield tables.DATASET_VERSIONS, iter([
+        {"repository_id": repo_id, "dataset": f"dataset-{d:03d}", "version": f"v{v}",
+         "artifact": f"data/dataset-{d:03d}", "digest": "md5:" + hashlib.md5(
+             f"d{d}/{v}".encode()).hexdigest(), "size": 10_000, "nfiles": None,
+         "deprecated": False, "added_commit": _sha("d", d), "deprecated_commit": None,
+         "removed_commit": None} for d in range(workload.datasets)
+        for v in range(workload.versions)])
     yield tables.STAGE_ASSIGNMENTS, _assignment_rows(repo_id, workload)
     yield tables.LINEAGE_EDGES, _edges(repo_id, workload)
     yield tables.COMMITS, _commits(repo_id, workload)

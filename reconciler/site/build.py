@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
 from typing import Any, NamedTuple
@@ -68,60 +69,75 @@ def build(root: str, url: str | None, out: str, *, commit_url: str | None = None
     return _write(out, files)
 
 
+HISTORY_ROWS = 500  # serving periods per page of an environment's history (pages < 500 KB)
+
+
 def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
-          ) -> dict[str, bytes]:
-    """Every file of the site (relative path -> bytes) for the registry's rows."""
+          ) -> Iterator[tuple[str, bytes]]:
+    """Every file of the site (relative path, bytes) for the registry's rows, one at a time
+    (a thousand models' pages are tens of megabytes: written as they come)."""
     jinja = _environment(commit_url)
+    site = {"check": check, "commit": registry.commit, "built": built}
     model_pages = {m["model"]: page_name(m["model"]) for m in registry.models}
     env_names = sorted({e["name"] for e in registry.environments}
                        | {p["environment"] for p in registry.periods})
     env_pages = {name: page_name(name) for name in env_names}
     dataset_pages = {name: page_name(name) for name in registry.datasets}
-    rollbacks = _rollbacks(registry.events)
-    periods = _periods(registry.periods, rollbacks)
+    periods = _periods(registry.periods, _rollbacks(registry.events))
     events = defaultdict(list)
     for event in registry.events:
         events[event["model"]].append(event)
     edges = defaultdict(list)
     for edge in registry.edges:
         edges[edge["target_name"]].append(edge)
-    common = {"check": check, "commit": registry.commit, "built": built}
-    files: dict[str, bytes] = {}
 
-    def page(path: str, template: str, **context: Any) -> None:
-        root = "../" * path.count("/")
-        files[path] = jinja.get_template(template).render(root=root, **common,
-                                                          **context).encode("utf-8")
-
-    page("index.html", "index.html", title="Models", section="models",
-         environments=env_names, models=[
-             _index_row(m, model_pages, events.get(m["model"], [])) for m in registry.models])
+    yield _page(jinja, site, "index.html", "index.html", title="Models", section="models",
+                environments=env_names, models=[
+                    _index_row(m, model_pages, events.get(m["model"], []))
+                    for m in registry.models])
     for model in registry.models:
         name = model["model"]
-        page(f"models/{model_pages[name]}", "model.html", title=name, section="models",
-             model=model, env_pages=env_pages, **_model_context(
-                 model, periods.get(name, {}), edges.get(name, []), model_pages,
-                 dataset_pages, built), events=events.get(name, []))
+        yield _page(jinja, site, f"models/{model_pages[name]}", "model.html", title=name,
+                    section="models", model=model, env_pages=env_pages,
+                    events=events.get(name, []), **_model_context(
+                        model, periods.get(name, {}), edges.get(name, []), model_pages,
+                        dataset_pages, built))
     serving_now = _serving_by_environment(registry.models, model_pages)
     environments = [_environment_row(e, env_pages, serving_now, periods, model_pages)
                     for e in _all_environments(registry.environments, env_names)]
-    page("environments.html", "environments.html", title="Environments",
-         section="environments", environments=environments)
+    yield _page(jinja, site, "environments.html", "environments.html", title="Environments",
+                section="environments", environments=environments)
     for env in environments:
-        page(f"environments/{env['page']}", "environment.html", title=env["name"],
-             section="environments", env=env)
+        history = env["periods"][::-1]  # newest first
+        parts = [history[i:i + HISTORY_ROWS] for i in range(0, len(history), HISTORY_ROWS)]
+        folder = f"history/{env['page'].removesuffix('.html')}"
+        yield _page(jinja, site, f"environments/{env['page']}", "environment.html",
+                    title=env["name"], section="environments", env=env,
+                    history=parts[0] if parts else [], more=[
+                        f"{folder}/{number}.html" for number in range(2, len(parts) + 1)])
+        for number, part in enumerate(parts[1:], start=2):
+            yield _page(jinja, site, f"environments/{folder}/{number}.html", "history.html",
+                        title=f"{env['name']}: history, page {number}",
+                        section="environments", env=env, history=part, number=number,
+                        pages=len(parts))
     datasets = [_dataset_row(name, versions, dataset_pages, registry.edges, model_pages)
                 for name, versions in registry.datasets.items()]
-    page("datasets.html", "datasets.html", title="Datasets", section="datasets",
-         datasets=datasets)
+    yield _page(jinja, site, "datasets.html", "datasets.html", title="Datasets",
+                section="datasets", datasets=datasets)
     for dataset in datasets:
-        page(f"datasets/{dataset['page']}", "dataset.html", title=dataset["name"],
-             section="datasets", dataset=dataset)
+        yield _page(jinja, site, f"datasets/{dataset['page']}", "dataset.html",
+                    title=dataset["name"], section="datasets", dataset=dataset)
     for name in STATIC:
-        files[f"static/{name}"] = resources.files("reconciler.site").joinpath(
+        yield f"static/{name}", resources.files("reconciler.site").joinpath(
             "static", name).read_bytes()
-    files[MARKER] = b"written by `reconciler site`: the whole folder is replaced on each build\n"
-    return files
+    yield MARKER, b"written by `reconciler site`: the whole folder is replaced on each build\n"
+
+
+def _page(jinja: Any, site: dict[str, Any], path: str, template: str, **context: Any
+          ) -> tuple[str, bytes]:
+    """One page: its path and its bytes, with links relative to where it is."""
+    root = "../" * path.count("/")
+    return path, jinja.get_template(template).render(root=root, **site, **context).encode()
 
 
 def page_name(name: str) -> str:
@@ -279,17 +295,22 @@ def _check_replaceable(out: str) -> None:
                               "empty or new folder with --out; nothing was written")
 
 
-def _write(out: str, files: dict[str, bytes]) -> SiteResult:
+def _write(out: str, files: Iterator[tuple[str, bytes]]) -> SiteResult:
     """Write every file into a folder beside out, then put it in out's place."""
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     made = tempfile.mkdtemp(prefix=".reconciler-site-", dir=parent)
+    count, total, largest = 0, 0, ("", 0)
     try:
-        for relative, data in files.items():
+        for relative, data in files:
             path = os.path.join(made, *relative.split("/"))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "xb") as handle:
                 handle.write(data)
+            total += len(data)
+            if relative.endswith(".html"):
+                count += 1
+                largest = max(largest, (relative, len(data)), key=lambda item: item[1])
         os.chmod(made, 0o755)  # mkdtemp's 0700 would keep a web server out
         put_in_place(made, out, replace=True)
     except OSError as error:
@@ -298,7 +319,4 @@ def _write(out: str, files: dict[str, bytes]) -> SiteResult:
     finally:
         if os.path.isdir(made):
             shutil.rmtree(made, ignore_errors=True)
-    largest = max(((path, len(data)) for path, data in files.items()
-                   if path.endswith(".html")), key=lambda item: item[1])
-    return SiteResult(out, sum(1 for p in files if p.endswith(".html")),
-                      sum(len(data) for data in files.values()), largest)
+    return SiteResult(out, count, total, largest)

@@ -160,6 +160,14 @@ def test_ci_recipes_use_only_documented_keys(fresh: Registry, ci: str, path: str
     assert ("concurrency:" in text) if ci == "github" else ("resource_group:" in text)
     if ci == "gitlab":  # the note poster is real Python
         compile(document["reconciler-plan"]["variables"]["POST_NOTE"], "POST_NOTE", "exec")
+    # the registry's pages, built after apply and published (issue 28)
+    assert "reconciler site --out" in text and "{sha}" in text
+    if ci == "github":
+        assert document["jobs"]["pages"]["needs"] == "apply"
+        assert "actions/upload-pages-artifact@v3" in text and "actions/deploy-pages@v4" in text
+    else:
+        assert document["pages"]["artifacts"]["paths"] == ["public"]
+        assert "public" in document["reconciler-apply"]["artifacts"]["paths"]
 
 
 def test_the_shipped_examples_match_the_readme() -> None:

@@ -71,6 +71,38 @@ def main() -> None:
               f"{largest / 1024:.0f} KiB ({'under' if largest < 500 * 1024 else 'OVER'} "
               "500 KB)")
         assert re.search(r"\d+ pages", report)
+        print(f"  search in the index: {_search_ms(os.path.join(root, 'site', 'index.html'))}")
+
+
+def _search_ms(index: str) -> str:
+    """How long the index's search takes to filter its rows for one keystroke, in the system
+    Chromium (median of 20), or why it was not measured."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        return "not measured (needs Playwright and the system Chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        page = browser.new_page()
+        page.goto("file://" + index)
+        times = page.evaluate("""() => {
+            const box = document.getElementById("search"), spent = [];
+            for (let i = 0; i < 20; i++) {
+                box.value = "model-00" + (i % 10);
+                const start = performance.now();
+                box.dispatchEvent(new Event("input"));
+                document.body.offsetHeight;  // layout included
+                spent.push(performance.now() - start);
+            }
+            return spent.sort((a, b) => a - b);
+        }""")
+        browser.close()
+    return f"{times[len(times) // 2]:.1f} ms median per keystroke (worst {times[-1]:.1f} ms)"
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from reconciler.git.objects import (
 )
 from reconciler.git.plumbing import (
     GIT,
-    git_failure,
     ls_tree,
     nul_tokens,
     read_blobs,
@@ -28,6 +27,7 @@ from reconciler.git.plumbing import (
     resolve_commit,
     revision_range,
     run_git,
+    streamed_git,
 )
 from reconciler.paths import is_registry_file
 
@@ -148,33 +148,18 @@ class GitHistory:
         span = revision_range(since, until)
         # No pathspec: git matches a glob like '*.dvc' against every path of every commit,
         # which takes three times as long as listing all changes and keeping ours here.
-        process = subprocess.Popen(
-            [*GIT, "-C", self.root, "log", "--first-parent", "--reverse",
-             "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev", "-z",
-             "--format=%H", span],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-        stdout, stderr = process.stdout, process.stderr
-        assert stdout is not None and stderr is not None
-        finished = False
-        try:
-            for sha, listed in log_changes(nul_tokens(stdout)):
-                changes = [Change(path, None if status == "D" or blob == NULL_SHA else blob,
-                                  int(mode, 8) == SYMLINK_MODE)
-                           for path, mode, blob, status in listed if is_registry_file(path)]
-                if changes:
-                    yield sha, changes
-            errors = stderr.read()
-            finished = True
-        except ValueError as error:
-            raise ReconcilerError(f"git log printed what apply cannot read: {error}") from None
-        finally:
-            stdout.close()
-            if not finished:  # the consumer stopped early: git need not walk on
-                process.kill()
-            process.wait()
-            stderr.close()
-        if process.returncode != 0:
-            raise git_failure("log", errors)
+        with streamed_git(self.root, "log", "--first-parent", "--reverse",
+                          "--diff-merges=first-parent", "--raw", "--no-renames", "--no-abbrev",
+                          "-z", "--format=%H", span, unbuffered=True) as log:
+            try:
+                for sha, listed in log_changes(nul_tokens(log)):
+                    changes = [Change(path, None if status == "D" or blob == NULL_SHA else blob,
+                                      int(mode, 8) == SYMLINK_MODE)
+                               for path, mode, blob, status in listed if is_registry_file(path)]
+                    if changes:
+                        yield sha, changes
+            except ValueError as error:
+                raise ReconcilerError(f"git log printed what apply cannot read: {error}") from None
 
     def merged_in(self, since: str | None, until: str) -> dict[str, list[str]]:
         """For each first-parent commit after since up to until that is a merge, the commits

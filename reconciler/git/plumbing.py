@@ -30,6 +30,40 @@ def run_git(root: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> bytes:
     return done.stdout
 
 
+@contextmanager
+def streamed_git(root: str, command: str, *args: str, config: tuple[str, ...] = (),
+                 unbuffered: bool = False) -> Iterator[IO[bytes]]:
+    """stdout of `git -C root [-c config...] command args...` as a stream, read while git
+    still writes it.
+
+    When the reader stops before the end (it leaves the block early, raises, or is a
+    generator closed by its consumer), git is stopped: it need not walk on, and it must not
+    be left blocked on a full pipe. When the reader read to the end, a failure of git is a
+    ReconcilerError with git's message."""
+    settings = [option for setting in config for option in ("-c", setting)]
+    process = subprocess.Popen([*GIT, "-C", root, *settings, command, *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               bufsize=0 if unbuffered else -1)
+    stdout, stderr = process.stdout, process.stderr
+    assert stdout is not None and stderr is not None
+    read_to_the_end, errors = False, b""
+    try:
+        yield stdout
+        # Asked only now: one more byte means the reader stopped early (a byte, or the end,
+        # always comes: git writes until it is done).
+        read_to_the_end = stdout.read(1) == b""
+        if read_to_the_end:
+            errors = stderr.read()
+    finally:
+        if not read_to_the_end:
+            process.kill()
+        stdout.close()
+        process.wait()
+        stderr.close()
+    if read_to_the_end and process.returncode != 0:
+        raise git_failure(command, errors)
+
+
 def git_failure(command: str, stderr: bytes) -> ReconcilerError:
     """The error for a failed git command: its name and the last line git printed."""
     message = stderr.decode("utf-8", errors="replace").strip().splitlines()
@@ -243,31 +277,17 @@ def commits_changing(root: str, rev: str, pathspecs: list[str], pattern: str | N
     history changed, newest first; with pattern, only files changed in a line matching that
     extended regular expression (`git log -G`). Streamed: a consumer that stops early stops
     git."""
-    command = [*GIT, "-C", root, "-c", "core.quotePath=false", "log", "--first-parent",
-               "--format=commit %H", "--name-only", "--no-renames",
-               *([f"-G{pattern}"] if pattern is not None else []),
-               "--end-of-options", rev, "--", *(f":(literal){p}" for p in pathspecs)]
-    log = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert log.stdout is not None and log.stderr is not None
-    finished = False
-    try:
+    args = ["--first-parent", "--format=commit %H", "--name-only", "--no-renames",
+            *([f"-G{pattern}"] if pattern is not None else []),
+            "--end-of-options", rev, "--", *(f":(literal){p}" for p in pathspecs)]
+    with streamed_git(root, "log", *args, config=("core.quotePath=false",)) as log:
         sha = ""
-        for raw in log.stdout:
+        for raw in log:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if line.startswith("commit "):
                 sha = line.removeprefix("commit ")
             elif line:
                 yield sha, line
-        errors = log.stderr.read()
-        finished = True
-    finally:
-        if not finished:  # the consumer stopped early: git need not walk on
-            log.kill()
-        log.wait()
-        log.stdout.close()
-        log.stderr.close()
-    if log.returncode != 0:
-        raise git_failure("log", errors)
 
 
 def commit_paths(root: str, paths: list[str], message: str) -> str:
@@ -288,19 +308,8 @@ def git_blob(root: str, commit: str, path: str) -> Iterator[IO[bytes]]:
     """The bytes of path at commit as a stream (`git cat-file blob`): memory flat in the size."""
     if not plain_path(path):
         raise ReconcilerError(f"'{path}' is not a plain repository path")
-    process = subprocess.Popen([*GIT, "-C", root, "cat-file", "blob", f"{commit}:{path}"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdout is not None and process.stderr is not None
-    try:
-        yield process.stdout
-        errors = process.stderr.read()
-    finally:
-        process.kill()
-        process.wait()
-        process.stdout.close()
-        process.stderr.close()
-    if process.returncode not in (0, -9):
-        raise git_failure("cat-file", errors)
+    with streamed_git(root, "cat-file", "blob", f"{commit}:{path}") as stream:
+        yield stream
 
 
 def clone(url: str, folder: str) -> str:

@@ -505,6 +505,8 @@ class Registry(NamedTuple):
     environments: list[Row]
     events: list[Row]  # every model event, in chain order, as history gives them
     commit: str  # where the database was last reconciled
+    descriptions: dict[str, str]  # model -> its description, where it has one
+    subjects: dict[str, str]  # commit -> the first line of its message
 
 
 def whole_registry(connection: Connection, repo_id: str) -> Registry:
@@ -531,5 +533,12 @@ def whole_registry(connection: Connection, repo_id: str) -> Registry:
     events = _event_rows(connection, repo_id, _events().where(
         EVENTS.c.repository_id == repo_id, EVENTS.c.kind == "Model",
         EVENTS.c.event_type.not_in(store.RENDER_EVENTS)).order_by(EVENTS.c.seq))
+    descriptions = {name: text for name, text in connection.execute(
+        select(MODELS.c.name, MODELS.c.description).where(
+            MODELS.c.repository_id == repo_id, MODELS.c.description.is_not(None)))}
+    subjects = {sha.rstrip(" "): (message or "").split("\n", 1)[0] for sha, message in
+                connection.execute(select(COMMITS.c.sha, COMMITS.c.message).where(
+                    COMMITS.c.repository_id == repo_id))}
     return Registry(show(connection, repo_id, None, None), periods, edges, datasets,
-                    environments, events, reconciled_commit(connection, repo_id))
+                    environments, events, reconciled_commit(connection, repo_id),
+                    descriptions, subjects)

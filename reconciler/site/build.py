@@ -77,7 +77,8 @@ def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
     """Every file of the site (relative path, bytes) for the registry's rows, one at a time
     (a thousand models' pages are tens of megabytes: written as they come)."""
     jinja = _environment(commit_url)
-    site = {"check": check, "commit": registry.commit, "built": built}
+    site = {"check": check, "commit": registry.commit, "built": built,
+            "subjects": registry.subjects}
     model_pages = {m["model"]: page_name(m["model"]) for m in registry.models}
     env_names = sorted({e["name"] for e in registry.environments}
                        | {p["environment"] for p in registry.periods})
@@ -99,6 +100,7 @@ def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
         name = model["model"]
         yield _page(jinja, site, f"models/{model_pages[name]}", "model.html", title=name,
                     section="models", model=model, env_pages=env_pages,
+                    description=registry.descriptions.get(name),
                     events=events.get(name, []), **_model_context(
                         model, periods.get(name, {}), edges.get(name, []), model_pages,
                         dataset_pages, built))

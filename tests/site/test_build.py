@@ -60,8 +60,10 @@ def test_values_from_a_pull_request_are_text_never_markup(history: Registry,
                                                           tmp_path: Path) -> None:
     manifest = model_manifest("hostile", [("1.0.0", "models/fraud.pkl",
                                             history.digest("models/fraud.pkl"))])
+    quoted = "'" + HOSTILE.replace("'", "''") + "'"
     history.write("manifests/models/hostile.yaml", manifest.replace(
-        "metrics: {auc: 0.93}", "metrics: {auc: 0.93, '" + HOSTILE.replace("'", "''") + "': 1}"))
+        "metrics: {auc: 0.93}", f"metrics: {{auc: 0.93, {quoted}: 1}}").replace(
+        "  owner: ml@example.com", f"  owner: ml@example.com\n  description: {quoted}"))
     history.repo.git.add(A=True)
     history.repo.git.commit("-m", HOSTILE, f"--author={AUTHOR} <evil@example.com>")
     url = _applied(history, tmp_path)
@@ -71,6 +73,10 @@ def test_values_from_a_pull_request_are_text_never_markup(history: Registry,
     assert 'onclick="alert' not in pages and "Mallory&#34; onclick=&#34;alert(1)" in pages
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in pages
     assert pages.count("<script") == 1  # the one shared script, on the index
+    hostile = (out / "models" / "hostile.html").read_text()
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+    assert f'<p class="description">{escaped}</p>' in hostile  # the model's description
+    assert f"<td>{escaped}</td>" in hostile  # the commit's message, in the audit log
 
 
 def test_the_output_folder_is_replaced_whole_and_only_a_site(history: Registry,

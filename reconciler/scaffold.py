@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 CI_CHOICES = ("github", "gitlab", "none")
 HOOKS_REPO = distribution.REPOSITORY  # the published pre-commit hooks, and the releases
-IGNORED = (".reconciler/",)
+IGNORED = (".reconciler/", "/site/")  # the embedded database; `reconciler site`'s pages
 # GitHub and GitLab read CODEOWNERS from these places (both also accept the root).
 CODEOWNERS = {"github": ".github/CODEOWNERS", "gitlab": ".gitlab/CODEOWNERS",
               "none": "CODEOWNERS"}

@@ -58,7 +58,8 @@ def test_init_then_the_readme_flow_works_end_to_end(fresh: Registry, tmp_path: P
     assert (fresh.root / ".github/CODEOWNERS").read_text().splitlines()[-2:] == [
         "/manifests/environments/production.yaml @your-org/ml-leads",
         "/.github/CODEOWNERS @your-org/ml-leads"]
-    assert ".reconciler/" in (fresh.root / ".gitignore").read_text().splitlines()
+    ignored = (fresh.root / ".gitignore").read_text().splitlines()
+    assert ".reconciler/" in ignored and "/site/" in ignored
     assert api.validate(str(fresh.root)).diagnostics == []
     fresh.commit("reconciler init")
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"

@@ -70,6 +70,7 @@ def build(root: str, url: str | None, out: str, *, commit_url: str | None = None
 
 
 HISTORY_ROWS = 500  # serving periods per page of an environment's history (pages < 500 KB)
+LOG_ROWS = 500  # events per page of a model's audit log
 
 
 def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
@@ -98,24 +99,30 @@ def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
                     for m in registry.models])
     for model in registry.models:
         name = model["model"]
+        parts = _paged(events.get(name, [])[::-1], LOG_ROWS)  # newest first
+        folder = f"history/{model_pages[name].removesuffix('.html')}"
         yield _page(jinja, site, f"models/{model_pages[name]}", "model.html", title=name,
                     section="models", model=model, env_pages=env_pages,
-                    description=registry.descriptions.get(name),
-                    events=events.get(name, []), **_model_context(
-                        model, periods.get(name, {}), edges.get(name, []), model_pages,
-                        dataset_pages, built))
+                    description=registry.descriptions.get(name), log=parts[0],
+                    older=[f"{folder}/{n}.html" for n in range(2, len(parts) + 1)],
+                    **_model_context(model, periods.get(name, {}), edges.get(name, []),
+                                     model_pages, dataset_pages, built))
+        for number, part in enumerate(parts[1:], start=2):
+            yield _page(jinja, site, f"models/{folder}/{number}.html", "model-log.html",
+                        title=f"{name}: audit log, page {number}", section="models",
+                        model=model, page=model_pages[name], log=part, number=number,
+                        pages=len(parts))
     serving_now = _serving_by_environment(registry.models, model_pages)
     environments = [_environment_row(e, env_pages, serving_now, periods, model_pages)
                     for e in _all_environments(registry.environments, env_names)]
     yield _page(jinja, site, "environments.html", "environments.html", title="Environments",
                 section="environments", environments=environments)
     for env in environments:
-        history = env["periods"][::-1]  # newest first
-        parts = [history[i:i + HISTORY_ROWS] for i in range(0, len(history), HISTORY_ROWS)]
+        parts = _paged(env["periods"][::-1], HISTORY_ROWS)  # newest first
         folder = f"history/{env['page'].removesuffix('.html')}"
         yield _page(jinja, site, f"environments/{env['page']}", "environment.html",
                     title=env["name"], section="environments", env=env,
-                    history=parts[0] if parts else [], more=[
+                    history=parts[0], more=[
                         f"{folder}/{number}.html" for number in range(2, len(parts) + 1)])
         for number, part in enumerate(parts[1:], start=2):
             yield _page(jinja, site, f"environments/{folder}/{number}.html", "history.html",
@@ -133,6 +140,11 @@ def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
         yield f"static/{name}", resources.files("reconciler.site").joinpath(
             "static", name).read_bytes()
     yield MARKER, b"written by `reconciler site`: the whole folder is replaced on each build\n"
+
+
+def _paged(rows: list[Any], size: int) -> list[list[Any]]:
+    """rows in pages of size (one empty page when there are none)."""
+    return [rows[i:i + size] for i in range(0, len(rows), size)] or [[]]
 
 
 def _page(jinja: Any, site: dict[str, Any], path: str, template: str, **context: Any

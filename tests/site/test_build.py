@@ -95,3 +95,23 @@ def test_the_output_folder_is_replaced_whole_and_only_a_site(history: Registry,
     assert (elsewhere / "notes.txt").read_text() == "mine"
     done = run_cli(history, "site", "--db", url, "--commit-url", "javascript:alert(1)")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_long_logs_and_histories_are_paged_and_linked(history: Registry, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page stays small however long a model's or an environment's history grows."""
+    from reconciler.site import build
+
+    monkeypatch.setattr(build, "LOG_ROWS", 3)
+    monkeypatch.setattr(build, "HISTORY_ROWS", 2)
+    url = _applied(history, tmp_path)
+    out = Path(api.site(str(history.root), url).out)
+    older = sorted(p.relative_to(out).as_posix() for p in (out / "models" / "history")
+                   .rglob("*.html"))
+    assert "models/history/fraud/2.html" in older
+    assert (out / "environments" / "history" / "production" / "2.html").is_file()
+    fraud = (out / "models" / "fraud.html").read_text()
+    assert 'href="history/fraud/2.html"' in fraud
+    for page in out.rglob("*.html"):
+        for link in _links(page):
+            assert (page.parent / link).resolve().is_file(), f"{page}: {link}"

@@ -14,7 +14,7 @@ from reconciler.diagnostics import ReconcilerError, printable
 from reconciler.git.history import GitHistory
 from reconciler.registry import db, rendercheck, store, tables
 from reconciler.registry.connect import RepositoryKey, open_registry
-from reconciler.registry.rendercheck import Problem
+from reconciler.registry.rendercheck import Problem as Problem  # one finding type for both halves
 
 PAGE = 1000
 # Counters of how the rows were written, not of what happened: they differ between runs (the

@@ -77,7 +77,9 @@ EXAMPLES = {
     "deprecate": ("reconciler deprecate churn 1.0.0", ACTIONS),
     "retire": ("reconciler retire churn --commit", ACTIONS),
     "site": ("reconciler site --out site --commit-url "
-             "https://github.com/org/repo/commit/{sha}", CHECKS),
+             "https://github.com/org/repo/commit/{sha}",
+             "exit codes: 0 built (a failed tamper check is shown on every page), 2 usage, "
+             "database or write error"),
     "get": ("reconciler get churn@production -o model.pkl",
             "exit codes: 0 fetched, 2 not found, not fetchable, or a usage error"),
 }

@@ -453,6 +453,9 @@ def _action(args: argparse.Namespace) -> int:
         change = api.deprecate(args.repo, args.model, args.version, **options)
     else:
         change = api.retire(args.repo, args.model, **options)
+    if not change.files:  # already so, as kubectl apply says "unchanged"
+        print(printable(f"{change.message}: nothing to change; nothing was written"))
+        return EXIT_OK
     shown = Plan("the work tree", change.message, change.diagnostics, change.events,
                  change.approvals, {}, {})
     print(printable(f"{change.message}: {', '.join(change.files)}"))

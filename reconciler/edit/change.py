@@ -82,7 +82,8 @@ def finish(root: str, before: Catalog, edited: dict[str, str | None], message: s
            commit: bool = False, dry_run: bool = False, check_all: bool = False) -> Change:
     """Check the edited files (with check_all, every manifest: a file deleted may leave any
     dangling) against the registry branch, then write them (all or none) and, with commit,
-    commit them with message; with dry_run, only say what would be done."""
+    commit them with message; with dry_run, only say what would be done. Edits that leave
+    every file as it is are no change: no files, nothing checked or written."""
     from reconciler import catalog as catalog_mod
     from reconciler import servinghistory
     from reconciler.diff import diff
@@ -92,6 +93,12 @@ def finish(root: str, before: Catalog, edited: dict[str, str | None], message: s
         if text is not None and not still_valid(path, text):
             raise ReconcilerError(f"{path}: the edit would not load; nothing was written "
                                   "(edit this file by hand)")
+    # An edit that leaves a file as it is changes nothing: already so, nothing to check or write.
+    edited = {path: text for path, text in edited.items()
+              if text is None or not os.path.exists(os.path.join(root, path))
+              or file_text(root, path) != text}
+    if not edited:
+        return Change(message, [], [], [], {}, False)
     only = sorted(edited)
     base_rev = registry_rev(root) or ("HEAD" if has_head(root) else None)
     with paused_gc():

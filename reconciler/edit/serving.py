@@ -91,12 +91,22 @@ def _serve(root: str, current: Catalog, entry: Entry[spec.Model], env: str, vers
             raise ReconcilerError(f"'{printable(env)}' serves no '{entry.name}' yet: promote "
                                   "a version first, then add a canary beside it")
         return {environment.path: _added_stage(root, environment.doc, entry.name, version)}
+    if stage is not None and _already(stage, version, canary):
+        return {}  # nothing to edit: the file stays as it is written, quotes and all
     text = file_text(root, doc.path)
     node = doc.node_at(loc)
     if not isinstance(node, yaml.MappingNode) or stage is None:
         raise ReconcilerError(f"{doc.path}: the stage of '{entry.name}' is not a mapping; "
                               "edit it by hand")
     return {doc.path: apply_edits(text, _stage_edits(text, node, stage, version, canary))}
+
+
+def _already(stage: spec.Stage, version: str, canary: int | None) -> bool:
+    """Whether the stage serves version already as asked (its canary, with that traffic)."""
+    if canary is None:
+        return stage.version == version and stage.canary is None
+    return (stage.canary is not None and stage.canary.version == version
+            and stage.canary.traffic == canary)
 
 
 def _stage_edits(text: str, node: yaml.MappingNode, stage: spec.Stage, version: str,

@@ -98,11 +98,18 @@ def test_a_new_stage_goes_into_the_environments_serves(registry: Registry) -> No
 
 def test_a_stage_said_in_the_models_file_is_edited_there(registry: Registry) -> None:
     """The earlier layout, still read for environments without approvers."""
-    retrain(registry)
+    first = registry.digest("models/fraud.pkl")
+    second = retrain(registry)
+    registry.write(FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", first),
+                                                   ("1.1.0", "models/fraud.pkl", second)],
+                                         stages='staging: {version: "1.0.0"}'))
+    registry.commit("fraud 1.1.0")
     text = (registry.root / FRAUD).read_text()
-    change = api.promote(str(registry.root), "fraud", "1.0.0", to="staging", dry_run=True)
+    change = api.promote(str(registry.root), "fraud", "1.1.0", to="staging", dry_run=True)
     assert change.ok and not change.written and change.files == [FRAUD]
     assert (registry.root / FRAUD).read_text() == text
+    change = api.promote(str(registry.root), "fraud", "1.1.0", to="staging")
+    assert change.written and 'staging: {version: "1.1.0"}' in (registry.root / FRAUD).read_text()
 
 
 def test_a_promotion_the_gate_refuses_writes_nothing(registry: Registry) -> None:
@@ -125,6 +132,22 @@ def test_commit_commits_the_edited_file_alone_with_a_message_naming_the_change(
     assert head.message.strip() == "promote fraud 1.1.0 to staging"
     assert list(head.stats.files) == [STAGING]
     assert "notes.txt" in registry.repo.git.diff("--cached", "--name-only")  # left staged
+
+
+def test_promoting_what_is_served_already_changes_nothing(registry: Registry) -> None:
+    """As `kubectl apply` says "unchanged": no file is rewritten (not even its quotes), nothing
+    is checked or committed, and the command says so."""
+    _two_versions(registry, "{version: 1.0.0}")
+    before = (registry.root / STAGING).read_text()
+    head = registry.repo.head.commit.hexsha
+    change = api.promote(str(registry.root), "fraud", "1.0.0", to="staging", commit=True)
+    assert change.files == [] and not change.written and change.commit is None
+    assert (registry.root / STAGING).read_text() == before
+    assert registry.repo.head.commit.hexsha == head
+    done = run_cli(registry, "promote", "fraud", "1.0.0", "--to", "production")
+    assert done.returncode == 0
+    assert done.stdout.strip() == ("promote fraud 1.0.0 to production: nothing to change; "
+                                   "nothing was written")
 
 
 def test_rollback_returns_to_what_the_environment_served_before(registry: Registry) -> None:

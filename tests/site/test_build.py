@@ -93,6 +93,10 @@ def test_the_output_folder_is_replaced_whole_and_only_a_site(history: Registry,
     with pytest.raises(ReconcilerError, match="did not write"):
         api.site(str(history.root), url, out=str(elsewhere))
     assert (elsewhere / "notes.txt").read_text() == "mine"
+    link = tmp_path / "linked"
+    link.symlink_to(out)  # a site replaced through a link would land where the link points
+    with pytest.raises(ReconcilerError, match="not a folder"):
+        api.site(str(history.root), url, out=str(link))
     done = run_cli(history, "site", "--db", url, "--commit-url", "javascript:alert(1)")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
 
@@ -115,3 +119,17 @@ def test_long_logs_and_histories_are_paged_and_linked(history: Registry, tmp_pat
     for page in out.rglob("*.html"):
         for link in _links(page):
             assert (page.parent / link).resolve().is_file(), f"{page}: {link}"
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x" * 300, "Upper",
+                                  "trailing.", "nul\x00byte", "\udcff", ""])
+def test_a_name_from_history_never_makes_a_path(name: str) -> None:
+    """Page files are named after models, environments and datasets; a name that is not a
+    plain file name (the database holds what history held) gets a digest instead."""
+    from reconciler.site.build import page_name
+
+    page = page_name(name)
+    assert "/" not in page and "\\" not in page and not page.startswith(".")
+    assert page.endswith(".html") and len(page) < 220
+    assert page.startswith("n-")
+    assert page_name("fraud-detector") == "fraud-detector.html"

@@ -134,40 +134,25 @@ def show(connection: Connection, repo_id: str, model: str | None, env: str | Non
              "versions": versions[name], "serving": serving.get(name, {})} for name in models]
 
 
-class ServedNow(NamedTuple):
-    """What the database says an environment serves of a model: the version, its digest,
-    and the commit of the registry branch the database was last reconciled to."""
-
-    version: str
-    digest: str | None
-    commit: str
-
-
-def served_now(connection: Connection, repo_id: str, model: str, env: str) -> ServedNow:
-    """The version env serves of model now, as the database records it (NotFound if none)."""
-    check_model(connection, repo_id, model)
-    check_environment(connection, repo_id, env)
-    serving = _serving_now(connection, repo_id, model, env).get(model, {}).get(env)
-    if serving is None or serving["version"] is None:
-        raise NotFound(f"the registry records no version of '{model}' served in '{env}'")
-    return ServedNow(serving["version"], serving["digest"],
-                     reconciled_commit(connection, repo_id))
-
-
 def reconciled_reference(root: str, url: str | None, reference: str
                          ) -> tuple[str, Recorded | None]:
     """For MODEL[@VERSION|@ENV]: the commit the database was last reconciled to and, when ENV
-    is an environment it knows, what the database records ENV serves of MODEL."""
+    is an environment it knows, what the database records ENV serves of MODEL now (NotFound
+    when it records none)."""
     from reconciler.resolve import Recorded, parse_reference
 
     model, which = parse_reference(reference)
     with reading(root, url) as (connection, repo_id):
+        commit = reconciled_commit(connection, repo_id)
         known = connection.execute(select(ENVIRONMENTS.c.name).where(
             ENVIRONMENTS.c.repository_id == repo_id, ENVIRONMENTS.c.name == which)).first()
         if known is None:
-            return reconciled_commit(connection, repo_id), None
-        served = served_now(connection, repo_id, model, which)
-        return served.commit, Recorded(served.version, served.digest)
+            return commit, None
+        check_model(connection, repo_id, model)
+        serving = _serving_now(connection, repo_id, model, which).get(model, {}).get(which)
+        if serving is None or serving["version"] is None:
+            raise NotFound(f"the registry records no version of '{model}' served in '{which}'")
+        return commit, Recorded(serving["version"], serving["digest"])
 
 
 def reconciled_commit(connection: Connection, repo_id: str) -> str:

@@ -67,8 +67,6 @@ def get(root: str, reference: str, *, out: str | None = None, rev: str = "HEAD",
     target = os.path.abspath(out or os.path.basename(found.artifact))
     if os.path.isdir(target):
         target = os.path.join(target, os.path.basename(found.artifact))
-    if os.path.lexists(target) and not force:
-        raise ReconcilerError(f"{target} exists: nothing was written (--force replaces it)")
     fetch_object(root, found.digest, target, remote=found.remote, in_git=found.in_git,
                  replace=force)
     return target

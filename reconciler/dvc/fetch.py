@@ -31,31 +31,36 @@ def fetch_object(root: str, digest: str, target: str, *, remote: str | None = No
                  in_git: tuple[str, str] | None = None, replace: bool = False) -> None:
     """Put the bytes of digest at target: from the DVC remote (None: DVC's default) by
     content address, or from git objects (in_git: commit and path) for an artifact committed
-    to git; a directory's files each by theirs. With replace, whatever is at target is
-    replaced once the new bytes are whole."""
+    to git; a directory's files each by theirs. Whatever is at target already is left alone
+    (before anything is fetched), or with replace, replaced once the new bytes are whole."""
     hash_name, value = split_digest(digest)
-    parent = os.path.dirname(os.path.abspath(target))
     directory = value.endswith(".dir")
     if directory and in_git is not None:
         raise ReconcilerError(f"{digest} is a directory DVC records, not a file in git")
-    made = tempfile.mkdtemp(prefix=".reconciler-get-", dir=parent)
+    if os.path.lexists(target) and not replace:
+        raise _exists(target)
+    scratch = tempfile.mkdtemp(prefix=".reconciler-get-",
+                               dir=os.path.dirname(os.path.abspath(target)))
+    made = scratch if directory else os.path.join(scratch, "file")
     try:
         reader = ObjectReader(root, remote, hash_name)
         try:
             if directory:
                 _fill_directory(reader, value, digest, made)
             else:
-                made = os.path.join(made, "file")
                 _fill_file(root, reader, value, digest, made, in_git)
         finally:
             reader.close()
         try:
             put_in_place(made, target, replace=replace)
-        except FileExistsError:
-            raise ReconcilerError(f"{target} exists: nothing was written (--force replaces "
-                                  "it)") from None
+        except FileExistsError:  # made there meanwhile
+            raise _exists(target) from None
     finally:
-        _remove(made if directory else os.path.dirname(made))
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _exists(target: str) -> ReconcilerError:
+    return ReconcilerError(f"{target} exists: nothing was written (--force replaces it)")
 
 
 def _fill_file(root: str, reader: ObjectReader, value: str, digest: str, path: str,
@@ -123,13 +128,6 @@ def listing(raw: bytes, digest: str) -> list[tuple[str, str]]:
         files[relative] = md5
         folders |= parents
     return sorted(files.items())
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
 
 
 def copy_checked(stream: IO[bytes], written: IO[bytes], *, dos2unix: bool = False) -> str:

@@ -99,36 +99,23 @@ def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
                     for m in registry.models])
     for model in registry.models:
         name = model["model"]
-        parts = _paged(events.get(name, [])[::-1], LOG_ROWS)  # newest first
-        folder = f"history/{model_pages[name].removesuffix('.html')}"
-        yield _page(jinja, site, f"models/{model_pages[name]}", "model.html", title=name,
-                    section="models", model=model, env_pages=env_pages,
-                    description=registry.descriptions.get(name), log=parts[0],
-                    older=[f"{folder}/{n}.html" for n in range(2, len(parts) + 1)],
-                    **_model_context(model, periods.get(name, {}), edges.get(name, []),
-                                     model_pages, dataset_pages, built))
-        for number, part in enumerate(parts[1:], start=2):
-            yield _page(jinja, site, f"models/{folder}/{number}.html", "model-log.html",
-                        title=f"{name}: audit log, page {number}", section="models",
-                        model=model, page=model_pages[name], log=part, number=number,
-                        pages=len(parts))
+        yield from _with_older_pages(
+            jinja, site, f"models/{model_pages[name]}", "model.html", "audit-log.html",
+            events.get(name, [])[::-1], LOG_ROWS, name=name, what="audit log",
+            section="models", model=model, env_pages=env_pages,
+            description=registry.descriptions.get(name),
+            **_model_context(model, periods.get(name, {}), edges.get(name, []), model_pages,
+                             dataset_pages, built))
     serving_now = _serving_by_environment(registry.models, model_pages)
     environments = [_environment_row(e, env_pages, serving_now, periods, model_pages)
                     for e in _all_environments(registry.environments, env_names)]
     yield _page(jinja, site, "environments.html", "environments.html", title="Environments",
                 section="environments", environments=environments)
     for env in environments:
-        parts = _paged(env["periods"][::-1], HISTORY_ROWS)  # newest first
-        folder = f"history/{env['page'].removesuffix('.html')}"
-        yield _page(jinja, site, f"environments/{env['page']}", "environment.html",
-                    title=env["name"], section="environments", env=env,
-                    history=parts[0], more=[
-                        f"{folder}/{number}.html" for number in range(2, len(parts) + 1)])
-        for number, part in enumerate(parts[1:], start=2):
-            yield _page(jinja, site, f"environments/{folder}/{number}.html", "history.html",
-                        title=f"{env['name']}: history, page {number}",
-                        section="environments", env=env, history=part, number=number,
-                        pages=len(parts))
+        yield from _with_older_pages(
+            jinja, site, f"environments/{env['page']}", "environment.html", "periods.html",
+            env["periods"][::-1], HISTORY_ROWS, name=env["name"], what="history",
+            section="environments", env=env)
     datasets = [_dataset_row(name, versions, dataset_pages, registry.edges, model_pages)
                 for name, versions in registry.datasets.items()]
     yield _page(jinja, site, "datasets.html", "datasets.html", title="Datasets",
@@ -142,9 +129,20 @@ def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
     yield MARKER, b"written by `reconciler site`: the whole folder is replaced on each build\n"
 
 
-def _paged(rows: list[Any], size: int) -> list[list[Any]]:
-    """rows in pages of size (one empty page when there are none)."""
-    return [rows[i:i + size] for i in range(0, len(rows), size)] or [[]]
+def _with_older_pages(jinja: Any, site: dict[str, Any], path: str, template: str,
+                      table: str, rows: list[Any], size: int, *, name: str, what: str,
+                      **context: Any) -> Iterator[tuple[str, bytes]]:
+    """The page at path showing the first size rows (newest first) in table, and a page of
+    each older size rows, linked from it: history/<its name>/<n>.html beside it."""
+    parts = [rows[i:i + size] for i in range(0, len(rows), size)] or [[]]
+    kind, page = path.split("/")
+    folder = f"history/{page.removesuffix('.html')}"
+    yield _page(jinja, site, path, template, title=name, what=what, rows=parts[0],
+                older=[f"{folder}/{n}.html" for n in range(2, len(parts) + 1)], **context)
+    for number, part in enumerate(parts[1:], start=2):
+        yield _page(jinja, site, f"{kind}/{folder}/{number}.html", "older-page.html",
+                    title=f"{name}: {what}, page {number}", name=name, what=what, table=table,
+                    back=path, rows=part, number=number, pages=len(parts), **context)
 
 
 def _page(jinja: Any, site: dict[str, Any], path: str, template: str, **context: Any

@@ -41,6 +41,13 @@ def _object(registry: Registry, digest: str) -> Path:
     return registry.root.parent / "remote" / "files" / "md5" / value[:2] / value[2:]
 
 
+def _tamper(registry: Registry, digest: str, data: bytes) -> None:
+    """Other bytes under digest's name in the remote (DVC stores objects read-only)."""
+    stored = _object(registry, digest)
+    stored.chmod(0o644)
+    stored.write_bytes(data)
+
+
 def test_get_fetches_what_an_environment_serves_in_a_clone_with_no_cache(
         registry: Registry, tmp_path: Path) -> None:
     clone = _clone(registry, tmp_path)
@@ -73,9 +80,7 @@ def test_an_older_version_comes_by_its_digest_whatever_the_path_holds_now(
 
 def test_bytes_that_are_not_the_pinned_ones_never_appear(registry: Registry,
                                                          tmp_path: Path) -> None:
-    stored = _object(registry, registry.digest("models/fraud.pkl"))
-    stored.chmod(0o644)
-    stored.write_bytes(b"tampered in the remote")
+    _tamper(registry, registry.digest("models/fraud.pkl"), b"tampered in the remote")
     out = _empty(tmp_path)
     done = run_cli(registry, "get", "fraud@production", "-o", str(out / "model.pkl"))
     assert done.returncode == 2 and "not the pinned" in done.stderr
@@ -240,9 +245,8 @@ def test_a_directory_artifact_arrives_whole_in_a_clone_with_no_cache(
 def test_a_directory_with_one_wrong_file_leaves_nothing(registry: Registry,
                                                         tmp_path: Path) -> None:
     _directory_model(registry)
-    stored = _object(registry, "md5:" + hashlib.md5(b'{"layers": 3}\n').hexdigest())
-    stored.chmod(0o644)
-    stored.write_bytes(b'{"layers": 300}\n')
+    _tamper(registry, "md5:" + hashlib.md5(b'{"layers": 3}\n').hexdigest(),
+            b'{"layers": 300}\n')
     out = _empty(tmp_path)
     done = run_cli(registry, "get", "bert", "-o", str(out / "model"))
     assert done.returncode == 2 and "config.json" in done.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -219,6 +219,16 @@ def build(source: Source, only: list[str] | None = None, *, rest: bool = True,
             _load_the_rest(catalog, all_paths)
     _fold_serving(catalog)
     return catalog
+
+
+def base_paths(current: Catalog, base: Source, changed: Iterable[str]) -> list[str]:
+    """The manifests the base of a change checked file by file is read as far as: every file
+    current read in full and every changed one, where base has it. A checked model's stages
+    come from the Environments' files, and a checked Environment's models are compared with
+    what they were: without them at base, every stage they serve would look newly arrived
+    and be judged by the gates again (and apply would record what the gates found)."""
+    return sorted(path for path in current.read_in_full.union(changed)
+                  if is_manifest_path(path) and base.exists(path))
 
 
 def _fold_serving(catalog: Catalog) -> None:

@@ -132,8 +132,7 @@ def plan_catalogs(head: Source, base: GitRevision, changed: set[str]
         return *full_catalogs(head, base), None
     only = sorted(p for p in changed if is_manifest_path(p) and head.exists(p))
     current = catalog_mod.build(head, only)
-    at_base = sorted(p for p in current.read_in_full | changed
-                     if is_manifest_path(p) and base.exists(p))
+    at_base = catalog_mod.base_paths(current, base, changed)
     base.prefetch(at_base)
     before = catalog_mod.build(base, at_base, rest=False, known=current)
     before.dvc = current.dvc  # no DVC file changed: what DVC records is the same at both

@@ -72,12 +72,16 @@ def catalogs(root: str, only: list[str] | None, rev: str | None,
 def base_catalog(root: str, base: str, only: list[str] | None, current: Catalog,
                  registry: str | None) -> Catalog:
     """The catalog at base that current is checked as a change from, its promotion rules
-    judged on registry's history. In paths mode it needs only the checked files' models and
-    datasets as they were (what immutability and the promotion gates compare); files with
-    the same bytes at both are parsed once (bench/validate.py, docs/BENCHMARKS.md)."""
+    judged on registry's history. In paths mode it needs only what current read in full, as
+    it was (catalog.base_paths); files with the same bytes at both are parsed once
+    (bench/validate.py, docs/BENCHMARKS.md)."""
     from reconciler import catalog as catalog_mod
+    from reconciler.source import GitRevision
 
-    found = catalog_mod.build(open_source(root, base, only), only, rest=False, known=current)
+    source = GitRevision(root, base, only=[])
+    at_base = None if only is None else catalog_mod.base_paths(current, source, only)
+    source.prefetch(at_base)
+    found = catalog_mod.build(source, at_base, rest=False, known=current)
     found.registry_rev = registry
     return found
 

@@ -351,3 +351,50 @@ def test_listing_a_new_version_first_does_not_make_it_a_rollback(registry: Regis
     # Back to 1.0.0, which production served before: a rollback, exempt from staging.
     registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.0.0")}))
     assert api.validate(str(registry.root)).diagnostics == []
+
+
+# ---- a change checked file by file (the hook, apply's replay, an action) is compared with
+# everything it reads as it was at the base: what an Environment serves of a model is judged
+# only when it changes, whichever file the change touched
+
+
+def _gate_raised_after_serving(registry: Registry) -> None:
+    """fraud 1.0.0 (auc 0.93) serving in both environments, said in their files; then
+    production's gate raised to 0.95, which does not judge again what serves there already."""
+    digest = registry.digest("models/fraud.pkl")
+    registry.write(LEGACY_FRAUD, model_manifest("fraud", [("1.0.0", "models/fraud.pkl", digest)]))
+    registry.write(STAGING, environment_manifest(STAGING, {"fraud": _stage("1.0.0")}))
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.0.0")}))
+    registry.commit("Serve fraud from the Environments' files")
+    registry.write(PRODUCTION, (registry.root / PRODUCTION).read_text().replace(
+        '">= 0.9"', '">= 0.95"'))
+    assert api.validate(str(registry.root)).diagnostics == []
+    registry.commit("Raise production's gate")
+
+
+def test_a_file_checked_alone_is_judged_as_the_whole_repository_is(registry: Registry) -> None:
+    _gate_raised_after_serving(registry)
+    for path in (LEGACY_FRAUD, STAGING, PRODUCTION):
+        with open(registry.root / path, "a", encoding="utf-8") as handle:
+            handle.write("# reviewed\n")
+        # What pre-commit runs (the changed file alone) finds what a whole run finds: nothing.
+        assert api.validate(str(registry.root)).diagnostics == []
+        assert api.validate(str(registry.root), [path]).diagnostics == [], path
+        registry.repo.git.checkout("--", path)
+
+
+def test_apply_records_no_violation_for_what_a_change_left_serving(registry: Registry,
+                                                                   db_url: str) -> None:
+    _gate_raised_after_serving(registry)
+    text = (registry.root / LEGACY_FRAUD).read_text()
+    registry.write(LEGACY_FRAUD, text.replace("metrics:", "deprecated: true\n      metrics:"))
+    assert api.validate(str(registry.root)).diagnostics == []
+    assert api.validate(str(registry.root), [LEGACY_FRAUD]).diagnostics == []
+    registry.commit("Deprecate fraud 1.0.0, which still serves")
+    api.db_upgrade(str(registry.root), db_url)
+    api.apply(str(registry.root), db_url)
+    # (The template's first commit serves 1.0.0 in both at once: that one is recorded.)
+    first = registry.repo.git.rev_list("--max-parents=0", "HEAD")
+    assert _rows(db_url, "SELECT commit_sha, payload FROM audit_events "
+                         "WHERE event_type = 'policy.violated' AND commit_sha <> :first",
+                 first=first) == []

@@ -184,9 +184,16 @@ def model_named(catalog: Catalog, name: str, where: str = "") -> Entry[spec.Mode
     (where: the revision it was looked for at, when that is not the work tree)."""
     entry = catalog.models.get(name)
     if entry is None:
+        known = sorted({*catalog.models, *catalog.scanned_models})
         raise ReconcilerError(f"no model '{printable(name)}'{where} (known: "
-                              f"{', '.join(sorted(catalog.models)) or 'none'})")
+                              f"{', '.join(known) or 'none'})")
     return entry
+
+
+def path_of(catalog: Catalog, model: str) -> str | None:
+    """The file that defines model, loaded in full or only scanned (None: no file does)."""
+    entry = catalog.models.get(model)
+    return entry.path if entry is not None else catalog.scanned_models.get(model)
 
 
 def versions(entry: Entry[spec.Model] | Entry[spec.Dataset]) -> Sequence[spec.ArtifactVersion]:

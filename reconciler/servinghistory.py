@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from reconciler import loader, spec
 from reconciler.events import Event
-from reconciler.git.plumbing import commits_changing, read_at
+from reconciler.git.plumbing import ChangedFile, commits_changing, read_small_blobs
 from reconciler.limits import MAX_FILE_BYTES
 from reconciler.paths import MANIFEST_DIR, is_manifest_path, plain_path
 
@@ -47,31 +47,37 @@ def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...
     if any(ord(c) < 32 for c in model + version):
         return False  # no manifest line holds it
     pattern = f"{_literal(version)}|{_literal(model)}"
-    batch: list[tuple[str, str]] = []  # (commit, path), newest commit first
+    batch: list[ChangedFile] = []  # newest commit first
     commits, last = 0, ""
     with closing(commits_changing(root, rev, [MANIFEST_DIR], pattern)) as changes:
-        for sha, path in changes:
-            if sha != last:
-                commits, last = commits + 1, sha
+        for changed in changes:
+            if changed.commit != last:
+                commits, last = commits + 1, changed.commit
                 if commits > BATCH_COMMITS:
                     if _any_served(root, batch, model, environments, version):
                         return True
                     batch, commits = [], 1
-            if is_manifest_path(path) and plain_path(path):
-                batch.append((sha, path))
+            if _readable(changed):
+                batch.append(changed)
     return _any_served(root, batch, model, environments, version)
 
 
-def _any_served(root: str, changed: list[tuple[str, str]], model: str,
+def _readable(changed: ChangedFile) -> bool:
+    """Whether a changed file is a manifest that a commit left in place, to be read."""
+    return changed.blob is not None and is_manifest_path(changed.path) and plain_path(
+        changed.path)
+
+
+def _any_served(root: str, changed: list[ChangedFile], model: str,
                 environments: tuple[str, ...], version: str) -> bool:
-    """Whether one of the files (commit, path) says one of environments served version of
-    model, the newest first; a file that does not name both is not parsed."""
-    blobs = read_at(root, changed, limit=MAX_FILE_BYTES)
+    """Whether one of the files says one of environments served version of model, the newest
+    first; a file that does not name both is not parsed."""
+    blobs = read_small_blobs(root, [c.blob for c in changed if c.blob], MAX_FILE_BYTES)
     needles = (version.encode("utf-8"), model.encode("utf-8"))
-    for key in changed:
-        raw = blobs.get(key)
+    for file in changed:
+        raw = blobs.get(file.blob or "")
         if raw is not None and all(needle in raw for needle in needles) and _says_served(
-                key[1], raw, model, environments, version):
+                file.path, raw, model, environments, version):
             return True
     return False
 
@@ -130,32 +136,32 @@ def served_before(root: str, rev: str, model: str, env: str, current: str) -> st
     """The version env served of model before current, on rev's first-parent history (what a
     rollback returns to); None when it served no other. Read newest first, a batch of commits
     at a time, each file that changed and names the model parsed once."""
-    batch: list[tuple[str, str]] = []  # (commit, path), newest commit first
+    batch: list[ChangedFile] = []  # newest commit first
     commits, last = 0, ""
     with closing(commits_changing(root, rev, [MANIFEST_DIR])) as changes:
-        for sha, path in changes:
-            if sha != last:
-                commits, last = commits + 1, sha
+        for changed in changes:
+            if changed.commit != last:
+                commits, last = commits + 1, changed.commit
                 if commits > BATCH_COMMITS:
                     found = _other_version(root, batch, model, env, current)
                     if found is not None:
                         return found
                     batch, commits = [], 1
-            if is_manifest_path(path) and plain_path(path):
-                batch.append((sha, path))
+            if _readable(changed):
+                batch.append(changed)
     return _other_version(root, batch, model, env, current)
 
 
-def _other_version(root: str, changed: list[tuple[str, str]], model: str, env: str,
+def _other_version(root: str, changed: list[ChangedFile], model: str, env: str,
                    current: str) -> str | None:
     """The first version other than current that one of the files (newest first) says env
     serves of model."""
-    blobs = read_at(root, changed, limit=MAX_FILE_BYTES)
-    for key in changed:
-        raw = blobs.get(key)
+    blobs = read_small_blobs(root, [c.blob for c in changed if c.blob], MAX_FILE_BYTES)
+    for file in changed:
+        raw = blobs.get(file.blob or "")
         if raw is None or model.encode("utf-8") not in raw:
             continue
-        for version in _served_versions(key[1], raw, model, env):
+        for version in _served_versions(file.path, raw, model, env):
             if version != current:
                 return version
     return None

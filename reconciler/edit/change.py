@@ -1,6 +1,12 @@
-"""A registry action's change (register, promote, rollback, deprecate, retire): the edited files
-checked as validate checks them against the registry branch, shown as plan shows a change, then
-written all or nothing, and committed when asked.
+"""A registry action's change (register, promote, rollback, deprecate, retire): checked as the
+pre-commit hook checks the changed model's file against the registry branch, shown as plan
+shows a change, then written all or nothing, and committed when asked.
+
+An action changes one model: its file, or its entry in an Environment's `serves`. It is read
+and checked as validate reads a model's file passed alone: that file, every Dataset and
+Environment, the other models scanned for their names. The entries of the other models an
+Environment serves are left as they were, so they are not parsed: an action on a registry of
+hundreds of models costs about what one model does (bench/gto.py).
 
 Nothing is written when the check finds an error: the diagnostics say why, as pre-commit would
 have said it of the same edit made by hand.
@@ -11,12 +17,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
+from reconciler.diagnostics import Diagnostic, ReconcilerError
 from reconciler.edit.text import still_valid
 from reconciler.events import Event
 from reconciler.files import write_all
 from reconciler.gcpause import paused_gc
-from reconciler.git.plumbing import commit_paths, has_head
+from reconciler.git.plumbing import commit_paths, has_head, uncommitted
 from reconciler.source import FileProblem, WorkTree
 from reconciler.validate import base_catalog, checks, registry_rev
 
@@ -70,20 +76,29 @@ class EditedTree(WorkTree):
         return super().read(path)
 
 
-def work_tree(root: str) -> Catalog:
-    """The catalog of the work tree, as an action reads it before editing."""
+def work_tree(root: str, model: str | None = None) -> Catalog:
+    """The catalog of the work tree as an action reads it before editing: with model, as
+    pre-commit reads that model's file (it and every Dataset and Environment in full, the
+    other models scanned for their names: see catalog); else every manifest in full."""
     from reconciler import catalog as catalog_mod
 
     with paused_gc():
-        return catalog_mod.build(WorkTree(root))
+        source = WorkTree(root)
+        if model is None:
+            return catalog_mod.build(source)
+        shared = catalog_mod.build(source, [])
+        path = catalog_mod.path_of(shared, model)
+        return catalog_mod.build(source, [path], known=shared) if path else shared
 
 
 def finish(root: str, before: Catalog, edited: dict[str, str | None], message: str, *,
-           commit: bool = False, dry_run: bool = False, check_all: bool = False) -> Change:
-    """Check the edited files (with check_all, every manifest: a file deleted may leave any
-    dangling) against the registry branch, then write them (all or none) and, with commit,
-    commit them with message; with dry_run, only say what would be done. Edits that leave
-    every file as it is are no change: no files, nothing checked or written."""
+           checked: list[str] | None, commit: bool = False, dry_run: bool = False) -> Change:
+    """Check the change as pre-commit checks it, against the registry branch: checked names
+    the files checked in full (the changed model's, with what every Environment says of it:
+    before must have been read the same way), None every manifest (a file deleted may leave
+    any dangling). Then write the edited files (all or none) and, with commit, commit them
+    with message; with dry_run, only say what would be done. Edits that leave every file as
+    it is are no change: no files, nothing checked or written."""
     from reconciler import catalog as catalog_mod
     from reconciler import servinghistory
     from reconciler.diff import diff
@@ -102,16 +117,18 @@ def finish(root: str, before: Catalog, edited: dict[str, str | None], message: s
     only = sorted(edited)
     base_rev = registry_rev(root) or ("HEAD" if has_head(root) else None)
     with paused_gc():
-        tree = EditedTree(root, edited)
-        after = catalog_mod.build(tree, known=before)
-        scope = None if check_all else [p for p in only if edited[p] is not None]
-        checked_files = after if scope is None else catalog_mod.build(tree, scope, known=before)
-        base = base_catalog(root, base_rev, scope, after, base_rev) if base_rev else None
-        checked = checks(root, checked_files, base, scope, None)
+        # A file the user had edited too is checked whole: the action writes (and with
+        # commit, commits) what else it says, which no hook has checked yet.
+        edited_by_hand = [path for path in uncommitted(root, only) if edited.get(path)]
+        if checked is not None and set(edited_by_hand) - set(checked):
+            checked = sorted({*checked, *edited_by_hand})
+            before = catalog_mod.build(WorkTree(root), checked, known=before)
+        after = catalog_mod.build(EditedTree(root, edited), checked, known=before)
+        base = base_catalog(root, base_rev, checked, after, base_rev) if base_rev else None
+        found = checks(root, after, base, checked, None).diagnostics
         events = servinghistory.confirmed(
             root, diff(catalog_mod.snapshot(before), catalog_mod.snapshot(after)), set(),
             base_rev)
-    found = sorted(set(checked.diagnostics), key=sort_key)
     change = Change(message, only, events, found, approvals(events, after, base), False)
     if not change.ok or dry_run:
         return change

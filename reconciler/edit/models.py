@@ -53,7 +53,7 @@ def register(root: str, model: str, *, artifact: str | None = None, version: str
              ) -> Change:
     """Add a version of model (a new Model when there is none) pinned to what DVC records for
     its artifact now."""
-    current = work_tree(root)
+    current = work_tree(root, model)
     entry = current.models.get(model)
     listed = list(entry.manifest.spec.versions) if entry is not None else []
     new = _next_version(current, "model", model, listed, artifact, version, bump)
@@ -70,8 +70,8 @@ def register(root: str, model: str, *, artifact: str | None = None, version: str
                                                              framework=framework)}
     else:
         edited = {entry.path: _added_version(root, entry, fields)}
-    return finish(root, current, edited, f"register {model} {new.version}", commit=commit,
-                  dry_run=dry_run)
+    return finish(root, current, edited, f"register {model} {new.version}",
+                  checked=sorted(edited), commit=commit, dry_run=dry_run)
 
 
 def register_dataset(root: str, dataset: str, *, artifact: str | None = None,
@@ -94,7 +94,7 @@ def register_dataset(root: str, dataset: str, *, artifact: str | None = None,
     else:
         edited = {entry.path: _added_version(root, entry, fields)}
     return finish(root, current, edited, f"register dataset {dataset} {new.version}",
-                  commit=commit, dry_run=dry_run)
+                  checked=sorted(edited), commit=commit, dry_run=dry_run)
 
 
 class _NewVersion(NamedTuple):
@@ -138,7 +138,7 @@ def _new_file(current: Catalog, folder: str, name: str) -> str:
 def deprecate(root: str, model: str, version: str, *, commit: bool = False,
               dry_run: bool = False) -> Change:
     """Mark a version of model deprecated."""
-    current = work_tree(root)
+    current = work_tree(root, model)
     entry = model_named(current, model)
     listed = [v.version for v in entry.manifest.spec.versions]
     if version not in listed:
@@ -155,7 +155,7 @@ def deprecate(root: str, model: str, version: str, *, commit: bool = False,
     else:
         edited = apply_edits(text, [adding_fields(node, {"deprecated": "true"})])
     return finish(root, current, {entry.path: edited}, f"deprecate {model} {version}",
-                  commit=commit, dry_run=dry_run)
+                  checked=[entry.path], commit=commit, dry_run=dry_run)
 
 
 def retire(root: str, model: str, *, commit: bool = False, dry_run: bool = False) -> Change:
@@ -173,8 +173,8 @@ def retire(root: str, model: str, *, commit: bool = False, dry_run: bool = False
               for env in sorted(entry.manifest.spec.stages)]
     if served:
         return Change(f"retire {model}", [entry.path], [], served, {}, False)
-    return finish(root, current, {entry.path: None}, f"retire {model}", commit=commit,
-                  dry_run=dry_run, check_all=True)
+    return finish(root, current, {entry.path: None}, f"retire {model}", checked=None,
+                  commit=commit, dry_run=dry_run)
 
 
 def _bumped(newest: str, bump: str) -> str:

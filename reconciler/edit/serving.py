@@ -37,7 +37,7 @@ def promote(root: str, model: str, version: str, *, to: str, canary: int | None 
             commit: bool = False, dry_run: bool = False) -> Change:
     """Serve version of model in environment `to`; with canary, as the canary taking that
     percent of the traffic beside what is served. Promoting the canary's version ends it."""
-    current = work_tree(root)
+    current = work_tree(root, model)
     entry = model_named(current, model)
     if version not in {v.version for v in entry.manifest.spec.versions}:
         raise ReconcilerError(f"model '{printable(model)}' has no version "
@@ -45,7 +45,8 @@ def promote(root: str, model: str, version: str, *, to: str, canary: int | None 
     edited = _serve(root, current, entry, to, version, canary)
     what = (f"canary {model} {version} at {canary}% in {to}" if canary is not None
             else f"promote {model} {version} to {to}")
-    return finish(root, current, edited, what, commit=commit, dry_run=dry_run)
+    return finish(root, current, edited, what, checked=[entry.path], commit=commit,
+                  dry_run=dry_run)
 
 
 def rollback(root: str, model: str, *, env: str, to: str | None = None, commit: bool = False,
@@ -55,7 +56,7 @@ def rollback(root: str, model: str, *, env: str, to: str | None = None, commit: 
     from reconciler import servinghistory
     from reconciler.validate import registry_rev
 
-    current = work_tree(root)
+    current = work_tree(root, model)
     entry = model_named(current, model)
     stage = entry.manifest.spec.stages.get(env)
     if stage is None:
@@ -68,8 +69,8 @@ def rollback(root: str, model: str, *, env: str, to: str | None = None, commit: 
             raise ReconcilerError(f"'{printable(env)}' served no other version of "
                                   f"'{printable(model)}' on {rev}'s history: name one with --to")
     edited = _serve(root, current, entry, env, to, None)
-    return finish(root, current, edited, f"rollback {model} to {to} in {env}", commit=commit,
-                  dry_run=dry_run)
+    return finish(root, current, edited, f"rollback {model} to {to} in {env}",
+                  checked=[entry.path], commit=commit, dry_run=dry_run)
 
 
 def _serve(root: str, current: Catalog, entry: Entry[spec.Model], env: str, version: str,

@@ -81,6 +81,16 @@ def changed_paths(root: str, base: str, head: str | None) -> list[str]:
     return nul_separated(run_git(root, *args))
 
 
+def uncommitted(root: str, paths: list[str]) -> list[str]:
+    """Of paths, those whose state in the work tree is not what HEAD holds: changed (staged or
+    not), deleted, or not tracked."""
+    if not paths:
+        return []
+    listed = run_git(root, "status", "--porcelain", "-z", "--no-renames",
+                     "--untracked-files=all", "--", *(f":(literal){p}" for p in paths))
+    return sorted({entry[3:] for entry in nul_separated(listed) if len(entry) > 3})
+
+
 def staged_deletions(root: str) -> list[str]:
     """The manifests and DVC files the staged change deletes (what pre-commit never passes)."""
     if not has_head(root):
@@ -174,8 +184,9 @@ def read_at(root: str, wanted: list[tuple[str, str]],
            for commit, path in requests):
         raise ValueError("read_at takes a commit sha and a plain repository path")
     if limit is not None and requests:
-        sizes = _blob_sizes(root, requests)
-        requests = [request for request in requests if 0 <= sizes.get(request, -1) <= limit]
+        sizes = _blob_sizes(root, [f"{commit}:{path}" for commit, path in requests])
+        requests = [request for request in requests
+                    if 0 <= sizes.get(f"{request[0]}:{request[1]}", -1) <= limit]
     if not requests:
         return {}
     done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
@@ -201,17 +212,19 @@ def _object_names(requests: list[tuple[str, str]]) -> bytes:
     return b"".join(f"{commit}:{path}\n".encode() for commit, path in requests)
 
 
-def _blob_sizes(root: str, requests: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """The size of each (commit, path) that is a blob (`git cat-file --batch-check`)."""
+def _blob_sizes(root: str, names: list[str]) -> dict[str, int]:
+    """The size of each object name (an id, or `commit:path`) that names a blob (`git
+    cat-file --batch-check`); names must be one line each."""
     done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch-check"], check=False,
-                          input=_object_names(requests), capture_output=True)
+                          input="".join(f"{name}\n" for name in names).encode(),
+                          capture_output=True)
     if done.returncode != 0:
         raise git_failure("cat-file", done.stderr)
     sizes = {}
-    for request, line in zip(requests, done.stdout.split(b"\n"), strict=False):
+    for name, line in zip(names, done.stdout.split(b"\n"), strict=False):
         fields = line.split(b" ")
         if len(fields) == 3 and fields[1] == b"blob":
-            sizes[request] = int(fields[2])
+            sizes[name] = int(fields[2])
     return sizes
 
 
@@ -271,13 +284,23 @@ def is_tracked(root: str, path: str) -> bool:
                           ).returncode == 0
 
 
+class ChangedFile(NamedTuple):
+    """A file one commit changed (`git log --raw`), with its blob after the change: None when
+    the commit deleted it or made it other than a regular file."""
+
+    commit: str
+    path: str
+    blob: str | None
+
+
 def commits_changing(root: str, rev: str, pathspecs: list[str], pattern: str | None = None
-                     ) -> Generator[tuple[str, str], None, None]:
-    """(commit, path) for each file matching pathspecs that each first-parent commit of rev's
-    history changed, newest first; with pattern, only files changed in a line matching that
-    extended regular expression (`git log -G`). Streamed: a consumer that stops early stops
-    git."""
-    args = ["--first-parent", "--format=commit %H", "--name-only", "--no-renames",
+                     ) -> Generator[ChangedFile, None, None]:
+    """Each file matching pathspecs that each first-parent commit of rev's history changed,
+    newest first; with pattern, only files changed in a line matching that extended regular
+    expression (`git log -G`). Streamed: a consumer that stops early stops git. The blobs
+    come named by id: reading them by `commit:path` made git walk the trees again, most of
+    the time `promote` spent asking history (bench/gto.py)."""
+    args = ["--first-parent", "--format=commit %H", "--raw", "--no-abbrev", "--no-renames",
             *([f"-G{pattern}"] if pattern is not None else []),
             "--end-of-options", rev, "--", *(f":(literal){p}" for p in pathspecs)]
     with streamed_git(root, "log", *args, config=("core.quotePath=false",)) as log:
@@ -286,8 +309,18 @@ def commits_changing(root: str, rev: str, pathspecs: list[str], pattern: str | N
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if line.startswith("commit "):
                 sha = line.removeprefix("commit ")
-            elif line:
-                yield sha, line
+            elif line.startswith(":"):  # :old-mode new-mode old-blob new-blob status<TAB>path
+                described, _, path = line.partition("\t")
+                fields = described.split(" ")
+                regular = len(fields) == 5 and fields[1] in ("100644", "100755")
+                yield ChangedFile(sha, path, fields[3] if regular else None)
+
+
+def read_small_blobs(root: str, blobs: list[str], limit: int) -> dict[str, bytes]:
+    """The blobs (by id) of at most limit bytes, in two `git cat-file` round trips: the sizes
+    are asked first, so a larger one is never read whole to be refused."""
+    sizes = _blob_sizes(root, sorted(set(blobs)))
+    return read_blobs(root, [blob for blob, size in sizes.items() if size <= limit])
 
 
 def commit_paths(root: str, paths: list[str], message: str) -> str:

@@ -161,6 +161,39 @@ def test_rollback_returns_to_what_the_environment_served_before(registry: Regist
         api.rollback(root, "fraud", env="production")
 
 
+def _churn_served_wrongly(registry: Registry) -> None:
+    """Another model, churn (committed), whose staging entry names a version it does not
+    have (not committed yet)."""
+    _two_versions(registry)
+    registry.write("manifests/models/churn.yaml", model_manifest(
+        "churn", [("0.1.0", "models/fraud.pkl", registry.digest("models/fraud.pkl"))]))
+    registry.commit("churn 0.1.0")
+    registry.write(STAGING, (registry.root / STAGING).read_text()
+                   + '    churn: {version: "9.9.9"}\n')
+
+
+def test_an_action_is_not_refused_for_another_models_landed_mistake(registry: Registry) -> None:
+    """What landed wrong for churn (pushed past the hook) is churn's to fix: rolling fraud
+    back must still work, and reads only fraud and what the Environments say of it."""
+    _churn_served_wrongly(registry)
+    registry.commit("churn 9.9.9 in staging (a typo)")
+    assert [d.code for d in api.validate(str(registry.root)).diagnostics] == ["REF005"]
+    change = api.promote(str(registry.root), "fraud", "1.1.0", to="staging", commit=True)
+    assert change.ok and change.written and change.diagnostics == []
+
+
+def test_a_file_edited_by_hand_too_is_checked_whole(registry: Registry) -> None:
+    """The action would write (and commit) the hand edit with its own: so it is checked."""
+    _churn_served_wrongly(registry)
+    edited = (registry.root / STAGING).read_text()
+    head = registry.repo.head.commit.hexsha
+    change = api.promote(str(registry.root), "fraud", "1.1.0", to="staging", commit=True)
+    assert [(d.path, d.code) for d in change.diagnostics] == [(STAGING, "REF005")]
+    assert not change.written and registry.repo.head.commit.hexsha == head
+    assert (registry.root / STAGING).read_text() == edited
+    assert [e.name for e in change.events] == ["fraud"]  # churn's entry: no change of this one's
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("no-such", "1.0.0", "staging"), "no model 'no-such' (known: fraud)"),
     (("fraud", "9.9.9", "staging"), "has no version '9.9.9'"),

@@ -1,8 +1,10 @@
 """streamed_git: git's output read as it comes, git stopped when the reader stops early (never
-left blocked on a full pipe), and git's failure said when the reader read to the end."""
+left blocked on a full pipe), and git's failure said when the reader read to the end; the files
+commits changed, named by blob, and blobs read only within a size limit."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.git.plumbing import commits_changing, git_blob, streamed_git
+from reconciler.git.plumbing import commits_changing, git_blob, read_small_blobs, streamed_git
 
 
 def _repository(tmp_path: Path, commits: int) -> Path:
@@ -44,7 +46,7 @@ def test_a_reader_that_stops_early_stops_git(tmp_path: Path) -> None:
 
     def first_only() -> None:
         changes = commits_changing(str(root), "HEAD", ["manifests/"])
-        assert next(changes)[1] == "manifests/m.yaml"
+        assert next(changes).path == "manifests/m.yaml"
         changes.close()
 
     _within(20, first_only)
@@ -71,3 +73,28 @@ def test_an_error_in_the_reader_stops_git_and_is_raised(tmp_path: Path) -> None:
             raise KeyError("the reader's own error")
 
     _within(20, fail_midway)
+
+
+def _blob_of(root: Path, data: bytes) -> str:
+    return subprocess.run(["git", "hash-object", "--stdin"], cwd=root, input=data,
+                          capture_output=True, check=True).stdout.decode().strip()
+
+
+def test_changed_files_come_with_their_blobs_and_large_ones_are_never_read(
+        tmp_path: Path) -> None:
+    root = _repository(tmp_path, 2)
+    (root / "manifests" / "big.yaml").write_bytes(b"x" * 5000)
+    os.symlink("m.yaml", root / "manifests" / "link.yaml")
+    (root / "manifests" / "m.yaml").unlink()
+    subprocess.run(["sh", "-c", "git add -A && git -c user.name=T -c user.email=t@x commit -qm "
+                                "last"], cwd=root, check=True)
+    changed = list(commits_changing(str(root), "HEAD", ["manifests/"]))
+    head = changed[0].commit
+    # A deleted file and a symlink have no blob to read; a regular file names its new blob.
+    assert {c.path: c.blob for c in changed if c.commit == head} == {
+        "manifests/big.yaml": _blob_of(root, b"x" * 5000), "manifests/link.yaml": None,
+        "manifests/m.yaml": None}
+    written = [c.blob for c in changed if c.commit != head and c.blob]
+    assert len(written) == 2
+    found = read_small_blobs(str(root), [*written, _blob_of(root, b"x" * 5000)], 4096)
+    assert found == {_blob_of(root, b"0\n"): b"0\n", _blob_of(root, b"1\n"): b"1\n"}

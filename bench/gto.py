@@ -8,7 +8,8 @@ GTO comes with DVC's own dependencies (`pip install -e '.[dev]'`); it is never i
 
     python bench/gto.py [--sizes 100x10,300x10] [--repeat 3]
 
-Then the daily actions both ways on that registry, adopted (`import gto --write`, committed):
+Then the daily actions both ways on that registry, adopted (`import gto --write`, committed,
+production then given `promotion.from: staging`):
 register a retrained version (`gto register` / `reconciler register`), assign or promote it
 (`gto assign` / `reconciler promote`), and show one model (`gto show M` / `reconciler show M`),
 each undone between rounds, next to the floor of a process that only imports what a
@@ -136,6 +137,15 @@ def _actions(root: str, model: str, url: str, repeat: int) -> None:
     registry (what each writes is undone between rounds, outside the timing)."""
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "adopt reconciler")
+    # Production governed, as a registry is once adopted: every action is checked against
+    # its policy (a promotion to staging took 30 s here while that check read every model).
+    production = os.path.join(root, "manifests", "environments", "production.yaml")
+    with open(production, encoding="utf-8") as handle:
+        governed = handle.read().replace("spec:\n  serves:", "spec:\n  promotion:\n    from: "
+                                         "staging\n  serves:", 1)
+    with open(production, "w", encoding="utf-8") as handle:
+        handle.write(governed)
+    _git(root, "commit", "-q", "-am", "production takes what served in staging")
     pointer = os.path.join(root, "models", f"{model}.txt.dvc")
     retrained = f"outs:\n- md5: {hashlib.md5(b'retrained').hexdigest()}\n  size: 9\n" \
                 f"  hash: md5\n  path: {model}.txt\n"

@@ -118,8 +118,10 @@ def finish(root: str, before: Catalog, edited: dict[str, str | None], message: s
     base_rev = registry_rev(root) or ("HEAD" if has_head(root) else None)
     with paused_gc():
         # A file the user had edited too is checked whole: the action writes (and with
-        # commit, commits) what else it says, which no hook has checked yet.
-        edited_by_hand = [path for path in uncommitted(root, only) if edited.get(path)]
+        # commit, commits) what else it says, which no hook has checked yet. Without a
+        # commit to compare with, nothing has been checked.
+        edited_by_hand = [path for path in (uncommitted(root, only) if base_rev else only)
+                          if edited.get(path)]
         if checked is not None and set(edited_by_hand) - set(checked):
             checked = sorted({*checked, *edited_by_hand})
             before = catalog_mod.build(WorkTree(root), checked, known=before)

@@ -19,7 +19,7 @@ from reconciler import loader, spec
 from reconciler.events import Event
 from reconciler.git.plumbing import ChangedFile, commits_changing, read_small_blobs
 from reconciler.limits import MAX_FILE_BYTES
-from reconciler.paths import MANIFEST_DIR, is_manifest_path, plain_path
+from reconciler.paths import MANIFEST_DIR, is_manifest_path, unreadable_name
 
 # What POSIX extended regular expressions (git log -G) read as other than the character: each
 # is put in a bracket expression, where it is literal, except these two.
@@ -63,9 +63,10 @@ def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...
 
 
 def _readable(changed: ChangedFile) -> bool:
-    """Whether a changed file is a manifest that a commit left in place, to be read."""
-    return changed.blob is not None and is_manifest_path(changed.path) and plain_path(
-        changed.path)
+    """Whether a changed file is a manifest a commit left in place, read as the catalog reads
+    one (a name that is not plain UTF-8 is refused there, so it says nothing here)."""
+    return (changed.blob is not None and is_manifest_path(changed.path)
+            and not unreadable_name(changed.path))
 
 
 def _any_served(root: str, changed: list[ChangedFile], model: str,

@@ -353,6 +353,20 @@ def test_listing_a_new_version_first_does_not_make_it_a_rollback(registry: Regis
     assert api.validate(str(registry.root)).diagnostics == []
 
 
+def test_what_a_file_git_would_quote_said_in_history_counts(registry: Registry) -> None:
+    """History is read by what git stores: an Environment's file named with a quote and a tab
+    says what it served as any other does (listed quoted, it was lost, and a promotion from
+    it refused)."""
+    odd = 'manifests/environments/staging "main"\t.yaml'
+    _retrained(registry, "1.1.0", "1.0.0")
+    (registry.root / STAGING).rename(registry.root / odd)
+    registry.commit("fraud 1.1.0 in staging, said in a file with an odd name")
+    registry.write(odd, environment_manifest(STAGING, {"fraud": _stage("1.0.0")}))
+    registry.commit("Roll staging back to 1.0.0")
+    registry.write(PRODUCTION, environment_manifest(PRODUCTION, {"fraud": _stage("1.1.0")}))
+    assert api.validate(str(registry.root)).diagnostics == []
+
+
 # ---- a change checked file by file (the hook, apply's replay, an action) is compared with
 # everything it reads as it was at the base: what an Environment serves of a model is judged
 # only when it changes, whichever file the change touched

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import IO, NamedTuple
 
 from reconciler.diagnostics import ReconcilerError
-from reconciler.git.objects import decode_path
+from reconciler.git.objects import decode_path, log_changes
 from reconciler.paths import is_registry_file, plain_path
 
 # Every git command this tool runs: objects as they are, never as `git replace` refs swap them
@@ -300,20 +300,18 @@ def commits_changing(root: str, rev: str, pathspecs: list[str], pattern: str | N
     expression (`git log -G`). Streamed: a consumer that stops early stops git. The blobs
     come named by id: reading them by `commit:path` made git walk the trees again, most of
     the time `promote` spent asking history (bench/gto.py)."""
-    args = ["--first-parent", "--format=commit %H", "--raw", "--no-abbrev", "--no-renames",
-            *([f"-G{pattern}"] if pattern is not None else []),
+    args = ["--first-parent", "--diff-merges=first-parent", "--format=%H", "--raw", "-z",
+            "--no-abbrev", "--no-renames", *([f"-G{pattern}"] if pattern is not None else []),
             "--end-of-options", rev, "--", *(f":(literal){p}" for p in pathspecs)]
-    with streamed_git(root, "log", *args, config=("core.quotePath=false",)) as log:
-        sha = ""
-        for raw in log:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if line.startswith("commit "):
-                sha = line.removeprefix("commit ")
-            elif line.startswith(":"):  # :old-mode new-mode old-blob new-blob status<TAB>path
-                described, _, path = line.partition("\t")
-                fields = described.split(" ")
-                regular = len(fields) == 5 and fields[1] in ("100644", "100755")
-                yield ChangedFile(sha, path, fields[3] if regular else None)
+    # -z: a path comes as git stores it, never quoted (a name holding a quote or a tab would
+    # otherwise be listed as another name, and what it said in history would be lost).
+    with streamed_git(root, "log", *args, unbuffered=True) as log:
+        for sha, changes in log_changes(nul_tokens(log)):
+            for path, mode, blob, _ in changes:
+                yield ChangedFile(sha, path, blob if mode in _REGULAR_MODES else None)
+
+
+_REGULAR_MODES = ("100644", "100755")
 
 
 def read_small_blobs(root: str, blobs: list[str], limit: int) -> dict[str, bytes]:

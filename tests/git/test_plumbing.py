@@ -94,6 +94,13 @@ def test_changed_files_come_with_their_blobs_and_large_ones_are_never_read(
     assert {c.path: c.blob for c in changed if c.commit == head} == {
         "manifests/big.yaml": _blob_of(root, b"x" * 5000), "manifests/link.yaml": None,
         "manifests/m.yaml": None}
+    # A name git would quote (a quote, a tab, a newline) comes as it is stored.
+    odd = 'manifests/odd "name"\tand\nmore.yaml'
+    (root / odd).write_bytes(b"odd\n")
+    subprocess.run(["sh", "-c", "git add -A && git -c user.name=T -c user.email=t@x commit -qm "
+                                "odd"], cwd=root, check=True)
+    newest = next(commits_changing(str(root), "HEAD", ["manifests/"]))
+    assert (newest.path, newest.blob) == (odd, _blob_of(root, b"odd\n"))
     written = [c.blob for c in changed if c.commit != head and c.blob]
     assert len(written) == 2
     found = read_small_blobs(str(root), [*written, _blob_of(root, b"x" * 5000)], 4096)

@@ -284,6 +284,9 @@ def is_tracked(root: str, path: str) -> bool:
                           ).returncode == 0
 
 
+_REGULAR_MODES = ("100644", "100755")
+
+
 class ChangedFile(NamedTuple):
     """A file one commit changed (`git log --raw`), with its blob after the change: None when
     the commit deleted it or made it other than a regular file."""
@@ -309,9 +312,6 @@ def commits_changing(root: str, rev: str, pathspecs: list[str], pattern: str | N
         for sha, changes in log_changes(nul_tokens(log)):
             for path, mode, blob, _ in changes:
                 yield ChangedFile(sha, path, blob if mode in _REGULAR_MODES else None)
-
-
-_REGULAR_MODES = ("100644", "100755")
 
 
 def read_small_blobs(root: str, blobs: list[str], limit: int) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from reconciler import loader, serving, spec
-from reconciler.diagnostics import Diagnostic, ReconcilerError, printable
+from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, some_of
 from reconciler.dvc import lineage
 from reconciler.dvc import records as dvc
 from reconciler.dvc.records import DvcIndex, Output
@@ -184,9 +184,8 @@ def model_named(catalog: Catalog, name: str, where: str = "") -> Entry[spec.Mode
     (where: the revision it was looked for at, when that is not the work tree)."""
     entry = catalog.models.get(name)
     if entry is None:
-        known = sorted({*catalog.models, *catalog.scanned_models})
         raise ReconcilerError(f"no model '{printable(name)}'{where} (known: "
-                              f"{', '.join(known) or 'none'})")
+                              f"{some_of({*catalog.models, *catalog.scanned_models})})")
     return entry
 
 

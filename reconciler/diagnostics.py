@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import NamedTuple
 
 ERROR = "error"
@@ -155,6 +156,14 @@ def _escaped(char: str) -> str:
 def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str, str]:
     """Order diagnostics the way compilers do: by file, line, column."""
     return (diagnostic.path, diagnostic.line, diagnostic.col, diagnostic.code, diagnostic.message)
+
+
+def some_of(names: Iterable[str], shown: int = 8) -> str:
+    """Names sorted as a message lists them: the first few and how many more, so a line about
+    a registry of hundreds stays a line ("none" when there are none)."""
+    listed = sorted(names)
+    more = f" and {len(listed) - shown} more" if len(listed) > shown else ""
+    return ", ".join(listed[:shown]) + more if listed else "none"
 
 
 class ReconcilerError(Exception):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import policy, spec
 from reconciler.catalog import Catalog, Entry, versions
-from reconciler.diagnostics import Diagnostic, ReconcilerError
+from reconciler.diagnostics import Diagnostic, ReconcilerError, some_of
 from reconciler.dvc.records import Output
 from reconciler.limits import is_dns_label
 from reconciler.paths import escapes
@@ -517,8 +517,4 @@ def _deprecated_arrivals(catalog: Catalog, base: Catalog) -> Iterator[Diagnostic
 
 
 def _known(what: str, names: Any) -> str:
-    listed = sorted(names)
-    if not listed:
-        return f"there are no {what}"
-    shown = ", ".join(listed[:8]) + (", ..." if len(listed) > 8 else "")
-    return f"known {what}: {shown}"
+    return f"known {what}: {some_of(names)}" if names else f"there are no {what}"

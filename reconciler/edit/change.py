@@ -88,7 +88,16 @@ def work_tree(root: str, model: str | None = None) -> Catalog:
             return catalog_mod.build(source)
         shared = catalog_mod.build(source, [])
         path = catalog_mod.path_of(shared, model)
-        return catalog_mod.build(source, [path], known=shared) if path else shared
+        if path is None:
+            return shared
+        found = catalog_mod.build(source, [path], known=shared)
+        unloaded = [d for d in found.diagnostics if d.path == path and d.is_error]
+        if model not in found.models and unloaded:  # why, rather than "no model"
+            first = unloaded[0]
+            raise ReconcilerError(f"{first.path}:{first.line}:{first.col}: {first.code} "
+                                  f"{first.message} (the file of '{model}' does not load: "
+                                  "fix it first)")
+        return found
 
 
 def finish(root: str, before: Catalog, edited: dict[str, str | None], message: str, *,

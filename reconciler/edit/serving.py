@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from reconciler.catalog import model_named
-from reconciler.diagnostics import ReconcilerError, printable
+from reconciler.diagnostics import ReconcilerError, printable, some_of
 from reconciler.edit.change import Change, file_text, finish, work_tree
 from reconciler.edit.text import (
     Edit,
@@ -80,7 +80,7 @@ def _serve(root: str, current: Catalog, entry: Entry[spec.Model], env: str, vers
     environment = current.environments.get(env)
     if environment is None:
         raise ReconcilerError(f"no environment '{printable(env)}' (known: "
-                              f"{', '.join(sorted(current.environments)) or 'none'})")
+                              f"{some_of(current.environments)})")
     stage = entry.manifest.spec.stages.get(env)
     doc: Document
     if env in entry.served_from:

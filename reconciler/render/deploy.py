@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
+from reconciler.diagnostics import Diagnostic, ReconcilerError, printable, some_of, sort_key
 from reconciler.gcpause import paused_gc
 from reconciler.render.folder import OutputFolder, Unsafe, unsafe_diagnostic
 from reconciler.validate import checked_catalog
@@ -40,8 +40,8 @@ def _render(root: str, rev: str | None, out: str, env: str | None, check: bool
     if not checked.ok:
         return RenderResult(checked.diagnostics, [], [], [])
     if env is not None and env not in current.environments:
-        raise ReconcilerError(f"--env: no environment '{env}' (known: "
-                              f"{', '.join(sorted(current.environments)) or 'none'})")
+        raise ReconcilerError(f"--env: no environment '{printable(env)}' (known: "
+                              f"{some_of(current.environments)})")
     rendered, problems = engine.render_catalog(current, env)
     if problems:
         return RenderResult(sorted(problems, key=sort_key), [], [], [])

@@ -194,6 +194,18 @@ def test_a_file_edited_by_hand_too_is_checked_whole(registry: Registry) -> None:
     assert [e.name for e in change.events] == ["fraud"]  # churn's entry: no change of this one's
 
 
+def test_a_models_file_that_does_not_load_is_named_with_why(registry: Registry) -> None:
+    _two_versions(registry)
+    registry.write(FRAUD, (registry.root / FRAUD).read_text() + "  stages: [\n")
+    before = (registry.root / STAGING).read_bytes()
+    done = run_cli(registry, "promote", "fraud", "1.1.0", "--to", "staging")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"reconciler: error: {FRAUD}:")
+    assert "YML001" in done.stderr and "the file of 'fraud' does not load" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert (registry.root / STAGING).read_bytes() == before
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("no-such", "1.0.0", "staging"), "no model 'no-such' (known: fraud)"),
     (("fraud", "9.9.9", "staging"), "has no version '9.9.9'"),

@@ -9,7 +9,7 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.diagnostics import Diagnostic, printable
+from reconciler.diagnostics import Diagnostic, printable, some_of
 from reconciler.report import diagnostics as report
 from tests.conftest import Registry
 
@@ -55,3 +55,10 @@ def test_a_value_with_a_workflow_command_cannot_start_a_log_line(registry: Regis
         lines = done.stdout.splitlines()
         assert not any(line.startswith("::error file=README") for line in lines), lines
         assert any("\\n::error file=README.md::forged" in line for line in lines)
+
+
+def test_a_list_of_names_in_a_message_stays_short() -> None:
+    assert some_of([]) == "none"
+    assert some_of(["b", "a"]) == "a, b"
+    names = [f"model-{n:05d}" for n in range(300)]
+    assert some_of(names) == ", ".join(names[:8]) + " and 292 more"

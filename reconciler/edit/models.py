@@ -34,7 +34,7 @@ from reconciler.edit.text import (
     replacing,
     scalar,
 )
-from reconciler.limits import version_order
+from reconciler.limits import is_dns_label, version_order
 from reconciler.paths import MANIFEST_DIR
 
 if TYPE_CHECKING:
@@ -128,7 +128,12 @@ def _next_version(current: Catalog, kind: str, name: str,
 
 
 def _new_file(current: Catalog, folder: str, name: str) -> str:
-    """The file a new manifest gets: manifests/<folder>/<name>.yaml, which must not exist."""
+    """The file a new manifest gets: manifests/<folder>/<name>.yaml, which must not exist;
+    the name must be a DNS-1123 label, as every manifest's is (it names the file)."""
+    if not is_dns_label(name):
+        raise ReconcilerError(f"'{printable(name)}' is not a DNS-1123 label (lower-case "
+                              "letters, digits and '-', starting and ending with a letter or "
+                              "digit, at most 63 characters)")
     path = f"{MANIFEST_DIR}/{folder}/{name}.yaml"
     if current.source.exists(path):
         raise ReconcilerError(f"{path} exists and holds no '{printable(name)}'")

@@ -83,6 +83,28 @@ def test_what_cannot_be_registered_is_refused_before_anything_is_written(
     assert (registry.root / FRAUD).read_text() == text
 
 
+@pytest.mark.parametrize("name", ["../../../../outside", "../datasets/x", "a/b", ".hidden",
+                                  "x\ny", "", "Churn", "churn.yaml"])
+def test_a_new_name_that_is_no_dns_label_is_refused_before_it_makes_a_path(
+        registry: Registry, name: str) -> None:
+    """The name makes the file's path: refused before anything is read or written there."""
+    root = str(registry.root)
+    with pytest.raises(ReconcilerError, match="is not a DNS-1123 label"):
+        api.register(root, name, artifact="models/fraud.pkl", framework="sklearn")
+    with pytest.raises(ReconcilerError, match="is not a DNS-1123 label"):
+        api.register_dataset(root, name, artifact="models/fraud.pkl")
+    assert registry.repo.git.status("--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_name_refused_is_one_line(registry: Registry) -> None:
+    done = run_cli(registry, "register", "../../x\n", "--artifact", "models/fraud.pkl",
+                   "--framework", "sklearn")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("reconciler: error: '../../x\\n' is not a DNS-1123 label (lower-case "
+                           "letters, digits and '-', starting and ending with a letter or digit, "
+                           "at most 63 characters)\n")
+
+
 def test_a_registration_validate_refuses_writes_nothing(registry: Registry) -> None:
     """A dataset version that does not exist: REF002, as pre-commit would say."""
     retrain(registry)

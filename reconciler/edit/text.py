@@ -11,6 +11,7 @@ from typing import NamedTuple
 import yaml
 
 from reconciler import loader
+from reconciler.diagnostics import ReconcilerError, printable
 
 
 class Edit(NamedTuple):
@@ -37,8 +38,21 @@ def deleting_lines(first: int, after_last: int) -> Edit:
 
 def scalar(value: str | int | float | bool) -> str:
     """A value as a YAML scalar that reads back as itself: strings double-quoted with JSON's
-    escapes (a version "1.10" stays a string), numbers and booleans plain."""
-    return json.dumps(value, ensure_ascii=False)
+    escapes, and YAML's for every other character that is not printable (written raw, YAML
+    folds a NEL into a space and refuses DEL or a C1 control); numbers and booleans plain. A
+    string holding a lone surrogate (bytes that were not UTF-8, as Python decodes a command
+    line's) is no text any file can hold: refused."""
+    if isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value):
+        raise ReconcilerError(f"'{printable(value)}' is not UTF-8 text")
+    return "".join(char if char.isprintable() else _escaped(char)
+                   for char in json.dumps(value, ensure_ascii=False))
+
+
+def _escaped(char: str) -> str:
+    """char as a YAML double-quoted escape."""
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else (
+        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
 
 
 def line_after(node: yaml.Node) -> int:

@@ -105,6 +105,19 @@ def test_a_name_refused_is_one_line(registry: Registry) -> None:
                            "at most 63 characters)\n")
 
 
+def test_a_description_is_written_as_given_or_refused_in_one_line(registry: Registry) -> None:
+    """DEL and a C1 control are escaped (they made the edit "not load"); bytes that are not
+    UTF-8 (a terminal in another encoding) are refused, where they were a traceback."""
+    retrain(registry)
+    text = (registry.root / FRAUD).read_text()
+    done = run_cli(registry, "register", "fraud", "--description", "a\udcffb")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "reconciler: error: 'a\\udcffb' is not UTF-8 text\n"
+    assert (registry.root / FRAUD).read_text() == text
+    api.register(str(registry.root), "fraud", description="a\x7fb\x9bc\x85d")
+    assert _versions(registry)[-1]["description"] == "a\x7fb\x9bc\x85d"
+
+
 def test_a_registration_validate_refuses_writes_nothing(registry: Registry) -> None:
     """A dataset version that does not exist: REF002, as pre-commit would say."""
     retrain(registry)

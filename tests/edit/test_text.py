@@ -3,8 +3,13 @@ guard refuses an edit that breaks the file."""
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from reconciler import loader
-from reconciler.edit.text import Edit, apply_edits, line_after, still_valid
+from reconciler.diagnostics import ReconcilerError
+from reconciler.edit.text import Edit, apply_edits, line_after, scalar, still_valid
 
 MODEL = """spec:
   versions:
@@ -38,3 +43,17 @@ def test_line_after_a_block_mapping_is_the_line_after_its_last_value() -> None:
 def test_the_guard_refuses_text_that_no_longer_loads() -> None:
     assert still_valid("m.yaml", MODEL)
     assert not still_valid("m.yaml", apply_edits(MODEL, [Edit(1, 2, "{")]))
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                      blacklist_characters="\x00")))
+def test_a_value_written_reads_back_as_the_text_it_was(text: str) -> None:
+    """A line separator, a NEL, DEL, a C1 control, a BOM: each escaped, none folded or refused
+    (a NUL no manifest may hold: YML010)."""
+    loaded = loader.load("m.yaml", f"value: {scalar(text)}\n".encode())
+    assert loaded.diagnostics == () and loaded.documents[0].data == {"value": text}
+
+
+def test_bytes_that_were_not_utf8_are_refused_not_written() -> None:
+    with pytest.raises(ReconcilerError, match=r"'a\\udcffb' is not UTF-8 text"):
+        scalar("a\udcffb")

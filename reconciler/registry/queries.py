@@ -492,6 +492,7 @@ class Registry(NamedTuple):
     commit: str  # where the database was last reconciled
     descriptions: dict[str, str]  # model -> its description, where it has one
     subjects: dict[str, str]  # commit -> the first line of its message
+    dataset_descriptions: dict[str, str]  # dataset -> its description, where it has one
 
 
 def whole_registry(connection: Connection, repo_id: str) -> Registry:
@@ -521,9 +522,12 @@ def whole_registry(connection: Connection, repo_id: str) -> Registry:
     descriptions = {name: text for name, text in connection.execute(
         select(MODELS.c.name, MODELS.c.description).where(
             MODELS.c.repository_id == repo_id, MODELS.c.description.is_not(None)))}
+    dataset_descriptions = {name: text for name, text in connection.execute(
+        select(DATASETS.c.name, DATASETS.c.description).where(
+            DATASETS.c.repository_id == repo_id, DATASETS.c.description.is_not(None)))}
     subjects = {sha.rstrip(" "): (message or "").split("\n", 1)[0] for sha, message in
                 connection.execute(select(COMMITS.c.sha, COMMITS.c.message).where(
                     COMMITS.c.repository_id == repo_id))}
     return Registry(show(connection, repo_id, None, None), periods, edges, datasets,
                     environments, events, reconciled_commit(connection, repo_id),
-                    descriptions, subjects)
+                    descriptions, subjects, dataset_descriptions)

@@ -122,7 +122,8 @@ def pages(registry: Any, check: Check, commit_url: str | None, built: datetime
                 section="datasets", datasets=datasets)
     for dataset in datasets:
         yield _page(jinja, site, f"datasets/{dataset['page']}", "dataset.html",
-                    title=dataset["name"], section="datasets", dataset=dataset)
+                    title=dataset["name"], section="datasets", dataset=dataset,
+                    description=registry.dataset_descriptions.get(dataset["name"]))
     for name in STATIC:
         yield f"static/{name}", resources.files("reconciler.site").joinpath(
             "static", name).read_bytes()

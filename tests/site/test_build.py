@@ -64,6 +64,9 @@ def test_values_from_a_pull_request_are_text_never_markup(history: Registry,
     history.write("manifests/models/hostile.yaml", manifest.replace(
         "metrics: {auc: 0.93}", f"metrics: {{auc: 0.93, {quoted}: 1}}").replace(
         "  owner: ml@example.com", f"  owner: ml@example.com\n  description: {quoted}"))
+    dataset = history.root / "manifests" / "datasets" / "transactions.yaml"
+    dataset.write_text(dataset.read_text().replace(
+        "owner: data@example.com}", f"owner: data@example.com, description: {quoted}}}"))
     history.repo.git.add(A=True)
     history.repo.git.commit("-m", HOSTILE, f"--author={AUTHOR} <evil@example.com>")
     url = _applied(history, tmp_path)
@@ -77,6 +80,8 @@ def test_values_from_a_pull_request_are_text_never_markup(history: Registry,
     escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
     assert f'<p class="description">{escaped}</p>' in hostile  # the model's description
     assert f"<td>{escaped}</td>" in hostile  # the commit's message, in the audit log
+    dataset_page = (out / "datasets" / "transactions.html").read_text()
+    assert f'<p class="description">{escaped}</p>' in dataset_page  # the dataset's
 
 
 def test_the_output_folder_is_replaced_whole_and_only_a_site(history: Registry,

@@ -15,7 +15,6 @@ edited in its own file (which its owners own), with what DVC records filled in, 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -29,6 +28,7 @@ from reconciler.edit.text import (
     Edit,
     adding_fields,
     apply_edits,
+    json_text,
     key,
     line_after,
     replacing,
@@ -220,7 +220,7 @@ def _version_fields(current: Catalog, new: _NewVersion, parent: str | None,
         fields["trainedOn"] = "[" + ", ".join(refs) + "]"
     if output is not None:
         for name, value in recorded_fields(current, output).items():
-            fields[name] = json.dumps(value, ensure_ascii=False, sort_keys=True)
+            fields[name] = json_text(value, sort_keys=True)
     if description is not None:
         fields["description"] = scalar(description)
     return fields

@@ -3,14 +3,13 @@ dvc.yaml stage its metrics and params; at a `rev:`, its size), as text edits."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
 from reconciler.diagnostics import Diagnostic, ReconcilerError, sort_key
-from reconciler.edit.text import Edit, apply_edits, line_after, still_valid
+from reconciler.edit.text import Edit, apply_edits, json_text, line_after, still_valid
 from reconciler.files import write_atomically
 from reconciler.gcpause import paused_gc
 from reconciler.git.plumbing import has_head
@@ -137,10 +136,11 @@ def digest_edit(doc: Document, version_index: int, section: str, digest: str,
     if node.flow_style:
         # `{version: "1", artifact: a}`: add before the closing brace, quoted for flow context.
         end = node.end_mark
-        added = "".join(f", {key}: {json.dumps(value)}" for key, value in more.items())
+        added = "".join(f", {key}: {json_text(value)}" for key, value in more.items())
         return Edit(end.line, end.column - 1, f", digest: \"{digest}\"{added}")
     artifact = next(((k, v) for k, v in node.value if k.value == "artifact"), None)
     anchor_key, anchor_value = artifact if artifact else node.value[-1]
     indent = anchor_key.start_mark.column
-    added = "".join(" " * indent + f"{key}: {json.dumps(value)}\n" for key, value in more.items())
+    added = "".join(" " * indent + f"{key}: {json_text(value)}\n"
+                    for key, value in more.items())
     return Edit(line_after(anchor_value), 0, " " * indent + f"digest: {digest}\n" + added)

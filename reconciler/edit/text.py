@@ -6,7 +6,7 @@ them, which a YAML round trip would lose (pin, migrate and the registry commands
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -37,15 +37,22 @@ def deleting_lines(first: int, after_last: int) -> Edit:
 
 
 def scalar(value: str | int | float | bool) -> str:
-    """A value as a YAML scalar that reads back as itself: strings double-quoted with JSON's
-    escapes, and YAML's for every other character that is not printable (written raw, YAML
-    folds a NEL into a space and refuses DEL or a C1 control); numbers and booleans plain. A
-    string holding a lone surrogate (bytes that were not UTF-8, as Python decodes a command
-    line's) is no text any file can hold: refused."""
-    if isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value):
-        raise ReconcilerError(f"'{printable(value)}' is not UTF-8 text")
-    return "".join(char if char.isprintable() else _escaped(char)
-                   for char in json.dumps(value, ensure_ascii=False))
+    """A value as a YAML scalar that reads back as itself: strings double-quoted (a version
+    "1.10" stays a string), numbers and booleans plain (see json_text)."""
+    return json_text(value)
+
+
+def json_text(value: Any, *, sort_keys: bool = False) -> str:
+    """A JSON value (string, number, boolean, list or mapping) as YAML text that reads back as
+    itself: JSON's own, which YAML reads alike, with every character that is not printable
+    written as a YAML escape (written raw, YAML folds a NEL into a space and refuses DEL or a
+    C1 control). A string holding a lone surrogate (bytes that were not UTF-8, as Python
+    decodes a command line's) is no text any file can hold: refused."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=sort_keys)
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise ReconcilerError(f"{printable(shown)} is not UTF-8 text")
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
 
 
 def _escaped(char: str) -> str:

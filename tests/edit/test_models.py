@@ -112,7 +112,7 @@ def test_a_description_is_written_as_given_or_refused_in_one_line(registry: Regi
     text = (registry.root / FRAUD).read_text()
     done = run_cli(registry, "register", "fraud", "--description", "a\udcffb")
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == "reconciler: error: 'a\\udcffb' is not UTF-8 text\n"
+    assert done.stderr == 'reconciler: error: "a\\udcffb" is not UTF-8 text\n'
     assert (registry.root / FRAUD).read_text() == text
     api.register(str(registry.root), "fraud", description="a\x7fb\x9bc\x85d")
     assert _versions(registry)[-1]["description"] == "a\x7fb\x9bc\x85d"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from reconciler import loader
 from reconciler.diagnostics import ReconcilerError
-from reconciler.edit.text import Edit, apply_edits, line_after, scalar, still_valid
+from reconciler.edit.text import Edit, apply_edits, json_text, line_after, scalar, still_valid
 
 MODEL = """spec:
   versions:
@@ -54,6 +54,19 @@ def test_a_value_written_reads_back_as_the_text_it_was(text: str) -> None:
     assert loaded.diagnostics == () and loaded.documents[0].data == {"value": text}
 
 
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+JSON_VALUES = st.recursive(TEXT | st.integers(-2**63, 2**63 - 1) | st.booleans() | st.none(),
+                           lambda inner: st.lists(inner) | st.dictionaries(TEXT, inner),
+                           max_leaves=12)
+
+
+@given(JSON_VALUES)
+def test_params_and_metrics_written_read_back_as_they_were(value: object) -> None:
+    """What register and pin copy from DVC's records (any JSON value) reads back alike."""
+    loaded = loader.load("m.yaml", f"value: {json_text(value, sort_keys=True)}\n".encode())
+    assert loaded.diagnostics == () and loaded.documents[0].data == {"value": value}
+
+
 def test_bytes_that_were_not_utf8_are_refused_not_written() -> None:
-    with pytest.raises(ReconcilerError, match=r"'a\\udcffb' is not UTF-8 text"):
+    with pytest.raises(ReconcilerError, match=r'"a\\udcffb" is not UTF-8 text'):
         scalar("a\udcffb")

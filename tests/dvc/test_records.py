@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,19 @@ from hypothesis import strategies as st
 from reconciler.dvc import records as dvc
 from reconciler.dvc.records import LEGACY_MD5, MD5, DvcIndex
 from reconciler.source import GitRevision, WorkTree
-from tests.conftest import Registry
+from tests.conftest import Registry, copy_registry
 
 TRAIN = ("import os, sys; os.makedirs('models', exist_ok=True); "
          "data = open(sys.argv[1], 'rb').read(); "
          "open(sys.argv[2], 'wb').write(b'model of ' + data[:16])")
 
 
-@pytest.fixture
-def dvc_project(tmp_path: Path) -> Registry:
-    """A repository with a file and a directory added, and a stage reproduced."""
-    repo = git.Repo.init(tmp_path, initial_branch="main")
-    project = Registry(tmp_path, repo)
+@pytest.fixture(scope="module")
+def dvc_project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once: `dvc add` and `dvc repro` take seconds a test, a copy milliseconds."""
+    base = tmp_path_factory.mktemp("dvc-project")
+    repo = git.Repo.init(base / "repo", initial_branch="main")
+    project = Registry(base / "repo", repo)
     project.dvc("init", "-q")
     project.write("data/raw.csv", "a,b\n1,2\n3,4\n")
     project.write("data/images/one.bin", b"\x00\x01" * 50)
@@ -41,7 +43,16 @@ def dvc_project(tmp_path: Path) -> Registry:
                 f"{sys.executable} -c \"{TRAIN}\" data/raw.csv models/model.bin")
     project.dvc("repro", "-q")
     project.commit("data and model")
-    return project
+    repo.close()
+    return base
+
+
+@pytest.fixture
+def dvc_project(dvc_project_template: Path, tmp_path: Path) -> Iterator[Registry]:
+    """A repository with a file and a directory added, and a stage reproduced (a copy)."""
+    project = copy_registry(dvc_project_template, tmp_path / "p")
+    yield project
+    project.repo.close()
 
 
 def _dvc_outputs(root: Path) -> dict[str, tuple[str, int | None, int | None]]:

@@ -183,14 +183,15 @@ def read_at(root: str, wanted: list[tuple[str, str]],
     if any(not plain_path(path) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)
            for commit, path in requests):
         raise ValueError("read_at takes a commit sha and a plain repository path")
+    names = {request: f"{request[0]}:{request[1]}" for request in requests}  # as cat-file reads
     if limit is not None and requests:
-        sizes = _blob_sizes(root, [f"{commit}:{path}" for commit, path in requests])
-        requests = [request for request in requests
-                    if 0 <= sizes.get(f"{request[0]}:{request[1]}", -1) <= limit]
+        sizes = _blob_sizes(root, list(names.values()))
+        requests = [request for request in requests if 0 <= sizes.get(names[request], -1) <= limit]
     if not requests:
         return {}
     done = subprocess.run([*GIT, "-C", root, "cat-file", "--batch"], check=False,
-                          input=_object_names(requests), capture_output=True)
+                          input="".join(f"{names[request]}\n" for request in requests).encode(),
+                          capture_output=True)
     if done.returncode != 0:
         raise git_failure("cat-file", done.stderr)
     found, out, position = {}, done.stdout, 0
@@ -205,11 +206,6 @@ def read_at(root: str, wanted: list[tuple[str, str]],
             found[request] = out[end + 1:end + 1 + int(size)]
         position = end + 1 + int(size) + 1
     return found
-
-
-def _object_names(requests: list[tuple[str, str]]) -> bytes:
-    """`commit:path` lines, as `git cat-file --batch(-check)` reads them."""
-    return b"".join(f"{commit}:{path}\n".encode() for commit, path in requests)
 
 
 def _blob_sizes(root: str, names: list[str]) -> dict[str, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Generator
 from contextlib import closing
 from dataclasses import replace
 
@@ -47,19 +48,26 @@ def served_earlier(root: str, rev: str, model: str, environments: tuple[str, ...
     if any(ord(c) < 32 for c in model + version):
         return False  # no manifest line holds it
     pattern = f"{_literal(version)}|{_literal(model)}"
-    batch: list[ChangedFile] = []  # newest commit first
+    with closing(_batches(root, rev, pattern)) as batches:
+        return any(_any_served(root, batch, model, environments, version) for batch in batches)
+
+
+def _batches(root: str, rev: str, pattern: str | None) -> Generator[list[ChangedFile], None, None]:
+    """The manifests each first-parent commit of rev's history changed (with pattern, in a
+    line matching it) and left in place, newest first, BATCH_COMMITS commits at a time: each
+    batch is read in one round trip, and git stops when the consumer does."""
+    batch: list[ChangedFile] = []
     commits, last = 0, ""
     with closing(commits_changing(root, rev, [MANIFEST_DIR], pattern)) as changes:
         for changed in changes:
             if changed.commit != last:
                 commits, last = commits + 1, changed.commit
                 if commits > BATCH_COMMITS:
-                    if _any_served(root, batch, model, environments, version):
-                        return True
+                    yield batch
                     batch, commits = [], 1
             if _readable(changed):
                 batch.append(changed)
-    return _any_served(root, batch, model, environments, version)
+    yield batch
 
 
 def _readable(changed: ChangedFile) -> bool:
@@ -77,29 +85,25 @@ def _any_served(root: str, changed: list[ChangedFile], model: str,
     needles = (version.encode("utf-8"), model.encode("utf-8"))
     for file in changed:
         raw = blobs.get(file.blob or "")
-        if raw is not None and all(needle in raw for needle in needles) and _says_served(
-                file.path, raw, model, environments, version):
+        if raw is not None and all(needle in raw for needle in needles) and any(
+                version in (stage.version, stage.canary.version if stage.canary else None)
+                for stage in _stages_said(file.path, raw, model, environments)):
             return True
     return False
 
 
-def _says_served(path: str, raw: bytes, model: str, environments: tuple[str, ...],
-                 version: str) -> bool:
-    """Whether the file says one of environments serves version of model (a file that does
-    not load says nothing)."""
-    loaded = loader.load(path, raw)
-    for document in loaded.documents:
+def _stages_said(path: str, raw: bytes, model: str,
+                 environments: tuple[str, ...]) -> list[spec.Stage]:
+    """The stages the file gives model in environments: an Environment's `serves` entry, or
+    the Model's own `stages` (the earlier layout); none from a file that does not load."""
+    stages: list[spec.Stage | None] = []
+    for document in loader.load(path, raw).documents:
         manifest = spec.parse(document.data)
-        stages: list[spec.Stage | None] = []
         if isinstance(manifest, spec.Environment) and manifest.metadata.name in environments:
             stages.append(manifest.spec.serves.get(model))
         elif isinstance(manifest, spec.Model) and manifest.metadata.name == model:
             stages += [manifest.spec.stages.get(env) for env in environments]
-        if any(stage is not None and version in (
-                stage.version, stage.canary.version if stage.canary else None)
-               for stage in stages):
-            return True
-    return False
+    return [stage for stage in stages if stage is not None]
 
 
 def confirmed(root: str, events: list[Event], known: set[tuple[str, str, str]],
@@ -137,20 +141,12 @@ def served_before(root: str, rev: str, model: str, env: str, current: str) -> st
     """The version env served of model before current, on rev's first-parent history (what a
     rollback returns to); None when it served no other. Read newest first, a batch of commits
     at a time, each file that changed and names the model parsed once."""
-    batch: list[ChangedFile] = []  # newest commit first
-    commits, last = 0, ""
-    with closing(commits_changing(root, rev, [MANIFEST_DIR])) as changes:
-        for changed in changes:
-            if changed.commit != last:
-                commits, last = commits + 1, changed.commit
-                if commits > BATCH_COMMITS:
-                    found = _other_version(root, batch, model, env, current)
-                    if found is not None:
-                        return found
-                    batch, commits = [], 1
-            if _readable(changed):
-                batch.append(changed)
-    return _other_version(root, batch, model, env, current)
+    with closing(_batches(root, rev, None)) as batches:
+        for batch in batches:
+            found = _other_version(root, batch, model, env, current)
+            if found is not None:
+                return found
+    return None
 
 
 def _other_version(root: str, changed: list[ChangedFile], model: str, env: str,
@@ -162,23 +158,7 @@ def _other_version(root: str, changed: list[ChangedFile], model: str, env: str,
         raw = blobs.get(file.blob or "")
         if raw is None or model.encode("utf-8") not in raw:
             continue
-        for version in _served_versions(file.path, raw, model, env):
-            if version != current:
-                return version
+        for stage in _stages_said(file.path, raw, model, (env,)):
+            if stage.version != current:
+                return stage.version
     return None
-
-
-def _served_versions(path: str, raw: bytes, model: str, env: str) -> list[str]:
-    """The version the file says env serves of model (none when it says nothing of it)."""
-    loaded = loader.load(path, raw)
-    found = []
-    for document in loaded.documents:
-        manifest = spec.parse(document.data)
-        stage = None
-        if isinstance(manifest, spec.Environment) and manifest.metadata.name == env:
-            stage = manifest.spec.serves.get(model)
-        elif isinstance(manifest, spec.Model) and manifest.metadata.name == model:
-            stage = manifest.spec.stages.get(env)
-        if stage is not None:
-            found.append(stage.version)
-    return found

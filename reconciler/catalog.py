@@ -24,6 +24,7 @@ from reconciler.source import FileProblem, Source
 
 if TYPE_CHECKING:
     from reconciler.dvc.metrics import RecordedMetrics
+    from reconciler.source import FilesAt, GitRevision
 
 M = TypeVar("M", spec.Model, spec.Dataset, spec.Environment)
 
@@ -227,14 +228,20 @@ def build(source: Source, only: list[str] | None = None, *, rest: bool = True,
     return catalog
 
 
-def base_paths(current: Catalog, base: Source, changed: Iterable[str]) -> list[str]:
-    """The manifests the base of a change checked file by file is read as far as: every file
-    current read in full and every changed one, where base has it. A checked model's stages
-    come from the Environments' files, and a checked Environment's models are compared with
-    what they were: without them at base, every stage they serve would look newly arrived
-    and be judged by the gates again (and apply would record what the gates found)."""
-    return sorted(path for path in current.read_in_full.union(changed)
-                  if is_manifest_path(path) and base.exists(path))
+def build_base(base: GitRevision | FilesAt, current: Catalog,
+               changed: Iterable[str] | None) -> Catalog:
+    """The catalog at base that current is checked against as a change of changed (None:
+    every manifest). A change checked file by file is read at base as far as current was read
+    in full, and the changed files: a checked model's stages come from the Environments'
+    files, and a checked Environment's models are compared with what they were; without them
+    at base, every stage they serve would look newly arrived and be judged by the gates again
+    (and apply would record what the gates found). Fetched in one round trip; a file with the
+    same bytes at both is parsed once."""
+    at_base = None if changed is None else sorted(
+        path for path in current.read_in_full.union(changed)
+        if is_manifest_path(path) and base.exists(path))
+    base.prefetch(at_base)
+    return build(base, at_base, rest=False, known=current)
 
 
 def _fold_serving(catalog: Catalog) -> None:

@@ -132,9 +132,7 @@ def plan_catalogs(head: Source, base: GitRevision, changed: set[str]
         return *full_catalogs(head, base), None
     only = sorted(p for p in changed if is_manifest_path(p) and head.exists(p))
     current = catalog_mod.build(head, only)
-    at_base = catalog_mod.base_paths(current, base, changed)
-    base.prefetch(at_base)
-    before = catalog_mod.build(base, at_base, rest=False, known=current)
+    before = catalog_mod.build_base(base, current, changed)
     before.dvc = current.dvc  # no DVC file changed: what DVC records is the same at both
     # A model also defined in a file left unread (a duplicate) would be compared with the
     # wrong one of its definitions.

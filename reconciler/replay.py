@@ -439,11 +439,9 @@ def landed_violations(root: str, info: CommitInfo, previously: dict[str, bytes |
     files_before = {path: raw for path, raw in state.files.items() if path not in previously}
     files_before.update((path, raw) for path, raw in previously.items() if raw is not None)
     same_paths = files_before.keys() == state.files.keys()
-    base = None
-    if info.parents:
-        at_parent = FilesAt(root, info.parents[0], files_before, paths if same_paths else None)
-        base = catalog.build(at_parent, None if only is None else catalog.base_paths(
-            current, at_parent, only), rest=False, known=current)
+    base = (catalog.build_base(FilesAt(root, info.parents[0], files_before,
+                                       paths if same_paths else None), current, only)
+            if info.parents else None)
     if base is not None:  # what served before: known since the walk started, git before it
         base.served_known, base.registry_rev = state.served_ever, state.started_at
     found = [d for d in rules.check_change(current, base)

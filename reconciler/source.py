@@ -270,6 +270,9 @@ class FilesAt:
         """Repository-relative paths of every .dvc file and dvc.lock, sorted."""
         return sorted(p for p in self._files if is_dvc_file(p))
 
+    def prefetch(self, paths: list[str] | None) -> None:
+        """Nothing to fetch: the registry files are in memory already (see GitRevision)."""
+
     def exists(self, path: str) -> bool:
         """Whether the commit holds a file at path (a registry file the replay refused, a
         link say, counts as absent: the replay records it as skipped)."""

@@ -73,15 +73,11 @@ def base_catalog(root: str, base: str, only: list[str] | None, current: Catalog,
                  registry: str | None) -> Catalog:
     """The catalog at base that current is checked as a change from, its promotion rules
     judged on registry's history. In paths mode it needs only what current read in full, as
-    it was (catalog.base_paths); files with the same bytes at both are parsed once
-    (bench/validate.py, docs/BENCHMARKS.md)."""
+    it was (catalog.build_base; bench/validate.py, docs/BENCHMARKS.md)."""
     from reconciler import catalog as catalog_mod
     from reconciler.source import GitRevision
 
-    source = GitRevision(root, base, only=[])
-    at_base = None if only is None else catalog_mod.base_paths(current, source, only)
-    source.prefetch(at_base)
-    found = catalog_mod.build(source, at_base, rest=False, known=current)
+    found = catalog_mod.build_base(GitRevision(root, base, only=[]), current, only)
     found.registry_rev = registry
     return found
 

@@ -204,6 +204,27 @@ def registry(registry_template: Path, tmp_path: Path) -> Iterator[Registry]:
 SERVERS = {"mariadb": "RECONCILER_TEST_MYSQL_URL", "postgresql": "RECONCILER_TEST_POSTGRES_URL"}
 
 
+@pytest.fixture(scope="session")
+def history_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template registry with a history of commits (tests/test_apply.build_history), built
+    once for the whole session: here, not in a test module, so every module shares it."""
+    from tests.test_apply import build_history
+
+    base = tmp_path_factory.mktemp("history")
+    registry = copy_registry(registry_template, base)
+    build_history(registry)
+    registry.repo.close()
+    return base
+
+
+@pytest.fixture
+def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:
+    """A fresh copy of the history registry."""
+    copy = copy_registry(history_template, tmp_path / "h")
+    yield copy
+    copy.repo.close()
+
+
 def _scratch_database(base_url: str) -> tuple[str, Callable[[], None]]:
     """A new, empty database on the server of base_url, and how to drop it."""
     import sqlalchemy

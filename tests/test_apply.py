@@ -89,22 +89,6 @@ def build_history(registry: Registry) -> list[str]:
     return shas
 
 
-@pytest.fixture(scope="session")
-def history_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("history")
-    registry = copy_registry(registry_template, base)
-    build_history(registry)
-    registry.repo.close()
-    return base
-
-
-@pytest.fixture
-def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:
-    copy = copy_registry(history_template, tmp_path / "h")
-    yield copy
-    copy.repo.close()
-
-
 def _apply(registry: Registry, url: str, to: str = "HEAD") -> reconcile.ApplyResult:
     return reconcile.sync(str(registry.root), url, to)
 

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,13 @@ from reconciler.dvc.records import DvcFileError, parse_dvc_file
 from reconciler.git.history import GitHistory
 from reconciler.registry import connect, db, store
 from reconciler.registry import verify as audit
-from tests.conftest import Registry, copy_registry, model_manifest
+from tests.conftest import Registry, model_manifest
 from tests.test_apply import (  # noqa: F401
     AUTHORS,
     FRAUD,
     _rows,
     build_history,
-    history_template,
 )
-
-
-@pytest.fixture
-def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:  # noqa: F811
-    copy = copy_registry(history_template, tmp_path / "h")
-    yield copy
-    copy.repo.close()
 
 
 def _git(root: Path, *args: str) -> str:

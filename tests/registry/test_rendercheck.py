@@ -5,28 +5,18 @@ recomputed, or render events cut from the chain's tail with the cursor moved bac
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import sqlalchemy
 from sqlalchemy import Connection, delete, select, update
 
 from reconciler import api
 from reconciler.registry import db, store, tables
 from reconciler.registry import verify as audit
-from tests.conftest import Registry, copy_registry
-from tests.test_apply import history_template  # noqa: F401
+from tests.conftest import Registry
 
 EVENTS, CURSOR, RENDERS = tables.AUDIT_EVENTS, tables.RECONCILE_CURSOR, tables.RENDERS
-
-
-@pytest.fixture
-def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:  # noqa: F811
-    copy = copy_registry(history_template, tmp_path / "h")
-    yield copy
-    copy.repo.close()
 
 
 def _rewrite_history(url: str, edit: Callable[[Connection], None]) -> None:

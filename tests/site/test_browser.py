@@ -22,7 +22,6 @@ import sqlalchemy
 from reconciler import api
 from reconciler.registry import db
 from tests.conftest import copy_registry
-from tests.test_apply import history_template  # noqa: F401
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RECONCILER_ARTIFACTS") or PROJECT / ".artifacts") / "site"
@@ -56,7 +55,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def small_site(history_template: Path, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+def small_site(history_template: Path, tmp_path_factory: pytest.TempPathFactory
                ) -> Path:
     """This repository's test registry (a history with promotions, a canary, a rollback and
     lineage), applied and built."""

@@ -4,26 +4,17 @@ every value a pull request wrote shown as text."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler import api
 from reconciler.diagnostics import ReconcilerError
-from tests.conftest import Registry, copy_registry, model_manifest
-from tests.test_apply import history_template  # noqa: F401
+from tests.conftest import Registry, model_manifest
 from tests.test_validate import run_cli
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 AUTHOR = 'Mallory" onclick="alert(1)'  # git refuses < and > in a name
-
-
-@pytest.fixture
-def history(history_template: Path, tmp_path: Path) -> Iterator[Registry]:  # noqa: F811
-    copy = copy_registry(history_template, tmp_path / "h")
-    yield copy
-    copy.repo.close()
 
 
 def _applied(history: Registry, tmp_path: Path) -> str:
